@@ -1,0 +1,444 @@
+//! The scheduler proper: create, wake, pick, switch, preempt, tick.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::string::ToString;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::{
+    Affinity, KthreadSpec, Policy, RunQueue, RunQueueStats, Thread, ThreadId, ThreadState,
+};
+use crate::cpu::{CpuId, PerCpu, Task};
+use crate::platform::Ipi;
+use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::sync::SpinLock;
+use crate::{IrqError, IrqSystem};
+
+/// Ticks a nice-0 thread runs before a waiting normal thread gets the CPU
+/// (CFS's minimum granularity is ~3 ms; at HZ=1000 that is 3 ticks).
+const SLICE_TICKS_NICE0: u64 = 3;
+
+/// All run queues and the registry of live kernel threads.
+pub struct Scheduler {
+    rqs: PerCpu<SpinLock<RunQueue>>,
+    threads: SpinLock<BTreeMap<ThreadId, Arc<Thread>>>,
+    next_id: AtomicU64,
+    shutdown: AtomicBool,
+}
+
+impl Scheduler {
+    pub(crate) fn new(nr_cpus: usize) -> Self {
+        Scheduler {
+            rqs: PerCpu::new(nr_cpus, |_| SpinLock::new(RunQueue::new())),
+            threads: SpinLock::new(BTreeMap::new()),
+            next_id: AtomicU64::new(1),
+            shutdown: AtomicBool::new(false),
+        }
+    }
+
+    /// Counters of `cpu`'s run queue.
+    pub fn stats(&self, cpu: CpuId) -> Option<RunQueueStats> {
+        self.rqs.get(cpu).map(|rq| rq.lock().stats())
+    }
+
+    /// Every live kernel thread (idle threads included), by id.
+    pub fn threads(&self) -> Vec<Arc<Thread>> {
+        self.threads.lock().values().cloned().collect()
+    }
+
+    /// The thread currently running on `cpu`.
+    pub fn curr(&self, cpu: CpuId) -> Option<Arc<Thread>> {
+        self.rqs.get(cpu).and_then(|rq| rq.lock().curr.clone())
+    }
+
+    /// Number of runnable threads queued on `cpu` (not counting `curr`).
+    pub fn nr_queued(&self, cpu: CpuId) -> usize {
+        self.rqs.get(cpu).map(|rq| rq.lock().nr_queued()).unwrap_or(0)
+    }
+
+    /// Tells the idle loops to return (machine shutdown).
+    pub fn begin_shutdown(&self) {
+        self.shutdown.store(true, Ordering::Release);
+    }
+
+    /// True once shutdown began.
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+}
+
+impl IrqSystem {
+    /// The thread running on the caller's CPU.
+    pub fn current_thread(&self) -> Option<Arc<Thread>> {
+        let cpu = self.current_cpu()?;
+        let flags = self.local_irq_save();
+        let t = self.sched.rqs[cpu].lock().curr.clone();
+        self.local_irq_restore(flags);
+        t
+    }
+
+    /// Creates `cpu`'s idle thread (`swapper/N`) and makes it that CPU's current
+    /// thread. The runtime then runs [`IrqSystem::cpu_idle_loop`] on it.
+    pub fn init_idle(&self, cpu: CpuId) -> Result<Arc<Thread>, IrqError> {
+        self.cpu(cpu)?;
+        let spec = KthreadSpec {
+            name: alloc::format!("swapper/{}", cpu.0),
+            policy: Policy::Idle,
+            affinity: Affinity::Bound(cpu),
+            hooks: None,
+        };
+        let id = ThreadId(self.sched.next_id.fetch_add(1, Ordering::Relaxed));
+        let t = Arc::new(Thread::new(id, &spec, cpu));
+        t.set_state(ThreadState::Runnable);
+        t.on_cpu.store(true, Ordering::Release);
+        let mut rq = self.sched.rqs[cpu].lock();
+        rq.idle = Some(t.clone());
+        rq.curr = Some(t.clone());
+        drop(rq);
+        self.sched.threads.lock().insert(id, t.clone());
+        Ok(t)
+    }
+
+    fn validate_spec(&self, spec: &KthreadSpec) -> Result<CpuId, IrqError> {
+        match spec.policy {
+            Policy::Fifo(p) if !(1..=99).contains(&p) => {
+                return Err(IrqError::InvalidArgument("FIFO priority must be 1..=99"))
+            }
+            Policy::Normal(n) if !(-20..=19).contains(&n) => {
+                return Err(IrqError::InvalidArgument("nice must be -20..=19"))
+            }
+            Policy::Idle => return Err(IrqError::InvalidArgument("idle class is reserved")),
+            _ => {}
+        }
+        match spec.affinity {
+            Affinity::Bound(c) => {
+                self.cpu(c)?;
+                Ok(c)
+            }
+            Affinity::Unbound(m) => m
+                .iter()
+                .find(|c| c.index() < self.nr_cpus())
+                .ok_or(IrqError::InvalidArgument("affinity names no existing cpu")),
+        }
+    }
+
+    /// `kthread_create`: makes a thread that runs `body` once woken with
+    /// [`IrqSystem::wake_up_process`].
+    pub fn create_kthread(
+        self: &Arc<Self>,
+        spec: KthreadSpec,
+        body: impl FnOnce(&Task) + Send + 'static,
+    ) -> Result<Arc<Thread>, IrqError> {
+        if self.sched.shutting_down() {
+            return Err(IrqError::Shutdown);
+        }
+        let cpu = self.validate_spec(&spec)?;
+        let id = ThreadId(self.sched.next_id.fetch_add(1, Ordering::Relaxed));
+        let t = Arc::new(Thread::new(id, &spec, cpu));
+        let sys = self.clone();
+        let t2 = t.clone();
+        let entry = Box::new(move || {
+            sys.kthread_started(&t2);
+            body(&Task::entered());
+        });
+        self.sched.threads.lock().insert(id, t.clone());
+        if let Err(e) = self.platform().spawn_thread(&t, entry) {
+            self.sched.threads.lock().remove(&id);
+            return Err(e);
+        }
+        Ok(t)
+    }
+
+    /// `kthread_run`: creates and wakes a thread.
+    pub fn spawn_kthread(
+        self: &Arc<Self>,
+        spec: KthreadSpec,
+        body: impl FnOnce(&Task) + Send + 'static,
+    ) -> Result<Arc<Thread>, IrqError> {
+        let t = self.create_kthread(spec, body)?;
+        self.wake_up_process(&t);
+        Ok(t)
+    }
+
+    /// First code a new thread runs after its first switch-in: finish the switch.
+    fn kthread_started(&self, t: &Thread) {
+        let cpu = self.this_cpu();
+        cpu.set_preempt_count(t.saved_preempt_count.load(Ordering::Relaxed));
+        self.local_irq_enable();
+    }
+
+    /// Ends the calling kernel thread: called by the runtime when the body returned
+    /// or unwound. Switches away for good; the caller's OS context may then exit.
+    pub fn kthread_exit(&self) {
+        self.local_irq_disable();
+        let cpu = self.this_cpu();
+        cpu.set_preempt_count(0);
+        if let Some(me) = self.current_thread() {
+            me.set_state(ThreadState::Dead);
+            self.sched.threads.lock().remove(&me.id());
+        }
+        self.__schedule(Switch::Voluntary);
+    }
+
+    /// Asks a thread to stop (`kthread_stop` without the wait): sets its stop flag and
+    /// wakes it. The body should return when [`Thread::should_stop`] is true.
+    pub fn kthread_stop_nowait(&self, t: &Arc<Thread>) {
+        t.set_stop();
+        self.wake_up_process(t);
+    }
+
+    /// Picks the CPU a waking thread goes to.
+    fn select_cpu(&self, t: &Thread) -> CpuId {
+        match t.affinity() {
+            Affinity::Bound(c) => c,
+            Affinity::Unbound(mask) => {
+                let online = self.online_mask().and(&mask);
+                let last = t.cpu();
+                let idle = |c: CpuId| {
+                    let rq = self.sched.rqs[c].lock();
+                    let curr_idle = rq.curr.as_ref().is_none_or(|c| c.policy() == Policy::Idle);
+                    curr_idle && rq.nr_queued() == 0
+                };
+                if online.contains(last) && idle(last) {
+                    return last;
+                }
+                if let Some(c) = online.iter().find(|c| idle(*c)) {
+                    return c;
+                }
+                if online.contains(last) {
+                    last
+                } else {
+                    online.first().or(mask.first()).unwrap_or(CpuId(0))
+                }
+            }
+        }
+    }
+
+    /// `wake_up_process`: makes a sleeping (or new) thread runnable. Returns false if
+    /// it was already runnable or dead. Safe from any context, also off the machine.
+    pub fn wake_up_process(&self, t: &Arc<Thread>) -> bool {
+        let flags = self.local_irq_save();
+        let wl = t.wake_lock.lock();
+        match t.state() {
+            ThreadState::Sleeping | ThreadState::New => {}
+            _ => {
+                drop(wl);
+                self.local_irq_restore(flags);
+                return false;
+            }
+        }
+        t.set_state(ThreadState::Runnable);
+        if t.on_cpu.load(Ordering::Acquire) {
+            // Still on its CPU between "going to sleep" and the switch: __schedule
+            // will see Runnable and keep it running.
+            drop(wl);
+            self.local_irq_restore(flags);
+            return true;
+        }
+        let target = self.select_cpu(t);
+        t.set_cpu(target);
+        let mut rq = self.sched.rqs[target].lock();
+        t.queued.store(true, Ordering::Relaxed);
+        rq.enqueue(t.clone(), false);
+        let curr_rank = rq.curr.as_ref().map(|c| c.policy().rank()).unwrap_or(0);
+        let preempt = t.policy().rank() > curr_rank;
+        drop(rq);
+        drop(wl);
+        let here = self.current_cpu();
+        if preempt {
+            self.resched_cpu(target, here);
+        }
+        self.local_irq_restore(flags);
+        if preempt && here == Some(target) {
+            self.preempt_check_resched();
+        }
+        true
+    }
+
+    /// Sets `need_resched` on `target` and kicks it if it is another CPU.
+    fn resched_cpu(&self, target: CpuId, here: Option<CpuId>) {
+        let cpu = &self.cpu(target).expect("target cpu exists");
+        cpu.set_need_resched(true);
+        if here != Some(target) {
+            // An offline CPU has nothing to preempt; ignore the error.
+            let _ = self.platform().send_ipi(target, Ipi::Reschedule);
+        }
+    }
+
+    /// Switches now if a reschedule is pending and the caller is preemptible.
+    pub fn preempt_check_resched(&self) {
+        if let Some(cpu) = self.this_cpu_opt() {
+            if cpu.need_resched() && cpu.preempt_count() == 0 && !cpu.irqs_disabled() {
+                self.preempt_schedule();
+            }
+        }
+    }
+
+    /// `schedule()`: gives up the CPU. A thread that set itself Sleeping blocks until
+    /// woken; a runnable one goes to the back of its queue.
+    pub fn schedule(&self) {
+        let flags = self.local_irq_save();
+        self.__schedule(Switch::Voluntary);
+        self.local_irq_restore(flags);
+    }
+
+    /// `yield()`: lets other runnable threads of the same class run first.
+    pub fn yield_now(&self, _task: &Task) {
+        let flags = self.local_irq_save();
+        self.__schedule(Switch::Yield);
+        self.local_irq_restore(flags);
+    }
+
+    /// `preempt_schedule`: involuntary switch from `preempt_enable`.
+    pub fn preempt_schedule(&self) {
+        let flags = self.local_irq_save();
+        self.__schedule(Switch::Preempt);
+        self.local_irq_restore(flags);
+    }
+
+    /// `preempt_schedule_irq`: involuntary switch on the interrupt-return path.
+    /// Called with interrupts masked; returns with them masked.
+    pub fn preempt_schedule_irq(&self) {
+        self.__schedule(Switch::Preempt);
+    }
+
+    /// The core switch. Interrupts must be masked.
+    fn __schedule(&self, mode: Switch) {
+        let preempt = mode != Switch::Voluntary;
+        let cpu_id = match self.current_cpu() {
+            Some(c) => c,
+            None => return,
+        };
+        let cpu = &self.cpu(cpu_id).expect("current cpu exists");
+        let prev = match self.sched.rqs[cpu_id].lock().curr.clone() {
+            Some(p) => p,
+            None => return,
+        };
+        let is_idle = prev.policy() == Policy::Idle;
+        if !preempt && prev.state() == ThreadState::Sleeping {
+            if let Some(h) = prev.hooks.clone() {
+                h.sleeping(&prev);
+            }
+        }
+        let wl = prev.wake_lock.lock();
+        let mut rq = self.sched.rqs[cpu_id].lock();
+        let prev_state = prev.state();
+        let prev_runnable = !is_idle && prev_state == ThreadState::Runnable;
+        let next = rq.pick();
+        let next = match next {
+            Some(n) => {
+                // prev keeps the CPU if it outranks the candidate, or ties with it and
+                // is FIFO being preempted (not yielding): SCHED_FIFO never time-slices.
+                let (pr, nr) = (prev.policy().rank(), n.policy().rank());
+                let fifo = matches!(prev.policy(), Policy::Fifo(_));
+                let keep =
+                    prev_runnable && (pr > nr || (pr == nr && fifo && mode == Switch::Preempt));
+                if keep {
+                    rq.enqueue(n, true);
+                    prev.clone()
+                } else {
+                    n
+                }
+            }
+            None if prev_runnable => prev.clone(),
+            None => rq.idle.clone().expect("idle thread initialised"),
+        };
+        cpu.set_need_resched(false);
+        if Arc::ptr_eq(&next, &prev) {
+            drop(rq);
+            drop(wl);
+            return;
+        }
+        if prev_runnable {
+            // A preempted FIFO thread keeps its place at the head (SCHED_FIFO rule).
+            let head = mode == Switch::Preempt && matches!(prev.policy(), Policy::Fifo(_));
+            prev.queued.store(true, Ordering::Relaxed);
+            rq.enqueue(prev.clone(), head);
+        }
+        prev.on_cpu.store(false, Ordering::Release);
+        prev.saved_preempt_count.store(cpu.preempt_count(), Ordering::Relaxed);
+        next.queued.store(false, Ordering::Relaxed);
+        next.on_cpu.store(true, Ordering::Release);
+        next.set_cpu(cpu_id);
+        next.slice_ticks.store(0, Ordering::Relaxed);
+        rq.curr = Some(next.clone());
+        rq.stats.switches += 1;
+        let involuntary = prev_runnable && preempt;
+        if involuntary {
+            rq.stats.preemptions += 1;
+        }
+        drop(rq);
+        drop(wl);
+        prev.count_switch(!involuntary);
+        let dead = prev_state == ThreadState::Dead;
+        self.platform().switch_to(cpu_id, &prev, &next);
+        if dead {
+            return;
+        }
+        // Back on some CPU (maybe another one): restore our preempt count.
+        let cpu = self.this_cpu();
+        cpu.set_preempt_count(prev.saved_preempt_count.load(Ordering::Relaxed));
+        if !preempt {
+            if let Some(h) = prev.hooks.clone() {
+                h.running(&prev);
+            }
+        }
+    }
+
+    /// The scheduler tick (`scheduler_tick`): time-slices normal threads. Called from
+    /// the runtime's timer interrupt on each CPU.
+    pub fn scheduler_tick(&self) {
+        let Some(cpu_id) = self.current_cpu() else { return };
+        let rq = self.sched.rqs[cpu_id].lock();
+        let Some(curr) = rq.curr.clone() else { return };
+        let resched = match curr.policy() {
+            Policy::Normal(_) if rq.has_normal_waiting() => {
+                let ran = curr.slice_ticks.fetch_add(1, Ordering::Relaxed) as u64 + 1;
+                // Weighted slice: heavier (lower nice) threads run longer.
+                ran * 1024 >= SLICE_TICKS_NICE0 * curr.policy().weight() as u64
+            }
+            Policy::Idle => rq.nr_queued() > 0,
+            _ => rq.best_rank() > curr.policy().rank(),
+        };
+        drop(rq);
+        if resched {
+            self.this_cpu().set_need_resched(true);
+        }
+    }
+
+    /// The idle loop of `cpu`: runs until shutdown. The runtime calls this on the
+    /// thread made by [`IrqSystem::init_idle`], after marking the CPU online.
+    pub fn cpu_idle_loop(&self, cpu: CpuId) {
+        loop {
+            self.local_irq_disable();
+            if self.sched.shutting_down() {
+                self.local_irq_enable();
+                break;
+            }
+            let queued = self.sched.rqs[cpu].lock().nr_queued();
+            if queued > 0 || self.this_cpu().need_resched() {
+                self.__schedule(Switch::Voluntary);
+            } else {
+                self.platform().idle_wait(cpu);
+            }
+            self.local_irq_enable();
+        }
+    }
+
+    /// Names of all live threads (for views and `ps`-like listings).
+    pub fn thread_names(&self) -> Vec<alloc::string::String> {
+        self.sched.threads().iter().map(|t| t.name().to_string()).collect()
+    }
+}
+
+/// Why `__schedule` runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Switch {
+    /// `schedule()`: prev blocks if it set itself sleeping.
+    Voluntary,
+    /// Involuntary: prev stays runnable, a FIFO prev keeps its queue position.
+    Preempt,
+    /// `yield()`: prev stays runnable at the back of its queue.
+    Yield,
+}

@@ -1,0 +1,228 @@
+//! `IrqSystem`: the one value all interrupt state hangs off (no global singletons).
+
+use alloc::sync::Arc;
+
+use crate::cpu::{CpuId, CpuMask, CpuState, IrqFlags, PerCpu, MAX_CPUS};
+use crate::platform::Platform;
+use crate::sched::Scheduler;
+use crate::IrqError;
+
+/// Static configuration of an [`IrqSystem`].
+#[derive(Debug, Clone)]
+pub struct SystemConfig {
+    /// Number of possible CPUs (1..=256).
+    pub nr_cpus: usize,
+    /// Tick frequency in Hz (jiffies per second).
+    pub hz: u32,
+}
+
+impl Default for SystemConfig {
+    fn default() -> Self {
+        SystemConfig { nr_cpus: 4, hz: 1000 }
+    }
+}
+
+/// A whole interrupt subsystem: per-CPU context state, the kernel-thread scheduler
+/// and (in later layers) descriptors and bottom halves.
+pub struct IrqSystem {
+    platform: Arc<dyn Platform>,
+    cpus: PerCpu<CpuState>,
+    config: SystemConfig,
+    /// The kernel-thread scheduler.
+    pub sched: Scheduler,
+}
+
+impl IrqSystem {
+    /// Builds a system for `config` on `platform`. CPUs start offline; the runtime
+    /// brings them online.
+    pub fn new(config: SystemConfig, platform: Arc<dyn Platform>) -> Result<Arc<Self>, IrqError> {
+        if config.nr_cpus == 0 || config.nr_cpus > MAX_CPUS {
+            return Err(IrqError::InvalidArgument("nr_cpus must be 1..=256"));
+        }
+        if config.hz == 0 || config.hz > 10_000 {
+            return Err(IrqError::InvalidArgument("hz must be 1..=10000"));
+        }
+        let cpus = PerCpu::new(config.nr_cpus, CpuState::new);
+        let sched = Scheduler::new(config.nr_cpus);
+        Ok(Arc::new(IrqSystem { platform, cpus, config, sched }))
+    }
+
+    /// The platform this system runs on.
+    #[inline]
+    pub fn platform(&self) -> &dyn Platform {
+        &*self.platform
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SystemConfig {
+        &self.config
+    }
+
+    /// Number of possible CPUs.
+    #[inline]
+    pub fn nr_cpus(&self) -> usize {
+        self.cpus.len()
+    }
+
+    /// The state of `cpu`, or `NotFound`.
+    pub fn cpu(&self, cpu: CpuId) -> Result<&CpuState, IrqError> {
+        self.cpus.get(cpu).ok_or(IrqError::NotFound("no such cpu"))
+    }
+
+    /// The state of the CPU the caller runs on.
+    ///
+    /// # Panics
+    ///
+    /// On a thread outside the machine: per-CPU context calls there are a bug, as
+    /// touching per-CPU data from no CPU is in a kernel.
+    #[inline]
+    pub fn this_cpu(&self) -> &CpuState {
+        match self.platform.current_cpu() {
+            Some(c) => &self.cpus[c],
+            None => panic!("irqkit: per-CPU call from a thread that is not on a CPU"),
+        }
+    }
+
+    /// The state of the CPU the caller runs on, or `None` off the machine.
+    #[inline]
+    pub fn this_cpu_opt(&self) -> Option<&CpuState> {
+        self.platform.current_cpu().map(|c| &self.cpus[c])
+    }
+
+    /// The id of the CPU the caller runs on, or `None` off the machine.
+    #[inline]
+    pub fn current_cpu(&self) -> Option<CpuId> {
+        self.platform.current_cpu()
+    }
+
+    /// Every CPU's state, in order.
+    pub fn cpus(&self) -> impl Iterator<Item = &CpuState> {
+        self.cpus.iter().map(|(_, c)| c)
+    }
+
+    /// The set of online CPUs.
+    pub fn online_mask(&self) -> CpuMask {
+        let mut m = CpuMask::new();
+        for (id, c) in self.cpus.iter() {
+            if c.online() {
+                m.set(id);
+            }
+        }
+        m
+    }
+
+    /// Monotonic time in nanoseconds.
+    #[inline]
+    pub fn now_ns(&self) -> u64 {
+        self.platform.now_ns()
+    }
+
+    // ---- local interrupt mask (include/linux/irqflags.h) ----
+
+    /// `local_irq_save`: masks interrupts on this CPU and returns the previous state.
+    #[inline]
+    pub fn local_irq_save(&self) -> IrqFlags {
+        match self.this_cpu_opt() {
+            Some(cpu) => cpu.irq_save_raw(),
+            // Off the machine there is no CPU to mask; restoring these flags is a no-op.
+            None => IrqFlags { was_disabled: true },
+        }
+    }
+
+    /// `local_irq_restore`: restores the state; interrupts that arrived while masked
+    /// are delivered now, exactly once.
+    #[inline]
+    pub fn local_irq_restore(&self, flags: IrqFlags) {
+        if let Some(cpu) = self.this_cpu_opt() {
+            if cpu.irq_restore_raw(flags) {
+                self.platform.replay_irqs(cpu);
+            }
+        }
+    }
+
+    /// `local_irq_disable`.
+    #[inline]
+    pub fn local_irq_disable(&self) {
+        let _ = self.local_irq_save();
+    }
+
+    /// `local_irq_enable`: lifts the mask and delivers deferred interrupts.
+    #[inline]
+    pub fn local_irq_enable(&self) {
+        self.local_irq_restore(IrqFlags { was_disabled: false });
+    }
+
+    /// `irqs_disabled()` on this CPU.
+    #[inline]
+    pub fn irqs_disabled(&self) -> bool {
+        self.this_cpu().irqs_disabled()
+    }
+
+    // ---- preemption (include/linux/preempt.h) ----
+
+    /// `preempt_disable`.
+    #[inline]
+    pub fn preempt_disable(&self) {
+        self.this_cpu().preempt_count_add(crate::cpu::preempt::PREEMPT_OFFSET);
+    }
+
+    /// `preempt_enable`: reschedules here if this was the outermost level and a
+    /// reschedule is pending.
+    #[inline]
+    pub fn preempt_enable(&self) {
+        let cpu = self.this_cpu();
+        cpu.preempt_count_sub(crate::cpu::preempt::PREEMPT_OFFSET);
+        if cpu.preempt_count() == 0 && cpu.need_resched() && !cpu.irqs_disabled() {
+            self.preempt_schedule();
+        }
+    }
+
+    /// `preempt_enable_no_resched`.
+    #[inline]
+    pub fn preempt_enable_no_resched(&self) {
+        self.this_cpu().preempt_count_sub(crate::cpu::preempt::PREEMPT_OFFSET);
+    }
+
+    /// The current CPU's preempt count.
+    #[inline]
+    pub fn preempt_count(&self) -> u32 {
+        self.this_cpu().preempt_count()
+    }
+
+    /// `in_hardirq()`.
+    pub fn in_hardirq(&self) -> bool {
+        self.this_cpu().in_hardirq()
+    }
+    /// `in_softirq()` (serving or bh-disabled).
+    pub fn in_softirq(&self) -> bool {
+        self.this_cpu().in_softirq()
+    }
+    /// `in_serving_softirq()`.
+    pub fn in_serving_softirq(&self) -> bool {
+        self.this_cpu().in_serving_softirq()
+    }
+    /// `in_nmi()`.
+    pub fn in_nmi(&self) -> bool {
+        self.this_cpu().in_nmi()
+    }
+    /// `in_interrupt()`.
+    pub fn in_interrupt(&self) -> bool {
+        self.this_cpu().in_interrupt()
+    }
+    /// `in_task()`.
+    pub fn in_task(&self) -> bool {
+        self.this_cpu().in_task()
+    }
+
+    /// `might_sleep`: an error unless the caller may sleep (task context, preemption
+    /// and interrupts enabled).
+    pub fn might_sleep(&self, what: &'static str) -> Result<(), IrqError> {
+        let Some(cpu) = self.this_cpu_opt() else {
+            return Err(IrqError::WrongContext(what));
+        };
+        if cpu.in_atomic() {
+            return Err(IrqError::WrongContext(what));
+        }
+        Ok(())
+    }
+}
