@@ -24,6 +24,8 @@ pub enum IrqError {
     AlreadyFreed(&'static str),
     /// The machine or subsystem is shutting down (`ESHUTDOWN`).
     Shutdown,
+    /// A callback panicked; it was contained and reported (`EFAULT`).
+    Panicked,
 }
 
 impl IrqError {
@@ -38,6 +40,7 @@ impl IrqError {
             IrqError::Unsupported(_) => 38,                                 // ENOSYS
             IrqError::CpuOffline(_) => 6,                                   // ENXIO
             IrqError::Shutdown => 108,                                      // ESHUTDOWN
+            IrqError::Panicked => 14,                                       // EFAULT
         }
     }
 }
@@ -54,6 +57,7 @@ impl fmt::Display for IrqError {
             IrqError::CpuOffline(c) => write!(f, "CPU {c} is offline"),
             IrqError::AlreadyFreed(w) => write!(f, "already freed: {w}"),
             IrqError::Shutdown => write!(f, "shutting down"),
+            IrqError::Panicked => write!(f, "callback panicked"),
         }
     }
 }

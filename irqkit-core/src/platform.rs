@@ -43,8 +43,14 @@ pub trait Platform: Send + Sync + 'static {
     fn replay_irqs(&self, cpu: &CpuState);
 
     /// Creates the execution context of a new kernel thread. `body` must run the first
-    /// time the scheduler switches to `thread`.
-    fn spawn_thread(&self, thread: &Arc<Thread>, body: ThreadBody) -> Result<(), IrqError>;
+    /// time the scheduler switches to `thread`; when it returns or unwinds, the platform
+    /// runs `exit` on the same context (it switches away for good).
+    fn spawn_thread(
+        &self,
+        thread: &Arc<Thread>,
+        body: ThreadBody,
+        exit: ThreadBody,
+    ) -> Result<(), IrqError>;
 
     /// Switches `cpu` from `prev` to `next`, with interrupts masked. Returns on `prev`'s
     /// thread when some CPU switches back to it (or never, if `prev` is dead).

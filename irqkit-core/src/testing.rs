@@ -62,7 +62,12 @@ impl Platform for FakePlatform {
         cpu.set_irq_deferred(false);
         *self.replays.lock().unwrap() += 1;
     }
-    fn spawn_thread(&self, _t: &Arc<Thread>, _body: ThreadBody) -> Result<(), IrqError> {
+    fn spawn_thread(
+        &self,
+        _t: &Arc<Thread>,
+        _body: ThreadBody,
+        _exit: ThreadBody,
+    ) -> Result<(), IrqError> {
         Err(IrqError::Unsupported("FakePlatform runs no threads"))
     }
     fn switch_to(&self, _cpu: CpuId, _prev: &Arc<Thread>, _next: &Arc<Thread>) {

@@ -142,8 +142,10 @@ impl IrqSystem {
             sys.kthread_started(&t2);
             body(&Task::entered());
         });
+        let sys = self.clone();
+        let exit = Box::new(move || sys.kthread_exit());
         self.sched.threads.lock().insert(id, t.clone());
-        if let Err(e) = self.platform().spawn_thread(&t, entry) {
+        if let Err(e) = self.platform().spawn_thread(&t, entry, exit) {
             self.sched.threads.lock().remove(&id);
             return Err(e);
         }
@@ -168,9 +170,9 @@ impl IrqSystem {
         self.local_irq_enable();
     }
 
-    /// Ends the calling kernel thread: called by the runtime when the body returned
-    /// or unwound. Switches away for good; the caller's OS context may then exit.
-    pub fn kthread_exit(&self) {
+    /// Ends the calling kernel thread (run by the platform when the body returned or
+    /// unwound). Switches away for good; the caller's OS context may then exit.
+    fn kthread_exit(&self) {
         self.local_irq_disable();
         let cpu = self.this_cpu();
         cpu.set_preempt_count(0);
