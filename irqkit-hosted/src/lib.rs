@@ -1,1 +1,47 @@
-//! placeholder
+//! irqkit-hosted: a user-space machine that runs irqkit-core for real.
+//!
+//! N virtual CPUs are tokens held by OS threads; kernel threads (`ksoftirqd/N`,
+//! `irq/N-name`, kworkers) are OS threads that run only while they hold their CPU.
+//! Interrupts and IPIs are real-time signals sent to the holder of the target CPU (an
+//! idle CPU is woken through a futex instead, as Linux's polling idle skips the IPI);
+//! NMIs are a second signal that ignores the soft mask. Preemption at interrupt exit
+//! hands the CPU to the next runnable thread from inside the signal handler.
+//!
+//! ```
+//! use irqkit_hosted::{Machine, MachineConfig};
+//! use irqkit_core::CpuId;
+//!
+//! let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 100 }).unwrap();
+//! let on = m.run_on(CpuId(1), |_task| irqkit_hosted::current_cpu()).unwrap();
+//! assert_eq!(on, Some(CpuId(1)));
+//! ```
+//!
+//! The crate installs [`IrqSafeAlloc`] as the global allocator: a handler may land in
+//! the middle of `malloc`, so every allocation runs with the CPU's soft mask set.
+#![warn(missing_docs)]
+
+mod alloc;
+mod entry;
+mod futex;
+mod hostcpu;
+mod machine;
+mod platform;
+mod shared;
+pub mod signals;
+mod stats;
+mod thread_ctx;
+pub mod vectors;
+
+pub use alloc::IrqSafeAlloc;
+pub use machine::{Machine, MachineConfig};
+pub use platform::HostPlatform;
+pub use shared::KthreadPanic;
+pub use stats::CpuStats;
+
+#[global_allocator]
+static GLOBAL: IrqSafeAlloc = IrqSafeAlloc;
+
+/// The virtual CPU the calling thread holds, or `None` outside the machine.
+pub fn current_cpu() -> Option<irqkit_core::CpuId> {
+    thread_ctx::current_cpu()
+}

@@ -1,0 +1,77 @@
+//! `HostCpu`: the runtime side of one virtual CPU — pending vectors, kick and idle words.
+
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
+
+/// Per-vector and per-event counts of one CPU. Only the CPU itself increments them.
+pub(crate) struct CpuCounters {
+    pub(crate) vectors: [AtomicU64; 256],
+    pub(crate) nmis: AtomicU64,
+    pub(crate) spurious: AtomicU64,
+    pub(crate) unhandled: AtomicU64,
+}
+
+impl CpuCounters {
+    fn new() -> Self {
+        CpuCounters {
+            vectors: [const { AtomicU64::new(0) }; 256],
+            nmis: AtomicU64::new(0),
+            spurious: AtomicU64::new(0),
+            unhandled: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Owner-only increment: a plain load and store, no locked instruction.
+#[inline]
+pub(crate) fn bump(c: &AtomicU64) {
+    c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+/// Delivery state of one virtual CPU.
+///
+/// # Invariants
+///
+/// A raiser sets the vector's bit in `pending` *before* it looks at `idle` or
+/// `holder_tid` (both SeqCst), and the idle thread sets `idle` before it re-checks
+/// `pending`: so either the raiser sees the CPU idle and wakes it, or the idle thread
+/// sees the bit. Whoever takes the CPU re-checks `pending` after the handoff, so a
+/// signal that reached a thread which had just given the CPU away is never lost.
+pub(crate) struct HostCpu {
+    pub(crate) pending: [AtomicU64; 4],
+    pub(crate) nmi_pending: AtomicU32,
+    /// A signal is on its way to the holder; further raises need not send another.
+    pub(crate) kicked: AtomicBool,
+    /// The idle thread is (about to be) asleep on `idle_seq`.
+    pub(crate) idle: AtomicBool,
+    pub(crate) idle_seq: AtomicU32,
+    /// OS thread id of the thread holding (or about to hold) this CPU.
+    pub(crate) holder_tid: AtomicI32,
+    pub(crate) counters: CpuCounters,
+}
+
+impl HostCpu {
+    pub(crate) fn new() -> Self {
+        HostCpu {
+            pending: [const { AtomicU64::new(0) }; 4],
+            nmi_pending: AtomicU32::new(0),
+            kicked: AtomicBool::new(false),
+            idle: AtomicBool::new(false),
+            idle_seq: AtomicU32::new(0),
+            holder_tid: AtomicI32::new(0),
+            counters: CpuCounters::new(),
+        }
+    }
+
+    /// True if a vector or an NMI waits for this CPU.
+    #[inline]
+    pub(crate) fn has_work(&self) -> bool {
+        self.nmi_pending.load(Ordering::SeqCst) != 0
+            || self.pending.iter().any(|w| w.load(Ordering::SeqCst) != 0)
+    }
+
+    /// Marks vector `v` pending.
+    #[inline]
+    pub(crate) fn set_pending(&self, v: u8) {
+        self.pending[v as usize / 64].fetch_or(1 << (v % 64), Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,315 @@
+//! `Machine`: a hosted irqkit machine — N virtual CPUs, a tick, kernel threads.
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use irqkit_core::sched::{KthreadSpec, Policy, Thread};
+use irqkit_core::system::SystemConfig;
+use irqkit_core::{CpuId, HardIrq, IrqError, IrqSystem, Nmi, Task};
+
+use crate::platform::{adopt_idle, HostPlatform};
+use crate::shared::{CallFn, KthreadPanic, NmiHandler, Shared, TickHook, VectorHandler};
+use crate::stats::CpuStats;
+use crate::{signals, thread_ctx, vectors};
+
+/// How to build a [`Machine`].
+#[derive(Debug, Clone)]
+pub struct MachineConfig {
+    /// Virtual CPUs, 1..=256.
+    pub nr_cpus: usize,
+    /// Tick frequency (Hz); 0 disables the tick.
+    pub hz: u32,
+}
+
+impl Default for MachineConfig {
+    fn default() -> Self {
+        MachineConfig { nr_cpus: 4, hz: 1000 }
+    }
+}
+
+/// A running hosted machine. Dropping it stops every kernel thread, joins every OS
+/// thread and restores the signal dispositions it changed.
+pub struct Machine {
+    sys: Arc<IrqSystem>,
+    shared: Arc<Shared>,
+    idle: Vec<JoinHandle<()>>,
+    tick: Option<(Arc<Mutex<bool>>, JoinHandle<()>)>,
+    down: bool,
+}
+
+impl Machine {
+    /// Boots a machine: one idle thread per CPU, all CPUs online, the tick running.
+    pub fn new(config: MachineConfig) -> Result<Machine, IrqError> {
+        if config.nr_cpus == 0 || config.nr_cpus > irqkit_core::cpu::MAX_CPUS {
+            return Err(IrqError::InvalidArgument("nr_cpus must be 1..=256"));
+        }
+        let hz = if config.hz == 0 { 100 } else { config.hz };
+        signals::acquire();
+        let shared = Arc::new(Shared::new(config.nr_cpus));
+        let platform = Arc::new(HostPlatform::new(shared.clone()));
+        let sys = match IrqSystem::new(SystemConfig { nr_cpus: config.nr_cpus, hz }, platform) {
+            Ok(s) => s,
+            Err(e) => {
+                signals::release();
+                return Err(e);
+            }
+        };
+        let _ = shared.sys.set(Arc::downgrade(&sys));
+        let mut m = Machine { sys, shared, idle: Vec::new(), tick: None, down: false };
+        let (tx, rx) = mpsc::channel();
+        for c in 0..config.nr_cpus {
+            let cpu = CpuId(c as u32);
+            let idle = m.sys.init_idle(cpu)?;
+            let (sys, shared, tx) = (m.sys.clone(), m.shared.clone(), tx.clone());
+            let h = std::thread::Builder::new()
+                .name(format!("swapper/{c}"))
+                .stack_size(512 * 1024)
+                .spawn(move || {
+                    let _sig = signals::ThreadSignals::setup();
+                    thread_ctx::bind_machine(&sys, &shared);
+                    let host = adopt_idle(&idle);
+                    shared.cpus[c].holder_tid.store(host.tid.load(Ordering::SeqCst), Ordering::SeqCst);
+                    thread_ctx::acquire_cpu(&sys, cpu);
+                    sys.cpu(cpu).expect("cpu").set_online(true);
+                    let _ = tx.send(());
+                    sys.cpu_idle_loop(cpu);
+                    thread_ctx::unbind_machine();
+                })
+                .map_err(|_| IrqError::NoSpace("cannot create OS thread"))?;
+            m.idle.push(h);
+        }
+        for _ in 0..config.nr_cpus {
+            let _ = rx.recv();
+        }
+        if config.hz != 0 {
+            m.start_tick(config.hz);
+        }
+        Ok(m)
+    }
+
+    fn start_tick(&mut self, hz: u32) {
+        let stop = Arc::new(Mutex::new(false));
+        let (sys, shared, stop2) = (self.sys.clone(), self.shared.clone(), stop.clone());
+        let period = Duration::from_nanos(1_000_000_000 / hz as u64);
+        let h = std::thread::Builder::new()
+            .name("tick".into())
+            .spawn(move || {
+                let mut next = Instant::now() + period;
+                while !*stop2.lock().unwrap() {
+                    let now = Instant::now();
+                    if next > now {
+                        std::thread::sleep(next - now);
+                    }
+                    next += period;
+                    // Catch up without a burst if the host fell behind.
+                    if next + period * 4 < Instant::now() {
+                        next = Instant::now() + period;
+                    }
+                    for c in 0..sys.nr_cpus() {
+                        let _ = shared.raise(&sys, CpuId(c as u32), vectors::LOCAL_TIMER_VECTOR);
+                    }
+                }
+            })
+            .expect("spawn tick thread");
+        self.tick = Some((stop, h));
+    }
+
+    /// The interrupt system of this machine.
+    pub fn sys(&self) -> &Arc<IrqSystem> {
+        &self.sys
+    }
+
+    /// Number of virtual CPUs.
+    pub fn nr_cpus(&self) -> usize {
+        self.sys.nr_cpus()
+    }
+
+    fn check_cpu(&self, cpu: CpuId) -> Result<(), IrqError> {
+        if !self.sys.cpu(cpu)?.online() {
+            return Err(IrqError::CpuOffline(cpu.0));
+        }
+        Ok(())
+    }
+
+    /// Runs `f` in task context on `cpu` (in a fresh kernel thread bound there) and
+    /// returns its result. A panic in `f` is contained: `Err(Panicked)`, reported in
+    /// [`Machine::panics`]. Must be called from outside the machine.
+    pub fn run_on<R: Send + 'static>(
+        &self,
+        cpu: CpuId,
+        f: impl FnOnce(&Task) -> R + Send + 'static,
+    ) -> Result<R, IrqError> {
+        self.run_on_with(KthreadSpec::bound(format!("run_on/{}", cpu.0), cpu), f)
+    }
+
+    /// [`Machine::run_on`] with an explicit thread spec (class, affinity, name).
+    pub fn run_on_with<R: Send + 'static>(
+        &self,
+        spec: KthreadSpec,
+        f: impl FnOnce(&Task) -> R + Send + 'static,
+    ) -> Result<R, IrqError> {
+        if thread_ctx::current_cpu().is_some() {
+            return Err(IrqError::WrongContext("run_on from a machine thread would block a CPU"));
+        }
+        if let irqkit_core::sched::Affinity::Bound(cpu) = spec.affinity {
+            self.check_cpu(cpu)?;
+        }
+        let (tx, rx) = mpsc::channel();
+        self.sys.spawn_kthread(spec, move |task| {
+            let _ = tx.send(f(task));
+        })?;
+        rx.recv().map_err(|_| IrqError::Panicked)
+    }
+
+    /// Creates and starts a kernel thread. Its body should return once
+    /// [`Thread::should_stop`] is true: the machine asks every thread to stop at drop.
+    pub fn spawn(
+        &self,
+        spec: KthreadSpec,
+        body: impl FnOnce(&Task) + Send + 'static,
+    ) -> Result<Arc<Thread>, IrqError> {
+        self.sys.spawn_kthread(spec, body)
+    }
+
+    /// Raises device vector `vector` on `cpu`.
+    pub fn raise(&self, cpu: CpuId, vector: u8) -> Result<(), IrqError> {
+        if !vectors::is_device_vector(vector) {
+            return Err(IrqError::InvalidArgument("not a device vector (0x20..0xeb)"));
+        }
+        self.shared.raise(&self.sys, cpu, vector)
+    }
+
+    /// Raises an NMI on `cpu`.
+    pub fn raise_nmi(&self, cpu: CpuId) -> Result<(), IrqError> {
+        self.shared.raise_nmi(&self.sys, cpu)
+    }
+
+    /// Sends an IPI to `cpu` (typed error if offline).
+    pub fn send_ipi(&self, cpu: CpuId, ipi: irqkit_core::Ipi) -> Result<(), IrqError> {
+        self.sys.platform().send_ipi(cpu, ipi)
+    }
+
+    /// Installs the handler of device vector `vector` (replacing any previous one).
+    pub fn set_vector_handler(
+        &self,
+        vector: u8,
+        handler: impl Fn(&IrqSystem, &HardIrq, CpuId) + Send + Sync + 'static,
+    ) -> Result<(), IrqError> {
+        if !vectors::is_device_vector(vector) {
+            return Err(IrqError::InvalidArgument("not a device vector (0x20..0xeb)"));
+        }
+        let h: VectorHandler = Arc::new(handler);
+        thread_ctx::with_irqs_masked(|| *self.shared.handlers[vector as usize].lock() = Some(h));
+        Ok(())
+    }
+
+    /// Installs the NMI handler. It runs even while the CPU's soft mask is set, so it
+    /// must not allocate or take locks (queue irq_work instead).
+    pub fn set_nmi_handler(&self, handler: impl Fn(&IrqSystem, &Nmi, CpuId) + Send + Sync + 'static) {
+        let b: Box<NmiHandler> = Box::new(Box::new(handler));
+        let old = self.shared.nmi_handler.swap(Box::into_raw(b), Ordering::AcqRel);
+        if !old.is_null() {
+            self.shared.nmi_retired.lock().unwrap().push(old);
+        }
+    }
+
+    /// Adds a hook run on every tick of every CPU (hard-irq context).
+    pub fn add_tick_hook(&self, hook: impl Fn(&IrqSystem, &HardIrq, CpuId) + Send + Sync + 'static) {
+        let h: TickHook = Arc::new(hook);
+        thread_ctx::with_irqs_masked(|| self.shared.tick_hooks.lock().push(h));
+    }
+
+    /// Runs `f` on `cpu` in hard-irq context via the call-function IPI
+    /// (`smp_call_function_single` without the wait).
+    pub fn call_on(
+        &self,
+        cpu: CpuId,
+        f: impl FnOnce(&IrqSystem, &HardIrq) + Send + 'static,
+    ) -> Result<(), IrqError> {
+        self.check_cpu(cpu)?;
+        let f: CallFn = Box::new(f);
+        thread_ctx::with_irqs_masked(|| self.shared.calls[cpu.index()].lock().push_back(f));
+        self.send_ipi(cpu, irqkit_core::Ipi::CallFunction)
+    }
+
+    /// Counters of `cpu`.
+    pub fn stats(&self, cpu: CpuId) -> Result<CpuStats, IrqError> {
+        let hc = self.shared.hc(cpu)?;
+        let rq = self.sys.sched.stats(cpu).unwrap_or_default();
+        Ok(CpuStats::read(hc, rq))
+    }
+
+    /// Kernel threads that panicked so far (name and message).
+    pub fn panics(&self) -> Vec<KthreadPanic> {
+        self.shared.panics.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Stops the machine (also done by drop): stops the tick, asks every kernel thread
+    /// to stop and joins it, then stops the idle loops and restores signals. Returns
+    /// the names of threads that did not stop within `grace` (they are left running).
+    pub fn shutdown(&mut self, grace: Duration) -> Vec<String> {
+        if self.down {
+            return Vec::new();
+        }
+        self.down = true;
+        if let Some((stop, h)) = self.tick.take() {
+            *stop.lock().unwrap() = true;
+            let _ = h.join();
+        }
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + grace;
+        let mut stuck = Vec::new();
+        loop {
+            for t in self.sys.sched.threads() {
+                if t.policy() != Policy::Idle {
+                    self.sys.kthread_stop_nowait(&t);
+                }
+            }
+            let joins: Vec<JoinHandle<()>> =
+                std::mem::take(&mut *self.shared.joins.lock().unwrap_or_else(|e| e.into_inner()));
+            if joins.is_empty() {
+                break;
+            }
+            for j in joins {
+                while !j.is_finished() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                if j.is_finished() {
+                    let _ = j.join();
+                } else {
+                    stuck.push(j.thread().name().unwrap_or("?").to_string());
+                    std::mem::forget(j);
+                }
+            }
+            if !stuck.is_empty() {
+                break;
+            }
+        }
+        self.sys.sched.begin_shutdown();
+        for (c, hc) in self.shared.cpus.iter().enumerate() {
+            hc.idle_seq.fetch_add(1, Ordering::SeqCst);
+            crate::futex::wake(&hc.idle_seq, 1);
+            let _ = self.shared.raise(&self.sys, CpuId(c as u32), vectors::RESCHEDULE_VECTOR);
+        }
+        for h in self.idle.drain(..) {
+            let _ = h.join();
+        }
+        for c in self.sys.cpus() {
+            c.set_online(false);
+        }
+        signals::release();
+        stuck
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        let stuck = self.shutdown(Duration::from_secs(10));
+        if !stuck.is_empty() {
+            eprintln!("irqkit: kernel threads did not stop at machine drop: {stuck:?}");
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! `HostPlatform`: irqkit-core's `Platform` on OS threads, futexes and signals.
+//!
+//! A virtual CPU is a token: the thread named in its run queue's `curr` holds it and
+//! every other machine thread is parked on its own futex word. `switch_to` passes the
+//! token: mark the next thread's word, wake it, park on our own.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use irqkit_core::cpu::CpuState;
+use irqkit_core::platform::ThreadBody;
+use irqkit_core::sched::{Thread, ThreadState};
+use irqkit_core::{CpuId, Ipi, IrqError, Platform};
+
+use crate::shared::{KthreadPanic, Shared};
+use crate::{futex, signals, thread_ctx, vectors};
+
+/// Runtime data of one kernel thread: its parking word and OS thread id.
+pub(crate) struct HostThread {
+    /// 1 when the thread has been given a CPU and may run.
+    run: AtomicU32,
+    /// Which CPU it was given.
+    run_cpu: AtomicU32,
+    pub(crate) tid: AtomicI32,
+}
+
+impl HostThread {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(HostThread { run: AtomicU32::new(0), run_cpu: AtomicU32::new(0), tid: AtomicI32::new(0) })
+    }
+
+    fn of(t: &Thread) -> &HostThread {
+        t.runtime_data()
+            .and_then(|d| d.downcast_ref::<HostThread>())
+            .expect("every machine thread carries HostThread data")
+    }
+
+    fn grant(&self, cpu: CpuId) {
+        self.run_cpu.store(cpu.0, Ordering::Relaxed);
+        self.run.store(1, Ordering::Release);
+        futex::wake(&self.run, 1);
+    }
+
+    /// Parks until some CPU is granted; returns it.
+    fn wait_grant(&self) -> CpuId {
+        loop {
+            if self.run.swap(0, Ordering::Acquire) == 1 {
+                return CpuId(self.run_cpu.load(Ordering::Relaxed));
+            }
+            futex::wait(&self.run, 0);
+        }
+    }
+}
+
+pub(crate) fn current_tid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+/// The `Platform` implementation of the hosted machine.
+pub struct HostPlatform {
+    pub(crate) shared: Arc<Shared>,
+    start: Instant,
+}
+
+impl HostPlatform {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        HostPlatform { shared, start: Instant::now() }
+    }
+}
+
+fn panic_message(p: &(dyn Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+impl Platform for HostPlatform {
+    #[inline]
+    fn current_cpu(&self) -> Option<CpuId> {
+        thread_ctx::current_cpu()
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    fn send_ipi(&self, cpu: CpuId, ipi: Ipi) -> Result<(), IrqError> {
+        let sys = self.shared.system().ok_or(IrqError::Shutdown)?;
+        let v = match ipi {
+            Ipi::Reschedule => vectors::RESCHEDULE_VECTOR,
+            Ipi::CallFunction => vectors::CALL_FUNCTION_VECTOR,
+            Ipi::IrqWork => vectors::IRQ_WORK_VECTOR,
+        };
+        self.shared.raise(&sys, cpu, v)
+    }
+
+    fn replay_irqs(&self, cpu: &CpuState) {
+        if let Some((sys, shared)) = thread_ctx::machine() {
+            shared.replay(sys, cpu);
+        }
+    }
+
+    fn spawn_thread(
+        &self,
+        thread: &Arc<Thread>,
+        body: ThreadBody,
+        exit: ThreadBody,
+    ) -> Result<(), IrqError> {
+        let host = HostThread::new();
+        thread.set_runtime_data(host.clone());
+        let shared = self.shared.clone();
+        let sys = shared.system().ok_or(IrqError::Shutdown)?;
+        let name = thread.name();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+        // pthread names are limited to 15 bytes: keep the tail, which identifies it.
+        let os_name: String = name.chars().take(15).collect();
+        // Spawning calls glibc's malloc directly: mask interrupts around it so no
+        // handler can land inside that allocation.
+        let spawned = thread_ctx::with_irqs_masked(|| {
+            std::thread::Builder::new().name(os_name).stack_size(512 * 1024).spawn(move || {
+                let _sig = signals::ThreadSignals::setup();
+                thread_ctx::bind_machine(&sys, &shared);
+                host.tid.store(current_tid(), Ordering::SeqCst);
+                let _ = ready_tx.send(());
+                let cpu = host.wait_grant();
+                thread_ctx::acquire_cpu(&sys, cpu);
+                shared.after_handoff(&sys, cpu);
+                if let Err(p) = catch_unwind(AssertUnwindSafe(body)) {
+                    let msg = panic_message(&*p);
+                    thread_ctx::with_irqs_masked(|| {
+                        shared
+                            .panics
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(KthreadPanic { thread: name, message: msg })
+                    });
+                }
+                exit();
+                thread_ctx::unbind_machine();
+            })
+        });
+        let handle = spawned.map_err(|_| IrqError::NoSpace("cannot create OS thread"))?;
+        let _ = ready_rx.recv();
+        thread_ctx::with_irqs_masked(|| {
+            self.shared.joins.lock().unwrap_or_else(|e| e.into_inner()).push(handle)
+        });
+        Ok(())
+    }
+
+    fn switch_to(&self, cpu: CpuId, prev: &Arc<Thread>, next: &Arc<Thread>) {
+        let ph = HostThread::of(prev);
+        let nh = HostThread::of(next);
+        thread_ctx::release_cpu();
+        self.shared.cpus[cpu.index()].holder_tid.store(nh.tid.load(Ordering::SeqCst), Ordering::SeqCst);
+        nh.grant(cpu);
+        if prev.state() == ThreadState::Dead {
+            return;
+        }
+        let newcpu = ph.wait_grant();
+        if let Some((sys, shared)) = thread_ctx::machine() {
+            thread_ctx::acquire_cpu(sys, newcpu);
+            shared.after_handoff(sys, newcpu);
+        }
+    }
+
+    fn idle_wait(&self, cpu: CpuId) {
+        let Some((sys, _)) = thread_ctx::machine() else { return };
+        let hc = &self.shared.cpus[cpu.index()];
+        let cs = sys.cpu(cpu).expect("cpu exists");
+        let seq = hc.idle_seq.load(Ordering::SeqCst);
+        hc.idle.store(true, Ordering::SeqCst);
+        if !hc.has_work() && !cs.need_resched() && !sys.sched.shutting_down() {
+            futex::wait(&hc.idle_seq, seq);
+        }
+        hc.idle.store(false, Ordering::SeqCst);
+        if hc.has_work() {
+            cs.set_irq_deferred(true);
+        }
+    }
+}
+
+/// Registers the calling OS thread as the holder of an idle thread (`swapper/N`).
+pub(crate) fn adopt_idle(t: &Thread) -> Arc<HostThread> {
+    let host = HostThread::new();
+    host.tid.store(current_tid(), Ordering::SeqCst);
+    t.set_runtime_data(host.clone());
+    host
+}

@@ -1,0 +1,160 @@
+//! `Shared`: the runtime state every machine thread and raiser sees.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::thread::JoinHandle;
+
+use crossbeam_utils::CachePadded;
+use irqkit_core::sync::SpinLock;
+use irqkit_core::{CpuId, HardIrq, IrqError, IrqSystem, Nmi};
+
+use crate::hostcpu::HostCpu;
+use crate::thread_ctx;
+
+/// A device-vector handler: runs in hard-irq context on the CPU that took the vector.
+pub type VectorHandler = Arc<dyn Fn(&IrqSystem, &HardIrq, CpuId) + Send + Sync>;
+/// An NMI handler: must not allocate or take locks (it ignores the soft mask).
+pub type NmiHandler = Box<dyn Fn(&IrqSystem, &Nmi, CpuId) + Send + Sync>;
+/// A function run on a CPU in hard-irq context through the call-function IPI.
+pub type CallFn = Box<dyn FnOnce(&IrqSystem, &HardIrq) + Send>;
+/// Called on every tick of every CPU, in hard-irq context.
+pub type TickHook = Arc<dyn Fn(&IrqSystem, &HardIrq, CpuId) + Send + Sync>;
+
+/// A kernel thread that panicked: its name and the panic message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KthreadPanic {
+    /// The kernel thread's name (`irq/33-eth0`, `run_on/1`, ...).
+    pub thread: String,
+    /// The panic message.
+    pub message: String,
+}
+
+pub(crate) struct Shared {
+    pub(crate) cpus: Box<[CachePadded<HostCpu>]>,
+    pub(crate) pid: i32,
+    pub(crate) sys: OnceLock<Weak<IrqSystem>>,
+    pub(crate) handlers: Box<[SpinLock<Option<VectorHandler>>]>,
+    pub(crate) nmi_handler: AtomicPtr<NmiHandler>,
+    /// Replaced NMI handlers, freed at machine drop (an NMI may still be running one).
+    pub(crate) nmi_retired: Mutex<Vec<*mut NmiHandler>>,
+    pub(crate) calls: Box<[SpinLock<VecDeque<CallFn>>]>,
+    pub(crate) tick_hooks: SpinLock<Vec<TickHook>>,
+    pub(crate) panics: Mutex<Vec<KthreadPanic>>,
+    pub(crate) joins: Mutex<Vec<JoinHandle<()>>>,
+    pub(crate) stopping: AtomicBool,
+}
+
+// SAFETY: the raw pointers in `nmi_retired` are owned boxes only touched under the
+// mutex and freed once at drop; everything else is Send + Sync already.
+unsafe impl Send for Shared {}
+// SAFETY: as above.
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    pub(crate) fn new(nr_cpus: usize) -> Self {
+        Shared {
+            cpus: (0..nr_cpus).map(|_| CachePadded::new(HostCpu::new())).collect(),
+            // SAFETY: getpid has no preconditions.
+            pid: unsafe { libc::getpid() },
+            sys: OnceLock::new(),
+            handlers: (0..256).map(|_| SpinLock::new(None)).collect(),
+            nmi_handler: AtomicPtr::new(std::ptr::null_mut()),
+            nmi_retired: Mutex::new(Vec::new()),
+            calls: (0..nr_cpus).map(|_| SpinLock::new(VecDeque::new())).collect(),
+            tick_hooks: SpinLock::new(Vec::new()),
+            panics: Mutex::new(Vec::new()),
+            joins: Mutex::new(Vec::new()),
+            stopping: AtomicBool::new(false),
+        }
+    }
+
+    /// The system, for threads that start running on the machine.
+    pub(crate) fn system(&self) -> Option<Arc<IrqSystem>> {
+        self.sys.get().and_then(|w| w.upgrade())
+    }
+
+    pub(crate) fn hc(&self, cpu: CpuId) -> Result<&HostCpu, IrqError> {
+        self.cpus.get(cpu.index()).map(|c| &**c).ok_or(IrqError::NotFound("no such cpu"))
+    }
+
+    /// Raises vector `v` on `cpu`.
+    pub(crate) fn raise(&self, sys: &IrqSystem, cpu: CpuId, v: u8) -> Result<(), IrqError> {
+        let hc = self.hc(cpu)?;
+        if !sys.cpu(cpu)?.online() {
+            return Err(IrqError::CpuOffline(cpu.0));
+        }
+        hc.set_pending(v);
+        self.kick(sys, cpu, false);
+        Ok(())
+    }
+
+    /// Raises an NMI on `cpu`.
+    pub(crate) fn raise_nmi(&self, sys: &IrqSystem, cpu: CpuId) -> Result<(), IrqError> {
+        let hc = self.hc(cpu)?;
+        if !sys.cpu(cpu)?.online() {
+            return Err(IrqError::CpuOffline(cpu.0));
+        }
+        hc.nmi_pending.fetch_add(1, Ordering::SeqCst);
+        self.kick(sys, cpu, true);
+        Ok(())
+    }
+
+    /// Gets `cpu`'s attention: deliver locally, wake it if idle, else signal its holder.
+    fn kick(&self, sys: &IrqSystem, cpu: CpuId, nmi: bool) {
+        let hc = &self.cpus[cpu.index()];
+        if thread_ctx::current_cpu() == Some(cpu) {
+            let cs = sys.cpu(cpu).expect("cpu exists");
+            if nmi && !cs.in_nmi() {
+                self.drain_nmi(sys, cpu);
+                return;
+            }
+            // A self-IPI: taken as soon as this CPU has interrupts enabled.
+            cs.set_irq_deferred(true);
+            if !cs.irqs_disabled() {
+                self.replay(sys, cs);
+            }
+            return;
+        }
+        if hc.idle.load(Ordering::SeqCst) {
+            hc.idle_seq.fetch_add(1, Ordering::SeqCst);
+            crate::futex::wake(&hc.idle_seq, 1);
+            return;
+        }
+        let send = if nmi { true } else { !hc.kicked.swap(true, Ordering::SeqCst) };
+        if send {
+            let tid = hc.holder_tid.load(Ordering::SeqCst);
+            crate::signals::send(self.pid, tid, nmi);
+        }
+    }
+
+    /// Runs the NMIs pending on `cpu` (in NMI context: the soft mask is ignored).
+    pub(crate) fn drain_nmi(&self, sys: &IrqSystem, cpu: CpuId) {
+        let hc = &self.cpus[cpu.index()];
+        let n = hc.nmi_pending.swap(0, Ordering::SeqCst);
+        for _ in 0..n {
+            let Ok(tok) = sys.nmi_enter() else { return };
+            crate::hostcpu::bump(&hc.counters.nmis);
+            let h = self.nmi_handler.load(Ordering::Acquire);
+            if !h.is_null() {
+                // SAFETY: handlers are only freed at machine drop, after every CPU
+                // thread has been joined, so `h` is live here.
+                unsafe { (*h)(sys, &tok, cpu) };
+            }
+            sys.nmi_exit(tok);
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let cur = self.nmi_handler.swap(std::ptr::null_mut(), Ordering::AcqRel);
+        let mut all = std::mem::take(&mut *self.nmi_retired.lock().unwrap());
+        all.push(cur);
+        for p in all.into_iter().filter(|p| !p.is_null()) {
+            // SAFETY: each pointer came from Box::into_raw and is freed exactly once,
+            // after all machine threads (the only readers) are gone.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
+}
