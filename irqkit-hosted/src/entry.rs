@@ -24,7 +24,6 @@ impl Shared {
             let hc = &self.cpus[cpu.index()];
             let flags = cs.irq_save_raw();
             cs.set_irq_deferred(false);
-            hc.kicked.store(false, Ordering::SeqCst);
             if hc.nmi_pending.load(Ordering::Relaxed) != 0 {
                 self.drain_nmi(sys, cpu);
             }
@@ -47,6 +46,13 @@ impl Shared {
             let cs = sys.cpu(cpu).expect("cpu exists");
             let again = cs.irq_restore_raw(flags);
             if !again && !self.cpus[cpu.index()].has_work() {
+                // A signal that hit the masked hard-irq part left the interrupt signal
+                // blocked on this thread. Unblock before returning: the caller may be
+                // task code (a replay), where nothing else would ever lift the block.
+                if thread_ctx::sig_blocked() {
+                    thread_ctx::set_sig_blocked(false);
+                    crate::signals::unblock_irq_signal();
+                }
                 return;
             }
         }

@@ -1,6 +1,8 @@
 //! `HostCpu`: the runtime side of one virtual CPU — pending vectors, kick and idle words.
 
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+
+use crate::platform::HostThread;
 
 /// Per-vector and per-event counts of one CPU. Only the CPU itself increments them.
 pub(crate) struct CpuCounters {
@@ -32,20 +34,19 @@ pub(crate) fn bump(c: &AtomicU64) {
 /// # Invariants
 ///
 /// A raiser sets the vector's bit in `pending` *before* it looks at `idle` or
-/// `holder_tid` (both SeqCst), and the idle thread sets `idle` before it re-checks
+/// `holder` (both SeqCst), and the idle thread sets `idle` before it re-checks
 /// `pending`: so either the raiser sees the CPU idle and wakes it, or the idle thread
 /// sees the bit. Whoever takes the CPU re-checks `pending` after the handoff, so a
 /// signal that reached a thread which had just given the CPU away is never lost.
 pub(crate) struct HostCpu {
     pub(crate) pending: [AtomicU64; 4],
     pub(crate) nmi_pending: AtomicU32,
-    /// A signal is on its way to the holder; further raises need not send another.
-    pub(crate) kicked: AtomicBool,
     /// The idle thread is (about to be) asleep on `idle_seq`.
     pub(crate) idle: AtomicBool,
     pub(crate) idle_seq: AtomicU32,
-    /// OS thread id of the thread holding (or about to hold) this CPU.
-    pub(crate) holder_tid: AtomicI32,
+    /// The thread holding (or about to hold) this CPU. Points into the machine's
+    /// registry of host threads, which lives as long as the machine.
+    pub(crate) holder: AtomicPtr<HostThread>,
     pub(crate) counters: CpuCounters,
 }
 
@@ -54,10 +55,9 @@ impl HostCpu {
         HostCpu {
             pending: [const { AtomicU64::new(0) }; 4],
             nmi_pending: AtomicU32::new(0),
-            kicked: AtomicBool::new(false),
             idle: AtomicBool::new(false),
             idle_seq: AtomicU32::new(0),
-            holder_tid: AtomicI32::new(0),
+            holder: AtomicPtr::new(std::ptr::null_mut()),
             counters: CpuCounters::new(),
         }
     }

@@ -69,9 +69,10 @@ impl Machine {
                 .stack_size(512 * 1024)
                 .spawn(move || {
                     let _sig = signals::ThreadSignals::setup();
-                    thread_ctx::bind_machine(&sys, &shared);
-                    let host = adopt_idle(&idle);
-                    shared.cpus[c].holder_tid.store(host.tid.load(Ordering::SeqCst), Ordering::SeqCst);
+                    let host = adopt_idle(&shared, &idle);
+                    thread_ctx::bind_machine(&sys, &shared, &host);
+                    let hp: *const crate::platform::HostThread = &*host;
+                    shared.cpus[c].holder.store(hp.cast_mut(), Ordering::SeqCst);
                     thread_ctx::acquire_cpu(&sys, cpu);
                     sys.cpu(cpu).expect("cpu").set_online(true);
                     let _ = tx.send(());
@@ -208,7 +209,10 @@ impl Machine {
 
     /// Installs the NMI handler. It runs even while the CPU's soft mask is set, so it
     /// must not allocate or take locks (queue irq_work instead).
-    pub fn set_nmi_handler(&self, handler: impl Fn(&IrqSystem, &Nmi, CpuId) + Send + Sync + 'static) {
+    pub fn set_nmi_handler(
+        &self,
+        handler: impl Fn(&IrqSystem, &Nmi, CpuId) + Send + Sync + 'static,
+    ) {
         let b: Box<NmiHandler> = Box::new(Box::new(handler));
         let old = self.shared.nmi_handler.swap(Box::into_raw(b), Ordering::AcqRel);
         if !old.is_null() {
@@ -217,7 +221,10 @@ impl Machine {
     }
 
     /// Adds a hook run on every tick of every CPU (hard-irq context).
-    pub fn add_tick_hook(&self, hook: impl Fn(&IrqSystem, &HardIrq, CpuId) + Send + Sync + 'static) {
+    pub fn add_tick_hook(
+        &self,
+        hook: impl Fn(&IrqSystem, &HardIrq, CpuId) + Send + Sync + 'static,
+    ) {
         let h: TickHook = Arc::new(hook);
         thread_ctx::with_irqs_masked(|| self.shared.tick_hooks.lock().push(h));
     }
@@ -233,6 +240,35 @@ impl Machine {
         let f: CallFn = Box::new(f);
         thread_ctx::with_irqs_masked(|| self.shared.calls[cpu.index()].lock().push_back(f));
         self.send_ipi(cpu, irqkit_core::Ipi::CallFunction)
+    }
+
+    /// Takes `cpu` offline: no new thread is placed there and interrupts or IPIs aimed
+    /// at it are refused (`CpuOffline`). Refused for the last online CPU and for a CPU
+    /// that still runs kernel threads bound to it.
+    pub fn cpu_down(&self, cpu: CpuId) -> Result<(), IrqError> {
+        let cs = self.sys.cpu(cpu)?;
+        if !cs.online() {
+            return Err(IrqError::CpuOffline(cpu.0));
+        }
+        if self.sys.online_mask().weight() == 1 {
+            return Err(IrqError::Busy("cannot offline the last online cpu"));
+        }
+        let bound = self.sys.sched.threads().iter().any(|t| {
+            t.policy() != Policy::Idle
+                && t.affinity() == irqkit_core::sched::Affinity::Bound(cpu)
+                && t.state() != irqkit_core::sched::ThreadState::Dead
+        });
+        if bound {
+            return Err(IrqError::Busy("kernel threads are bound to this cpu"));
+        }
+        cs.set_online(false);
+        Ok(())
+    }
+
+    /// Brings an offline `cpu` back online.
+    pub fn cpu_up(&self, cpu: CpuId) -> Result<(), IrqError> {
+        self.sys.cpu(cpu)?.set_online(true);
+        Ok(())
     }
 
     /// Counters of `cpu`.

@@ -6,7 +6,7 @@
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,11 +25,20 @@ pub(crate) struct HostThread {
     /// Which CPU it was given.
     run_cpu: AtomicU32,
     pub(crate) tid: AtomicI32,
+    /// An interrupt signal to this thread is in flight (sent, not yet delivered).
+    /// At most one is queued per thread, so unblocking never stacks a burst of
+    /// signal frames (the kernel delivers every pending unblocked signal at once).
+    pub(crate) sig_queued: AtomicBool,
 }
 
 impl HostThread {
     pub(crate) fn new() -> Arc<Self> {
-        Arc::new(HostThread { run: AtomicU32::new(0), run_cpu: AtomicU32::new(0), tid: AtomicI32::new(0) })
+        Arc::new(HostThread {
+            run: AtomicU32::new(0),
+            run_cpu: AtomicU32::new(0),
+            tid: AtomicI32::new(0),
+            sig_queued: AtomicBool::new(false),
+        })
     }
 
     fn of(t: &Thread) -> &HostThread {
@@ -116,6 +125,7 @@ impl Platform for HostPlatform {
     ) -> Result<(), IrqError> {
         let host = HostThread::new();
         thread.set_runtime_data(host.clone());
+        thread_ctx::with_irqs_masked(|| self.shared.register_host_thread(&host));
         let shared = self.shared.clone();
         let sys = shared.system().ok_or(IrqError::Shutdown)?;
         let name = thread.name();
@@ -127,7 +137,7 @@ impl Platform for HostPlatform {
         let spawned = thread_ctx::with_irqs_masked(|| {
             std::thread::Builder::new().name(os_name).stack_size(512 * 1024).spawn(move || {
                 let _sig = signals::ThreadSignals::setup();
-                thread_ctx::bind_machine(&sys, &shared);
+                thread_ctx::bind_machine(&sys, &shared, &host);
                 host.tid.store(current_tid(), Ordering::SeqCst);
                 let _ = ready_tx.send(());
                 let cpu = host.wait_grant();
@@ -159,7 +169,8 @@ impl Platform for HostPlatform {
         let ph = HostThread::of(prev);
         let nh = HostThread::of(next);
         thread_ctx::release_cpu();
-        self.shared.cpus[cpu.index()].holder_tid.store(nh.tid.load(Ordering::SeqCst), Ordering::SeqCst);
+        let np: *const HostThread = nh;
+        self.shared.cpus[cpu.index()].holder.store(np.cast_mut(), Ordering::SeqCst);
         nh.grant(cpu);
         if prev.state() == ThreadState::Dead {
             return;
@@ -188,9 +199,10 @@ impl Platform for HostPlatform {
 }
 
 /// Registers the calling OS thread as the holder of an idle thread (`swapper/N`).
-pub(crate) fn adopt_idle(t: &Thread) -> Arc<HostThread> {
+pub(crate) fn adopt_idle(shared: &Shared, t: &Thread) -> Arc<HostThread> {
     let host = HostThread::new();
     host.tid.store(current_tid(), Ordering::SeqCst);
     t.set_runtime_data(host.clone());
+    shared.register_host_thread(&host);
     host
 }

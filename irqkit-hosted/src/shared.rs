@@ -10,6 +10,7 @@ use irqkit_core::sync::SpinLock;
 use irqkit_core::{CpuId, HardIrq, IrqError, IrqSystem, Nmi};
 
 use crate::hostcpu::HostCpu;
+use crate::platform::HostThread;
 use crate::thread_ctx;
 
 /// A device-vector handler: runs in hard-irq context on the CPU that took the vector.
@@ -43,6 +44,9 @@ pub(crate) struct Shared {
     pub(crate) panics: Mutex<Vec<KthreadPanic>>,
     pub(crate) joins: Mutex<Vec<JoinHandle<()>>>,
     pub(crate) stopping: AtomicBool,
+    /// Every host thread ever made, kept until the machine drops so that a raiser
+    /// holding a stale `holder` pointer never reads freed memory.
+    pub(crate) host_threads: Mutex<Vec<Arc<HostThread>>>,
 }
 
 // SAFETY: the raw pointers in `nmi_retired` are owned boxes only touched under the
@@ -66,6 +70,7 @@ impl Shared {
             panics: Mutex::new(Vec::new()),
             joins: Mutex::new(Vec::new()),
             stopping: AtomicBool::new(false),
+            host_threads: Mutex::new(Vec::new()),
         }
     }
 
@@ -76,6 +81,10 @@ impl Shared {
 
     pub(crate) fn hc(&self, cpu: CpuId) -> Result<&HostCpu, IrqError> {
         self.cpus.get(cpu.index()).map(|c| &**c).ok_or(IrqError::NotFound("no such cpu"))
+    }
+
+    pub(crate) fn register_host_thread(&self, h: &Arc<HostThread>) {
+        self.host_threads.lock().unwrap_or_else(|e| e.into_inner()).push(h.clone());
     }
 
     /// Raises vector `v` on `cpu`.
@@ -121,10 +130,14 @@ impl Shared {
             crate::futex::wake(&hc.idle_seq, 1);
             return;
         }
-        let send = if nmi { true } else { !hc.kicked.swap(true, Ordering::SeqCst) };
-        if send {
-            let tid = hc.holder_tid.load(Ordering::SeqCst);
-            crate::signals::send(self.pid, tid, nmi);
+        let holder = hc.holder.load(Ordering::SeqCst);
+        if holder.is_null() {
+            return;
+        }
+        // SAFETY: holders are registered in `host_threads`, alive until drop.
+        let holder = unsafe { &*holder };
+        if nmi || !holder.sig_queued.swap(true, Ordering::SeqCst) {
+            crate::signals::send(self.pid, holder.tid.load(Ordering::SeqCst), nmi);
         }
     }
 

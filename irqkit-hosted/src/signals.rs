@@ -33,6 +33,9 @@ pub fn nmi_signal() -> i32 {
 extern "C" fn on_signal(sig: libc::c_int, _info: *mut libc::siginfo_t, uctx: *mut libc::c_void) {
     // SAFETY: __errno_location returns this thread's errno slot.
     let errno = unsafe { *libc::__errno_location() };
+    if sig == irq_signal() {
+        thread_ctx::signal_delivered();
+    }
     if let (Some((sys, shared)), Some(cpu)) = (thread_ctx::machine(), thread_ctx::current_cpu()) {
         let cs = sys.cpu(cpu).expect("cpu exists");
         if sig == nmi_signal() {

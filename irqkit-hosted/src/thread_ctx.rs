@@ -10,6 +10,7 @@ use std::ptr;
 use irqkit_core::cpu::CpuState;
 use irqkit_core::{CpuId, IrqSystem};
 
+use crate::platform::HostThread;
 use crate::shared::Shared;
 
 const NO_CPU: u32 = u32::MAX;
@@ -20,13 +21,27 @@ thread_local! {
     static CPU: Cell<u32> = const { Cell::new(NO_CPU) };
     static CPU_STATE: Cell<*const CpuState> = const { Cell::new(ptr::null()) };
     static SIG_BLOCKED: Cell<bool> = const { Cell::new(false) };
+    static HOST: Cell<*const HostThread> = const { Cell::new(ptr::null()) };
 }
 
 /// Binds this OS thread to a machine. The caller keeps `sys` and `shared` alive (it
 /// owns `Arc` clones) until [`unbind_machine`].
-pub(crate) fn bind_machine(sys: &IrqSystem, shared: &Shared) {
+pub(crate) fn bind_machine(sys: &IrqSystem, shared: &Shared, host: &HostThread) {
     SYS.with(|c| c.set(sys));
     SHARED.with(|c| c.set(shared));
+    HOST.with(|c| c.set(host));
+}
+
+/// At interrupt-signal entry: this thread's queued signal has been delivered, so a
+/// raiser may send another.
+#[inline]
+pub(crate) fn signal_delivered() {
+    let h = HOST.with(|c| c.get());
+    if !h.is_null() {
+        // SAFETY: HOST points into the machine's host-thread registry (alive while
+        // the thread is bound).
+        unsafe { (*h).sig_queued.store(false, std::sync::atomic::Ordering::SeqCst) };
+    }
 }
 
 /// Forgets the machine (thread exit).
@@ -34,6 +49,7 @@ pub(crate) fn unbind_machine() {
     release_cpu();
     SYS.with(|c| c.set(ptr::null()));
     SHARED.with(|c| c.set(ptr::null()));
+    HOST.with(|c| c.set(ptr::null()));
 }
 
 /// The machine this thread belongs to, if any.
