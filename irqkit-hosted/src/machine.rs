@@ -159,10 +159,18 @@ impl Machine {
             self.check_cpu(cpu)?;
         }
         let (tx, rx) = mpsc::channel();
+        let (shared, name) = (self.shared.clone(), spec.name.clone());
         self.sys.spawn_kthread(spec, move |task| {
-            let _ = tx.send(f(task));
+            // Record a panic before answering, so the caller sees it in `panics()`.
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(task))) {
+                Ok(r) => drop(tx.send(Ok(r))),
+                Err(p) => {
+                    shared.record_panic(name, &*p);
+                    drop(tx.send(Err(IrqError::Panicked)));
+                }
+            }
         })?;
-        rx.recv().map_err(|_| IrqError::Panicked)
+        rx.recv().map_err(|_| IrqError::Panicked)?
     }
 
     /// Creates and starts a kernel thread. Its body should return once
@@ -253,7 +261,7 @@ impl Machine {
         if self.sys.online_mask().weight() == 1 {
             return Err(IrqError::Busy("cannot offline the last online cpu"));
         }
-        let bound = self.sys.sched.threads().iter().any(|t| {
+        let bound = self.sys.threads().iter().any(|t| {
             t.policy() != Policy::Idle
                 && t.affinity() == irqkit_core::sched::Affinity::Bound(cpu)
                 && t.state() != irqkit_core::sched::ThreadState::Dead
@@ -274,7 +282,7 @@ impl Machine {
     /// Counters of `cpu`.
     pub fn stats(&self, cpu: CpuId) -> Result<CpuStats, IrqError> {
         let hc = self.shared.hc(cpu)?;
-        let rq = self.sys.sched.stats(cpu).unwrap_or_default();
+        let rq = self.sys.rq_stats(cpu).unwrap_or_default();
         Ok(CpuStats::read(hc, rq))
     }
 
@@ -299,7 +307,7 @@ impl Machine {
         let deadline = Instant::now() + grace;
         let mut stuck = Vec::new();
         loop {
-            for t in self.sys.sched.threads() {
+            for t in self.sys.threads() {
                 if t.policy() != Policy::Idle {
                     self.sys.kthread_stop_nowait(&t);
                 }

@@ -15,7 +15,7 @@ use irqkit_core::platform::ThreadBody;
 use irqkit_core::sched::{Thread, ThreadState};
 use irqkit_core::{CpuId, Ipi, IrqError, Platform};
 
-use crate::shared::{KthreadPanic, Shared};
+use crate::shared::Shared;
 use crate::{futex, signals, thread_ctx, vectors};
 
 /// Runtime data of one kernel thread: its parking word and OS thread id.
@@ -81,7 +81,7 @@ impl HostPlatform {
     }
 }
 
-fn panic_message(p: &(dyn Any + Send)) -> String {
+pub(crate) fn panic_message(p: &(dyn Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = p.downcast_ref::<String>() {
@@ -144,14 +144,7 @@ impl Platform for HostPlatform {
                 thread_ctx::acquire_cpu(&sys, cpu);
                 shared.after_handoff(&sys, cpu);
                 if let Err(p) = catch_unwind(AssertUnwindSafe(body)) {
-                    let msg = panic_message(&*p);
-                    thread_ctx::with_irqs_masked(|| {
-                        shared
-                            .panics
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(KthreadPanic { thread: name, message: msg })
-                    });
+                    shared.record_panic(name, &*p);
                 }
                 exit();
                 thread_ctx::unbind_machine();

@@ -83,6 +83,17 @@ impl Shared {
         self.cpus.get(cpu.index()).map(|c| &**c).ok_or(IrqError::NotFound("no such cpu"))
     }
 
+    /// Records a contained kernel-thread panic (task context).
+    pub(crate) fn record_panic(&self, thread: String, payload: &(dyn std::any::Any + Send)) {
+        let message = crate::platform::panic_message(payload);
+        thread_ctx::with_irqs_masked(|| {
+            self.panics
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(KthreadPanic { thread, message })
+        });
+    }
+
     pub(crate) fn register_host_thread(&self, h: &Arc<HostThread>) {
         self.host_threads.lock().unwrap_or_else(|e| e.into_inner()).push(h.clone());
     }

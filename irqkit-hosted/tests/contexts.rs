@@ -38,7 +38,7 @@ fn hardirq_handler_sees_hardirq_offset_and_masked_irqs_and_nested_nmi_sees_both(
         assert!(sys.in_hardirq() && !sys.in_nmi() && !sys.in_task() && sys.irqs_disabled());
         h.store(sys.preempt_count(), Ordering::SeqCst);
         // An NMI raised on our own CPU nests inside this hard-irq handler.
-        irqkit_hosted::current_cpu().map(|c| assert_eq!(c, cpu));
+        assert_eq!(irqkit_hosted::current_cpu(), Some(cpu));
         nh.fetch_add(1, Ordering::SeqCst);
     })
     .unwrap();

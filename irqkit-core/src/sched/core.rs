@@ -37,26 +37,6 @@ impl Scheduler {
         }
     }
 
-    /// Counters of `cpu`'s run queue.
-    pub fn stats(&self, cpu: CpuId) -> Option<RunQueueStats> {
-        self.rqs.get(cpu).map(|rq| rq.lock().stats())
-    }
-
-    /// Every live kernel thread (idle threads included), by id.
-    pub fn threads(&self) -> Vec<Arc<Thread>> {
-        self.threads.lock().values().cloned().collect()
-    }
-
-    /// The thread currently running on `cpu`.
-    pub fn curr(&self, cpu: CpuId) -> Option<Arc<Thread>> {
-        self.rqs.get(cpu).and_then(|rq| rq.lock().curr.clone())
-    }
-
-    /// Number of runnable threads queued on `cpu` (not counting `curr`).
-    pub fn nr_queued(&self, cpu: CpuId) -> usize {
-        self.rqs.get(cpu).map(|rq| rq.lock().nr_queued()).unwrap_or(0)
-    }
-
     /// Tells the idle loops to return (machine shutdown).
     pub fn begin_shutdown(&self) {
         self.shutdown.store(true, Ordering::Release);
@@ -69,6 +49,37 @@ impl Scheduler {
 }
 
 impl IrqSystem {
+    /// Runs `f` with local interrupts masked: every plain spinlock of the scheduler is
+    /// taken this way, so an interrupt on the same CPU can never spin on a lock its
+    /// own CPU holds, and the holder can never be preempted inside it.
+    #[inline]
+    fn irqs_off<R>(&self, f: impl FnOnce() -> R) -> R {
+        let flags = self.local_irq_save();
+        let r = f();
+        self.local_irq_restore(flags);
+        r
+    }
+
+    /// Counters of `cpu`'s run queue.
+    pub fn rq_stats(&self, cpu: CpuId) -> Option<RunQueueStats> {
+        self.irqs_off(|| self.sched.rqs.get(cpu).map(|rq| rq.lock().stats()))
+    }
+
+    /// Every live kernel thread (idle threads included), by id.
+    pub fn threads(&self) -> Vec<Arc<Thread>> {
+        self.irqs_off(|| self.sched.threads.lock().values().cloned().collect())
+    }
+
+    /// The thread currently running on `cpu`.
+    pub fn curr_thread(&self, cpu: CpuId) -> Option<Arc<Thread>> {
+        self.irqs_off(|| self.sched.rqs.get(cpu).and_then(|rq| rq.lock().curr.clone()))
+    }
+
+    /// Number of runnable threads queued on `cpu` (not counting the running one).
+    pub fn nr_queued(&self, cpu: CpuId) -> usize {
+        self.irqs_off(|| self.sched.rqs.get(cpu).map(|rq| rq.lock().nr_queued()).unwrap_or(0))
+    }
+
     /// The thread running on the caller's CPU.
     pub fn current_thread(&self) -> Option<Arc<Thread>> {
         let cpu = self.current_cpu()?;
@@ -92,11 +103,13 @@ impl IrqSystem {
         let t = Arc::new(Thread::new(id, &spec, cpu));
         t.set_state(ThreadState::Runnable);
         t.on_cpu.store(true, Ordering::Release);
-        let mut rq = self.sched.rqs[cpu].lock();
-        rq.idle = Some(t.clone());
-        rq.curr = Some(t.clone());
-        drop(rq);
-        self.sched.threads.lock().insert(id, t.clone());
+        self.irqs_off(|| {
+            let mut rq = self.sched.rqs[cpu].lock();
+            rq.idle = Some(t.clone());
+            rq.curr = Some(t.clone());
+            drop(rq);
+            self.sched.threads.lock().insert(id, t.clone());
+        });
         Ok(t)
     }
 
@@ -144,9 +157,9 @@ impl IrqSystem {
         });
         let sys = self.clone();
         let exit = Box::new(move || sys.kthread_exit());
-        self.sched.threads.lock().insert(id, t.clone());
+        self.irqs_off(|| self.sched.threads.lock().insert(id, t.clone()));
         if let Err(e) = self.platform().spawn_thread(&t, entry, exit) {
-            self.sched.threads.lock().remove(&id);
+            self.irqs_off(|| self.sched.threads.lock().remove(&id));
             return Err(e);
         }
         Ok(t)
@@ -430,7 +443,7 @@ impl IrqSystem {
 
     /// Names of all live threads (for views and `ps`-like listings).
     pub fn thread_names(&self) -> Vec<alloc::string::String> {
-        self.sched.threads().iter().map(|t| t.name().to_string()).collect()
+        self.threads().iter().map(|t| t.name().to_string()).collect()
     }
 }
 

@@ -121,8 +121,12 @@ impl KthreadSpec {
 pub struct Thread {
     id: ThreadId,
     name: SpinLock<String>,
-    policy: SpinLock<Policy>,
-    affinity: SpinLock<Affinity>,
+    /// Encoded [`Policy`]: lock-free, because wake-ups read it in hard-irq context.
+    policy: AtomicU32,
+    /// `Bound` CPU, or `UNBOUND` with the mask in `affinity_mask`. Lock-free for the
+    /// same reason; a wake-up racing with a change may use the old or the new value.
+    affinity_cpu: AtomicU32,
+    affinity_mask: [AtomicU64; 4],
     pub(crate) hooks: Option<Arc<dyn SchedHooks>>,
     state: AtomicU8,
     /// True while some CPU's `curr` is this thread (from pick until it switches away).
@@ -148,11 +152,12 @@ impl fmt::Debug for Thread {
 
 impl Thread {
     pub(crate) fn new(id: ThreadId, spec: &KthreadSpec, cpu: CpuId) -> Self {
-        Thread {
+        let t = Thread {
             id,
             name: SpinLock::new(spec.name.clone()),
-            policy: SpinLock::new(spec.policy),
-            affinity: SpinLock::new(spec.affinity),
+            policy: AtomicU32::new(encode_policy(spec.policy)),
+            affinity_cpu: AtomicU32::new(UNBOUND),
+            affinity_mask: [const { AtomicU64::new(0) }; 4],
             hooks: spec.hooks.clone(),
             state: AtomicU8::new(ThreadState::New as u8),
             on_cpu: AtomicBool::new(false),
@@ -165,7 +170,9 @@ impl Thread {
             nvcsw: AtomicU64::new(0),
             nivcsw: AtomicU64::new(0),
             runtime: spin_once::Once::new(),
-        }
+        };
+        t.set_affinity(spec.affinity);
+        t
     }
 
     /// The thread's id.
@@ -185,22 +192,49 @@ impl Thread {
 
     /// The scheduling class.
     pub fn policy(&self) -> Policy {
-        *self.policy.lock()
+        decode_policy(self.policy.load(Ordering::Relaxed))
     }
 
     /// Changes the scheduling class; takes effect at the next enqueue.
     pub fn set_policy(&self, p: Policy) {
-        *self.policy.lock() = p;
+        self.policy.store(encode_policy(p), Ordering::Relaxed);
     }
 
     /// Where the thread may run.
     pub fn affinity(&self) -> Affinity {
-        *self.affinity.lock()
+        let c = self.affinity_cpu.load(Ordering::Acquire);
+        if c != UNBOUND {
+            return Affinity::Bound(CpuId(c));
+        }
+        let mut m = CpuMask::new();
+        for (w, word) in self.affinity_mask.iter().enumerate() {
+            let mut bits = word.load(Ordering::Relaxed);
+            while bits != 0 {
+                let b = bits.trailing_zeros();
+                bits &= bits - 1;
+                m.set(CpuId(w as u32 * 64 + b));
+            }
+        }
+        Affinity::Unbound(m)
     }
 
     /// Changes where the thread may run; takes effect at the next wake-up.
     pub fn set_affinity(&self, a: Affinity) {
-        *self.affinity.lock() = a;
+        match a {
+            Affinity::Bound(c) => self.affinity_cpu.store(c.0, Ordering::Release),
+            Affinity::Unbound(m) => {
+                for (w, word) in self.affinity_mask.iter().enumerate() {
+                    let mut v = 0u64;
+                    for b in 0..64 {
+                        if m.contains(CpuId(w as u32 * 64 + b)) {
+                            v |= 1 << b;
+                        }
+                    }
+                    word.store(v, Ordering::Relaxed);
+                }
+                self.affinity_cpu.store(UNBOUND, Ordering::Release);
+            }
+        }
     }
 
     /// The lifecycle state.
@@ -265,6 +299,24 @@ impl Thread {
     /// The runtime-private data, if set.
     pub fn runtime_data(&self) -> Option<&Arc<dyn Any + Send + Sync>> {
         self.runtime.get()
+    }
+}
+
+const UNBOUND: u32 = u32::MAX;
+
+fn encode_policy(p: Policy) -> u32 {
+    match p {
+        Policy::Fifo(prio) => 0x100 | prio as u32,
+        Policy::Normal(nice) => 0x200 | (nice as u8) as u32,
+        Policy::Idle => 0x300,
+    }
+}
+
+fn decode_policy(v: u32) -> Policy {
+    match v >> 8 {
+        1 => Policy::Fifo(v as u8),
+        2 => Policy::Normal(v as u8 as i8),
+        _ => Policy::Idle,
     }
 }
 

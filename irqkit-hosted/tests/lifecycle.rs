@@ -1,0 +1,27 @@
+//! Machines come and go without leaking threads, signal handlers or file descriptors.
+//! (Its own test binary: counting the process's threads needs no other test running.)
+
+use irqkit_core::CpuId;
+use irqkit_hosted::{signals, Machine, MachineConfig};
+
+fn count(dir: &str) -> usize {
+    std::fs::read_dir(dir).unwrap().count()
+}
+
+#[test]
+fn two_hundred_machines_leave_no_thread_handler_or_fd_behind() {
+    let threads0 = count("/proc/self/task");
+    let fds0 = count("/proc/self/fd");
+    assert!(!signals::handler_installed());
+    for i in 0..200 {
+        let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 1000 }).unwrap();
+        assert!(signals::handler_installed());
+        if i % 20 == 0 {
+            assert_eq!(m.run_on(CpuId(1), |_| 1).unwrap(), 1);
+        }
+        drop(m);
+    }
+    assert_eq!(count("/proc/self/task"), threads0, "threads left behind");
+    assert_eq!(count("/proc/self/fd"), fds0, "fds left behind");
+    assert!(!signals::handler_installed(), "signal handler left installed");
+}
