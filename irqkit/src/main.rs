@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 
 /// Command line of the `irqkit` binary.
 #[derive(Parser, Debug)]
-#[command(name = "irqkit", version, about = "The Linux interrupt architecture in Rust, on a hosted machine")]
+#[command(
+    name = "irqkit",
+    version,
+    about = "The Linux interrupt architecture in Rust, on a hosted machine"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Option<Cmd>,
