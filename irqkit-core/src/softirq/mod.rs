@@ -1,0 +1,241 @@
+//! Softirqs: the ten per-CPU deferred vectors, their handling loop, ksoftirqd and bh-disable.
+//!
+//! # Model (kernel/softirq.c)
+//!
+//! A hard-interrupt handler does the urgent part of its work and *raises* a softirq
+//! vector: one bit in its CPU's pending mask ([`IrqSystem::raise_softirq`]). When the
+//! outermost interrupt leaves ([`IrqSystem::irq_exit`]), and the CPU is neither nested
+//! in another interrupt nor inside a bh-disabled section, the pending vectors run
+//! with interrupts enabled, lowest vector first ([`handle`]). A vector raised while
+//! they run makes the loop restart — at most [`MAX_SOFTIRQ_RESTART`] passes and within
+//! [`MAX_SOFTIRQ_TIME_NS`] — after which the rest is handed to the CPU's `ksoftirqd/N`
+//! thread so a softirq flood cannot starve tasks.
+//!
+//! `local_bh_disable` adds `SOFTIRQ_DISABLE_OFFSET` to the preempt count; the
+//! outermost `local_bh_enable` runs what became pending meanwhile, in task context.
+//!
+//! The pending mask is one atomic word per CPU: raising is a `fetch_or`, and the
+//! handler takes the whole mask with a `swap`, so a raise from an NMI (or from a
+//! signal that lands between two instructions of the handler) is never lost. That is
+//! stronger than Linux, which requires interrupts off around a plain OR.
+//!
+//! Actions are plain `fn(&IrqSystem, &SoftIrq)` pointers: the handling loop loads one
+//! word per vector and makes one indirect call, with no reference counting. State a
+//! vector needs (tasklet lists, timer bases) hangs off the [`IrqSystem`] it receives.
+
+mod bh;
+mod handle;
+mod ksoftirqd;
+mod proc;
+mod raise;
+
+pub use bh::SpinLockBhGuard;
+
+use alloc::sync::Arc;
+use core::fmt;
+use crossbeam_utils::atomic::AtomicCell;
+
+use crate::cpu::{PerCpu, SoftIrq};
+use crate::sched::Thread;
+use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::SpinLockIrq;
+use crate::IrqSystem;
+
+/// Number of softirq vectors (`NR_SOFTIRQS`).
+pub const NR_SOFTIRQS: usize = 10;
+
+/// Passes of the handling loop before the rest goes to ksoftirqd (`MAX_SOFTIRQ_RESTART`).
+/// Ten passes bound the time a softirq storm can keep an interrupted task off its CPU
+/// while still absorbing the common case of one or two re-raises.
+pub const MAX_SOFTIRQ_RESTART: u32 = 10;
+
+/// Time budget of one handling loop (`MAX_SOFTIRQ_TIME` = 2 ms): past it, restarting
+/// would add latency to the interrupted task, so ksoftirqd takes over.
+pub const MAX_SOFTIRQ_TIME_NS: u64 = 2_000_000;
+
+/// A softirq vector, in Linux's order; a lower number runs first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum SoftirqVec {
+    /// High-priority tasklets (`HI_SOFTIRQ`).
+    Hi = 0,
+    /// Timer wheel expiry (`TIMER_SOFTIRQ`).
+    Timer = 1,
+    /// Network transmit completion (`NET_TX_SOFTIRQ`).
+    NetTx = 2,
+    /// Network receive (`NET_RX_SOFTIRQ`).
+    NetRx = 3,
+    /// Block-layer completion (`BLOCK_SOFTIRQ`).
+    Block = 4,
+    /// irq_poll (`IRQ_POLL_SOFTIRQ`).
+    IrqPoll = 5,
+    /// Normal tasklets (`TASKLET_SOFTIRQ`).
+    Tasklet = 6,
+    /// Scheduler load balancing (`SCHED_SOFTIRQ`).
+    Sched = 7,
+    /// High-resolution timers (`HRTIMER_SOFTIRQ`).
+    Hrtimer = 8,
+    /// RCU callbacks (`RCU_SOFTIRQ`).
+    Rcu = 9,
+}
+
+impl SoftirqVec {
+    /// Every vector in priority order.
+    pub const ALL: [SoftirqVec; NR_SOFTIRQS] = [
+        SoftirqVec::Hi,
+        SoftirqVec::Timer,
+        SoftirqVec::NetTx,
+        SoftirqVec::NetRx,
+        SoftirqVec::Block,
+        SoftirqVec::IrqPoll,
+        SoftirqVec::Tasklet,
+        SoftirqVec::Sched,
+        SoftirqVec::Hrtimer,
+        SoftirqVec::Rcu,
+    ];
+
+    /// The vector number (its bit in the pending mask).
+    #[inline]
+    pub const fn nr(self) -> usize {
+        self as usize
+    }
+
+    /// The vector with number `nr`, if it exists.
+    pub fn from_nr(nr: usize) -> Option<SoftirqVec> {
+        SoftirqVec::ALL.get(nr).copied()
+    }
+
+    /// Linux's name (`softirq_to_name`), as `/proc/softirqs` prints it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SoftirqVec::Hi => "HI",
+            SoftirqVec::Timer => "TIMER",
+            SoftirqVec::NetTx => "NET_TX",
+            SoftirqVec::NetRx => "NET_RX",
+            SoftirqVec::Block => "BLOCK",
+            SoftirqVec::IrqPoll => "IRQ_POLL",
+            SoftirqVec::Tasklet => "TASKLET",
+            SoftirqVec::Sched => "SCHED",
+            SoftirqVec::Hrtimer => "HRTIMER",
+            SoftirqVec::Rcu => "RCU",
+        }
+    }
+}
+
+impl fmt::Display for SoftirqVec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A softirq action (`open_softirq`'s handler): runs with interrupts enabled, serving
+/// the softirq on the current CPU.
+pub type SoftirqAction = fn(&IrqSystem, &SoftIrq);
+
+/// Conditions Linux reports with `WARN`/`pr_err`; irqkit counts them per kind so tests
+/// and views can see them (the call itself also returns a typed error where it can).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum BhWarning {
+    /// "huh, entered softirq ... exited with ..." — an action leaked preempt count.
+    SoftirqPreemptLeak = 0,
+    /// `local_bh_enable` from hard-interrupt context.
+    BhEnableInHardirq = 1,
+    /// `local_bh_enable` without a matching `local_bh_disable`.
+    BhEnableUnbalanced = 2,
+    /// A raised vector has no action installed.
+    SoftirqNoAction = 3,
+    /// `tasklet_enable` of a tasklet that is not disabled.
+    TaskletEnableUnderflow = 4,
+    /// "tasklet SCHED state not set" found while running the list.
+    TaskletSchedNotSet = 5,
+    /// "Attempt to kill tasklet from interrupt".
+    TaskletKillFromInterrupt = 6,
+    /// `irq_work_queue_on` to an offline CPU.
+    IrqWorkOfflineCpu = 7,
+    /// `irq_work_queue_on` to a remote CPU from NMI context.
+    IrqWorkRemoteFromNmi = 8,
+}
+
+const NR_WARNINGS: usize = 9;
+
+/// One CPU's softirq state.
+pub(crate) struct SoftirqCpu {
+    /// Pending vectors (`local_softirq_pending`), one bit each.
+    pub(crate) pending: AtomicU32,
+    /// Per-vector run counts (`kstat_softirqs_cpu`), written only by this CPU.
+    counts: [AtomicU64; NR_SOFTIRQS],
+    /// Times ksoftirqd was asked to run (`wakeup_softirqd`).
+    ksoftirqd_wakeups: AtomicU64,
+    /// Passes that ended by handing work to ksoftirqd.
+    handoffs: AtomicU64,
+    /// This CPU's `ksoftirqd/N`, once started.
+    ksoftirqd: SpinLockIrq<Option<Arc<Thread>>>,
+}
+
+impl SoftirqCpu {
+    fn new() -> Self {
+        SoftirqCpu {
+            pending: AtomicU32::new(0),
+            counts: core::array::from_fn(|_| AtomicU64::new(0)),
+            ksoftirqd_wakeups: AtomicU64::new(0),
+            handoffs: AtomicU64::new(0),
+            ksoftirqd: SpinLockIrq::new(None),
+        }
+    }
+}
+
+/// The softirq subsystem of one [`IrqSystem`].
+pub struct Softirqs {
+    actions: [AtomicCell<Option<SoftirqAction>>; NR_SOFTIRQS],
+    pub(crate) cpus: PerCpu<SoftirqCpu>,
+    warnings: [AtomicU64; NR_WARNINGS],
+}
+
+impl Softirqs {
+    pub(crate) fn new(nr_cpus: usize) -> Self {
+        Softirqs {
+            actions: core::array::from_fn(|_| AtomicCell::new(None)),
+            cpus: PerCpu::new(nr_cpus, |_| SoftirqCpu::new()),
+            warnings: core::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    /// Installs an action without the already-open check (system construction only).
+    pub(crate) fn install(&self, vec: SoftirqVec, action: SoftirqAction) {
+        self.actions[vec.nr()].store(Some(action));
+    }
+
+    #[inline]
+    pub(crate) fn action(&self, nr: usize) -> Option<SoftirqAction> {
+        self.actions[nr].load()
+    }
+
+    /// Records a warning of `kind`.
+    pub(crate) fn warn(&self, kind: BhWarning) {
+        self.warnings[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl IrqSystem {
+    /// How many times the warning `kind` was raised on this system.
+    pub fn bh_warnings(&self, kind: BhWarning) -> u64 {
+        self.softirq.warnings[kind as usize].load(Ordering::Relaxed)
+    }
+
+    /// How many times `vec` ran on `cpu` (`kstat_softirqs_cpu`); 0 for a bad CPU.
+    pub fn softirq_count(&self, cpu: crate::CpuId, vec: SoftirqVec) -> u64 {
+        self.softirq.cpus.get(cpu).map_or(0, |c| c.counts[vec.nr()].load(Ordering::Relaxed))
+    }
+
+    /// How many times `cpu`'s ksoftirqd was asked to run; 0 for a bad CPU.
+    pub fn ksoftirqd_wakeups(&self, cpu: crate::CpuId) -> u64 {
+        self.softirq.cpus.get(cpu).map_or(0, |c| c.ksoftirqd_wakeups.load(Ordering::Relaxed))
+    }
+
+    /// How many handling loops on `cpu` stopped at the restart or time limit and left
+    /// work to ksoftirqd; 0 for a bad CPU.
+    pub fn softirq_handoffs(&self, cpu: crate::CpuId) -> u64 {
+        self.softirq.cpus.get(cpu).map_or(0, |c| c.handoffs.load(Ordering::Relaxed))
+    }
+}

@@ -1,0 +1,71 @@
+//! loom model of the tasklet state machine: a schedule on one CPU racing the action on
+//! another CPU that already has the tasklet queued. Checks: one run per successful
+//! schedule, never two callbacks at once.
+
+use super::{action_step, sched_claim, Step};
+use crate::irq_work::llist::{Llist, LlistNode};
+use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use alloc::sync::Arc;
+
+struct T {
+    next: AtomicPtr<T>,
+    state: AtomicU32,
+    count: AtomicU32,
+    runs: AtomicU32,
+    in_cb: AtomicBool,
+}
+
+impl LlistNode for T {
+    fn llist_next(&self) -> &AtomicPtr<T> {
+        &self.next
+    }
+}
+
+fn run_list(l: &Llist<T>) {
+    for x in l.take_all().reverse() {
+        let step = action_step(&x.state, &x.count, || {
+            assert!(!x.in_cb.swap(true, Ordering::SeqCst), "tasklet ran on two CPUs");
+            x.runs.fetch_add(1, Ordering::Relaxed);
+            x.in_cb.store(false, Ordering::SeqCst);
+        });
+        if step == Step::Requeue {
+            l.push(x);
+        }
+    }
+}
+
+#[test]
+fn schedule_racing_action_runs_once_per_schedule_and_never_twice_at_once() {
+    loom::model(|| {
+        let t = Arc::new(T {
+            next: AtomicPtr::new(core::ptr::null_mut()),
+            state: AtomicU32::new(0),
+            count: AtomicU32::new(0),
+            runs: AtomicU32::new(0),
+            in_cb: AtomicBool::new(false),
+        });
+        let cpu_a = Arc::new(Llist::new());
+        let cpu_b = Arc::new(Llist::new());
+        let claims = Arc::new(AtomicU32::new(0));
+        assert!(sched_claim(&t.state));
+        claims.fetch_add(1, Ordering::Relaxed);
+        cpu_b.push(t.clone());
+
+        let (t2, a2, c2) = (t.clone(), cpu_a.clone(), claims.clone());
+        let th = loom::thread::spawn(move || {
+            if sched_claim(&t2.state) {
+                c2.fetch_add(1, Ordering::Relaxed);
+                a2.push(t2.clone());
+            }
+            run_list(&a2);
+        });
+        run_list(&cpu_b);
+        th.join().unwrap();
+        while !cpu_a.is_empty() || !cpu_b.is_empty() {
+            run_list(&cpu_a);
+            run_list(&cpu_b);
+        }
+        assert_eq!(t.runs.load(Ordering::Relaxed), claims.load(Ordering::Relaxed));
+        assert_eq!(t.state.load(Ordering::Relaxed), 0);
+    });
+}

@@ -1,0 +1,78 @@
+//! Expiring timers (`run_timer_softirq`) and the tick (`update_process_times`).
+
+use super::{Timer, BASE_DEF, BASE_STD};
+use crate::cpu::{CpuId, HardIrq, SoftIrq};
+use crate::softirq::SoftirqVec;
+use crate::sync::atomic::Ordering;
+use crate::IrqSystem;
+
+/// TIMER_SOFTIRQ's action: runs every due timer of this CPU's two bases.
+pub(crate) fn run_timer_softirq(sys: &IrqSystem, tok: &SoftIrq) {
+    let Some(cpu) = sys.current_cpu() else { return };
+    run_timer_base(sys, cpu, BASE_STD, tok);
+    run_timer_base(sys, cpu, BASE_DEF, tok);
+}
+
+/// `__run_timers`: advances the wheel clock to `jiffies`, collecting due buckets and
+/// calling each timer with the base unlocked and `running` naming it.
+fn run_timer_base(sys: &IrqSystem, cpu: CpuId, idx: usize, tok: &SoftIrq) {
+    let per = &sys.timers.cpus[cpu];
+    let jiffies = sys.jiffies();
+    if per.next_hint[idx].load(Ordering::Acquire) > jiffies {
+        return;
+    }
+    let mut g = per.bases[idx].lock_irqsave(sys);
+    while g.clk <= jiffies && g.next_expiry <= jiffies {
+        // Nothing is due before next_expiry: skip the empty jiffies at once.
+        if g.clk < g.next_expiry {
+            g.clk = g.next_expiry;
+        }
+        g.collect_expired();
+        g.clk += 1;
+        g.recalc_next_expiry();
+        per.next_hint[idx].store(g.next_expiry, Ordering::Release);
+        while let Some(t) = g.pop_expiring() {
+            g.running = Timer::addr(&Timer(t.clone()));
+            drop(g);
+            let timer = Timer(t);
+            (timer.0.func)(sys, &timer, tok);
+            drop(timer);
+            g = per.bases[idx].lock_irqsave(sys);
+        }
+    }
+    g.running = 0;
+    per.next_hint[idx].store(g.next_expiry, Ordering::Release);
+}
+
+impl IrqSystem {
+    /// The tick (`tick_handle_periodic` → `update_process_times`): advances `jiffies`
+    /// from `now_ns()`, raises TIMER_SOFTIRQ if a timer on this CPU is due, runs the
+    /// scheduler tick and lazy irq_work. The runtime calls it from its timer interrupt
+    /// on every CPU.
+    pub fn tick(&self, hard: &HardIrq) {
+        let ns_per_jiffy = 1_000_000_000 / self.config().hz as u64;
+        let now = self.now_ns() / ns_per_jiffy;
+        self.timers.jiffies.fetch_max(now, Ordering::AcqRel);
+        if let Some(cpu) = self.this_cpu_opt() {
+            // run_local_timers
+            let j = self.jiffies();
+            let per = &self.timers.cpus[cpu.id()];
+            if per.next_hint.iter().any(|h| h.load(Ordering::Acquire) <= j) {
+                self.raise_on(cpu, SoftirqVec::Timer);
+            }
+        }
+        self.scheduler_tick();
+        self.irq_work_tick(hard);
+    }
+
+    /// The earliest jiffy at which `cpu` must wake for a (non-deferrable) timer, or
+    /// `None` if it has none (`get_next_timer_interrupt`).
+    pub fn next_timer_expiry(&self, cpu: CpuId) -> Option<u64> {
+        let per = self.timers.cpus.get(cpu)?;
+        let g = per.bases[BASE_STD].lock_irqsave(self);
+        if g.len() == 0 {
+            return None;
+        }
+        Some(g.next_bucket_expiry().min(g.next_expiry.max(g.clk)))
+    }
+}
