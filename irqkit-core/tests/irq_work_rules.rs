@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use irqkit_core::irq_work::{IrqWork, IRQ_WORK_BUSY, IRQ_WORK_CLAIMED, IRQ_WORK_LAZY};
 use irqkit_core::softirq::BhWarning;
 use irqkit_core::testing::FakePlatform;
-use irqkit_core::{CpuId, IrqError, IrqSystem, Ipi, Task};
+use irqkit_core::{CpuId, Ipi, IrqError, IrqSystem, Task};
 
 /// The runtime's IrqWork interrupt handler, played by the test.
 fn irq_work_interrupt(sys: &IrqSystem) {
