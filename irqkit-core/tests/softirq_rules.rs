@@ -282,7 +282,7 @@ fn proc_softirqs_has_linux_golden_shape() {
     for (a, b) in o.iter().zip(&g).skip(1) {
         assert_eq!(a.len(), b.len(), "{a:?} vs {b:?}");
         assert_eq!(a[..13], b[..13], "name column");
-        for col in a[13..].as_bytes().chunks(11) {
+        for col in a.as_bytes()[13..].chunks(11) {
             let s = std::str::from_utf8(col).unwrap();
             assert!(s.starts_with(' ') && s.trim().parse::<u64>().is_ok(), "{s:?}");
         }
