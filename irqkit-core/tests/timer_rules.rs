@@ -19,8 +19,11 @@ fn tick_to(sys: &IrqSystem, p: &FakePlatform, j: u64) {
     sys.local_irq_restore(flags);
 }
 
+/// (jiffies, cpu) of each run.
+type RunLog = Arc<Mutex<Vec<(u64, u32)>>>;
+
 /// A timer that records the jiffies and CPU of each run.
-fn recorder() -> (Arc<Mutex<Vec<(u64, u32)>>>, Timer) {
+fn recorder() -> (RunLog, Timer) {
     let log = Arc::new(Mutex::new(Vec::new()));
     let l2 = log.clone();
     let t = Timer::new(move |sys, _, _| {
