@@ -132,10 +132,12 @@ impl IrqWorkLists {
     }
 }
 
-/// The claim protocol on a flags word: sets PENDING|BUSY; false if it was pending.
+/// The claim protocol on a flags word: sets PENDING|BUSY; `None` if it was pending,
+/// else the flags before the claim.
 #[inline]
-pub(crate) fn claim(flags: &AtomicU32) -> bool {
-    flags.fetch_or(IRQ_WORK_CLAIMED, Ordering::AcqRel) & IRQ_WORK_PENDING == 0
+pub(crate) fn claim(flags: &AtomicU32) -> Option<u32> {
+    let old = flags.fetch_or(IRQ_WORK_CLAIMED, Ordering::AcqRel);
+    (old & IRQ_WORK_PENDING == 0).then_some(old)
 }
 
 /// Runs one claimed item's callback with Linux's flag protocol (`irq_work_single`):
@@ -192,7 +194,7 @@ mod loom_model {
             let (w2, l2, c2) = (w.clone(), list.clone(), claims.clone());
             let th = loom::thread::spawn(move || {
                 for _ in 0..2 {
-                    if claim(&w2.flags) {
+                    if claim(&w2.flags).is_some() {
                         c2.fetch_add(1, Ordering::Relaxed);
                         l2.push(w2.clone());
                     }

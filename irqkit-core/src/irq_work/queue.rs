@@ -14,20 +14,19 @@ impl IrqSystem {
     #[inline]
     pub fn irq_work_queue(&self, work: &IrqWork) -> Result<bool, IrqError> {
         let cpu = self.this_cpu_opt().ok_or(IrqError::WrongContext("irq_work_queue off-cpu"))?;
-        if !claim(&work.0.flags) {
-            return Ok(false);
-        }
+        let Some(old) = claim(&work.0.flags) else { return Ok(false) };
         // Stay on this CPU between choosing the list and raising its interrupt. A plain
         // count add (no resched on the way out) keeps this NMI-safe and cheap.
         cpu.preempt_count_add(crate::cpu::preempt::PREEMPT_OFFSET);
-        self.irq_work_enqueue_local(cpu.id(), work);
+        self.irq_work_enqueue_local(cpu.id(), work, old & IRQ_WORK_LAZY != 0);
         cpu.preempt_count_sub(crate::cpu::preempt::PREEMPT_OFFSET);
         Ok(true)
     }
 
-    fn irq_work_enqueue_local(&self, cpu: CpuId, work: &IrqWork) {
+    #[inline]
+    fn irq_work_enqueue_local(&self, cpu: CpuId, work: &IrqWork, lazy: bool) {
         let lists = &self.irq_work.cpus[cpu];
-        if work.0.flags.load(Ordering::Relaxed) & IRQ_WORK_LAZY != 0 {
+        if lazy {
             // Lazy work waits for the tick, which always runs here (no NOHZ).
             lists.lazy.push(work.0.clone());
         } else if lists.raised.push(work.0.clone()) {
@@ -60,7 +59,7 @@ impl IrqSystem {
             self.softirq.warn(BhWarning::IrqWorkRemoteFromNmi);
             return Err(IrqError::WrongContext("irq_work_queue_on a remote cpu from NMI"));
         }
-        if !claim(&work.0.flags) {
+        if claim(&work.0.flags).is_none() {
             return Ok(false);
         }
         // Remote items run from the target's interrupt even when LAZY, as Linux's

@@ -40,12 +40,14 @@ impl IrqSystem {
         // Keep preemption disabled while the pending work runs, as Linux does.
         cpu.preempt_count_sub(SOFTIRQ_DISABLE_OFFSET - PREEMPT_OFFSET);
         if !cpu.in_interrupt() && self.softirq.cpus[cpu.id()].pending.load(Ordering::Relaxed) != 0 {
-            let flags = self.local_irq_save();
+            let flags = self.irq_save_on(cpu);
             self.handle_softirqs(cpu);
-            self.local_irq_restore(flags);
+            self.irq_restore_on(cpu, flags);
         }
         cpu.preempt_count_sub(PREEMPT_OFFSET);
-        self.preempt_check_resched();
+        if cpu.need_resched() && cpu.preempt_count() == 0 && !cpu.irqs_disabled() {
+            self.preempt_schedule();
+        }
         Ok(())
     }
 

@@ -22,11 +22,13 @@ impl IrqSystem {
         loop {
             // swap, not load+store: a raise from NMI between the two is kept.
             let mut pending = per.pending.swap(0, Ordering::Relaxed);
-            self.local_irq_enable();
+            self.irq_restore_on(cpu, crate::cpu::IrqFlags { was_disabled: false });
             while pending != 0 {
                 let nr = pending.trailing_zeros() as usize;
                 pending &= pending - 1;
-                per.counts[nr].fetch_add(1, Ordering::Relaxed);
+                // Only this CPU writes its counts (NMIs never serve softirqs): no RMW.
+                let c = &per.counts[nr];
+                c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
                 let before = cpu.preempt_count();
                 match self.softirq.action(nr) {
                     Some(action) => action(self, &token),
@@ -38,7 +40,7 @@ impl IrqSystem {
                     cpu.set_preempt_count(before);
                 }
             }
-            self.local_irq_disable();
+            let _ = self.irq_save_on(cpu);
             if per.pending.load(Ordering::Relaxed) == 0 {
                 break;
             }
@@ -60,11 +62,11 @@ impl IrqSystem {
         if cpu.in_interrupt() {
             return;
         }
-        let flags = self.local_irq_save();
+        let flags = self.irq_save_on(cpu);
         if self.softirq.cpus[cpu.id()].pending.load(Ordering::Relaxed) != 0 {
             self.handle_softirqs(cpu);
         }
-        self.local_irq_restore(flags);
+        self.irq_restore_on(cpu, flags);
     }
 
     /// The softirq half of `irq_exit`, called after HARDIRQ_OFFSET was dropped with

@@ -22,6 +22,24 @@
 //! Actions are plain `fn(&IrqSystem, &SoftIrq)` pointers: the handling loop loads one
 //! word per vector and makes one indirect call, with no reference counting. State a
 //! vector needs (tasklet lists, timer bases) hangs off the [`IrqSystem`] it receives.
+//!
+//! ```
+//! use irqkit_core::softirq::SoftirqVec;
+//! use irqkit_core::testing::FakePlatform;
+//! use irqkit_core::{IrqSystem, SoftIrq};
+//!
+//! fn net_rx(sys: &IrqSystem, _ctx: &SoftIrq) {
+//!     assert!(sys.in_serving_softirq());
+//! }
+//! let (sys, _platform) = FakePlatform::system(1);
+//! sys.open_softirq(SoftirqVec::NetRx, net_rx).unwrap();
+//! let flags = sys.local_irq_save();
+//! let hard = sys.irq_enter();
+//! sys.raise_softirq(SoftirqVec::NetRx).unwrap(); // from the hard-irq handler
+//! sys.irq_exit(hard); // runs NET_RX here
+//! sys.local_irq_restore(flags);
+//! assert_eq!(sys.softirq_count(0usize.into(), SoftirqVec::NetRx), 1);
+//! ```
 
 mod bh;
 mod handle;
@@ -218,6 +236,20 @@ impl Softirqs {
 }
 
 impl IrqSystem {
+    /// `local_irq_save` for a CPU state the caller already holds (saves the lookup).
+    #[inline]
+    pub(crate) fn irq_save_on(&self, cpu: &crate::cpu::CpuState) -> crate::cpu::IrqFlags {
+        cpu.irq_save_raw()
+    }
+
+    /// `local_irq_restore` for a CPU state the caller already holds.
+    #[inline]
+    pub(crate) fn irq_restore_on(&self, cpu: &crate::cpu::CpuState, flags: crate::cpu::IrqFlags) {
+        if cpu.irq_restore_raw(flags) {
+            self.platform().replay_irqs(cpu);
+        }
+    }
+
     /// How many times the warning `kind` was raised on this system.
     pub fn bh_warnings(&self, kind: BhWarning) -> u64 {
         self.softirq.warnings[kind as usize].load(Ordering::Relaxed)

@@ -47,9 +47,9 @@ impl IrqSystem {
             self.softirq.cpus[cpu.id()].pending.fetch_or(1 << vec.nr(), Ordering::Relaxed);
             return Ok(());
         }
-        let flags = self.local_irq_save();
+        let flags = self.irq_save_on(cpu);
         self.raise_on(cpu, vec);
-        self.local_irq_restore(flags);
+        self.irq_restore_on(cpu, flags);
         Ok(())
     }
 

@@ -33,10 +33,10 @@ impl Tasklet {
             sys.softirq.cpus[cpu.id()].pending.fetch_or(1 << vec.nr(), Ordering::Relaxed);
             return Ok(true);
         }
-        let flags = sys.local_irq_save();
+        let flags = sys.irq_save_on(cpu);
         sys.tasklets.cpus[cpu.id()].list(vec).push(self.0.clone());
         sys.raise_on(cpu, vec);
-        sys.local_irq_restore(flags);
+        sys.irq_restore_on(cpu, flags);
         Ok(true)
     }
 }
