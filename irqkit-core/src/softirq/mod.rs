@@ -46,11 +46,12 @@ mod handle;
 mod ksoftirqd;
 mod proc;
 mod raise;
+mod vector;
 
 pub use bh::SpinLockBhGuard;
+pub use vector::{SoftirqVec, NR_SOFTIRQS};
 
 use alloc::sync::Arc;
-use core::fmt;
 use crossbeam_utils::atomic::AtomicCell;
 
 use crate::cpu::{PerCpu, SoftIrq};
@@ -58,9 +59,6 @@ use crate::sched::Thread;
 use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::sync::SpinLockIrq;
 use crate::IrqSystem;
-
-/// Number of softirq vectors (`NR_SOFTIRQS`).
-pub const NR_SOFTIRQS: usize = 10;
 
 /// Passes of the handling loop before the rest goes to ksoftirqd (`MAX_SOFTIRQ_RESTART`).
 /// Ten passes bound the time a softirq storm can keep an interrupted task off its CPU
@@ -70,81 +68,6 @@ pub const MAX_SOFTIRQ_RESTART: u32 = 10;
 /// Time budget of one handling loop (`MAX_SOFTIRQ_TIME` = 2 ms): past it, restarting
 /// would add latency to the interrupted task, so ksoftirqd takes over.
 pub const MAX_SOFTIRQ_TIME_NS: u64 = 2_000_000;
-
-/// A softirq vector, in Linux's order; a lower number runs first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[repr(u8)]
-pub enum SoftirqVec {
-    /// High-priority tasklets (`HI_SOFTIRQ`).
-    Hi = 0,
-    /// Timer wheel expiry (`TIMER_SOFTIRQ`).
-    Timer = 1,
-    /// Network transmit completion (`NET_TX_SOFTIRQ`).
-    NetTx = 2,
-    /// Network receive (`NET_RX_SOFTIRQ`).
-    NetRx = 3,
-    /// Block-layer completion (`BLOCK_SOFTIRQ`).
-    Block = 4,
-    /// irq_poll (`IRQ_POLL_SOFTIRQ`).
-    IrqPoll = 5,
-    /// Normal tasklets (`TASKLET_SOFTIRQ`).
-    Tasklet = 6,
-    /// Scheduler load balancing (`SCHED_SOFTIRQ`).
-    Sched = 7,
-    /// High-resolution timers (`HRTIMER_SOFTIRQ`).
-    Hrtimer = 8,
-    /// RCU callbacks (`RCU_SOFTIRQ`).
-    Rcu = 9,
-}
-
-impl SoftirqVec {
-    /// Every vector in priority order.
-    pub const ALL: [SoftirqVec; NR_SOFTIRQS] = [
-        SoftirqVec::Hi,
-        SoftirqVec::Timer,
-        SoftirqVec::NetTx,
-        SoftirqVec::NetRx,
-        SoftirqVec::Block,
-        SoftirqVec::IrqPoll,
-        SoftirqVec::Tasklet,
-        SoftirqVec::Sched,
-        SoftirqVec::Hrtimer,
-        SoftirqVec::Rcu,
-    ];
-
-    /// The vector number (its bit in the pending mask).
-    #[inline]
-    pub const fn nr(self) -> usize {
-        self as usize
-    }
-
-    /// The vector with number `nr`, if it exists.
-    pub fn from_nr(nr: usize) -> Option<SoftirqVec> {
-        SoftirqVec::ALL.get(nr).copied()
-    }
-
-    /// Linux's name (`softirq_to_name`), as `/proc/softirqs` prints it.
-    pub const fn name(self) -> &'static str {
-        match self {
-            SoftirqVec::Hi => "HI",
-            SoftirqVec::Timer => "TIMER",
-            SoftirqVec::NetTx => "NET_TX",
-            SoftirqVec::NetRx => "NET_RX",
-            SoftirqVec::Block => "BLOCK",
-            SoftirqVec::IrqPoll => "IRQ_POLL",
-            SoftirqVec::Tasklet => "TASKLET",
-            SoftirqVec::Sched => "SCHED",
-            SoftirqVec::Hrtimer => "HRTIMER",
-            SoftirqVec::Rcu => "RCU",
-        }
-    }
-}
-
-impl fmt::Display for SoftirqVec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// A softirq action (`open_softirq`'s handler): runs with interrupts enabled, serving
 /// the softirq on the current CPU.
