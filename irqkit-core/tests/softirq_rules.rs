@@ -289,3 +289,22 @@ fn proc_softirqs_has_linux_golden_shape() {
     }
     assert!(ours.contains("         RCU:        172          0          0          0\n"));
 }
+
+// kernel/softirq.c __local_bh_enable_ip: WARN_ON_ONCE(irqs_disabled()); irqkit does not
+// enable interrupts behind the caller's back: the work goes to ksoftirqd.
+#[test]
+fn local_bh_enable_with_irqs_disabled_leaves_work_to_ksoftirqd() {
+    let (sys, _p) = setup();
+    sys.open_softirq(SoftirqVec::NetRx, net_rx).unwrap();
+    sys.local_bh_disable();
+    sys.raise_softirq(SoftirqVec::NetRx).unwrap();
+    let flags = sys.local_irq_save();
+    sys.local_bh_enable().unwrap();
+    assert!(sys.irqs_disabled());
+    sys.local_irq_restore(flags);
+    assert!(log().is_empty());
+    assert_eq!(sys.bh_warnings(BhWarning::BhEnableIrqsDisabled), 1);
+    assert_eq!(sys.ksoftirqd_wakeups(CpuId(0)), 1);
+    sys.ksoftirqd_run_once(CpuId(0)).unwrap();
+    assert_eq!(log().len(), 1);
+}

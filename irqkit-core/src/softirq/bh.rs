@@ -39,7 +39,15 @@ impl IrqSystem {
         }
         // Keep preemption disabled while the pending work runs, as Linux does.
         cpu.preempt_count_sub(SOFTIRQ_DISABLE_OFFSET - PREEMPT_OFFSET);
-        if !cpu.in_interrupt() && self.softirq.cpus[cpu.id()].pending.load(Ordering::Relaxed) != 0 {
+        let pending = self.softirq.cpus[cpu.id()].pending.load(Ordering::Relaxed) != 0;
+        if cpu.irqs_disabled() {
+            // Linux WARNs and would enable interrupts inside the caller's irq-off
+            // section; irqkit leaves the work to ksoftirqd instead.
+            self.softirq.warn(BhWarning::BhEnableIrqsDisabled);
+            if pending && !cpu.in_interrupt() {
+                self.wakeup_softirqd(cpu.id());
+            }
+        } else if !cpu.in_interrupt() && pending {
             let flags = self.irq_save_on(cpu);
             self.handle_softirqs(cpu);
             self.irq_restore_on(cpu, flags);

@@ -96,9 +96,11 @@ pub enum BhWarning {
     IrqWorkOfflineCpu = 7,
     /// `irq_work_queue_on` to a remote CPU from NMI context.
     IrqWorkRemoteFromNmi = 8,
+    /// `local_bh_enable` with interrupts disabled (pending work goes to ksoftirqd).
+    BhEnableIrqsDisabled = 9,
 }
 
-const NR_WARNINGS: usize = 9;
+const NR_WARNINGS: usize = 10;
 
 /// One CPU's softirq state.
 pub(crate) struct SoftirqCpu {

@@ -31,6 +31,15 @@ impl Timer {
     /// The common part of `mod_timer`/`add_timer_on`: (re)queue on `target` (or where
     /// the callback runs now). Returns whether the timer was pending.
     fn requeue(&self, sys: &IrqSystem, expires: u64, target: Option<CpuId>) -> bool {
+        // Interrupts stay masked across a migration: an interrupt on this CPU that
+        // touched the timer while it is marked MIGRATING would spin for ever.
+        let flags = sys.local_irq_save();
+        let r = self.requeue_irqoff(sys, expires, target);
+        sys.local_irq_restore(flags);
+        r
+    }
+
+    fn requeue_irqoff(&self, sys: &IrqSystem, expires: u64, target: Option<CpuId>) -> bool {
         let (mut g, cur) = self.lock_base(sys);
         let was_pending = g.detach(&self.0);
         let want = match target {

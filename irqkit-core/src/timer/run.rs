@@ -32,9 +32,9 @@ fn run_timer_base(sys: &IrqSystem, cpu: CpuId, idx: usize, tok: &SoftIrq) {
         g.recalc_next_expiry();
         per.next_hint[idx].store(g.next_expiry, Ordering::Release);
         while let Some(t) = g.pop_expiring() {
-            g.running = Timer::addr(&Timer(t.clone()));
-            drop(g);
             let timer = Timer(t);
+            g.running = timer.addr();
+            drop(g);
             (timer.0.func)(sys, &timer, tok);
             drop(timer);
             g = per.bases[idx].lock_irqsave(sys);
@@ -73,6 +73,10 @@ impl IrqSystem {
         if g.len() == 0 {
             return None;
         }
-        Some(g.next_bucket_expiry().min(g.next_expiry.max(g.clk)))
+        // Only collected-but-unrun timers and no bucket: they are due now.
+        Some(match g.next_bucket_expiry() {
+            u64::MAX => g.clk,
+            next => next,
+        })
     }
 }

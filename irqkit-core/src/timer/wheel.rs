@@ -109,6 +109,8 @@ impl TimerBase {
         if jiffies <= self.clk {
             return;
         }
+        // A stale lower bound (after deletions) would pin the clock; make it exact.
+        self.recalc_next_expiry();
         if self.next_expiry > jiffies {
             self.clk = jiffies;
         } else if self.next_expiry >= self.clk {
