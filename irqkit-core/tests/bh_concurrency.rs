@@ -179,3 +179,68 @@ fn del_timer_sync_waits_for_a_callback_running_on_another_cpu() {
     assert!(!deleter.join().unwrap(), "it had already started, so it was not pending");
     cpu0.join().unwrap();
 }
+
+// kernel/time/timer.c: a timer re-armed and deleted from several CPUs while the ticks
+// run it never runs on two CPUs at once, and a final del_timer_sync leaves it idle.
+#[test]
+fn timers_modified_from_four_cpus_never_run_concurrently() {
+    let (sys, p) = FakePlatform::system(CPUS);
+    let timers: Arc<Vec<Timer>> = Arc::new(
+        (0..6)
+            .map(|_| {
+                let inside = Arc::new(AtomicBool::new(false));
+                Timer::new(move |_, _, _| {
+                    assert!(!inside.swap(true, Ordering::SeqCst), "timer on two CPUs at once");
+                    std::hint::spin_loop();
+                    inside.store(false, Ordering::SeqCst);
+                })
+            })
+            .collect(),
+    );
+    let clock = Arc::new(AtomicU64::new(0));
+    let start = Arc::new(Barrier::new(CPUS));
+    let handles: Vec<_> = (0..CPUS)
+        .map(|c| {
+            let (sys, timers, start, p, clock) =
+                (sys.clone(), timers.clone(), start.clone(), p.clone(), clock.clone());
+            thread::spawn(move || {
+                FakePlatform::enter_cpu(CpuId(c as u32));
+                let mut rng = 0x2545_f491_4f6c_dd1du64 ^ (c as u64 + 1);
+                start.wait();
+                for _ in 0..ROUNDS / 4 {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    let t = &timers[(rng % timers.len() as u64) as usize];
+                    match (rng >> 8) % 4 {
+                        0 => {
+                            t.modify(&sys, sys.jiffies() + (rng >> 20) % 5);
+                        }
+                        1 => {
+                            t.del(&sys);
+                        }
+                        2 => {
+                            t.del_sync(&sys, &Task::entered()).unwrap();
+                        }
+                        _ => {
+                            let j = clock.fetch_add(1, Ordering::SeqCst) + 1;
+                            *p.now.lock().unwrap() = j * 1_000_000;
+                            interrupt(&sys, || {
+                                let h = irqkit_core::HardIrq::entered();
+                                sys.tick(&h);
+                            });
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    FakePlatform::enter_cpu(CpuId(0));
+    for t in timers.iter() {
+        t.del_sync(&sys, &Task::entered()).unwrap();
+        assert!(!t.pending());
+    }
+}

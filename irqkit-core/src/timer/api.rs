@@ -90,7 +90,9 @@ impl Timer {
     }
 
     /// `add_timer_on`: arms an idle timer on `cpu`'s wheel. `CpuOffline` for an
-    /// offline CPU, `Busy` if pending; the timer is unchanged on error.
+    /// offline CPU, `Busy` if pending; the timer is unchanged on error. As in Linux, a
+    /// timer moved this way while its callback still runs on the old CPU may start on
+    /// the new one before that run ends; `mod_timer` never does that.
     pub fn add_on(&self, sys: &IrqSystem, expires: u64, cpu: CpuId) -> Result<(), IrqError> {
         if !sys.cpu(cpu)?.online() {
             return Err(IrqError::CpuOffline(cpu.0));
