@@ -176,3 +176,40 @@ mod tests {
         assert_eq!(Arc::strong_count(&a), 1);
     }
 }
+
+#[cfg(all(test, loom))]
+mod loom_model {
+    //! Two producers push while the consumer detaches: every node comes out exactly once.
+    use super::*;
+
+    struct N {
+        next: AtomicPtr<N>,
+        v: u32,
+    }
+    impl LlistNode for N {
+        fn llist_next(&self) -> &AtomicPtr<N> {
+            &self.next
+        }
+    }
+
+    #[test]
+    fn concurrent_push_and_take_all_lose_and_duplicate_nothing() {
+        loom::model(|| {
+            let l = Arc::new(Llist::new());
+            let ths: alloc::vec::Vec<_> = (0..2)
+                .map(|v| {
+                    let l = l.clone();
+                    loom::thread::spawn(move || {
+                        l.push(Arc::new(N { next: AtomicPtr::new(ptr::null_mut()), v: 1 << v }));
+                    })
+                })
+                .collect();
+            let mut seen: u32 = l.take_all().map(|n| n.v).sum();
+            for t in ths {
+                t.join().unwrap();
+            }
+            seen += l.take_all().map(|n| n.v).sum::<u32>();
+            assert_eq!(seen, 3);
+        });
+    }
+}

@@ -23,7 +23,7 @@ fn tasklet_action_common(sys: &IrqSystem, vec: SoftirqVec, tok: &SoftIrq) {
         return;
     }
     for t in list.take_all().reverse() {
-        match action_step(&t.state, &t.count, || (t.func)(tok)) {
+        match action_step(&t.state, || (t.func)(tok)) {
             Step::Ran => {}
             Step::Requeue => {
                 list.push(t);

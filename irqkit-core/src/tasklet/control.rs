@@ -3,15 +3,14 @@
 use super::{Tasklet, TASKLET_STATE_RUN, TASKLET_STATE_SCHED};
 use crate::cpu::Task;
 use crate::softirq::BhWarning;
-use crate::sync::atomic::{fence, spin_hint, Ordering};
+use crate::sync::atomic::{spin_hint, Ordering};
 use crate::{IrqError, IrqSystem};
 
 impl Tasklet {
     /// `tasklet_disable_nosync`: raises the disable depth; a callback already running
     /// may still be running on return.
     pub fn disable_nosync(&self) {
-        self.0.count.fetch_add(1, Ordering::AcqRel);
-        fence(Ordering::SeqCst);
+        super::disable_nosync(&self.0.state);
     }
 
     /// `tasklet_disable`: raises the disable depth and waits until the callback is not
@@ -35,12 +34,11 @@ impl Tasklet {
     /// bug Linux only WARNs about; here the depth stays 0, the warning is counted and
     /// the call returns `InvalidArgument`.
     pub fn enable(&self, sys: &IrqSystem) -> Result<(), IrqError> {
-        match self.0.count.fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| c.checked_sub(1)) {
-            Ok(_) => Ok(()),
-            Err(_) => {
-                sys.softirq.warn(BhWarning::TaskletEnableUnderflow);
-                Err(IrqError::InvalidArgument("tasklet_enable of an enabled tasklet"))
-            }
+        if super::enable(&self.0.state) {
+            Ok(())
+        } else {
+            sys.softirq.warn(BhWarning::TaskletEnableUnderflow);
+            Err(IrqError::InvalidArgument("tasklet_enable of an enabled tasklet"))
         }
     }
 

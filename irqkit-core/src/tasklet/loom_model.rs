@@ -2,7 +2,7 @@
 //! another CPU that already has the tasklet queued. Checks: one run per successful
 //! schedule, never two callbacks at once.
 
-use super::{action_step, sched_claim, Step};
+use super::{action_step, disable_nosync, sched_claim, Step};
 use crate::irq_work::llist::{Llist, LlistNode};
 use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use alloc::sync::Arc;
@@ -10,7 +10,6 @@ use alloc::sync::Arc;
 struct T {
     next: AtomicPtr<T>,
     state: AtomicU32,
-    count: AtomicU32,
     runs: AtomicU32,
     in_cb: AtomicBool,
 }
@@ -23,7 +22,7 @@ impl LlistNode for T {
 
 fn run_list(l: &Llist<T>) {
     for x in l.take_all().reverse() {
-        let step = action_step(&x.state, &x.count, || {
+        let step = action_step(&x.state, || {
             assert!(!x.in_cb.swap(true, Ordering::SeqCst), "tasklet ran on two CPUs");
             x.runs.fetch_add(1, Ordering::Relaxed);
             x.in_cb.store(false, Ordering::SeqCst);
@@ -40,7 +39,6 @@ fn schedule_racing_action_runs_once_per_schedule_and_never_twice_at_once() {
         let t = Arc::new(T {
             next: AtomicPtr::new(core::ptr::null_mut()),
             state: AtomicU32::new(0),
-            count: AtomicU32::new(0),
             runs: AtomicU32::new(0),
             in_cb: AtomicBool::new(false),
         });
@@ -67,5 +65,41 @@ fn schedule_racing_action_runs_once_per_schedule_and_never_twice_at_once() {
         }
         assert_eq!(t.runs.load(Ordering::Relaxed), claims.load(Ordering::Relaxed));
         assert_eq!(t.state.load(Ordering::Relaxed), 0);
+    });
+}
+
+// tasklet_disable: once the disable depth is raised and RUN seen clear, the callback
+// does not start until enable.
+#[test]
+fn disable_racing_action_never_lets_the_callback_start_after_it_returns() {
+    loom::model(|| {
+        let t = Arc::new(T {
+            next: AtomicPtr::new(core::ptr::null_mut()),
+            state: AtomicU32::new(0),
+            runs: AtomicU32::new(0),
+            in_cb: AtomicBool::new(false),
+        });
+        let disabled = Arc::new(AtomicBool::new(false));
+        let list = Arc::new(Llist::new());
+        assert!(sched_claim(&t.state));
+        list.push(t.clone());
+        let (t2, d2) = (t.clone(), disabled.clone());
+        let th = loom::thread::spawn(move || {
+            // tasklet_disable: disable_nosync, then unlock_wait's polling.
+            disable_nosync(&t2.state);
+            while t2.state.load(Ordering::Acquire) & super::TASKLET_STATE_RUN != 0 {
+                loom::thread::yield_now();
+            }
+            d2.store(true, Ordering::SeqCst);
+        });
+        for x in list.take_all().reverse() {
+            let step = action_step(&x.state, || {
+                assert!(!disabled.load(Ordering::SeqCst), "ran after tasklet_disable returned");
+            });
+            if step == Step::Requeue {
+                list.push(x);
+            }
+        }
+        th.join().unwrap();
     });
 }

@@ -37,14 +37,20 @@ use crate::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 pub const TASKLET_STATE_SCHED: u32 = 1 << 0;
 /// The callback is executing on some CPU (`TASKLET_STATE_RUN`).
 pub const TASKLET_STATE_RUN: u32 = 1 << 1;
+/// The disable depth lives above the two state bits, in the same word (Linux keeps a
+/// separate `count`): one RMW then tells the action both "running elsewhere" and
+/// "disabled", and coherence of a single location orders it against `disable`.
+const COUNT_SHIFT: u32 = 2;
+const COUNT_ONE: u32 = 1 << COUNT_SHIFT;
+const STATE_BITS: u32 = TASKLET_STATE_SCHED | TASKLET_STATE_RUN;
 
 type TaskletFn = dyn Fn(&SoftIrq) + Send + Sync;
 
 /// The shared part of a [`Tasklet`]; what the per-CPU lists link.
 pub struct TaskletInner {
     next: AtomicPtr<TaskletInner>,
+    /// SCHED, RUN and (from bit 2) the disable depth.
     state: AtomicU32,
-    count: AtomicU32,
     func: Box<TaskletFn>,
 }
 
@@ -79,15 +85,14 @@ impl Tasklet {
     fn build(count: u32, func: Box<TaskletFn>) -> Self {
         Tasklet(Arc::new(TaskletInner {
             next: AtomicPtr::new(ptr::null_mut()),
-            state: AtomicU32::new(0),
-            count: AtomicU32::new(count),
+            state: AtomicU32::new(count << COUNT_SHIFT),
             func,
         }))
     }
 
     /// The state bits ([`TASKLET_STATE_SCHED`], [`TASKLET_STATE_RUN`]).
     pub fn state(&self) -> u32 {
-        self.0.state.load(Ordering::Acquire)
+        self.0.state.load(Ordering::Acquire) & STATE_BITS
     }
 
     /// True if queued and not yet started.
@@ -102,7 +107,7 @@ impl Tasklet {
 
     /// The disable depth (0 = enabled).
     pub fn disable_count(&self) -> u32 {
-        self.0.count.load(Ordering::Acquire)
+        self.0.state.load(Ordering::Acquire) >> COUNT_SHIFT
     }
 
     /// True if both handles name the same tasklet.
@@ -157,15 +162,16 @@ pub(crate) enum Step {
     SchedNotSet,
 }
 
-/// The per-tasklet step of `tasklet_action_common`, on the raw state words so the loom
+/// The per-tasklet step of `tasklet_action_common`, on the raw state word so the loom
 /// model checks exactly this code.
 #[inline]
-pub(crate) fn action_step(state: &AtomicU32, count: &AtomicU32, call: impl FnOnce()) -> Step {
-    // tasklet_trylock: set RUN; if it was set, the tasklet runs on another CPU.
-    if state.fetch_or(TASKLET_STATE_RUN, Ordering::Acquire) & TASKLET_STATE_RUN != 0 {
+pub(crate) fn action_step(state: &AtomicU32, call: impl FnOnce()) -> Step {
+    // tasklet_trylock: set RUN. The old word also says whether it is disabled.
+    let old = state.fetch_or(TASKLET_STATE_RUN, Ordering::Acquire);
+    if old & TASKLET_STATE_RUN != 0 {
         return Step::Requeue;
     }
-    if count.load(Ordering::Acquire) != 0 {
+    if old >> COUNT_SHIFT != 0 {
         state.fetch_and(!TASKLET_STATE_RUN, Ordering::Release);
         return Step::Requeue;
     }
@@ -179,6 +185,19 @@ pub(crate) fn action_step(state: &AtomicU32, count: &AtomicU32, call: impl FnOnc
     };
     state.fetch_and(!TASKLET_STATE_RUN, Ordering::Release);
     step
+}
+
+/// `tasklet_disable_nosync` on the raw word: one more level of disable depth.
+#[inline]
+pub(crate) fn disable_nosync(state: &AtomicU32) {
+    state.fetch_add(COUNT_ONE, Ordering::AcqRel);
+}
+
+/// `tasklet_enable` on the raw word: one level less; `false` (nothing changed) if the
+/// depth was already 0.
+#[inline]
+pub(crate) fn enable(state: &AtomicU32) -> bool {
+    state.fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| s.checked_sub(COUNT_ONE)).is_ok()
 }
 
 /// `test_and_set_bit(TASKLET_STATE_SCHED)`: true if this caller made it scheduled.
