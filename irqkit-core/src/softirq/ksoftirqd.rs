@@ -9,7 +9,7 @@ use alloc::sync::Arc;
 
 use crate::cpu::{CpuId, Task};
 use crate::sched::{KthreadSpec, ThreadState};
-use crate::sync::atomic::Ordering;
+use crate::sync::atomic::{fence, Ordering};
 use crate::{IrqError, IrqSystem};
 
 impl IrqSystem {
@@ -42,6 +42,9 @@ impl IrqSystem {
             // Sleep unless a raise slipped in after the check: a wake-up that races
             // here sets us Runnable again and `schedule` returns at once.
             me.set_state(ThreadState::Sleeping);
+            // set_current_state's barrier: pairs with the fence in wakeup_softirqd so
+            // either we see the raise or the raiser sees us sleeping.
+            fence(Ordering::SeqCst);
             if self.softirq.cpus[cpu].pending.load(Ordering::Relaxed) != 0 || me.should_stop() {
                 me.set_state(ThreadState::Runnable);
                 continue;
@@ -74,6 +77,7 @@ impl IrqSystem {
     pub(crate) fn wakeup_softirqd(&self, cpu: CpuId) {
         let per = &self.softirq.cpus[cpu];
         per.ksoftirqd_wakeups.fetch_add(1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
         let t = per.ksoftirqd.lock_irqsave(self).clone();
         if let Some(t) = t {
             if t.state() != ThreadState::Runnable {
