@@ -210,3 +210,17 @@ fn queue_off_the_machine_is_an_error() {
     assert!(sys.irq_work_queue(&w).is_err());
     assert_eq!(w.flags(), 0);
 }
+
+// kernel/irq_work.c (CPU hotplug): work queued on a CPU that dies is not lost.
+#[test]
+fn dead_cpu_irq_work_is_taken_over() {
+    let (sys, p) = FakePlatform::system(2);
+    let (n, w) = counter();
+    sys.irq_work_queue_on(&w, CpuId(1)).unwrap();
+    assert!(matches!(sys.irq_work_takeover(CpuId(1)), Err(IrqError::Busy(_))));
+    sys.cpu(CpuId(1)).unwrap().set_online(false);
+    sys.irq_work_takeover(CpuId(1)).unwrap();
+    assert_eq!(ipis(&p).last(), Some(&(CpuId(0), Ipi::IrqWork)));
+    irq_work_interrupt(&sys);
+    assert_eq!(n.load(Ordering::SeqCst), 1);
+}

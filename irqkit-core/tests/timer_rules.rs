@@ -228,3 +228,28 @@ fn jiffies_advance_from_the_clock_monotonically() {
     tick_to(&sys, &p, 40);
     assert_eq!(sys.jiffies(), 42);
 }
+
+// kernel/time/timer.c timers_dead_cpu: a dead CPU's timers move and still fire.
+#[test]
+fn dead_cpu_timers_are_taken_over_and_fire() {
+    let (sys, p) = FakePlatform::system(2);
+    let (log, t) = recorder();
+    let (dlog, d) = {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let l2 = log.clone();
+        let d = Timer::with_flags(TIMER_DEFERRABLE, move |sys, _, _| {
+            l2.lock().unwrap().push((sys.jiffies(), sys.current_cpu().unwrap().0));
+        });
+        (log, d)
+    };
+    t.add_on(&sys, 5, CpuId(1)).unwrap();
+    d.add_on(&sys, 6, CpuId(1)).unwrap();
+    assert!(matches!(sys.timers_takeover(CpuId(1)), Err(IrqError::Busy(_))));
+    sys.cpu(CpuId(1)).unwrap().set_online(false);
+    sys.timers_takeover(CpuId(1)).unwrap();
+    assert!(t.pending() && d.pending());
+    tick_to(&sys, &p, 10);
+    assert_eq!(log.lock().unwrap()[..], [(10, 0)]);
+    assert_eq!(dlog.lock().unwrap()[..], [(10, 0)]);
+    assert!(!t.del(&sys), "fired, so idle again");
+}

@@ -70,3 +70,26 @@ impl IrqSystem {
         Ok(true)
     }
 }
+
+impl IrqSystem {
+    /// Moves the offline CPU `dead`'s queued irq_work to this CPU and interrupts this
+    /// CPU for it (Linux flushes them on the dying CPU; a dead CPU here runs nothing).
+    pub fn irq_work_takeover(&self, dead: CpuId) -> Result<(), IrqError> {
+        let here = self.current_cpu().ok_or(IrqError::WrongContext("takeover off-cpu"))?;
+        if self.cpu(dead)?.online() {
+            return Err(IrqError::Busy("cpu is still online"));
+        }
+        if dead == here {
+            return Ok(());
+        }
+        let (from, to) = (&self.irq_work.cpus[dead], &self.irq_work.cpus[here]);
+        let mut raise = false;
+        for w in from.raised.take_all().chain(from.lazy.take_all()) {
+            raise |= to.raised.push(w);
+        }
+        if raise {
+            self.arch_irq_work_raise(here);
+        }
+        Ok(())
+    }
+}

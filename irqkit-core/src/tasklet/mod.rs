@@ -16,6 +16,16 @@
 //! The per-CPU lists are lock-less (see [`crate::irq_work::llist`]), so — unlike in
 //! Linux — a tasklet may be scheduled from NMI context too; the action reverses the
 //! detached list to keep Linux's FIFO order.
+//!
+//! Waiting calls need task context, so they do not compile from a handler:
+//!
+//! ```compile_fail
+//! use irqkit_core::tasklet::Tasklet;
+//! use irqkit_core::{HardIrq, IrqSystem};
+//! fn handler(sys: &IrqSystem, t: &Tasklet, ctx: &HardIrq) {
+//!     t.kill(sys, ctx).unwrap(); // error: expected `&Task`, found `&HardIrq`
+//! }
+//! ```
 
 mod action;
 mod control;

@@ -12,7 +12,15 @@
 //! wake for ([`IrqSystem::next_timer_expiry`] ignores it).
 //!
 //! Callbacks run in softirq context with the base unlocked, so they may re-arm or
-//! delete their own timer. [`Timer::del_sync`] also waits for a running callback.
+//! delete their own timer. [`Timer::del_sync`] also waits for a running callback, so
+//! it needs task context and does not compile from a timer callback:
+//!
+//! ```compile_fail
+//! use irqkit_core::timer::Timer;
+//! let t = Timer::new(|sys, me, ctx| {
+//!     me.del_sync(sys, ctx).unwrap(); // error: expected `&Task`, found `&SoftIrq`
+//! });
+//! ```
 
 mod api;
 mod run;

@@ -65,6 +65,32 @@ impl IrqSystem {
         self.irq_work_tick(hard);
     }
 
+    /// `timers_dead_cpu`: moves every timer of the offline CPU `dead` to this CPU's
+    /// wheel, keeping its expiry, so none is lost.
+    pub fn timers_takeover(&self, dead: CpuId) -> Result<(), crate::IrqError> {
+        let here = self.current_cpu().ok_or(crate::IrqError::WrongContext("takeover off-cpu"))?;
+        if self.cpu(dead)?.online() {
+            return Err(crate::IrqError::Busy("cpu is still online"));
+        }
+        if dead == here {
+            return Ok(());
+        }
+        for idx in [BASE_STD, BASE_DEF] {
+            // Only hotplug holds two bases, always dead CPU first: no lock-order cycle.
+            let mut old = self.timers.cpus[dead].bases[idx].lock_irqsave(self);
+            let mut new = self.timers.cpus[here].bases[idx].lock_irqsave(self);
+            new.forward(self.jiffies());
+            for t in old.drain_all() {
+                let expires = t.expires.load(Ordering::Relaxed);
+                t.cpu.store(here.0, Ordering::Release);
+                new.enqueue(t, expires);
+            }
+            self.timers.cpus[dead].next_hint[idx].store(u64::MAX, Ordering::Release);
+            self.timers.cpus[here].next_hint[idx].store(new.next_expiry, Ordering::Release);
+        }
+        Ok(())
+    }
+
     /// The earliest jiffy at which `cpu` must wake for a (non-deferrable) timer, or
     /// `None` if it has none (`get_next_timer_interrupt`).
     pub fn next_timer_expiry(&self, cpu: CpuId) -> Option<u64> {

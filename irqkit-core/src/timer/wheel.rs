@@ -193,6 +193,22 @@ impl TimerBase {
         Some(t)
     }
 
+    /// Removes and returns every queued timer (expiring ones included), for moving a
+    /// dead CPU's timers elsewhere.
+    pub(crate) fn drain_all(&mut self) -> Vec<Arc<TimerInner>> {
+        let mut all = Vec::with_capacity(self.count);
+        for b in self.buckets.iter_mut() {
+            for t in b.drain(..) {
+                t.slot.store(SLOT_NONE, Ordering::Relaxed);
+                all.push(t);
+            }
+        }
+        self.pending_map = [0; LVL_DEPTH];
+        self.count = 0;
+        self.next_expiry = u64::MAX;
+        all
+    }
+
     /// Recomputes `next_expiry` exactly once it fell behind the clock.
     pub(crate) fn recalc_next_expiry(&mut self) {
         if self.next_expiry >= self.clk {
