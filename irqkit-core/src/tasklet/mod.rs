@@ -176,6 +176,21 @@ pub(crate) enum Step {
 /// model checks exactly this code.
 #[inline]
 pub(crate) fn action_step(state: &AtomicU32, call: impl FnOnce()) -> Step {
+    // Fast path: scheduled, enabled and idle — trylock, the disable check and clearing
+    // SCHED in one CAS (Linux's three steps, done atomically).
+    if state
+        .compare_exchange(
+            TASKLET_STATE_SCHED,
+            TASKLET_STATE_RUN,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        )
+        .is_ok()
+    {
+        call();
+        state.fetch_and(!TASKLET_STATE_RUN, Ordering::Release);
+        return Step::Ran;
+    }
     // tasklet_trylock: set RUN. The old word also says whether it is disabled.
     let old = state.fetch_or(TASKLET_STATE_RUN, Ordering::Acquire);
     if old & TASKLET_STATE_RUN != 0 {
