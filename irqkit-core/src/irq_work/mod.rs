@@ -45,7 +45,7 @@ pub const IRQ_WORK_CLAIMED: u32 = IRQ_WORK_PENDING | IRQ_WORK_BUSY;
 type IrqWorkFn = dyn Fn(&IrqSystem, &IrqWork, &HardIrq) + Send + Sync;
 
 /// The shared part of an [`IrqWork`]; it is what the per-CPU lists link.
-pub struct IrqWorkInner {
+pub(crate) struct IrqWorkInner {
     next: AtomicPtr<IrqWorkInner>,
     flags: AtomicU32,
     func: Box<IrqWorkFn>,

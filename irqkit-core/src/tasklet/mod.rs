@@ -3,7 +3,9 @@
 //! # Model
 //!
 //! A [`Tasklet`] has two state bits: SCHED (queued) and RUN (its callback executes on
-//! some CPU), plus a disable depth. `schedule` sets SCHED; only the caller that flipped
+//! some CPU), plus a disable depth kept in the same atomic word (Linux uses a second
+//! word; one word lets a single RMW order "disabled?" against "running?", which the
+//! loom model showed two words need full barriers for). `schedule` sets SCHED; only the caller that flipped
 //! it from clear to set appends the tasklet to its CPU's list and raises
 //! TASKLET_SOFTIRQ (HI_SOFTIRQ for [`Tasklet::hi_schedule`]). The softirq action takes
 //! the whole list and, for each tasklet in FIFO order, sets RUN; if RUN was already set
@@ -57,7 +59,7 @@ const STATE_BITS: u32 = TASKLET_STATE_SCHED | TASKLET_STATE_RUN;
 type TaskletFn = dyn Fn(&SoftIrq) + Send + Sync;
 
 /// The shared part of a [`Tasklet`]; what the per-CPU lists link.
-pub struct TaskletInner {
+pub(crate) struct TaskletInner {
     next: AtomicPtr<TaskletInner>,
     /// SCHED, RUN and (from bit 2) the disable depth.
     state: AtomicU32,

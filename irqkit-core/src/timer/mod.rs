@@ -50,7 +50,7 @@ const CPU_MIGRATING: u32 = u32::MAX;
 type TimerFn = dyn Fn(&IrqSystem, &Timer, &SoftIrq) + Send + Sync;
 
 /// The shared part of a [`Timer`].
-pub struct TimerInner {
+pub(crate) struct TimerInner {
     func: Box<TimerFn>,
     flags: u32,
     /// Absolute expiry in jiffies (`timer->expires`).
