@@ -6,7 +6,7 @@
 //! vector: one bit in its CPU's pending mask ([`IrqSystem::raise_softirq`]). When the
 //! outermost interrupt leaves ([`IrqSystem::irq_exit`]), and the CPU is neither nested
 //! in another interrupt nor inside a bh-disabled section, the pending vectors run
-//! with interrupts enabled, lowest vector first ([`handle`]). A vector raised while
+//! with interrupts enabled, lowest vector first (`handle_softirqs`). A vector raised while
 //! they run makes the loop restart — at most [`MAX_SOFTIRQ_RESTART`] passes and within
 //! [`MAX_SOFTIRQ_TIME_NS`] — after which the rest is handed to the CPU's `ksoftirqd/N`
 //! thread so a softirq flood cannot starve tasks.
