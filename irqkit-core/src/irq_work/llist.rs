@@ -14,7 +14,12 @@ use core::ptr;
 use crate::sync::atomic::{AtomicPtr, Ordering};
 
 /// A node that can sit on an [`Llist`]: it embeds the link word.
-pub trait LlistNode: Sized {
+///
+/// # Safety
+///
+/// `llist_next` must always return the same word, owned by this node and touched by
+/// nothing but the list code.
+pub unsafe trait LlistNode: Sized {
     /// The node's link word, used only while the node is on a list.
     fn llist_next(&self) -> &AtomicPtr<Self>;
 }
@@ -38,10 +43,15 @@ impl<T: LlistNode> Llist<T> {
     }
 
     /// `llist_add`: pushes `node`; returns true if the list was empty before. Lock-free
-    /// and allocation-free. The caller must own the right to queue `node` (it is on no
-    /// other list).
+    /// and allocation-free.
+    ///
+    /// # Safety
+    ///
+    /// `node` must be on no list and in no undrained [`LlChain`]: the users prove it
+    /// with a claim bit (irq_work's PENDING, a tasklet's SCHED) or by pushing a node
+    /// just handed out by a chain.
     #[inline]
-    pub fn push(&self, node: Arc<T>) -> bool {
+    pub unsafe fn push(&self, node: Arc<T>) -> bool {
         let new = Arc::into_raw(node).cast_mut();
         let mut first = self.first.load(Ordering::Relaxed);
         loop {
@@ -99,11 +109,6 @@ impl<T: LlistNode> LlChain<T> {
         self.head = prev;
         self
     }
-
-    /// True if no node is left.
-    pub fn is_empty(&self) -> bool {
-        self.head.is_null()
-    }
 }
 
 impl<T: LlistNode> Iterator for LlChain<T> {
@@ -137,7 +142,8 @@ mod tests {
         next: AtomicPtr<N>,
         v: u32,
     }
-    impl LlistNode for N {
+    // SAFETY: `next` is the node's own link word.
+    unsafe impl LlistNode for N {
         fn llist_next(&self) -> &AtomicPtr<N> {
             &self.next
         }
@@ -149,14 +155,19 @@ mod tests {
     #[test]
     fn push_reports_empty_and_take_all_is_lifo_reverse_is_fifo() {
         let l = Llist::new();
-        assert!(l.push(n(1)));
-        assert!(!l.push(n(2)));
-        assert!(!l.push(n(3)));
+        // SAFETY (all pushes in these tests): each node is fresh or just handed out.
+        unsafe {
+            assert!(l.push(n(1)));
+            assert!(!l.push(n(2)));
+            assert!(!l.push(n(3)));
+        }
         let v: alloc::vec::Vec<u32> = l.take_all().map(|x| x.v).collect();
         assert_eq!(v, [3, 2, 1]);
         assert!(l.is_empty());
-        l.push(n(1));
-        l.push(n(2));
+        unsafe {
+            l.push(n(1));
+            l.push(n(2));
+        }
         let v: alloc::vec::Vec<u32> = l.take_all().reverse().map(|x| x.v).collect();
         assert_eq!(v, [1, 2]);
     }
@@ -165,13 +176,15 @@ mod tests {
     fn dropping_lists_and_chains_releases_nodes() {
         let a = n(1);
         let l = Llist::new();
-        l.push(a.clone());
-        l.push(n(2));
+        unsafe {
+            l.push(a.clone());
+            l.push(n(2));
+        }
         let c = l.take_all();
         assert_eq!(Arc::strong_count(&a), 2);
         drop(c);
         assert_eq!(Arc::strong_count(&a), 1);
-        l.push(a.clone());
+        unsafe { l.push(a.clone()) };
         drop(l);
         assert_eq!(Arc::strong_count(&a), 1);
     }
@@ -186,7 +199,8 @@ mod loom_model {
         next: AtomicPtr<N>,
         v: u32,
     }
-    impl LlistNode for N {
+    // SAFETY: `next` is the node's own link word.
+    unsafe impl LlistNode for N {
         fn llist_next(&self) -> &AtomicPtr<N> {
             &self.next
         }
@@ -200,7 +214,9 @@ mod loom_model {
                 .map(|v| {
                     let l = l.clone();
                     loom::thread::spawn(move || {
-                        l.push(Arc::new(N { next: AtomicPtr::new(ptr::null_mut()), v: 1 << v }));
+                        let node = Arc::new(N { next: AtomicPtr::new(ptr::null_mut()), v: 1 << v });
+                        // SAFETY: a fresh node.
+                        unsafe { l.push(node) };
                     })
                 })
                 .collect();

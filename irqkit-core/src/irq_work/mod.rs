@@ -17,7 +17,7 @@
 //! the very CPU's list code. The per-CPU "irq_work/N" real-time thread mode of
 //! PREEMPT_RT is not implemented: every item runs in hard-interrupt context.
 
-pub mod llist;
+pub(crate) mod llist;
 mod queue;
 mod run;
 
@@ -51,7 +51,8 @@ pub(crate) struct IrqWorkInner {
     func: Box<IrqWorkFn>,
 }
 
-impl LlistNode for IrqWorkInner {
+// SAFETY: `next` is the item's own link word, used only by the lists.
+unsafe impl LlistNode for IrqWorkInner {
     fn llist_next(&self) -> &AtomicPtr<Self> {
         &self.next
     }
@@ -167,7 +168,8 @@ mod loom_model {
         flags: AtomicU32,
         runs: AtomicU32,
     }
-    impl LlistNode for W {
+    // SAFETY: `next` is the node's own link word.
+    unsafe impl LlistNode for W {
         fn llist_next(&self) -> &AtomicPtr<W> {
             &self.next
         }
@@ -196,7 +198,8 @@ mod loom_model {
                 for _ in 0..2 {
                     if claim(&w2.flags).is_some() {
                         c2.fetch_add(1, Ordering::Relaxed);
-                        l2.push(w2.clone());
+                        // SAFETY: the claim proves it is on no list.
+                        unsafe { l2.push(w2.clone()) };
                     }
                 }
             });

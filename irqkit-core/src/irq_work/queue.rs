@@ -26,10 +26,12 @@ impl IrqSystem {
     #[inline]
     fn irq_work_enqueue_local(&self, cpu: CpuId, work: &IrqWork, lazy: bool) {
         let lists = &self.irq_work.cpus[cpu];
+        // SAFETY (both pushes): the caller's successful claim set PENDING, and an item
+        // with PENDING clear is on no list and in no undrained chain.
         if lazy {
             // Lazy work waits for the tick, which always runs here (no NOHZ).
-            lists.lazy.push(work.0.clone());
-        } else if lists.raised.push(work.0.clone()) {
+            unsafe { lists.lazy.push(work.0.clone()) };
+        } else if unsafe { lists.raised.push(work.0.clone()) } {
             self.arch_irq_work_raise(cpu);
         }
     }
@@ -64,7 +66,8 @@ impl IrqSystem {
         }
         // Remote items run from the target's interrupt even when LAZY, as Linux's
         // call-single-queue path does.
-        if self.irq_work.cpus[cpu].raised.push(work.0.clone()) {
+        // SAFETY: the claim above proves the item is on no list.
+        if unsafe { self.irq_work.cpus[cpu].raised.push(work.0.clone()) } {
             self.arch_irq_work_raise(cpu);
         }
         Ok(true)
@@ -85,7 +88,8 @@ impl IrqSystem {
         let (from, to) = (&self.irq_work.cpus[dead], &self.irq_work.cpus[here]);
         let mut raise = false;
         for w in from.raised.take_all().chain(from.lazy.take_all()) {
-            raise |= to.raised.push(w);
+            // SAFETY: just handed out by the dead CPU's chain.
+            raise |= unsafe { to.raised.push(w) };
         }
         if raise {
             self.arch_irq_work_raise(here);

@@ -26,7 +26,8 @@ fn tasklet_action_common(sys: &IrqSystem, vec: SoftirqVec, tok: &SoftIrq) {
         match action_step(&t.state, || (t.func)(tok)) {
             Step::Ran => {}
             Step::Requeue => {
-                list.push(t);
+                // SAFETY: `t` was just handed out by the detached chain.
+                unsafe { list.push(t) };
                 // __raise_softirq_irqoff: the running loop (or ksoftirqd) comes back.
                 sys.softirq.cpus[cpu].pending.fetch_or(1 << vec.nr(), Ordering::Relaxed);
             }
@@ -52,7 +53,8 @@ impl IrqSystem {
             let to = self.tasklets.cpus[here.id()].list(vec);
             let mut moved = false;
             for t in from.list(vec).take_all().reverse() {
-                to.push(t);
+                // SAFETY: `t` was just handed out by the dead CPU's chain.
+                unsafe { to.push(t) };
                 moved = true;
             }
             if moved {

@@ -14,7 +14,8 @@ struct T {
     in_cb: AtomicBool,
 }
 
-impl LlistNode for T {
+// SAFETY: `next` is the node's own link word.
+unsafe impl LlistNode for T {
     fn llist_next(&self) -> &AtomicPtr<T> {
         &self.next
     }
@@ -28,7 +29,8 @@ fn run_list(l: &Llist<T>) {
             x.in_cb.store(false, Ordering::SeqCst);
         });
         if step == Step::Requeue {
-            l.push(x);
+            // SAFETY: just handed out by the chain.
+            unsafe { l.push(x) };
         }
     }
 }
@@ -47,13 +49,14 @@ fn schedule_racing_action_runs_once_per_schedule_and_never_twice_at_once() {
         let claims = Arc::new(AtomicU32::new(0));
         assert!(sched_claim(&t.state));
         claims.fetch_add(1, Ordering::Relaxed);
-        cpu_b.push(t.clone());
+        // SAFETY (pushes below): each follows a successful SCHED claim.
+        unsafe { cpu_b.push(t.clone()) };
 
         let (t2, a2, c2) = (t.clone(), cpu_a.clone(), claims.clone());
         let th = loom::thread::spawn(move || {
             if sched_claim(&t2.state) {
                 c2.fetch_add(1, Ordering::Relaxed);
-                a2.push(t2.clone());
+                unsafe { a2.push(t2.clone()) };
             }
             run_list(&a2);
         });
@@ -82,7 +85,8 @@ fn disable_racing_action_never_lets_the_callback_start_after_it_returns() {
         let disabled = Arc::new(AtomicBool::new(false));
         let list = Arc::new(Llist::new());
         assert!(sched_claim(&t.state));
-        list.push(t.clone());
+        // SAFETY: follows the SCHED claim.
+        unsafe { list.push(t.clone()) };
         let (t2, d2) = (t.clone(), disabled.clone());
         let th = loom::thread::spawn(move || {
             // tasklet_disable: disable_nosync, then unlock_wait's polling.
@@ -97,7 +101,8 @@ fn disable_racing_action_never_lets_the_callback_start_after_it_returns() {
                 assert!(!disabled.load(Ordering::SeqCst), "ran after tasklet_disable returned");
             });
             if step == Step::Requeue {
-                list.push(x);
+                // SAFETY: just handed out by the chain.
+                unsafe { list.push(x) };
             }
         }
         th.join().unwrap();

@@ -66,7 +66,8 @@ pub(crate) struct TaskletInner {
     func: Box<TaskletFn>,
 }
 
-impl LlistNode for TaskletInner {
+// SAFETY: `next` is the tasklet's own link word, used only by the lists.
+unsafe impl LlistNode for TaskletInner {
     fn llist_next(&self) -> &AtomicPtr<Self> {
         &self.next
     }

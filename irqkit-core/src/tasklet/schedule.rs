@@ -29,12 +29,14 @@ impl Tasklet {
         }
         if cpu.in_nmi() {
             // NMI: no interrupt can preempt us, and the mask must not be touched.
-            sys.tasklets.cpus[cpu.id()].list(vec).push(self.0.clone());
+            // SAFETY: we set SCHED from clear, so the tasklet is on no list.
+            unsafe { sys.tasklets.cpus[cpu.id()].list(vec).push(self.0.clone()) };
             sys.softirq.cpus[cpu.id()].pending.fetch_or(1 << vec.nr(), Ordering::Relaxed);
             return Ok(true);
         }
         let flags = sys.irq_save_on(cpu);
-        sys.tasklets.cpus[cpu.id()].list(vec).push(self.0.clone());
+        // SAFETY: we set SCHED from clear, so the tasklet is on no list.
+        unsafe { sys.tasklets.cpus[cpu.id()].list(vec).push(self.0.clone()) };
         sys.raise_on(cpu, vec);
         sys.irq_restore_on(cpu, flags);
         Ok(true)
