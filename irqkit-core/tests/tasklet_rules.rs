@@ -246,3 +246,34 @@ fn schedule_off_the_machine_is_an_error_and_leaves_state_alone() {
     assert!(matches!(t.schedule(&sys), Err(IrqError::WrongContext(_))));
     assert_eq!(t.state(), 0);
 }
+
+thread_local! {
+    static BH_RUNS: std::cell::RefCell<Vec<&'static str>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+fn bh_hi(_: &IrqSystem, _: &irqkit_core::SoftIrq) {
+    BH_RUNS.with(|r| r.borrow_mut().push("bh-hi"));
+}
+fn bh_normal(_: &IrqSystem, _: &irqkit_core::SoftIrq) {
+    BH_RUNS.with(|r| r.borrow_mut().push("bh-normal"));
+}
+
+// kernel/softirq.c tasklet_action/tasklet_hi_action: the BH workqueue pool of each
+// vector runs before its tasklets.
+#[test]
+fn bh_workqueue_runners_run_before_the_tasklets_of_their_vector() {
+    use irqkit_core::softirq::SoftirqVec;
+    let (sys, _p) = FakePlatform::system(1);
+    sys.set_bh_workqueue_runner(SoftirqVec::Hi, bh_hi).unwrap();
+    sys.set_bh_workqueue_runner(SoftirqVec::Tasklet, bh_normal).unwrap();
+    assert!(matches!(sys.set_bh_workqueue_runner(SoftirqVec::Hi, bh_hi), Err(IrqError::Busy(_))));
+    assert!(matches!(
+        sys.set_bh_workqueue_runner(SoftirqVec::NetRx, bh_hi),
+        Err(IrqError::InvalidArgument(_))
+    ));
+    let t = Tasklet::new(|_| BH_RUNS.with(|r| r.borrow_mut().push("tasklet")));
+    in_irq(&sys, || {
+        t.schedule(&sys).unwrap();
+        sys.raise_softirq(SoftirqVec::Hi).unwrap();
+    });
+    BH_RUNS.with(|r| assert_eq!(*r.borrow(), ["bh-hi", "bh-normal", "tasklet"]));
+}

@@ -18,6 +18,10 @@ pub(crate) fn tasklet_hi_action(sys: &IrqSystem, tok: &SoftIrq) {
 
 fn tasklet_action_common(sys: &IrqSystem, vec: SoftirqVec, tok: &SoftIrq) {
     let Some(cpu) = sys.current_cpu() else { return };
+    let runner = if vec == SoftirqVec::Hi { 0 } else { 1 };
+    if let Some(run_bh_pool) = sys.tasklets.bh_work[runner].load() {
+        run_bh_pool(sys, tok);
+    }
     let list = sys.tasklets.cpus[cpu].list(vec);
     if list.is_empty() {
         return;

@@ -42,8 +42,9 @@ use core::ptr;
 
 use crate::cpu::{PerCpu, SoftIrq};
 use crate::irq_work::llist::{Llist, LlistNode};
-use crate::softirq::{SoftirqVec, Softirqs};
+use crate::softirq::{SoftirqAction, SoftirqVec, Softirqs};
 use crate::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use crossbeam_utils::atomic::AtomicCell;
 
 /// Queued, waiting to run (`TASKLET_STATE_SCHED`).
 pub const TASKLET_STATE_SCHED: u32 = 1 << 0;
@@ -148,13 +149,37 @@ impl TaskletCpu {
 /// The tasklet state of one [`crate::IrqSystem`].
 pub struct TaskletLists {
     cpus: PerCpu<TaskletCpu>,
+    /// BH workqueue pools run first by each action (`bh_worker` in Linux): [hi, normal].
+    bh_work: [AtomicCell<Option<SoftirqAction>>; 2],
 }
 
 impl TaskletLists {
     pub(crate) fn new(nr_cpus: usize) -> Self {
         TaskletLists {
             cpus: PerCpu::new(nr_cpus, |_| TaskletCpu { normal: Llist::new(), hi: Llist::new() }),
+            bh_work: [AtomicCell::new(None), AtomicCell::new(None)],
         }
+    }
+}
+
+impl crate::IrqSystem {
+    /// Installs the BH workqueue runner that HI_SOFTIRQ (`vec` = `Hi`, the highpri
+    /// pool) or TASKLET_SOFTIRQ (`vec` = `Tasklet`) calls before its tasklets, as
+    /// Linux's tasklet actions run `WQ_BH` pools first. One per vector: `Busy` if set,
+    /// `InvalidArgument` for other vectors.
+    pub fn set_bh_workqueue_runner(
+        &self,
+        vec: SoftirqVec,
+        runner: SoftirqAction,
+    ) -> Result<(), crate::IrqError> {
+        let slot = match vec {
+            SoftirqVec::Hi => &self.tasklets.bh_work[0],
+            SoftirqVec::Tasklet => &self.tasklets.bh_work[1],
+            _ => return Err(crate::IrqError::InvalidArgument("BH workqueues use HI or TASKLET")),
+        };
+        slot.compare_exchange(None, Some(runner))
+            .map(|_| ())
+            .map_err(|_| crate::IrqError::Busy("BH workqueue runner already set"))
     }
 }
 
