@@ -308,3 +308,14 @@ fn local_bh_enable_with_irqs_disabled_leaves_work_to_ksoftirqd() {
     sys.ksoftirqd_run_once(CpuId(0)).unwrap();
     assert_eq!(log().len(), 1);
 }
+
+// kernel/softirq.c invoke_softirq: with force_irqthreads, softirqs go to ksoftirqd only
+// if it exists; without it they still run inline.
+#[test]
+fn forced_threading_without_ksoftirqd_still_runs_inline() {
+    let (sys, _p) = setup();
+    sys.open_softirq(SoftirqVec::NetRx, net_rx).unwrap();
+    sys.set_softirq_force_threading(true);
+    in_irq(&sys, || sys.raise_softirq(SoftirqVec::NetRx).unwrap());
+    assert_eq!(log().len(), 1);
+}

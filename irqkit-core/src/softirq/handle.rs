@@ -73,7 +73,15 @@ impl IrqSystem {
     /// interrupts still masked: run pending vectors unless still in interrupt context.
     #[inline]
     pub(crate) fn irq_exit_softirqs(&self, cpu: &CpuState) {
-        if !cpu.in_interrupt() && self.softirq.cpus[cpu.id()].pending.load(Ordering::Relaxed) != 0 {
+        let per = &self.softirq.cpus[cpu.id()];
+        if cpu.in_interrupt() || per.pending.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        if self.softirq.force_threads.load(Ordering::Relaxed)
+            && per.has_ksoftirqd.load(Ordering::Relaxed)
+        {
+            self.wakeup_softirqd(cpu.id());
+        } else {
             self.handle_softirqs(cpu);
         }
     }

@@ -56,7 +56,7 @@ use crossbeam_utils::atomic::AtomicCell;
 
 use crate::cpu::{PerCpu, SoftIrq};
 use crate::sched::Thread;
-use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crate::sync::SpinLockIrq;
 use crate::IrqSystem;
 
@@ -114,6 +114,8 @@ pub(crate) struct SoftirqCpu {
     handoffs: AtomicU64,
     /// This CPU's `ksoftirqd/N`, once started.
     ksoftirqd: SpinLockIrq<Option<Arc<Thread>>>,
+    /// Set once `ksoftirqd` exists, readable without the lock on the irq_exit path.
+    has_ksoftirqd: AtomicBool,
 }
 
 impl SoftirqCpu {
@@ -124,6 +126,7 @@ impl SoftirqCpu {
             ksoftirqd_wakeups: AtomicU64::new(0),
             handoffs: AtomicU64::new(0),
             ksoftirqd: SpinLockIrq::new(None),
+            has_ksoftirqd: AtomicBool::new(false),
         }
     }
 }
@@ -133,6 +136,9 @@ pub struct Softirqs {
     actions: [AtomicCell<Option<SoftirqAction>>; NR_SOFTIRQS],
     pub(crate) cpus: PerCpu<SoftirqCpu>,
     warnings: [AtomicU64; NR_WARNINGS],
+    /// `force_irqthreads` (the `threadirqs` boot option): irq_exit leaves softirqs to
+    /// ksoftirqd where it exists.
+    force_threads: AtomicBool,
 }
 
 impl Softirqs {
@@ -141,6 +147,7 @@ impl Softirqs {
             actions: core::array::from_fn(|_| AtomicCell::new(None)),
             cpus: PerCpu::new(nr_cpus, |_| SoftirqCpu::new()),
             warnings: core::array::from_fn(|_| AtomicU64::new(0)),
+            force_threads: AtomicBool::new(false),
         }
     }
 
@@ -161,6 +168,12 @@ impl Softirqs {
 }
 
 impl IrqSystem {
+    /// Sets `force_irqthreads` (Linux's `threadirqs`): softirqs pending at irq_exit are
+    /// then run by the CPU's ksoftirqd, once it exists, instead of inline.
+    pub fn set_softirq_force_threading(&self, on: bool) {
+        self.softirq.force_threads.store(on, Ordering::Relaxed);
+    }
+
     /// `local_irq_save` for a CPU state the caller already holds (saves the lookup).
     #[inline]
     pub(crate) fn irq_save_on(&self, cpu: &crate::cpu::CpuState) -> crate::cpu::IrqFlags {
