@@ -23,6 +23,9 @@ struct Item {
     runs: Arc<AtomicU64>,
     wclaims: AtomicU64,
     wruns: Arc<AtomicU64>,
+    twork: IrqWork,
+    tclaims: AtomicU64,
+    truns: Arc<AtomicU64>,
 }
 
 fn item() -> Arc<Item> {
@@ -38,6 +41,12 @@ fn item() -> Arc<Item> {
     let work = IrqWork::new(move |_, _, _| {
         w2.fetch_add(1, Ordering::SeqCst);
     });
+    let truns = Arc::new(AtomicU64::new(0));
+    let t2 = truns.clone();
+    let twork = IrqWork::new_threaded(move |sys, _, _| {
+        assert!(sys.in_task());
+        t2.fetch_add(1, Ordering::SeqCst);
+    });
     Arc::new(Item {
         tasklet,
         work,
@@ -45,6 +54,9 @@ fn item() -> Arc<Item> {
         runs,
         wclaims: AtomicU64::new(0),
         wruns,
+        twork,
+        tclaims: AtomicU64::new(0),
+        truns,
     })
 }
 
@@ -63,6 +75,7 @@ fn drain(sys: &IrqSystem, cpu: CpuId) {
     for _ in 0..100 {
         interrupt(sys, || {});
         sys.ksoftirqd_run_once(cpu).unwrap();
+        sys.irq_work_thread_run_once(cpu, &Task::entered()).unwrap();
     }
 }
 
@@ -77,6 +90,9 @@ fn schedule(sys: &IrqSystem, it: &Item, hi: bool, remote: Option<CpuId>) {
     };
     if w.unwrap() {
         it.wclaims.fetch_add(1, Ordering::SeqCst);
+    }
+    if sys.irq_work_queue(&it.twork).unwrap() {
+        it.tclaims.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -113,6 +129,7 @@ fn tasklets_and_irq_work_from_every_context_on_four_cpus() {
                     }
                     if rng & 0x7000 == 0 {
                         sys.ksoftirqd_run_once(CpuId(c as u32)).unwrap();
+                        sys.irq_work_thread_run_once(CpuId(c as u32), &Task::entered()).unwrap();
                     }
                 }
                 assert_eq!(sys.preempt_count(), 0);
@@ -128,8 +145,10 @@ fn tasklets_and_irq_work_from_every_context_on_four_cpus() {
     for it in items.iter() {
         assert_eq!(it.runs.load(Ordering::SeqCst), it.claims.load(Ordering::SeqCst));
         assert_eq!(it.wruns.load(Ordering::SeqCst), it.wclaims.load(Ordering::SeqCst));
+        assert_eq!(it.truns.load(Ordering::SeqCst), it.tclaims.load(Ordering::SeqCst));
         assert_eq!(it.tasklet.state(), 0);
         assert_eq!(it.work.flags(), 0);
+        assert_eq!(it.twork.flags(), 0);
     }
     assert!(items.iter().map(|i| i.claims.load(Ordering::SeqCst)).sum::<u64>() > 0);
 }

@@ -224,3 +224,34 @@ fn dead_cpu_irq_work_is_taken_over() {
     irq_work_interrupt(&sys);
     assert_eq!(n.load(Ordering::SeqCst), 1);
 }
+
+// kernel/irq_work.c (PREEMPT_RT): non-HARD items run in irq_work/N with task context;
+// the interrupt only wakes the thread.
+#[test]
+fn threaded_item_runs_in_irq_work_thread_not_in_the_interrupt() {
+    let (sys, p) = FakePlatform::system(2);
+    let n = Arc::new(AtomicU32::new(0));
+    let n2 = n.clone();
+    let w = IrqWork::new_threaded(move |sys, _, _task| {
+        assert!(sys.in_task() && !sys.in_hardirq());
+        n2.fetch_add(1, Ordering::SeqCst);
+    });
+    assert!(w.is_threaded());
+    assert_eq!(sys.irq_work_queue(&w), Ok(true));
+    assert_eq!(sys.irq_work_queue(&w), Ok(false));
+    assert_eq!(ipis(&p), [(CpuId(0), Ipi::IrqWork)]);
+    irq_work_interrupt(&sys);
+    assert_eq!(n.load(Ordering::SeqCst), 0, "not in hardirq");
+    assert_eq!(sys.irq_work_thread_wakeups(CpuId(0)), 1);
+    assert!(sys.irq_work_thread_run_once(CpuId(1), &Task::entered()).is_err());
+    assert_eq!(sys.irq_work_thread_run_once(CpuId(0), &Task::entered()), Ok(true));
+    assert_eq!(n.load(Ordering::SeqCst), 1);
+    assert_eq!(w.flags(), 0);
+    // Remote: queued on CPU 1's thread list, CPU 1 interrupted.
+    assert_eq!(sys.irq_work_queue_on(&w, CpuId(1)), Ok(true));
+    assert_eq!(ipis(&p).last(), Some(&(CpuId(1), Ipi::IrqWork)));
+    FakePlatform::enter_cpu(CpuId(1));
+    sys.irq_work_sync(&w, &Task::entered()).unwrap();
+    assert_eq!(n.load(Ordering::SeqCst), 2);
+    assert!(matches!(sys.start_irq_work_threads(), Err(IrqError::Unsupported(_))));
+}

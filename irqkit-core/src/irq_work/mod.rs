@@ -14,20 +14,29 @@
 //!
 //! Queueing neither locks nor allocates (the item is an `Arc` made once; the list
 //! holds one reference per queued item), so it is safe from an NMI that interrupted
-//! the very CPU's list code. The per-CPU "irq_work/N" real-time thread mode of
-//! PREEMPT_RT is not implemented: every item runs in hard-interrupt context.
+//! the very CPU's list code.
+//!
+//! PREEMPT_RT runs items without HARD_IRQ in a per-CPU `irq_work/N` thread. irqkit
+//! makes that a property of the item, visible in its callback's type: an item made
+//! with [`IrqWork::new_threaded`] gets `&Task` and always runs in that thread (FIFO 1,
+//! [`IrqSystem::start_irq_work_threads`]); the interrupt only wakes the thread. Items
+//! made with [`IrqWork::new`] get `&HardIrq` and run in the interrupt, as HARD_IRQ
+//! items do on RT and every item does without it.
 
 pub(crate) mod llist;
 mod queue;
 mod run;
+mod thread;
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::fmt;
 use core::ptr;
 
-use crate::cpu::{HardIrq, PerCpu};
-use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
+use crate::cpu::{HardIrq, PerCpu, Task};
+use crate::sched::Thread;
+use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use crate::sync::SpinLockIrq;
 use crate::IrqSystem;
 use llist::{Llist, LlistNode};
 
@@ -42,13 +51,22 @@ pub const IRQ_WORK_HARD_IRQ: u32 = 0x08;
 /// What a claim sets (`IRQ_WORK_CLAIMED` = PENDING | BUSY).
 pub const IRQ_WORK_CLAIMED: u32 = IRQ_WORK_PENDING | IRQ_WORK_BUSY;
 
-type IrqWorkFn = dyn Fn(&IrqSystem, &IrqWork, &HardIrq) + Send + Sync;
+type HardFn = dyn Fn(&IrqSystem, &IrqWork, &HardIrq) + Send + Sync;
+type ThreadFn = dyn Fn(&IrqSystem, &IrqWork, &Task) + Send + Sync;
+
+/// Where an item's callback runs, and the token it gets there.
+pub(crate) enum IrqWorkFn {
+    /// In the irq_work interrupt (or the tick).
+    Hard(Box<HardFn>),
+    /// In the CPU's `irq_work/N` thread.
+    Thread(Box<ThreadFn>),
+}
 
 /// The shared part of an [`IrqWork`]; it is what the per-CPU lists link.
 pub(crate) struct IrqWorkInner {
     next: AtomicPtr<IrqWorkInner>,
     flags: AtomicU32,
-    func: Box<IrqWorkFn>,
+    func: IrqWorkFn,
 }
 
 // SAFETY: `next` is the item's own link word, used only by the lists.
@@ -80,11 +98,28 @@ impl IrqWork {
         flags: u32,
         func: impl Fn(&IrqSystem, &IrqWork, &HardIrq) + Send + Sync + 'static,
     ) -> Self {
+        Self::build(flags & (IRQ_WORK_LAZY | IRQ_WORK_HARD_IRQ), IrqWorkFn::Hard(Box::new(func)))
+    }
+
+    /// An idle item whose callback runs in task context, in the `irq_work/N` thread of
+    /// the CPU it was queued on (PREEMPT_RT's treatment of non-HARD_IRQ items).
+    pub fn new_threaded(
+        func: impl Fn(&IrqSystem, &IrqWork, &Task) + Send + Sync + 'static,
+    ) -> Self {
+        Self::build(0, IrqWorkFn::Thread(Box::new(func)))
+    }
+
+    fn build(flags: u32, func: IrqWorkFn) -> Self {
         IrqWork(Arc::new(IrqWorkInner {
             next: AtomicPtr::new(ptr::null_mut()),
-            flags: AtomicU32::new(flags & (IRQ_WORK_LAZY | IRQ_WORK_HARD_IRQ)),
-            func: Box::new(func),
+            flags: AtomicU32::new(flags),
+            func,
         }))
+    }
+
+    /// True for an item made with [`IrqWork::new_threaded`].
+    pub fn is_threaded(&self) -> bool {
+        matches!(self.0.func, IrqWorkFn::Thread(_))
     }
 
     /// The current flags word.
@@ -115,6 +150,12 @@ pub(crate) struct IrqWorkCpu {
     raised: Llist<IrqWorkInner>,
     /// Work that waits for the tick (`lazy_list`).
     lazy: Llist<IrqWorkInner>,
+    /// Threaded work for `irq_work/N` (RT's use of `lazy_list`).
+    threaded: Llist<IrqWorkInner>,
+    /// This CPU's `irq_work/N`, once started.
+    thread: SpinLockIrq<Option<Arc<Thread>>>,
+    /// Times the interrupt or tick asked `irq_work/N` to run.
+    thread_wakeups: AtomicU64,
 }
 
 /// The irq_work state of one [`IrqSystem`].
@@ -127,7 +168,13 @@ pub struct IrqWorkLists {
 impl IrqWorkLists {
     pub(crate) fn new(nr_cpus: usize) -> Self {
         IrqWorkLists {
-            cpus: PerCpu::new(nr_cpus, |_| IrqWorkCpu { raised: Llist::new(), lazy: Llist::new() }),
+            cpus: PerCpu::new(nr_cpus, |_| IrqWorkCpu {
+                raised: Llist::new(),
+                lazy: Llist::new(),
+                threaded: Llist::new(),
+                thread: SpinLockIrq::new(None),
+                thread_wakeups: AtomicU64::new(0),
+            }),
             arch_has_interrupt: AtomicBool::new(true),
         }
     }

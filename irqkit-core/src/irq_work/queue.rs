@@ -26,6 +26,14 @@ impl IrqSystem {
     #[inline]
     fn irq_work_enqueue_local(&self, cpu: CpuId, work: &IrqWork, lazy: bool) {
         let lists = &self.irq_work.cpus[cpu];
+        if work.is_threaded() {
+            // The interrupt wakes irq_work/N; only the first item needs to raise it.
+            // SAFETY: the caller's successful claim proves the item is on no list.
+            if unsafe { lists.threaded.push(work.0.clone()) } {
+                self.arch_irq_work_raise(cpu);
+            }
+            return;
+        }
         // SAFETY (both pushes): the caller's successful claim set PENDING, and an item
         // with PENDING clear is on no list and in no undrained chain.
         if lazy {
@@ -37,7 +45,7 @@ impl IrqSystem {
     }
 
     /// `arch_irq_work_raise`: the self-interrupt, through the platform.
-    fn arch_irq_work_raise(&self, cpu: CpuId) {
+    pub(crate) fn arch_irq_work_raise(&self, cpu: CpuId) {
         if self.platform().send_ipi(cpu, Ipi::IrqWork).is_err() {
             self.irq_work.arch_has_interrupt.store(false, Ordering::Relaxed);
         }
@@ -66,8 +74,10 @@ impl IrqSystem {
         }
         // Remote items run from the target's interrupt even when LAZY, as Linux's
         // call-single-queue path does.
+        let lists = &self.irq_work.cpus[cpu];
+        let list = if work.is_threaded() { &lists.threaded } else { &lists.raised };
         // SAFETY: the claim above proves the item is on no list.
-        if unsafe { self.irq_work.cpus[cpu].raised.push(work.0.clone()) } {
+        if unsafe { list.push(work.0.clone()) } {
             self.arch_irq_work_raise(cpu);
         }
         Ok(true)
@@ -90,6 +100,10 @@ impl IrqSystem {
         for w in from.raised.take_all().chain(from.lazy.take_all()) {
             // SAFETY: just handed out by the dead CPU's chain.
             raise |= unsafe { to.raised.push(w) };
+        }
+        for w in from.threaded.take_all() {
+            // SAFETY: just handed out by the dead CPU's chain.
+            raise |= unsafe { to.threaded.push(w) };
         }
         if raise {
             self.arch_irq_work_raise(here);

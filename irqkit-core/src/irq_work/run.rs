@@ -1,7 +1,7 @@
 //! Running irq_work: from the irq_work interrupt, from the tick, and waiting for it.
 
 use super::llist::Llist;
-use super::{run_single, IrqWork, IrqWorkInner, IRQ_WORK_BUSY};
+use super::{run_single, IrqWork, IrqWorkFn, IrqWorkInner, IRQ_WORK_BUSY};
 use crate::cpu::{HardIrq, Task};
 use crate::sync::atomic::{spin_hint, Ordering};
 use crate::{IrqError, IrqSystem};
@@ -14,6 +14,9 @@ impl IrqSystem {
         let lists = &self.irq_work.cpus[cpu];
         self.irq_work_run_list(&lists.raised, hard);
         self.irq_work_run_list(&lists.lazy, hard);
+        if !lists.threaded.is_empty() {
+            self.wake_irq_workd(cpu);
+        }
     }
 
     /// `irq_work_tick`: the tick's share — raised work if the self-interrupt is not
@@ -25,6 +28,9 @@ impl IrqSystem {
             self.irq_work_run_list(&lists.raised, hard);
         }
         self.irq_work_run_list(&lists.lazy, hard);
+        if !lists.threaded.is_empty() {
+            self.wake_irq_workd(cpu);
+        }
     }
 
     /// `irq_work_needs_cpu`: true if this CPU has work that only its tick will run.
@@ -43,7 +49,9 @@ impl IrqSystem {
         }
         for inner in list.take_all() {
             let work = IrqWork(inner);
-            run_single(&work.0.flags, || (work.0.func)(self, &work, hard));
+            if let IrqWorkFn::Hard(f) = &work.0.func {
+                run_single(&work.0.flags, || f(self, &work, hard));
+            }
         }
     }
 
@@ -62,9 +70,12 @@ impl IrqSystem {
     pub(crate) fn bh_wait_step(&self, task: &Task) {
         self.do_softirq();
         if let Some(c) = self.this_cpu_opt() {
-            if !self.irq_work.cpus[c.id()].raised.is_empty()
-                || !self.irq_work.cpus[c.id()].lazy.is_empty()
-            {
+            let lists = &self.irq_work.cpus[c.id()];
+            if !lists.threaded.is_empty() {
+                // Task context already: threaded items may run right here.
+                self.irq_work_run_threaded(c.id(), task);
+            }
+            if !lists.raised.is_empty() || !lists.lazy.is_empty() {
                 // Our own CPU's items run from its interrupt; take it now.
                 let flags = self.local_irq_save();
                 let hard = self.irq_enter();
