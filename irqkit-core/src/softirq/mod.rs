@@ -23,6 +23,15 @@
 //! word per vector and makes one indirect call, with no reference counting. State a
 //! vector needs (tasklet lists, timer bases) hangs off the [`IrqSystem`] it receives.
 //!
+//! # What a runtime calls
+//!
+//! After boot: [`IrqSystem::start_ksoftirqd`] and
+//! [`IrqSystem::start_irq_work_threads`]. From its timer interrupt on every CPU:
+//! [`IrqSystem::tick`]. From its `Ipi::IrqWork` handler: [`IrqSystem::irq_work_run`].
+//! Around every interrupt: `irq_enter`/`irq_exit` (softirqs run inside `irq_exit`).
+//! Because `irq_work_queue` may be called from NMI, `Platform::send_ipi(self,
+//! Ipi::IrqWork)` must be safe to call from NMI/signal context.
+//!
 //! ```
 //! use irqkit_core::softirq::SoftirqVec;
 //! use irqkit_core::testing::FakePlatform;
