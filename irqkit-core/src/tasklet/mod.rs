@@ -15,7 +15,7 @@
 //! guarantees: at least one run after a schedule, one run for several schedules that
 //! precede it, never on two CPUs at once.
 //!
-//! The per-CPU lists are lock-less (see [`crate::irq_work::llist`]), so — unlike in
+//! The per-CPU lists are lock-less (`irq_work/llist.rs`), so — unlike in
 //! Linux — a tasklet may be scheduled from NMI context too; the action reverses the
 //! detached list to keep Linux's FIFO order.
 //!
