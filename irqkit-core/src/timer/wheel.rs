@@ -59,10 +59,12 @@ fn calc_index(expires: u64, lvl: usize) -> (usize, u64) {
 /// jiffy at which that bucket is collected.
 #[inline]
 pub fn calc_wheel_index(expires: u64, clk: u64) -> (usize, u64) {
-    let delta = expires.wrapping_sub(clk);
-    if (delta as i64) < 0 {
+    // 64-bit jiffies never wrap, so (unlike Linux's `long` arithmetic) "past" is a
+    // plain comparison and a huge expiry means "far away", not "already due".
+    if expires < clk {
         return ((clk & LVL_MASK) as usize, clk);
     }
+    let delta = expires - clk;
     for lvl in 0..LVL_DEPTH - 1 {
         if delta < lvl_start(lvl + 1) {
             return calc_index(expires, lvl);

@@ -12,6 +12,7 @@ fn level_ranges_match_kernel_time_timer_c() {
     assert_eq!(calc_wheel_index(100, 0).0 / LVL_SIZE, 1);
     assert_eq!(calc_wheel_index(100, 0).1, 104);
     assert_eq!(calc_wheel_index(5, 10), (10, 10), "past timers go to clk's bucket");
+    assert_eq!(calc_wheel_index(u64::MAX, 5).0 / LVL_SIZE, LVL_DEPTH - 1, "never is far");
     let far = calc_wheel_index(u64::MAX / 2, 0);
     assert_eq!(far.0 / LVL_SIZE, LVL_DEPTH - 1, "clamped to the last level");
 }
