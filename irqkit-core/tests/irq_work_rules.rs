@@ -255,3 +255,18 @@ fn threaded_item_runs_in_irq_work_thread_not_in_the_interrupt() {
     assert_eq!(n.load(Ordering::SeqCst), 2);
     assert!(matches!(sys.start_irq_work_threads(), Err(IrqError::Unsupported(_))));
 }
+
+#[test]
+fn irq_work_thread_round_and_takeover_refuse_bad_input() {
+    let (sys, _p) = FakePlatform::system(2);
+    let flags = sys.local_irq_save();
+    let h = sys.irq_enter();
+    assert!(matches!(
+        sys.irq_work_thread_run_once(CpuId(0), &Task::entered()),
+        Err(IrqError::WrongContext(_))
+    ));
+    sys.irq_exit(h);
+    sys.local_irq_restore(flags);
+    assert!(sys.irq_work_takeover(CpuId(9)).is_err());
+    assert!(matches!(sys.irq_work_takeover(CpuId(0)), Err(IrqError::Busy(_))), "online");
+}

@@ -319,3 +319,16 @@ fn forced_threading_without_ksoftirqd_still_runs_inline() {
     in_irq(&sys, || sys.raise_softirq(SoftirqVec::NetRx).unwrap());
     assert_eq!(log().len(), 1);
 }
+
+#[test]
+fn ksoftirqd_round_from_interrupt_context_is_wrong_context() {
+    let (sys, _p) = setup();
+    in_irq(&sys, || {
+        assert!(matches!(sys.ksoftirqd_run_once(CpuId(0)), Err(IrqError::WrongContext(_))));
+    });
+    sys.local_bh_disable();
+    assert!(sys.ksoftirqd_run_once(CpuId(0)).is_err());
+    sys.local_bh_enable().unwrap();
+    FakePlatform::enter_cpu(None);
+    assert!(sys.ksoftirqd_run_once(CpuId(0)).is_err());
+}

@@ -253,3 +253,12 @@ fn dead_cpu_timers_are_taken_over_and_fire() {
     assert_eq!(dlog.lock().unwrap()[..], [(10, 0)]);
     assert!(!t.del(&sys), "fired, so idle again");
 }
+
+#[test]
+fn timers_takeover_refuses_bad_cpus() {
+    let (sys, _p) = FakePlatform::system(2);
+    assert!(matches!(sys.timers_takeover(CpuId(9)), Err(IrqError::NotFound(_))));
+    assert!(matches!(sys.timers_takeover(CpuId(1)), Err(IrqError::Busy(_))));
+    FakePlatform::enter_cpu(None);
+    assert!(matches!(sys.timers_takeover(CpuId(1)), Err(IrqError::WrongContext(_))));
+}
