@@ -220,13 +220,15 @@ fn action_leaking_preempt_count_is_repaired_and_warned() {
 // the next irq_exit.
 #[test]
 fn raise_from_nmi_is_kept_and_runs_at_next_irq_exit() {
-    let (sys, _p) = setup();
+    let (sys, p) = setup();
     sys.open_softirq(SoftirqVec::NetRx, net_rx).unwrap();
     let n = sys.nmi_enter().unwrap();
     sys.raise_softirq(SoftirqVec::NetRx).unwrap();
     sys.nmi_exit(n);
     assert!(log().is_empty());
     assert_eq!(sys.ksoftirqd_wakeups(CpuId(0)), 0);
+    let ipis = p.ipis.lock().unwrap().clone();
+    assert_eq!(ipis, [(CpuId(0), irqkit_core::Ipi::IrqWork)], "self-interrupt for an irq_exit");
     in_irq(&sys, || {});
     assert_eq!(log().len(), 1);
 }

@@ -44,13 +44,24 @@ impl IrqSystem {
     pub fn raise_softirq(&self, vec: SoftirqVec) -> Result<(), IrqError> {
         let cpu = self.this_cpu_opt().ok_or(IrqError::WrongContext("raise_softirq off-cpu"))?;
         if cpu.in_nmi() {
-            self.softirq.cpus[cpu.id()].pending.fetch_or(1 << vec.nr(), Ordering::Relaxed);
+            self.raise_from_nmi(cpu.id(), vec);
             return Ok(());
         }
         let flags = self.irq_save_on(cpu);
         self.raise_on(cpu, vec);
         self.irq_restore_on(cpu, flags);
         Ok(())
+    }
+
+    /// Raise from NMI: no wake-up (not NMI-safe), but if nothing else was pending the
+    /// CPU interrupts itself (the irq_work self-IPI), so an `irq_exit` runs the vector
+    /// soon — Linux bounces NMI work through irq_work the same way.
+    #[inline]
+    pub(crate) fn raise_from_nmi(&self, cpu: crate::CpuId, vec: SoftirqVec) {
+        let old = self.softirq.cpus[cpu].pending.fetch_or(1 << vec.nr(), Ordering::Relaxed);
+        if old == 0 {
+            self.arch_irq_work_raise(cpu);
+        }
     }
 
     /// The body of `raise_softirq_irqoff` for a CPU the caller runs on.

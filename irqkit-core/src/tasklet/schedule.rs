@@ -2,7 +2,6 @@
 
 use super::{sched_claim, Tasklet};
 use crate::softirq::SoftirqVec;
-use crate::sync::atomic::Ordering;
 use crate::{IrqError, IrqSystem};
 
 impl Tasklet {
@@ -31,7 +30,7 @@ impl Tasklet {
             // NMI: no interrupt can preempt us, and the mask must not be touched.
             // SAFETY: we set SCHED from clear, so the tasklet is on no list.
             unsafe { sys.tasklets.cpus[cpu.id()].list(vec).push(self.0.clone()) };
-            sys.softirq.cpus[cpu.id()].pending.fetch_or(1 << vec.nr(), Ordering::Relaxed);
+            sys.raise_from_nmi(cpu.id(), vec);
             return Ok(true);
         }
         let flags = sys.irq_save_on(cpu);
