@@ -17,7 +17,9 @@
 //! The pending mask is one atomic word per CPU: raising is a `fetch_or`, and the
 //! handler takes the whole mask with a `swap`, so a raise from an NMI (or from a
 //! signal that lands between two instructions of the handler) is never lost. That is
-//! stronger than Linux, which requires interrupts off around a plain OR.
+//! stronger than Linux, which requires interrupts off around a plain OR. A raise from
+//! NMI that finds nothing else pending sends the irq_work self-interrupt, whose
+//! `irq_exit` then runs the vector.
 //!
 //! Actions are plain `fn(&IrqSystem, &SoftIrq)` pointers: the handling loop loads one
 //! word per vector and makes one indirect call, with no reference counting. State a
