@@ -20,13 +20,14 @@ impl IrqSystem {
         HardIrq::entered()
     }
 
-    /// `irq_exit`: drops HARDIRQ_OFFSET. Pending softirqs run here once the bottom-half
-    /// layer is present.
+    /// `irq_exit`: drops HARDIRQ_OFFSET; then, unless still in interrupt context or
+    /// inside a bh-disabled section, runs pending softirqs (interrupts enabled while
+    /// they run, masked again on return).
     #[inline]
-    pub fn irq_exit(&self, token: HardIrq) {
-        let _ = token;
+    pub fn irq_exit(&self, _token: HardIrq) {
         let cpu = self.this_cpu();
         cpu.preempt_count_sub(HARDIRQ_OFFSET);
+        self.irq_exit_softirqs(cpu);
     }
 
     /// The return-from-interrupt preemption point: if a reschedule is pending and the
@@ -52,8 +53,7 @@ impl IrqSystem {
 
     /// `nmi_exit`.
     #[inline]
-    pub fn nmi_exit(&self, token: Nmi) {
-        let _ = token;
+    pub fn nmi_exit(&self, _token: Nmi) {
         self.this_cpu().preempt_count_sub(NMI_OFFSET + HARDIRQ_OFFSET);
     }
 }

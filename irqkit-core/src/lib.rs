@@ -14,6 +14,10 @@
 //! | [`cpu`]           | `include/linux/preempt.h`, `irqflags.h`, percpu |
 //! | [`sync`]          | `spinlock.h`, `atomic.h`                      |
 //! | [`sched`]         | `kernel/sched/` (only what kernel threads need) |
+//! | [`softirq`]       | `kernel/softirq.c` (vectors, ksoftirqd, bh-disable) |
+//! | [`tasklet`]       | `kernel/softirq.c` (tasklets)                 |
+//! | [`irq_work`]      | `kernel/irq_work.c`                           |
+//! | [`timer`]         | `kernel/time/timer.c`                         |
 //! | [`entry`]         | `kernel/softirq.c` `irq_enter`/`irq_exit`, `nmi_enter` |
 #![no_std]
 #![warn(missing_docs)]
@@ -25,12 +29,16 @@ extern crate std;
 pub mod cpu;
 pub mod entry;
 pub mod error;
+pub mod irq_work;
 pub mod platform;
 pub mod sched;
+pub mod softirq;
 pub mod sync;
 pub mod system;
+pub mod tasklet;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod timer;
 
 pub use cpu::{CpuId, CpuMask, HardIrq, Nmi, SoftIrq, Task};
 pub use error::IrqError;

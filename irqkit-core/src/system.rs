@@ -30,6 +30,10 @@ pub struct IrqSystem {
     config: SystemConfig,
     /// The kernel-thread scheduler.
     pub sched: Scheduler,
+    pub(crate) softirq: crate::softirq::Softirqs,
+    pub(crate) tasklets: crate::tasklet::TaskletLists,
+    pub(crate) irq_work: crate::irq_work::IrqWorkLists,
+    pub(crate) timers: crate::timer::TimerBases,
 }
 
 impl IrqSystem {
@@ -44,7 +48,22 @@ impl IrqSystem {
         }
         let cpus = PerCpu::new(config.nr_cpus, CpuState::new);
         let sched = Scheduler::new(config.nr_cpus);
-        Ok(Arc::new(IrqSystem { platform, cpus, config, sched }))
+        let softirq = crate::softirq::Softirqs::new(config.nr_cpus);
+        let tasklets = crate::tasklet::TaskletLists::new(config.nr_cpus);
+        let irq_work = crate::irq_work::IrqWorkLists::new(config.nr_cpus);
+        let timers = crate::timer::TimerBases::new(config.nr_cpus);
+        crate::tasklet::install_softirqs(&softirq);
+        crate::timer::install_softirq(&softirq);
+        Ok(Arc::new(IrqSystem {
+            platform,
+            cpus,
+            config,
+            sched,
+            softirq,
+            tasklets,
+            irq_work,
+            timers,
+        }))
     }
 
     /// The platform this system runs on.

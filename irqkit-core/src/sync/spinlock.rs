@@ -4,9 +4,12 @@ use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 
-use super::atomic::{spin_hint, AtomicBool, Ordering};
+use super::atomic::{spin_hint, Ordering};
 use crate::cpu::IrqFlags;
 use crate::IrqSystem;
+// loom's atomics have no const constructor, which `RawMutex::INIT` needs; the lock
+// itself is not what the loom models check, so it keeps core's atomic there.
+use core::sync::atomic::AtomicBool;
 
 /// A test-and-test-and-set spinlock implementing [`lock_api::RawMutex`].
 pub struct RawSpinLock {

@@ -1,0 +1,109 @@
+//! Bottom-half disabling: `local_bh_disable`/`local_bh_enable` and `spin_lock_bh`.
+//!
+//! A bh-disabled section adds `SOFTIRQ_DISABLE_OFFSET` (0x200) to the preempt count,
+//! so `in_interrupt()` is true inside it and neither `irq_exit` nor a raise runs
+//! softirqs there; the outermost enable runs what became pending, in task context.
+
+use core::ops::{Deref, DerefMut};
+
+use super::BhWarning;
+use crate::cpu::preempt::{softirq_count, PREEMPT_OFFSET, SOFTIRQ_DISABLE_OFFSET};
+use crate::sync::atomic::Ordering;
+use crate::sync::{SpinLock, SpinLockGuard};
+use crate::{IrqError, IrqSystem};
+
+impl IrqSystem {
+    /// `local_bh_disable`: softirqs do not run on this CPU until the matching enable.
+    #[inline]
+    pub fn local_bh_disable(&self) {
+        if let Some(cpu) = self.this_cpu_opt() {
+            cpu.preempt_count_add(SOFTIRQ_DISABLE_OFFSET);
+        }
+    }
+
+    /// `local_bh_enable`: leaves a bh-disabled section; the outermost one runs pending
+    /// softirqs. From hard-interrupt context Linux WARNs: irqkit counts the warning,
+    /// still balances the count (without running softirqs) and returns `WrongContext`.
+    /// Without a matching disable it changes nothing and returns `InvalidArgument`.
+    pub fn local_bh_enable(&self) -> Result<(), IrqError> {
+        let cpu = self.this_cpu_opt().ok_or(IrqError::WrongContext("local_bh_enable off-cpu"))?;
+        let pc = cpu.preempt_count();
+        if softirq_count(pc) < SOFTIRQ_DISABLE_OFFSET {
+            self.softirq.warn(BhWarning::BhEnableUnbalanced);
+            return Err(IrqError::InvalidArgument("local_bh_enable without local_bh_disable"));
+        }
+        if cpu.in_hardirq() {
+            self.softirq.warn(BhWarning::BhEnableInHardirq);
+            cpu.preempt_count_sub(SOFTIRQ_DISABLE_OFFSET);
+            return Err(IrqError::WrongContext("local_bh_enable in hardirq"));
+        }
+        // Keep preemption disabled while the pending work runs, as Linux does.
+        cpu.preempt_count_sub(SOFTIRQ_DISABLE_OFFSET - PREEMPT_OFFSET);
+        let pending = self.softirq.cpus[cpu.id()].pending.load(Ordering::Relaxed) != 0;
+        if cpu.irqs_disabled() {
+            // Linux WARNs and would enable interrupts inside the caller's irq-off
+            // section; irqkit leaves the work to ksoftirqd instead.
+            self.softirq.warn(BhWarning::BhEnableIrqsDisabled);
+            if pending && !cpu.in_interrupt() {
+                self.wakeup_softirqd(cpu.id());
+            }
+        } else if !cpu.in_interrupt() && pending {
+            let flags = self.irq_save_on(cpu);
+            self.handle_softirqs(cpu);
+            self.irq_restore_on(cpu, flags);
+        }
+        cpu.preempt_count_sub(PREEMPT_OFFSET);
+        if cpu.need_resched() && cpu.preempt_count() == 0 && !cpu.irqs_disabled() {
+            self.preempt_schedule();
+        }
+        Ok(())
+    }
+
+    /// `_local_bh_enable`: leaves the section without running pending softirqs.
+    pub fn _local_bh_enable(&self) -> Result<(), IrqError> {
+        let cpu = self.this_cpu_opt().ok_or(IrqError::WrongContext("local_bh_enable off-cpu"))?;
+        if softirq_count(cpu.preempt_count()) < SOFTIRQ_DISABLE_OFFSET {
+            self.softirq.warn(BhWarning::BhEnableUnbalanced);
+            return Err(IrqError::InvalidArgument("local_bh_enable without local_bh_disable"));
+        }
+        cpu.preempt_count_sub(SOFTIRQ_DISABLE_OFFSET);
+        Ok(())
+    }
+
+    /// `spin_lock_bh`: disables bottom halves, then takes `lock`. For data shared with
+    /// softirq context (never with hard interrupts: those need `SpinLockIrq`).
+    pub fn spin_lock_bh<'a, T>(&'a self, lock: &'a SpinLock<T>) -> SpinLockBhGuard<'a, T> {
+        self.local_bh_disable();
+        SpinLockBhGuard { guard: Some(lock.lock()), sys: self }
+    }
+}
+
+/// The guard of [`IrqSystem::spin_lock_bh`]: unlocks, then re-enables bottom halves
+/// (running what became pending).
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct SpinLockBhGuard<'a, T> {
+    guard: Option<SpinLockGuard<'a, T>>,
+    sys: &'a IrqSystem,
+}
+
+impl<T> Deref for SpinLockBhGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.guard.as_deref().expect("guard is held until drop")
+    }
+}
+
+impl<T> DerefMut for SpinLockBhGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.guard.as_deref_mut().expect("guard is held until drop")
+    }
+}
+
+impl<T> Drop for SpinLockBhGuard<'_, T> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        // The section was opened by spin_lock_bh, so the enable is balanced; from
+        // hardirq it is already counted as a warning.
+        let _ = self.sys.local_bh_enable();
+    }
+}

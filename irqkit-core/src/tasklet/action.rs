@@ -1,0 +1,71 @@
+//! The HI and TASKLET softirq actions, and taking over a dead CPU's lists.
+
+use super::{action_step, Step};
+use crate::cpu::{CpuId, SoftIrq};
+use crate::softirq::{BhWarning, SoftirqVec};
+use crate::sync::atomic::Ordering;
+use crate::{IrqError, IrqSystem};
+
+/// TASKLET_SOFTIRQ's action (`tasklet_action`).
+pub(crate) fn tasklet_action(sys: &IrqSystem, tok: &SoftIrq) {
+    tasklet_action_common(sys, SoftirqVec::Tasklet, tok);
+}
+
+/// HI_SOFTIRQ's action (`tasklet_hi_action`).
+pub(crate) fn tasklet_hi_action(sys: &IrqSystem, tok: &SoftIrq) {
+    tasklet_action_common(sys, SoftirqVec::Hi, tok);
+}
+
+fn tasklet_action_common(sys: &IrqSystem, vec: SoftirqVec, tok: &SoftIrq) {
+    let Some(cpu) = sys.current_cpu() else { return };
+    let runner = if vec == SoftirqVec::Hi { 0 } else { 1 };
+    if let Some(run_bh_pool) = sys.tasklets.bh_work[runner].load() {
+        run_bh_pool(sys, tok);
+    }
+    let list = sys.tasklets.cpus[cpu].list(vec);
+    if list.is_empty() {
+        return;
+    }
+    for t in list.take_all().reverse() {
+        match action_step(&t.state, || (t.func)(tok)) {
+            Step::Ran => {}
+            Step::Requeue => {
+                // SAFETY: `t` was just handed out by the detached chain.
+                unsafe { list.push(t) };
+                // __raise_softirq_irqoff: the running loop (or ksoftirqd) comes back.
+                sys.softirq.cpus[cpu].pending.fetch_or(1 << vec.nr(), Ordering::Relaxed);
+            }
+            Step::SchedNotSet => sys.softirq.warn(BhWarning::TaskletSchedNotSet),
+        }
+    }
+}
+
+impl IrqSystem {
+    /// `tasklets_cpu_dead`: moves the offline CPU `dead`'s queued tasklets to this CPU,
+    /// in order, and raises both vectors here so none is lost.
+    pub fn tasklets_takeover(&self, dead: CpuId) -> Result<(), IrqError> {
+        let here = self.this_cpu_opt().ok_or(IrqError::WrongContext("takeover off-cpu"))?;
+        let from = self.tasklets.cpus.get(dead).ok_or(IrqError::NotFound("no such cpu"))?;
+        if self.cpu(dead)?.online() {
+            return Err(IrqError::Busy("cpu is still online"));
+        }
+        if dead == here.id() {
+            return Ok(());
+        }
+        let flags = self.local_irq_save();
+        for vec in [SoftirqVec::Hi, SoftirqVec::Tasklet] {
+            let to = self.tasklets.cpus[here.id()].list(vec);
+            let mut moved = false;
+            for t in from.list(vec).take_all().reverse() {
+                // SAFETY: `t` was just handed out by the dead CPU's chain.
+                unsafe { to.push(t) };
+                moved = true;
+            }
+            if moved {
+                self.softirq.cpus[here.id()].pending.fetch_or(1 << vec.nr(), Ordering::Relaxed);
+            }
+        }
+        self.local_irq_restore(flags);
+        Ok(())
+    }
+}
