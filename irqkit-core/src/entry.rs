@@ -24,7 +24,7 @@ impl IrqSystem {
     /// layer is present.
     #[inline]
     pub fn irq_exit(&self, token: HardIrq) {
-        drop(token);
+        let _ = token;
         let cpu = self.this_cpu();
         cpu.preempt_count_sub(HARDIRQ_OFFSET);
     }
@@ -53,7 +53,7 @@ impl IrqSystem {
     /// `nmi_exit`.
     #[inline]
     pub fn nmi_exit(&self, token: Nmi) {
-        drop(token);
+        let _ = token;
         self.this_cpu().preempt_count_sub(NMI_OFFSET + HARDIRQ_OFFSET);
     }
 }

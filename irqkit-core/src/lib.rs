@@ -15,6 +15,7 @@
 //! | [`sync`]          | `spinlock.h`, `atomic.h`                      |
 //! | [`sched`]         | `kernel/sched/` (only what kernel threads need) |
 //! | [`entry`]         | `kernel/softirq.c` `irq_enter`/`irq_exit`, `nmi_enter` |
+//! | [`irq`]           | `kernel/irq/` (genirq)                        |
 #![no_std]
 #![warn(missing_docs)]
 
@@ -25,6 +26,7 @@ extern crate std;
 pub mod cpu;
 pub mod entry;
 pub mod error;
+pub mod irq;
 pub mod platform;
 pub mod sched;
 pub mod sync;

@@ -14,11 +14,23 @@ pub struct SystemConfig {
     pub nr_cpus: usize,
     /// Tick frequency in Hz (jiffies per second).
     pub hz: u32,
+    /// `threadirqs`: force-thread every handler that allows it.
+    pub threadirqs: bool,
+    /// `irqfixup` / `irqpoll` boot parameter.
+    pub irqfixup: crate::irq::IrqFixup,
+    /// `noirqdebug`: no spurious detection for newly requested lines.
+    pub noirqdebug: bool,
 }
 
 impl Default for SystemConfig {
     fn default() -> Self {
-        SystemConfig { nr_cpus: 4, hz: 1000 }
+        SystemConfig {
+            nr_cpus: 4,
+            hz: 1000,
+            threadirqs: false,
+            irqfixup: crate::irq::IrqFixup::Off,
+            noirqdebug: false,
+        }
     }
 }
 
@@ -30,6 +42,8 @@ pub struct IrqSystem {
     config: SystemConfig,
     /// The kernel-thread scheduler.
     pub sched: Scheduler,
+    /// The generic IRQ layer: descriptors, domains, detector state.
+    pub irq: crate::irq::IrqCore,
 }
 
 impl IrqSystem {
@@ -44,7 +58,8 @@ impl IrqSystem {
         }
         let cpus = PerCpu::new(config.nr_cpus, CpuState::new);
         let sched = Scheduler::new(config.nr_cpus);
-        Ok(Arc::new(IrqSystem { platform, cpus, config, sched }))
+        let irq = crate::irq::IrqCore::new(&config);
+        Ok(Arc::new(IrqSystem { platform, cpus, config, sched, irq }))
     }
 
     /// The platform this system runs on.
