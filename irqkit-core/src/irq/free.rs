@@ -14,7 +14,6 @@ use super::action::IrqAction;
 use super::chip_state::{irq_percpu_disable, irq_shutdown};
 use super::flags::{IrqSettings, ThreadFlags};
 use crate::cpu::Task;
-use crate::sched::ThreadState;
 use crate::sync::atomic::{spin_hint, Ordering};
 use crate::{IrqError, IrqSystem};
 
@@ -76,15 +75,17 @@ pub(crate) fn free_irq(
     Ok(action.name().into())
 }
 
-/// Stops the thread(s) of `action`. A thread that never ran (the runtime has not
-/// started it yet) cannot clean up after itself, so its pending wake-up is
+/// Stops the thread(s) of `action`. A thread that never started (READY unset: the
+/// runtime has not run it yet) cannot clean up after itself, so its pending wake-up is
 /// accounted here exactly as the thread's exit path would (`irq_thread_dtor`).
 fn stop_action_threads(sys: &IrqSystem, desc: &super::IrqDesc, action: &IrqAction) {
     for a in core::iter::once(action).chain(action.secondary.as_deref()) {
         let Some(t) = a.thread() else { continue };
         a.thread_exiting.store(true, Ordering::Release);
-        let never_ran = t.state() == ThreadState::New;
+        let never_ran = !a.thread_flag(ThreadFlags::READY);
         sys.kthread_stop_nowait(t);
+        // Whoever clears RUNTHREAD accounts the wake-up: us, or the thread if it
+        // starts after all (it then finds nothing to do and exits).
         if never_ran && a.test_and_clear_thread_flag(ThreadFlags::RUNTHREAD) {
             super::thread::irq_thread_done(sys, desc, a, true);
         }

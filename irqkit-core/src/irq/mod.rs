@@ -71,7 +71,7 @@ pub use flags::{
 pub use flow::{ChainedHandler, FlowHandler};
 pub use hooks::{HandlerGuard, IrqHooks};
 pub use manage::Registration;
-pub use proc::ProcIrqFile;
+pub use proc::{arch_row, arch_row_ipi, ProcIrqFile};
 pub use setup::{IRQ_SECONDARY_PRIO, IRQ_THREAD_PRIO};
 pub use sparse::{IrqDescs, NR_IRQS_LEGACY, NR_IRQS_MAX};
 pub use spurious::IrqFixup;

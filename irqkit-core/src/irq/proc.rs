@@ -210,3 +210,29 @@ impl IrqSystem {
         Ok(text.len())
     }
 }
+
+/// Appends an x86-style arch row of `/proc/interrupts` (`arch_show_interrupts`):
+/// `"%*s: "`, `"%10u "` per CPU, then two spaces and the description; a row without
+/// description (ERR, MIS) prints one `"%10u"` count.
+pub fn arch_row(out: &mut String, label: &str, counts: &[u32], prec: usize, desc: &str) {
+    if desc.is_empty() {
+        let _ = write!(out, "{label:>prec$}: {:>10}", counts.first().copied().unwrap_or(0));
+    } else {
+        let _ = write!(out, "{label:>prec$}: ");
+        for c in counts {
+            let _ = write!(out, "{c:>10} ");
+        }
+        let _ = write!(out, "  {desc}");
+    }
+    out.push('\n');
+}
+
+/// Appends an arm64 IPI row (`show_ipi_list`): `"%*s%u:%s"`, `"%10u "` per CPU, six
+/// spaces and the description.
+pub fn arch_row_ipi(out: &mut String, n: u32, counts: &[u32], prec: usize, desc: &str) {
+    let _ = write!(out, "{:>w$}{n}:{}", "IPI", if prec >= 4 { " " } else { "" }, w = prec - 1);
+    for c in counts {
+        let _ = write!(out, "{c:>10} ");
+    }
+    let _ = writeln!(out, "      {desc}");
+}

@@ -20,6 +20,7 @@ use crate::IrqSystem;
 /// The body of `irq/N-name`: wait for work, run it, until stopped.
 pub(crate) fn irq_thread(sys: &IrqSystem, action: &IrqAction, task: &Task) {
     let Some(me) = sys.current_thread() else { return };
+    action.test_and_set_thread_flag(ThreadFlags::READY);
     loop {
         // Sleep until woken with RUNTHREAD, or asked to stop (then run once more if
         // work is pending, as Linux does).
