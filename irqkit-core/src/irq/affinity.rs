@@ -68,7 +68,7 @@ pub(crate) fn irq_set_affinity_locked(
     {
         irq_do_set_affinity(sys, desc, inner, mask, force)?;
     } else {
-        inner.pending_mask = Some(*mask);
+        inner.pending_mask = Some(alloc::boxed::Box::new(*mask));
         desc.irqd_set(IrqdState::SETAFFINITY_PENDING);
     }
     desc.irqd_set(IrqdState::AFFINITY_SET);
@@ -186,7 +186,7 @@ impl IrqSystem {
     /// The requested affinity (the pending one while a move is pending).
     pub fn irq_get_affinity(&self, irq: u32) -> Result<CpuMask, IrqError> {
         let g = self.irq_to_desc(irq)?.inner.lock_irqsave(self);
-        Ok(g.pending_mask.unwrap_or(g.affinity))
+        Ok(g.pending_mask.as_deref().copied().unwrap_or(g.affinity))
     }
 
     /// The effective affinity.
@@ -211,6 +211,6 @@ impl IrqSystem {
         let mut g = desc.inner.lock_irqsave(self);
         let Some(mask) = g.pending_mask.take() else { return Ok(()) };
         desc.irqd_clear(IrqdState::SETAFFINITY_PENDING);
-        irq_do_set_affinity(self, desc, &mut g, &mask, false)
+        irq_do_set_affinity(self, desc, &mut g, &*mask, false)
     }
 }

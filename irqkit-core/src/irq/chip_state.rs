@@ -197,7 +197,7 @@ pub(crate) fn irq_percpu_enable(desc: &IrqDesc, inner: &mut DescInner, cpu: crat
         inner.data.chip.unmask(&inner.data);
     }
     let _ = desc;
-    inner.percpu_enabled.set(cpu);
+    inner.percpu_enabled_mut().set(cpu);
 }
 
 /// Per-CPU disable on `cpu`.
@@ -208,5 +208,5 @@ pub(crate) fn irq_percpu_disable(desc: &IrqDesc, inner: &mut DescInner, cpu: cra
         inner.data.chip.mask(&inner.data);
     }
     let _ = desc;
-    inner.percpu_enabled.clear(cpu);
+    inner.percpu_enabled_mut().clear(cpu);
 }

@@ -12,6 +12,7 @@
 //! so a `&IrqDesc` from [`super::IrqDescs::get`] stays valid (Linux frees them under
 //! RCU instead); a recycled descriptor is reset to Linux's defaults.
 
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
@@ -20,7 +21,6 @@ use super::chip::IrqData;
 use super::flags::{IrqSettings, IrqdState, IrqsState, Trigger};
 use super::flow::FlowHandler;
 use crate::cpu::CpuMask;
-use crate::sched::WaitQueue;
 use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crate::sync::SpinLockIrq;
 
@@ -60,10 +60,11 @@ pub struct DescInner {
     pub affinity: CpuMask,
     /// Effective affinity (what the chip programmed).
     pub effective: CpuMask,
-    /// A pending affinity move (applied from the next interrupt).
-    pub pending_mask: Option<CpuMask>,
-    /// Per-CPU lines: CPUs on which the line is enabled.
-    pub percpu_enabled: CpuMask,
+    /// A pending affinity move (applied from the next interrupt); boxed because it is
+    /// rare and a descriptor should stay small.
+    pub pending_mask: Option<Box<CpuMask>>,
+    /// Per-CPU lines: CPUs on which the line is enabled (boxed: per-CPU lines only).
+    percpu_enabled: Option<Box<CpuMask>>,
     /// PM: number of actions and the NO_SUSPEND / COND_SUSPEND / FORCE_RESUME counts.
     pub nr_actions: u16,
     /// PM: actions with NO_SUSPEND.
@@ -97,7 +98,7 @@ impl DescInner {
             affinity: CpuMask::new(),
             effective: CpuMask::new(),
             pending_mask: None,
-            percpu_enabled: CpuMask::new(),
+            percpu_enabled: None,
             nr_actions: 0,
             no_suspend_depth: 0,
             cond_suspend_depth: 0,
@@ -105,6 +106,16 @@ impl DescInner {
             parent_irq: None,
             node: 0,
         }
+    }
+
+    /// Per-CPU lines: the CPUs on which the line is enabled.
+    pub fn percpu_enabled(&self) -> CpuMask {
+        self.percpu_enabled.as_deref().copied().unwrap_or_default()
+    }
+
+    /// Mutable access to the per-CPU enabled mask (allocated on first use).
+    pub(crate) fn percpu_enabled_mut(&mut self) -> &mut CpuMask {
+        self.percpu_enabled.get_or_insert_with(|| Box::new(CpuMask::new()))
     }
 
     /// True if the line has at least one action.
@@ -127,8 +138,6 @@ pub struct IrqDesc {
     pub(crate) threads_active: AtomicU32,
     /// Thread runs that returned exactly HANDLED (`threads_handled`).
     pub(crate) threads_handled: AtomicU32,
-    /// `synchronize_irq` waiters for `threads_active == 0`.
-    pub(crate) wait_for_threads: WaitQueue,
     /// The descriptor lock.
     pub(crate) inner: SpinLockIrq<DescInner>,
 }
@@ -143,7 +152,6 @@ impl IrqDesc {
             threads_oneshot: AtomicU64::new(0),
             threads_active: AtomicU32::new(0),
             threads_handled: AtomicU32::new(0),
-            wait_for_threads: WaitQueue::new(),
             inner: SpinLockIrq::new(DescInner::new(irq)),
         }
     }
@@ -182,15 +190,18 @@ impl IrqDesc {
     pub fn irqd(&self) -> IrqdState {
         IrqdState::from_bits_retain(self.state.load(Ordering::Acquire))
     }
-    /// Sets `bits` in the state word.
+    /// Sets `bits` in the state word. The caller holds the descriptor lock, which
+    /// serialises writers, so a load/store pair suffices (no locked RMW on the hot path).
     #[inline]
     pub(crate) fn irqd_set(&self, bits: IrqdState) {
-        self.state.fetch_or(bits.bits(), Ordering::AcqRel);
+        let v = self.state.load(Ordering::Relaxed);
+        self.state.store(v | bits.bits(), Ordering::Release);
     }
-    /// Clears `bits` in the state word.
+    /// Clears `bits` in the state word (descriptor lock held, see [`Self::irqd_set`]).
     #[inline]
     pub(crate) fn irqd_clear(&self, bits: IrqdState) {
-        self.state.fetch_and(!bits.bits(), Ordering::AcqRel);
+        let v = self.state.load(Ordering::Relaxed);
+        self.state.store(v & !bits.bits(), Ordering::Release);
     }
     /// `irqd_irq_disabled`.
     #[inline]

@@ -42,7 +42,7 @@ pub(crate) fn free_irq(
         super::pm::irq_pm_remove_action(desc, &mut g, action.flags);
         if last {
             if g.settings.contains(IrqSettings::PER_CPU_DEVID) {
-                let on: Vec<_> = g.percpu_enabled.iter().collect();
+                let on: Vec<_> = g.percpu_enabled().iter().collect();
                 for cpu in on {
                     sys.irq
                         .log_line(sys, format!("percpu IRQ {irq} still enabled on CPU{}!", cpu.0));
@@ -61,7 +61,7 @@ pub(crate) fn free_irq(
     }
     if let Some(t) = task {
         if desc.threads_active() > 0 {
-            let _ = desc.wait_for_threads.wait_event(sys, t, || desc.threads_active() == 0);
+            let _ = sys.irq.wait_for_threads.wait_event(sys, t, || desc.threads_active() == 0);
         }
     }
     stop_action_threads(sys, desc, action);

@@ -54,9 +54,10 @@ pub(crate) fn handle_irq_event_percpu(
     ctx: &HardIrq,
 ) -> IrqReturn {
     let mut ret = IrqReturn::NONE;
+    let this_cpu = sys.this_cpu_opt();
     for action in actions.iter() {
         let r = call_action(sys, action, ctx);
-        if let Some(cpu) = sys.this_cpu_opt() {
+        if let Some(cpu) = this_cpu {
             if !cpu.irqs_disabled() {
                 // A handler must not re-enable interrupts; Linux WARNs once and disables.
                 sys.irq.log_line(

@@ -20,7 +20,7 @@ fn migrate_one_irq(sys: &IrqSystem, desc: &IrqDesc, g: &mut DescInner, dying: Cp
         return false;
     }
     let online = sys.online_mask();
-    let pending = g.pending_mask.take();
+    let pending = g.pending_mask.take().map(|b| *b);
     desc.irqd_clear(IrqdState::SETAFFINITY_PENDING);
     if desc.is_per_cpu() || !desc.is_started() {
         return false;

@@ -165,7 +165,7 @@ impl IrqSystem {
         self.might_sleep("synchronize_irq")?;
         let desc = self.irq_to_desc(irq)?;
         self.synchronize_hardirq(irq);
-        desc.wait_for_threads.wait_event(self, task, || desc.threads_active() == 0)
+        self.irq.wait_for_threads.wait_event(self, task, || desc.threads_active() == 0)
     }
 
     /// `irq_set_irq_type`: sets the trigger type through the chip.

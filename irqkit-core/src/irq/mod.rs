@@ -107,6 +107,10 @@ pub struct IrqCore {
     pub(crate) domains: SpinLockIrq<Vec<Arc<IrqDomain>>>,
     pub(crate) default_domain: SpinLockIrq<Option<Arc<IrqDomain>>>,
     log: SpinLockIrq<VecDeque<String>>,
+    /// `synchronize_irq` / `free_irq` sleepers waiting for a line's `threads_active`
+    /// to reach 0. One queue for all lines keeps descriptors small; waiters re-check
+    /// their own line's condition after every wake-up.
+    pub(crate) wait_for_threads: crate::sched::WaitQueue,
     hooks: OnceBox<Arc<dyn IrqHooks>>,
     guard: OnceBox<HandlerGuard>,
     pub(crate) suspended: AtomicBool,
@@ -130,6 +134,7 @@ impl IrqCore {
             domains: SpinLockIrq::new(Vec::new()),
             default_domain: SpinLockIrq::new(None),
             log: SpinLockIrq::new(VecDeque::new()),
+            wait_for_threads: crate::sched::WaitQueue::new(),
             hooks: OnceBox::new(),
             guard: OnceBox::new(),
             suspended: AtomicBool::new(false),

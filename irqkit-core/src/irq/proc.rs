@@ -151,7 +151,7 @@ impl IrqSystem {
         let desc = self.irq_to_desc(irq)?;
         let g = desc.inner.lock_irqsave(self);
         let nr = self.nr_cpus();
-        let aff = g.pending_mask.unwrap_or(g.affinity);
+        let aff = g.pending_mask.as_deref().copied().unwrap_or(g.affinity);
         Ok(match file {
             ProcIrqFile::SmpAffinity => format!("{}\n", aff.to_hex_string(nr)),
             ProcIrqFile::SmpAffinityList => format!("{}\n", aff.to_list_string()),

@@ -104,7 +104,7 @@ pub(crate) fn irq_thread_done(sys: &IrqSystem, desc: &IrqDesc, action: &IrqActio
         irq_finalize_oneshot(sys, desc, action);
     }
     if desc.threads_active.fetch_sub(1, Ordering::AcqRel) == 1 {
-        desc.wait_for_threads.wake_all(sys);
+        sys.irq.wait_for_threads.wake_all(sys);
     }
 }
 

@@ -28,7 +28,7 @@ pub(crate) fn handle_edge_irq<'a>(
         mask_ack_irq(desc, &g);
         return;
     }
-    kstat_incr_irqs_this_cpu(sys, desc);
+    kstat_incr_irqs_this_cpu(sys, desc, &g);
     if g.data.chip.callbacks().contains(ChipCallbacks::ACK) {
         g.data.chip.ack(&g.data);
     }

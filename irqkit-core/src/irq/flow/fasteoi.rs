@@ -66,7 +66,7 @@ fn fasteoi<'a>(sys: &'a IrqSystem, desc: &'a IrqDesc, g: DescGuard<'a>, ctx: &Ha
         eoi_unless_if_handled(&g);
         return;
     }
-    kstat_incr_irqs_this_cpu(sys, desc);
+    kstat_incr_irqs_this_cpu(sys, desc, &g);
     if g.istate.contains(IrqsState::ONESHOT) {
         mask_irq(desc, &g);
     }

@@ -24,7 +24,7 @@ pub(crate) fn handle_level_irq<'a>(
     if !ok {
         return;
     }
-    kstat_incr_irqs_this_cpu(sys, desc);
+    kstat_incr_irqs_this_cpu(sys, desc, &g);
     let g = handle_irq_event(sys, desc, g, ctx);
     cond_unmask_irq(desc, &g);
 }

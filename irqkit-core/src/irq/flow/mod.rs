@@ -106,21 +106,23 @@ pub(crate) fn generic_handle_irq_desc(sys: &IrqSystem, desc: &IrqDesc, ctx: &Har
         FlowHandler::FastEoiNmi => percpu::handle_fasteoi_nmi(sys, desc, g, ctx),
         FlowHandler::Chained(h) => {
             let h = h.clone();
+            kstat_incr_irqs_this_cpu(sys, desc, &g);
             drop(g);
-            kstat_incr_irqs_this_cpu(sys, desc);
             h(sys, desc, ctx)
         }
         FlowHandler::Nested | FlowHandler::Bad => nested::handle_bad_irq(sys, desc, g),
     }
 }
 
-/// `kstat_incr_irqs_this_cpu`: per-CPU count and `tot_count`.
+/// `kstat_incr_irqs_this_cpu`: per-CPU count and `tot_count`. `_locked` proves the
+/// descriptor lock is held, which serialises `tot_count` writers (plain load/store).
 #[inline]
-pub(crate) fn kstat_incr_irqs_this_cpu(sys: &IrqSystem, desc: &IrqDesc) {
+pub(crate) fn kstat_incr_irqs_this_cpu(sys: &IrqSystem, desc: &IrqDesc, _locked: &DescInner) {
     if let Some(cpu) = sys.current_cpu() {
         sys.irq.descs.kstat_inc(cpu, desc.irq());
     }
-    desc.tot_count.fetch_add(1, crate::sync::atomic::Ordering::Relaxed);
+    let t = desc.tot_count.load(crate::sync::atomic::Ordering::Relaxed);
+    desc.tot_count.store(t.wrapping_add(1), crate::sync::atomic::Ordering::Relaxed);
 }
 
 /// `irq_can_handle_pm` (spec 1.3). May drop and retake the lock to busy-wait.

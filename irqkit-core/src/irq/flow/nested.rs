@@ -26,7 +26,7 @@ pub(crate) fn handle_nested_irq(
     if !irq_can_handle_actions(desc, &mut g) {
         return Ok(IrqReturn::NONE);
     }
-    kstat_incr_irqs_this_cpu(sys, desc);
+    kstat_incr_irqs_this_cpu(sys, desc, &g);
     desc.threads_active.fetch_add(1, Ordering::AcqRel);
     let actions = g.actions.clone();
     drop(g);
@@ -42,16 +42,16 @@ pub(crate) fn handle_nested_irq(
     }
     drop(g);
     if desc.threads_active.fetch_sub(1, Ordering::AcqRel) == 1 {
-        desc.wait_for_threads.wake_all(sys);
+        sys.irq.wait_for_threads.wake_all(sys);
     }
     Ok(ret)
 }
 
 /// `handle_bad_irq`: report, count, nothing else (`ack_bad_irq` is the arch's).
 pub(crate) fn handle_bad_irq<'a>(sys: &'a IrqSystem, desc: &'a IrqDesc, g: DescGuard<'a>) {
+    kstat_incr_irqs_this_cpu(sys, desc, &g);
     drop(g);
     sys.irq.log_line(sys, format!("unexpected IRQ trap at vector {}", desc.irq()));
-    kstat_incr_irqs_this_cpu(sys, desc);
 }
 
 impl IrqSystem {

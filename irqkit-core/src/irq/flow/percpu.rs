@@ -77,7 +77,7 @@ pub(crate) fn handle_percpu_devid_irq<'a>(
         }
         None => {
             let mut g = g;
-            let enabled = g.percpu_enabled.contains(cpu);
+            let enabled = g.percpu_enabled().contains(cpu);
             if enabled {
                 irq_percpu_disable(desc, &mut g, cpu);
             }

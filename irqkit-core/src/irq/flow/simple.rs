@@ -25,7 +25,7 @@ pub(crate) fn handle_simple_irq<'a>(
     if !irq_can_handle_actions(desc, &mut g) {
         return;
     }
-    kstat_incr_irqs_this_cpu(sys, desc);
+    kstat_incr_irqs_this_cpu(sys, desc, &g);
     drop(handle_irq_event(sys, desc, g, ctx));
 }
 
