@@ -211,6 +211,6 @@ impl IrqSystem {
         let mut g = desc.inner.lock_irqsave(self);
         let Some(mask) = g.pending_mask.take() else { return Ok(()) };
         desc.irqd_clear(IrqdState::SETAFFINITY_PENDING);
-        irq_do_set_affinity(self, desc, &mut g, &*mask, false)
+        irq_do_set_affinity(self, desc, &mut g, &mask, false)
     }
 }

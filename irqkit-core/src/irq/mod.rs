@@ -33,6 +33,7 @@
 
 mod action;
 mod affinity;
+mod bits;
 mod chip;
 mod chip_state;
 mod desc;
@@ -44,8 +45,10 @@ mod handle;
 mod hierarchy;
 mod hooks;
 mod hotplug;
+mod install;
 mod line;
 mod manage;
+mod mapping;
 mod pm;
 mod proc;
 mod resend;

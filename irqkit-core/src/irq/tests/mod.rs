@@ -3,6 +3,7 @@
 
 mod domain;
 mod flow;
+mod flow_eoi;
 mod kunit;
 mod line;
 mod manage;
