@@ -13,7 +13,7 @@ use super::action::IrqAction;
 use super::desc::{ActionList, DescInner, IrqDesc};
 use super::flags::{IrqReturn, IrqSettings, IrqdState, IrqsState, ThreadFlags};
 use crate::cpu::HardIrq;
-use crate::sync::atomic::Ordering;
+use crate::sync::atomic::{AtomicU32, Ordering};
 use crate::sync::SpinLockIrqGuard;
 use crate::IrqSystem;
 
@@ -119,13 +119,43 @@ pub(crate) fn irq_wake_thread(sys: &IrqSystem, desc: &IrqDesc, action: &IrqActio
     if action.thread_exiting.load(Ordering::Acquire) {
         return;
     }
-    if action.test_and_set_thread_flag(ThreadFlags::RUNTHREAD) {
+    if !wake_claim(action, &desc.threads_active) {
         return;
     }
     // Serialised with the thread's clear by INPROGRESS (it waits for us to finish).
     desc.threads_oneshot.fetch_or(action.thread_mask.load(Ordering::Relaxed), Ordering::AcqRel);
-    desc.threads_active.fetch_add(1, Ordering::AcqRel);
     if let Some(t) = action.thread() {
         sys.wake_up_process(t);
     }
+}
+
+/// The lock-free half of `__irq_wake_thread`: true if this wake-up set RUNTHREAD and
+/// the thread must be woken; false if it coalesced with a pending one.
+///
+/// `threads_active` is raised *before* RUNTHREAD is published, so the thread's
+/// matching decrement ([`thread_release`]) can never run first and underflow — which
+/// would let `synchronize_irq` miss its wake-up. A coalesced wake-up takes its
+/// increment back; the pending one still holds 1, so that never reaches 0.
+#[inline]
+pub(crate) fn wake_claim(action: &IrqAction, threads_active: &AtomicU32) -> bool {
+    threads_active.fetch_add(1, Ordering::AcqRel);
+    if action.test_and_set_thread_flag(ThreadFlags::RUNTHREAD) {
+        threads_active.fetch_sub(1, Ordering::AcqRel);
+        return false;
+    }
+    true
+}
+
+/// The thread's side: consume one wake-up (test-and-clear RUNTHREAD).
+#[inline]
+pub(crate) fn thread_claim(action: &IrqAction) -> bool {
+    action.test_and_clear_thread_flag(ThreadFlags::RUNTHREAD)
+}
+
+/// Ends one consumed wake-up; true if `threads_active` reached 0 (wake waiters).
+#[inline]
+pub(crate) fn thread_release(threads_active: &AtomicU32) -> bool {
+    let prev = threads_active.fetch_sub(1, Ordering::AcqRel);
+    debug_assert!(prev > 0, "threads_active underflow");
+    prev == 1
 }

@@ -58,7 +58,9 @@ mod sparse;
 mod spurious;
 mod thread;
 
-#[cfg(test)]
+#[cfg(all(test, loom))]
+mod loom;
+#[cfg(all(test, not(loom)))]
 mod tests;
 
 pub use action::{HardHandler, IrqAction, ThreadHandler};

@@ -67,7 +67,7 @@ pub(crate) fn irq_thread(sys: &IrqSystem, action: &IrqAction, task: &Task) {
 /// account the result, finalize ONESHOT, wake the forced secondary if asked, and drop
 /// `threads_active`. Returns false if there was nothing to do.
 pub fn irq_thread_run_once(sys: &IrqSystem, action: &IrqAction, task: &Task) -> bool {
-    if !action.test_and_clear_thread_flag(ThreadFlags::RUNTHREAD) {
+    if !super::handle::thread_claim(action) {
         return false;
     }
     let Ok(desc) = sys.irq_to_desc(action.irq()) else { return true };
@@ -103,7 +103,7 @@ pub(crate) fn irq_thread_done(sys: &IrqSystem, desc: &IrqDesc, action: &IrqActio
     if finalize {
         irq_finalize_oneshot(sys, desc, action);
     }
-    if desc.threads_active.fetch_sub(1, Ordering::AcqRel) == 1 {
+    if super::handle::thread_release(&desc.threads_active) {
         sys.irq.wait_for_threads.wake_all(sys);
     }
 }
