@@ -56,7 +56,10 @@ pub(crate) fn free_irq(
         last
     };
     // Wait for a hard handler still running on another CPU (synchronize_hardirq).
-    while desc.in_progress() {
+    // From hard-irq context that handler may be our own caller: Linux deadlocks
+    // there; irqkit logged the misuse above and does not wait.
+    let in_hardirq = sys.this_cpu_opt().is_some_and(|c| c.in_hardirq());
+    while !in_hardirq && desc.in_progress() {
         spin_hint();
     }
     if let Some(t) = task {

@@ -4,6 +4,19 @@
 //! `depth` counts disables: the line runs only at depth 0. An enable at depth 0 is a
 //! driver bug; Linux WARNs "Unbalanced enable" and ignores it — irqkit logs the same
 //! message and returns a typed error, and the depth never underflows.
+//!
+//! Calls that wait (`disable_irq`, `synchronize_irq`, `free`) take a `&Task`, so a
+//! hard-irq handler cannot call them — it only has a `&HardIrq`:
+//!
+//! ```compile_fail
+//! use irqkit_core::irq::{Flags, IrqReturn};
+//! # let (sys, _p) = irqkit_core::testing::FakePlatform::system(1);
+//! let s = sys.clone();
+//! sys.request_irq(1, move |ctx| {
+//!     s.disable_irq(1, ctx).unwrap(); // error: expected `&Task`, found `&HardIrq`
+//!     IrqReturn::HANDLED
+//! }, Flags::empty(), "bad");
+//! ```
 
 use alloc::format;
 

@@ -143,6 +143,36 @@ impl IrqSystem {
         self.irq_to_desc(irq).is_ok_and(|d| !d.inner.lock_irqsave(self).data.is_no_chip())
     }
 
+    /// `ls /proc/irq/<irq>`: the files plus one directory per action whose name is
+    /// unique on the line, sorted as `ls` prints them.
+    pub fn proc_irq_ls(&self, irq: u32) -> Result<alloc::vec::Vec<String>, IrqError> {
+        if !self.proc_irq_exists(irq) {
+            return Err(IrqError::NotFound("no /proc/irq entry"));
+        }
+        let mut names: alloc::vec::Vec<String> = [
+            "affinity_hint",
+            "effective_affinity",
+            "effective_affinity_list",
+            "node",
+            "smp_affinity",
+            "smp_affinity_list",
+            "spurious",
+        ]
+        .iter()
+        .map(|s| String::from(*s))
+        .collect();
+        let g = self.irq_to_desc(irq)?.inner.lock_irqsave(self);
+        let actions: alloc::vec::Vec<&str> =
+            g.actions.iter().flat_map(|l| l.iter()).map(|a| a.name()).collect();
+        for n in &actions {
+            if actions.iter().filter(|m| *m == n).count() == 1 {
+                names.push(String::from(*n));
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
     /// Reads `/proc/irq/<irq>/<file>`.
     pub fn proc_irq_read(&self, irq: u32, file: ProcIrqFile) -> Result<String, IrqError> {
         if !self.proc_irq_exists(irq) {

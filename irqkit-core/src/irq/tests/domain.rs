@@ -237,3 +237,31 @@ fn descriptor_allocation_bitmap() {
     assert!(matches!(sys.irq_free_descs(100, 1), Err(IrqError::AlreadyFreed(_))));
     assert_eq!(sys.irq_alloc_descs(100, 4, true).unwrap(), 100, "freed range is reusable");
 }
+
+// irqdomain.c irq_domain_create_nomap: hwirq == virq, bounded by direct_max.
+#[test]
+fn nomap_domain_uses_hwirq_as_virq() {
+    let (sys, _p) = machine(1);
+    let dom = sys
+        .irq_domain_create(
+            "legacy",
+            RevMap::NoMap(16),
+            Arc::new(PlainOps { chip: RecChip::basic() }),
+            None,
+            None,
+        )
+        .unwrap();
+    assert_eq!(sys.irq_create_mapping(Some(&dom), 9).unwrap(), 9);
+    assert_eq!(sys.irq_find_mapping(&dom, 9), Some(9));
+    assert!(sys.irq_create_mapping(Some(&dom), 16).is_err());
+    assert!(matches!(
+        sys.irq_domain_create(
+            "bad",
+            RevMap::Linear(0),
+            Arc::new(PlainOps { chip: RecChip::basic() }),
+            None,
+            None
+        ),
+        Err(IrqError::InvalidArgument(_))
+    ));
+}

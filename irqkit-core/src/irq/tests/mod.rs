@@ -14,7 +14,7 @@ mod thread;
 
 pub(super) use std::boxed::Box;
 pub(super) use std::format;
-pub(super) use std::string::String;
+pub(super) use std::string::{String, ToString};
 pub(super) use std::sync::{Arc, Mutex};
 pub(super) use std::vec::Vec;
 

@@ -189,3 +189,21 @@ fn proc_stat_intr_line() {
     assert!(s.starts_with("intr 2 0 2 0"), "{s}");
     assert_eq!(s.split(' ').count(), 2 + NR_IRQS_LEGACY as usize);
 }
+
+// proc.c register_handler_proc: one directory per uniquely named action; golden
+// x86_64-q35-smp4-proc-irq.txt "--- ls /proc/irq/1".
+#[test]
+fn proc_irq_ls_lists_files_and_unique_handler_dirs() {
+    let (sys, _p) = machine(4);
+    let irq = line(&sys, RecChip::basic(), FlowHandler::Edge);
+    let _a = sys.request_irq(irq, |_| IrqReturn::HANDLED, Flags::SHARED, "i8042").unwrap();
+    let golden = "affinity_hint\neffective_affinity\neffective_affinity_list\ni8042\nnode\nsmp_affinity\nsmp_affinity_list\nspurious";
+    assert_eq!(sys.proc_irq_ls(irq).unwrap().join("\n"), golden);
+    let _b = sys.request_irq(irq, |_| IrqReturn::HANDLED, Flags::SHARED, "i8042").unwrap();
+    assert!(
+        !sys.proc_irq_ls(irq).unwrap().contains(&"i8042".to_string()),
+        "duplicate names get no dir"
+    );
+    let bare = sys.irq_alloc_descs(1, 1, false).unwrap();
+    assert!(sys.proc_irq_ls(bare).is_err(), "no /proc/irq entry without a chip");
+}

@@ -182,3 +182,23 @@ fn spurious_disabled_line_is_polled_and_reenabled_by_new_sharer() {
     sys.poll_spurious_irqs();
     assert_eq!(n2.load(SeqCst), 1, "forced poll of a spurious-disabled line");
 }
+
+// spurious.c note_interrupt (irqpoll): handled interrupts of IRQF_IRQPOLL lines also
+// trigger a poll of the other shared lines.
+#[test]
+fn irqpoll_polls_on_handled_interrupts_of_irqpoll_lines() {
+    let (sys, _p) =
+        machine_cfg(SystemConfig { nr_cpus: 1, irqfixup: IrqFixup::Poll, ..Default::default() });
+    let a = line(&sys, RecChip::basic(), FlowHandler::Edge);
+    let _ra = sys
+        .request_irq(a, |_| IrqReturn::HANDLED, Flags::SHARED | Flags::IRQPOLL, "timer")
+        .unwrap();
+    let b = line(&sys, RecChip::basic(), FlowHandler::Edge);
+    let (nb, hb) = counting(IrqReturn::HANDLED);
+    let _rb = sys.request_irq(b, hb, Flags::SHARED, "disk").unwrap();
+    fire(&sys, a);
+    assert_eq!(nb.load(SeqCst), 1);
+    sys.irq.set_irqfixup(IrqFixup::Fixup);
+    fire(&sys, a);
+    assert_eq!(nb.load(SeqCst), 1, "irqfixup alone polls only on unhandled");
+}
