@@ -47,6 +47,7 @@ enum Variant {
     Mask,
 }
 
+#[inline(always)]
 fn fasteoi<'a>(sys: &'a IrqSystem, desc: &'a IrqDesc, g: DescGuard<'a>, ctx: &HardIrq, v: Variant) {
     if v == Variant::Mask {
         mask_ack_irq(desc, &g);

@@ -126,16 +126,27 @@ pub(crate) fn kstat_incr_irqs_this_cpu(sys: &IrqSystem, desc: &IrqDesc, _locked:
 }
 
 /// `irq_can_handle_pm` (spec 1.3). May drop and retake the lock to busy-wait.
+#[inline(always)]
 pub(crate) fn irq_can_handle_pm<'a>(
+    sys: &'a IrqSystem,
+    desc: &'a IrqDesc,
+    g: DescGuard<'a>,
+    is_edge: bool,
+) -> (DescGuard<'a>, bool) {
+    if !desc.irqd().intersects(IrqdState::IRQ_INPROGRESS | IrqdState::WAKEUP_ARMED) {
+        return (g, true);
+    }
+    irq_can_handle_pm_slow(sys, desc, g, is_edge)
+}
+
+#[cold]
+fn irq_can_handle_pm_slow<'a>(
     sys: &'a IrqSystem,
     desc: &'a IrqDesc,
     mut g: DescGuard<'a>,
     is_edge: bool,
 ) -> (DescGuard<'a>, bool) {
     let st = desc.irqd();
-    if !st.intersects(IrqdState::IRQ_INPROGRESS | IrqdState::WAKEUP_ARMED) {
-        return (g, true);
-    }
     if st.contains(IrqdState::WAKEUP_ARMED) {
         super::pm::irq_pm_handle_wakeup(sys, desc, &mut g);
         return (g, false);
@@ -188,7 +199,7 @@ pub(crate) fn irq_can_handle_actions(desc: &IrqDesc, inner: &mut DescInner) -> b
 }
 
 /// `irq_can_handle`: PM check then action check.
-#[inline]
+#[inline(always)]
 pub(crate) fn irq_can_handle<'a>(
     sys: &'a IrqSystem,
     desc: &'a IrqDesc,
