@@ -17,19 +17,36 @@
 //! |---------------------------|--------------------------------|
 //! | `desc.rs`, `sparse.rs`    | `irqdesc.c`, `irqdesc.h`       |
 //! | `chip.rs`, `chip_state.rs`| `irq.h` `struct irq_chip`, `chip.c` helpers |
+//! | `flags.rs`, `bits.rs`     | `interrupt.h`, `irq.h`, `internals.h` flag words |
+//! | `hooks.rs`                | (runtime services: timers, tasklet, arch rows) |
 //! | `flow/`                   | `chip.c` flow handlers         |
 //! | `handle.rs`               | `handle.c`                     |
-//! | `manage.rs`, `setup.rs`, `free.rs`, `line.rs` | `manage.c` |
+//! | `manage.rs`, `setup.rs`, `install.rs`, `free.rs`, `line.rs` | `manage.c` |
+//! | `set_handler.rs`          | `chip.c` `irq_set_chip_and_handler`, chained |
 //! | `thread.rs`               | `manage.c` `irq_thread`        |
 //! | `spurious.rs`             | `spurious.c`                   |
 //! | `resend.rs`               | `resend.c`                     |
-//! | `domain.rs`               | `irqdomain.c`                  |
+//! | `domain.rs`, `mapping.rs`, `hierarchy.rs` | `irqdomain.c`    |
 //! | `affinity.rs`, `hotplug.rs`, `pm.rs` | `manage.c`, `cpuhotplug.c`, `pm.c` |
-//! | `proc.rs`                 | `proc.c`, `fs/proc/interrupts.c` |
+//! | `proc.rs`, `proc_irq.rs`  | `proc.c`, `fs/proc/interrupts.c` |
 //!
-//! Where irqkit differs from Linux on purpose: handlers are closures owning their
-//! driver data (no `void *dev_id`); the [`Registration`] is the handle that frees the
-//! line (also on drop); sleeping calls take a [`crate::Task`] token.
+//! Where irqkit differs from Linux on purpose:
+//! - handlers are closures owning their driver data (no `void *dev_id`); the
+//!   [`Registration`] is the identity and the handle that frees the line (also on drop);
+//! - sleeping calls take a [`crate::Task`] token, so a hard-irq handler cannot call them;
+//! - an unbalanced `enable_irq` / wake disable is logged *and* returns a typed error;
+//! - `threads_active` is raised before RUNTHREAD is published (Linux does it after),
+//!   so the count never dips below zero (see `loom.rs`);
+//! - descriptors are recycled instead of freed under RCU, so `&IrqDesc` lookups are
+//!   lock-free without RCU; all `synchronize_irq` sleepers share one wait queue;
+//! - a panicking handler is contained through a runtime-installed [`HandlerGuard`];
+//! - WARN/printk output goes to a bounded log ([`IrqCore::drain_log`]).
+//!
+//! Services owned by other layers are reached through [`IrqHooks`]: the 100 ms spurious
+//! poll timer (runtime calls [`crate::IrqSystem::poll_spurious_irqs`]), the resend
+//! tasklet ([`crate::IrqSystem::irq_resend_run`]), the arch rows of
+//! `/proc/interrupts` and the PM wake-up notification. Forced-threaded handlers run
+//! with interrupts off; disabling bottom halves around them waits for the softirq layer.
 
 mod action;
 mod affinity;
@@ -51,6 +68,7 @@ mod manage;
 mod mapping;
 mod pm;
 mod proc;
+mod proc_irq;
 mod resend;
 mod set_handler;
 mod setup;
@@ -76,7 +94,8 @@ pub use flags::{
 pub use flow::{ChainedHandler, FlowHandler};
 pub use hooks::{HandlerGuard, IrqHooks};
 pub use manage::Registration;
-pub use proc::{arch_row, arch_row_ipi, ProcIrqFile};
+pub use proc::{arch_row, arch_row_ipi};
+pub use proc_irq::ProcIrqFile;
 pub use setup::{IRQ_SECONDARY_PRIO, IRQ_THREAD_PRIO};
 pub use sparse::{IrqDescs, NR_IRQS_LEGACY, NR_IRQS_MAX};
 pub use spurious::IrqFixup;

@@ -69,18 +69,14 @@ pub(crate) fn irq_pm_handle_wakeup(sys: &IrqSystem, desc: &IrqDesc, g: &mut Desc
     }
 }
 
-fn suspend_one(desc: &IrqDesc, g: &mut DescInner) -> bool {
+fn suspend_one(sys: &IrqSystem, desc: &IrqDesc, g: &mut DescInner) -> bool {
     if !g.has_action() || g.chained || g.no_suspend_depth > 0 {
         return false;
     }
     if desc.irqd().contains(IrqdState::WAKEUP_STATE) {
         desc.irqd_set(IrqdState::WAKEUP_ARMED);
         if g.data.chip.flags().contains(ChipFlags::ENABLE_WAKEUP_ON_SUSPEND) && desc.is_disabled() {
-            g.depth = g.depth.max(1);
-            g.depth -= 1;
-            if g.depth == 0 {
-                super::chip_state::irq_enable(desc, g);
-            }
+            let _ = __enable_irq(sys, desc, g);
             desc.irqd_set(IrqdState::IRQ_ENABLED_ON_SUSPEND);
         }
         return true;
@@ -119,7 +115,7 @@ impl IrqSystem {
         for desc in self.irq.descs.iter() {
             let sync = {
                 let mut g = desc.inner.lock_irqsave(self);
-                !g.settings.contains(IrqSettings::NESTED_THREAD) && suspend_one(desc, &mut g)
+                !g.settings.contains(IrqSettings::NESTED_THREAD) && suspend_one(self, desc, &mut g)
             };
             if sync {
                 self.synchronize_hardirq(desc.irq());
