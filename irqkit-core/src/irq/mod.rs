@@ -5,10 +5,10 @@
 //! # Model
 //!
 //! A controller driver learns "hwirq N fired" and calls
-//! [`IrqSystem::generic_handle_domain_irq`]; the domain maps the hwirq to a Linux irq
+//! [`crate::IrqSystem::generic_handle_domain_irq`]; the domain maps the hwirq to a Linux irq
 //! number (virq) and its [`IrqDesc`]; the descriptor's flow handler (level, edge,
 //! fasteoi, ...) talks to the [`IrqChip`] in Linux's exact order and runs the actions
-//! (the handlers drivers registered with [`IrqSystem::request_irq`]). A handler that
+//! (the handlers drivers registered with [`crate::IrqSystem::request_irq`]). A handler that
 //! returns [`IrqReturn::WAKE_THREAD`] wakes its irq thread (`irq/N-name`, SCHED_FIFO 50);
 //! ONESHOT lines stay masked until the last such thread finished. Every result goes to
 //! the spurious detector, which disables a line that nobody handles.
