@@ -41,7 +41,7 @@ fn spawn_irq_thread(
         hooks: None,
     };
     let (s2, a2) = (sys.clone(), action.clone());
-    let t = sys.create_kthread(spec, move |task| super::thread::irq_thread(&s2, &a2, task))?;
+    let t = sys.spawn_kthread(spec, move |task| super::thread::irq_thread(&s2, &a2, task))?;
     // The thread adopts the line's effective affinity when it first runs.
     action.test_and_set_thread_flag(ThreadFlags::AFFINITY);
     let _ = action.thread.set(alloc::boxed::Box::new(t));

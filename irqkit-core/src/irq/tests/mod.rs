@@ -10,6 +10,7 @@ mod manage;
 mod pm_hotplug;
 mod proc;
 mod spurious;
+mod stress;
 mod thread;
 
 pub(super) use std::boxed::Box;
