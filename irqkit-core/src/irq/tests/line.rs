@@ -84,3 +84,35 @@ fn irq_wake_nests_and_rejects_unbalanced_disable() {
     assert!(matches!(sys.irq_set_irq_wake(irq2, true), Err(IrqError::Unsupported(_))));
     assert_eq!(sys.irq_to_desc(irq2).unwrap().inner.lock_irqsave(&sys).wake_depth, 0);
 }
+
+// Bad input on the remaining calls: each a typed error, nothing changed.
+#[test]
+fn remaining_bad_inputs_are_typed_errors() {
+    let (sys, _p) = machine(2);
+    let irq = line(&sys, RecChip::basic(), FlowHandler::Level);
+    let _r = sys.request_irq(irq, |_| IrqReturn::HANDLED, Flags::empty(), "x").unwrap();
+    assert!(matches!(sys.irq_free_descs(irq, 1), Err(IrqError::Busy(_))));
+    assert!(sys.irq_to_desc(irq).is_ok());
+    assert!(matches!(
+        sys.irq_set_irq_type(77_777, Trigger::EDGE_RISING),
+        Err(IrqError::NotFound(_))
+    ));
+    assert!(matches!(
+        sys.irq_set_managed_affinity(irq, &CpuMask::new()),
+        Err(IrqError::InvalidArgument(_))
+    ));
+    assert!(matches!(sys.irq_cpu_offline(CpuId(7)), Err(IrqError::NotFound(_))));
+    assert!(matches!(
+        sys.irq_set_chained_handler(
+            77_777,
+            Arc::new(|_: &IrqSystem, _: &IrqDesc, _: &crate::HardIrq| {})
+        ),
+        Err(IrqError::NotFound(_))
+    ));
+    let bare = sys.irq_alloc_descs(1, 1, false).unwrap();
+    assert!(matches!(
+        sys.irq_set_handler(bare, FlowHandler::Edge),
+        Err(IrqError::InvalidArgument(_))
+    ));
+    assert!(matches!(sys.irq_inject_interrupt(bare), Err(IrqError::InvalidArgument(_))));
+}
