@@ -47,7 +47,13 @@ fn migrate_one_irq(sys: &IrqSystem, desc: &IrqDesc, g: &mut DescInner, dying: Cp
         target = online;
         broken = true;
     }
-    if let Err(e) = super::affinity::irq_do_set_affinity(sys, desc, g, &target, false) {
+    let mut res = super::affinity::irq_do_set_affinity(sys, desc, g, &target, false);
+    // Out of vectors on the target: a non-managed line falls back to all online CPUs.
+    if matches!(res, Err(IrqError::NoSpace(_))) && !desc.is_managed() && target != online {
+        broken = true;
+        res = super::affinity::irq_do_set_affinity(sys, desc, g, &online, false);
+    }
+    if let Err(e) = res {
         sys.irq.log_line(sys, format!("IRQ{}: set affinity failed({}).", desc.irq(), -e.errno()));
     }
     if masked_here {

@@ -91,13 +91,13 @@ impl IrqSystem {
         {
             let mut g = desc.inner.lock_irqsave(self);
             if g.data.domain.is_some() {
-                return Err(IrqError::Busy("virq already associated"));
+                return Err(IrqError::InvalidArgument("virq already associated"));
             }
             g.data.domain = Some(domain.clone());
             g.data.hwirq = hwirq;
         }
         if let Err(e) = domain.ops.map(self, domain, virq, hwirq) {
-            if e != IrqError::WrongContext("") {
+            if !matches!(e, IrqError::WrongContext(_)) {
                 self.irq.log_line(
                     self,
                     alloc::format!(

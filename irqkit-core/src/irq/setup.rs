@@ -68,6 +68,12 @@ pub(crate) fn setup_irq(
     percpu_affinity: Option<CpuMask>,
 ) -> Result<Arc<IrqAction>, IrqError> {
     let irq = desc.irq();
+    if flags.contains(Flags::ONESHOT) && thread_fn.is_none() {
+        sys.irq.log_line(
+            sys,
+            format!("irq {irq}: IRQF_ONESHOT requested without a thread function ({name})"),
+        );
+    }
     let (chip_flags, nested, nothread, no_chip, line_oneshot) = {
         let g = desc.inner.lock_irqsave(sys);
         (
