@@ -13,6 +13,34 @@
 //! ONESHOT lines stay masked until the last such thread finished. Every result goes to
 //! the spurious detector, which disables a line that nobody handles.
 //!
+//! ```
+//! use std::sync::Arc;
+//! use irqkit_core::irq::{DomainOps, Flags, FlowHandler, IrqDomain, IrqReturn, RevMap, DummyChip};
+//! use irqkit_core::{IrqError, IrqSystem};
+//!
+//! // A controller driver's domain: every mapped hwirq gets its chip and flow handler.
+//! struct Gic;
+//! impl DomainOps for Gic {
+//!     fn map(&self, sys: &IrqSystem, _d: &IrqDomain, virq: u32, _hw: u64) -> Result<(), IrqError> {
+//!         sys.irq_set_chip_and_handler(virq, Arc::new(DummyChip), FlowHandler::FastEoi)
+//!     }
+//! }
+//! let (sys, _platform) = irqkit_core::testing::FakePlatform::system(4);
+//! let gic = sys.irq_domain_create("GIC", RevMap::Linear(1020), Arc::new(Gic), None, None)?;
+//! let virq = sys.irq_create_mapping(Some(&gic), 33)?;
+//! // A device driver requests the line; the closure owns its data.
+//! let reg = sys.request_irq(virq, |_ctx| IrqReturn::HANDLED, Flags::empty(), "uart")?;
+//! // The arch entry + controller driver deliver hwirq 33 on this CPU.
+//! let flags = sys.local_irq_save();
+//! let ctx = sys.irq_enter();
+//! sys.generic_handle_domain_irq(&gic, 33, &ctx)?;
+//! sys.irq_exit(ctx);
+//! sys.local_irq_restore(flags);
+//! assert_eq!(sys.irq_to_desc(virq)?.total_count(), 1);
+//! assert_eq!(reg.free(&irqkit_core::Task::entered())?, "uart");
+//! # Ok::<(), IrqError>(())
+//! ```
+//!
 //! | irqkit                    | Linux                          |
 //! |---------------------------|--------------------------------|
 //! | `desc.rs`, `sparse.rs`    | `irqdesc.c`, `irqdesc.h`       |
