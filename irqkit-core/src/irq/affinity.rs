@@ -173,6 +173,16 @@ impl IrqSystem {
         Ok(())
     }
 
+    /// `irqd_set_single_target`: the controller delivers `irq` to exactly one CPU of its
+    /// effective mask (x86 vectors, GIC SPIs). Enables the edge flow's "affinity just
+    /// moved here" wait instead of a lost edge (chip.c `irq_can_handle_pm`).
+    pub fn irq_set_single_target(&self, irq: u32) -> Result<(), IrqError> {
+        let desc = self.irq_to_desc(irq)?;
+        let _g = desc.inner.lock_irqsave(self);
+        desc.irqd_set(IrqdState::SINGLE_TARGET);
+        Ok(())
+    }
+
     /// `irq_can_set_affinity_usr`: balanceable, chip setter, not managed.
     pub fn irq_can_set_affinity_usr(&self, irq: u32) -> bool {
         let Ok(desc) = self.irq_to_desc(irq) else { return false };
