@@ -19,6 +19,7 @@
 //! | [`irq_work`]      | `kernel/irq_work.c`                           |
 //! | [`timer`]         | `kernel/time/timer.c`                         |
 //! | [`entry`]         | `kernel/softirq.c` `irq_enter`/`irq_exit`, `nmi_enter` |
+//! | [`irq`]           | `kernel/irq/` (genirq)                        |
 #![no_std]
 #![warn(missing_docs)]
 
@@ -29,6 +30,7 @@ extern crate std;
 pub mod cpu;
 pub mod entry;
 pub mod error;
+pub mod irq;
 pub mod irq_work;
 pub mod platform;
 pub mod sched;

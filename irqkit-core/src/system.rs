@@ -14,11 +14,23 @@ pub struct SystemConfig {
     pub nr_cpus: usize,
     /// Tick frequency in Hz (jiffies per second).
     pub hz: u32,
+    /// `threadirqs`: force-thread every handler that allows it.
+    pub threadirqs: bool,
+    /// `irqfixup` / `irqpoll` boot parameter.
+    pub irqfixup: crate::irq::IrqFixup,
+    /// `noirqdebug`: no spurious detection for newly requested lines.
+    pub noirqdebug: bool,
 }
 
 impl Default for SystemConfig {
     fn default() -> Self {
-        SystemConfig { nr_cpus: 4, hz: 1000 }
+        SystemConfig {
+            nr_cpus: 4,
+            hz: 1000,
+            threadirqs: false,
+            irqfixup: crate::irq::IrqFixup::Off,
+            noirqdebug: false,
+        }
     }
 }
 
@@ -34,6 +46,8 @@ pub struct IrqSystem {
     pub(crate) tasklets: crate::tasklet::TaskletLists,
     pub(crate) irq_work: crate::irq_work::IrqWorkLists,
     pub(crate) timers: crate::timer::TimerBases,
+    /// The generic IRQ layer: descriptors, domains, detector state.
+    pub irq: crate::irq::IrqCore,
 }
 
 impl IrqSystem {
@@ -54,6 +68,7 @@ impl IrqSystem {
         let timers = crate::timer::TimerBases::new(config.nr_cpus);
         crate::tasklet::install_softirqs(&softirq);
         crate::timer::install_softirq(&softirq);
+        let irq = crate::irq::IrqCore::new(&config);
         Ok(Arc::new(IrqSystem {
             platform,
             cpus,
@@ -63,6 +78,7 @@ impl IrqSystem {
             tasklets,
             irq_work,
             timers,
+            irq,
         }))
     }
 

@@ -33,7 +33,9 @@ impl FakePlatform {
     /// Builds a system of `nr_cpus` CPUs, all online, with the calling thread on CPU 0.
     pub fn system(nr_cpus: usize) -> (Arc<IrqSystem>, Arc<FakePlatform>) {
         let p = Arc::new(FakePlatform::default());
-        let sys = IrqSystem::new(SystemConfig { nr_cpus, hz: 1000 }, p.clone()).unwrap();
+        let sys =
+            IrqSystem::new(SystemConfig { nr_cpus, hz: 1000, ..Default::default() }, p.clone())
+                .unwrap();
         for c in sys.cpus() {
             c.set_online(true);
         }
@@ -126,7 +128,12 @@ mod tests {
     #[test]
     fn bad_cpu_counts_are_rejected() {
         let p: Arc<dyn Platform> = Arc::new(FakePlatform::default());
-        assert!(IrqSystem::new(SystemConfig { nr_cpus: 0, hz: 1000 }, p.clone()).is_err());
-        assert!(IrqSystem::new(SystemConfig { nr_cpus: 257, hz: 1000 }, p).is_err());
+        assert!(IrqSystem::new(
+            SystemConfig { nr_cpus: 0, hz: 1000, ..Default::default() },
+            p.clone()
+        )
+        .is_err());
+        assert!(IrqSystem::new(SystemConfig { nr_cpus: 257, hz: 1000, ..Default::default() }, p)
+            .is_err());
     }
 }
