@@ -20,3 +20,4 @@ extern crate std;
 pub mod gic;
 pub mod mmio;
 pub mod signal;
+pub mod trigger;

@@ -102,7 +102,7 @@ impl From<MmioError> for IrqError {
 
 /// Checks that `offset` is aligned for `width`, as every GIC/APIC register requires.
 pub fn check_aligned(offset: usize, width: Width) -> Result<(), MmioError> {
-    if offset % width.bytes() != 0 {
+    if !offset.is_multiple_of(width.bytes()) {
         return Err(MmioError::BadWidth { offset, width });
     }
     Ok(())

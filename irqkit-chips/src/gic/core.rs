@@ -128,7 +128,7 @@ impl GicCore {
         let c = self.cpus.get(cpu as usize)?;
         let mut best: Option<Cand> = None;
         let mut consider = |id: u32, prio: u8, group1: bool| {
-            if self.group_on(c, group1) && best.map_or(true, |b| prio < b.prio) {
+            if self.group_on(c, group1) && best.is_none_or(|b| prio < b.prio) {
                 best = Some(Cand { id, prio, group1 });
             }
         };
@@ -270,7 +270,7 @@ impl GicCore {
     pub fn end_of_interrupt(&mut self, cpu: u32, value: u32, sel: GroupSel) {
         let id = self.intid_of(value);
         let Some(c) = self.cpus.get_mut(cpu as usize) else { return };
-        if !(id < 1020 || id >= FIRST_LPI) || c.apr == 0 {
+        if (1020..FIRST_LPI).contains(&id) || c.apr == 0 {
             return;
         }
         let top = c.apr & c.apr.wrapping_neg();

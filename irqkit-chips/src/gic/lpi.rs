@@ -128,7 +128,7 @@ impl LpiState {
                 return;
             }
             let prio = cfg & 0xFC;
-            if best.map_or(true, |(_, p)| prio < p) {
+            if best.is_none_or(|(_, p)| prio < p) {
                 best = Some((i as u32 + FIRST_LPI, prio));
             }
         });

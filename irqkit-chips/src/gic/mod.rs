@@ -13,6 +13,21 @@ pub mod state;
 pub mod v2;
 pub mod v2_cpuif;
 pub mod v2_dist;
+pub mod v2_driver;
 
 pub use self::core::{INTID_GROUP1_NOT_ACKED, INTID_SPURIOUS};
 pub use v2::{GicV2, V2CpuIf, V2Dist};
+pub mod its;
+pub mod its_cmd;
+pub mod its_driver;
+pub mod memory;
+pub mod v3;
+pub mod v3_cpuif;
+pub mod v3_dist;
+pub mod v3_driver;
+pub mod v3_redist;
+
+pub use its::{ItsFault, ItsFrame};
+pub use memory::ModelMemory;
+pub use v3::{GicV3, GicV3Config, V3Dist, V3Redist};
+pub use v3_cpuif::IccReg;

@@ -52,7 +52,7 @@ impl GicV2 {
 
     /// As [`GicV2::new`] with 4–7 implemented priority bits.
     pub fn with_priority_bits(num_irqs: u32, num_cpus: u32, bits: u8) -> Result<Self, IrqError> {
-        if num_irqs < 32 || num_irqs > 1024 || num_irqs % 32 != 0 {
+        if !(32..=1024).contains(&num_irqs) || !num_irqs.is_multiple_of(32) {
             return Err(IrqError::InvalidArgument("GICv2 num_irqs"));
         }
         if num_cpus == 0 || num_cpus > GICV2_MAX_CPUS {

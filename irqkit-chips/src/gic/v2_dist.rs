@@ -112,7 +112,7 @@ pub(crate) fn read(core: &GicCore, cpu: u32, off: usize, w: Width) -> Result<u64
             let mut v = 0u64;
             for i in 0..w.bytes() {
                 let sgi = off - base + i;
-                v |= ((b.sgi_src[sgi] & 0xFF) as u64) << (8 * i);
+                v |= (b.sgi_src[sgi] & 0xFF) << (8 * i);
             }
             return Ok(v);
         }
