@@ -21,3 +21,4 @@ pub mod gic;
 pub mod mmio;
 pub mod signal;
 pub mod trigger;
+pub mod x86;

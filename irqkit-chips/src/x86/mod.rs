@@ -1,0 +1,20 @@
+//! x86 interrupt plumbing: the vector space, the vector allocation matrix, and models
+//! and drivers of the local APIC, IO-APIC, cascaded 8259 pair and MSI messages (spec §8).
+
+pub mod lapic;
+pub mod lapic_regs;
+pub mod lapic_timer;
+pub mod matrix;
+pub mod vector;
+
+pub use lapic::{DeliveryMode, Destination, LapicSet};
+pub use matrix::VectorMatrix;
+pub mod i8259;
+pub mod ioapic;
+pub mod msi;
+
+pub use i8259::I8259Pair;
+pub use ioapic::IoApic;
+pub use msi::MsiMessage;
+pub mod apic_driver;
+pub mod i8259_driver;
