@@ -18,6 +18,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod gic;
+pub mod gpio;
 pub mod mmio;
 pub mod signal;
 pub mod trigger;

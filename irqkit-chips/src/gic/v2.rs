@@ -61,7 +61,11 @@ impl GicV2 {
         if !(4..=7).contains(&bits) {
             return Err(IrqError::InvalidArgument("GIC priority bits"));
         }
-        let core = GicCore::new(false, num_irqs, num_cpus, bits);
+        let mut core = GicCore::new(false, num_irqs, num_cpus, bits);
+        if num_cpus == 1 {
+            // Uniprocessor: ITARGETSR is RAZ/WI and every SPI goes to the only interface.
+            core.ids.targets.iter_mut().for_each(|t| *t = 1);
+        }
         Ok(GicV2 { inner: SpinLock::new(V2Inner { core, notifier: None }) })
     }
 
