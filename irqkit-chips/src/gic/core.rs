@@ -197,7 +197,7 @@ impl GicCore {
     /// IAR value of `cand` (SGI source CPU in bits [12:10] on v2).
     fn iar_value(&self, cpu: u32, cand: &Cand) -> u32 {
         if !self.v3 && cand.id < NR_SGIS {
-            let src = self.ids.banked[cpu as usize].sgi_src[cand.id as usize];
+            let src = self.ids.banked[cpu as usize].sgi_src(cand.id as usize);
             return cand.id | ((src.trailing_zeros() & 7) << 10);
         }
         cand.id
@@ -235,12 +235,10 @@ impl GicCore {
             }
         } else if cand.id < NR_SGIS {
             let b = &mut self.ids.banked[cpu as usize];
-            let src = &mut b.sgi_src[cand.id as usize];
-            if self.v3 {
-                *src = 0;
-            } else {
-                *src &= *src - 1;
-            }
+            let src = b.sgi_src(cand.id as usize);
+            // v2 takes the lowest source; v3 (affinity routing) has one pending bit.
+            let left = if self.v3 { 0 } else { src & src.wrapping_sub(1) };
+            b.set_sgi_src(cand.id as usize, left);
             b.active |= 1 << cand.id;
         } else {
             self.ids.set(cpu, cand.id, Field::Pending, false);
@@ -309,7 +307,8 @@ impl GicCore {
         }
         for (t, b) in self.ids.banked.iter_mut().enumerate() {
             if t < 64 && targets & (1 << t) != 0 {
-                b.sgi_src[sgi as usize] |= 1 << (src & 63);
+                let s = b.sgi_src(sgi as usize) | 1 << (src & 63);
+                b.set_sgi_src(sgi as usize, s);
             }
         }
     }

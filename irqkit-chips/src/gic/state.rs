@@ -26,8 +26,11 @@ pub(crate) struct Banked {
     pub group: u32,
     pub edge: u32,
     pub prio: [u8; 32],
-    /// Per SGI, the set of source CPUs with that SGI pending on this CPU.
-    pub sgi_src: [u64; 16],
+    /// Per SGI, the set of source CPUs with that SGI pending on this CPU; written only
+    /// through [`Banked::set_sgi_src`] so `sgi_pending` stays in step.
+    sgi_src: [u64; 16],
+    /// Bit n set while `sgi_src[n] != 0` (keeps arbitration O(1) for SGIs).
+    sgi_pending: u32,
 }
 
 impl Banked {
@@ -42,18 +45,30 @@ impl Banked {
             edge: 0xFFFF,
             prio: [0; 32],
             sgi_src: [0; 16],
+            sgi_pending: 0,
+        }
+    }
+
+    /// Source CPUs with SGI `sgi` pending here.
+    pub fn sgi_src(&self, sgi: usize) -> u64 {
+        self.sgi_src.get(sgi).copied().unwrap_or(0)
+    }
+
+    /// Replaces the source set of SGI `sgi` (ignored for `sgi >= 16`).
+    pub fn set_sgi_src(&mut self, sgi: usize, src: u64) {
+        if let Some(s) = self.sgi_src.get_mut(sgi) {
+            *s = src;
+            if src != 0 {
+                self.sgi_pending |= 1 << sgi;
+            } else {
+                self.sgi_pending &= !(1 << sgi);
+            }
         }
     }
 
     /// Pending bits for INTIDs 0–31 on this CPU.
     pub fn pending(&self) -> u32 {
-        let mut sgi = 0u32;
-        for (i, s) in self.sgi_src.iter().enumerate() {
-            if *s != 0 {
-                sgi |= 1 << i;
-            }
-        }
-        ((self.latch | (self.line & !self.edge)) & !0xFFFF) | sgi
+        ((self.latch | (self.line & !self.edge)) & !0xFFFF) | self.sgi_pending
     }
 }
 

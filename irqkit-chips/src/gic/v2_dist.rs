@@ -112,7 +112,7 @@ pub(crate) fn read(core: &GicCore, cpu: u32, off: usize, w: Width) -> Result<u64
             let mut v = 0u64;
             for i in 0..w.bytes() {
                 let sgi = off - base + i;
-                v |= (b.sgi_src[sgi] & 0xFF) << (8 * i);
+                v |= (b.sgi_src(sgi) & 0xFF) << (8 * i);
             }
             return Ok(v);
         }
@@ -177,11 +177,8 @@ pub(crate) fn write(
                 let sgi = off - base + i;
                 let bits = (val >> (8 * i)) & 0xFF;
                 if sgi < NR_SGIS as usize {
-                    if set {
-                        b.sgi_src[sgi] |= bits;
-                    } else {
-                        b.sgi_src[sgi] &= !bits;
-                    }
+                    let old = b.sgi_src(sgi);
+                    b.set_sgi_src(sgi, if set { old | bits } else { old & !bits });
                 }
             }
         }

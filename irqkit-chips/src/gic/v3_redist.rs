@@ -195,7 +195,7 @@ pub(crate) fn write(
                 let b = &mut core.ids.banked[cpu];
                 for sgi in 0..NR_SGIS as usize {
                     if v & (1 << sgi) != 0 {
-                        b.sgi_src[sgi] = if s == 0x200 { 1 << (c & 63) } else { 0 };
+                        b.set_sgi_src(sgi, if s == 0x200 { 1 << (c & 63) } else { 0 });
                     }
                 }
             }
