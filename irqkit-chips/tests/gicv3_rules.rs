@@ -234,3 +234,60 @@ fn bad_register_accesses_are_typed_errors_v3() {
     )
     .is_err());
 }
+
+#[test]
+fn its_msi_domain_activate_move_mask_and_deactivate() {
+    use irqkit_chips::gic::its_msi::ItsMsiDomain;
+    let m = machine(false, true);
+    let its = m.its.as_ref().unwrap();
+    let (v, mem) = (m.gic.its_view(0), m.gic.memory().clone());
+    let dom = ItsMsiDomain::new(1024, PROP, 0x70_0000, 0x1_0000).unwrap();
+    dom.prepare_device(its, &v, &*mem, 0x42, 3).unwrap();
+    let (lpi, msg) = dom.activate(its, &v, &*mem, 0x42, 1, 1).unwrap();
+    assert_eq!(lpi, 8192);
+    assert_eq!(msg.address, ITS_PA + 0x10040);
+    dom.set_enabled(its, &v, &*mem, 0x42, 1, true).unwrap();
+    // The device writes its message; the bus supplies DeviceID 0x42.
+    m.gic.its_view(0x42).write32((msg.address - ITS_PA) as usize, msg.data);
+    assert_eq!(m.drv.handle_irq(&icc(&m, 1)), Some(lpi));
+    m.drv.eoi(&icc(&m, 1), lpi);
+    dom.set_affinity(its, &v, &*mem, 0x42, 1, 3).unwrap();
+    assert_eq!(m.gic.its_translate(0x42, 1), Ok((lpi, 3)));
+    dom.set_enabled(its, &v, &*mem, 0x42, 1, false).unwrap();
+    m.gic.its_msi(0x42, 1).unwrap();
+    assert!(!m.gic.irq_asserted(3), "masked LPI stays pending, not signalled");
+    dom.deactivate(its, &v, &*mem, 0x42, 1).unwrap();
+    assert!(m.gic.its_translate(0x42, 1).is_err());
+    assert!(dom.deactivate(its, &v, &*mem, 0x42, 1).is_err(), "double free");
+    assert!(dom.activate(its, &v, &*mem, 0x43, 0, 0).is_err(), "unprepared device");
+    assert!(dom.activate(its, &v, &*mem, 0x42, 4, 0).is_err(), "event beyond ITT of 4");
+    assert!(dom.prepare_device(its, &v, &*mem, 0x42, 2).is_err(), "already prepared");
+    assert_eq!(dom.activate(its, &v, &*mem, 0x42, 0, 2).unwrap().0, 8192, "LPI reused");
+}
+
+#[test]
+fn gicv3_sgi_iar_carries_no_source_cpu() {
+    let m = machine(false, false);
+    m.drv.unmask(&m.gic.dist_view(0), &m.gic.redist_view(0), 3, 1).unwrap();
+    m.drv.send_sgi(&icc(&m, 0), 3, 0b10).unwrap();
+    m.drv.send_sgi(&icc(&m, 2), 3, 0b10).unwrap();
+    assert_eq!(m.gic.iar1(1), 3, "affinity routing: one pending bit, no source field");
+    m.gic.eoir1(1, 3);
+    assert_eq!(m.gic.iar1(1), INTID_SPURIOUS);
+}
+
+#[test]
+fn notifier_may_call_back_into_the_model() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let m = Arc::new(machine(false, false));
+    let acked = Arc::new(AtomicU32::new(0));
+    let (m2, a2) = (Arc::downgrade(&m), acked.clone());
+    m.gic.set_notifier(Arc::new(move |cpu, lines| {
+        if let (Some(m), true) = (m2.upgrade(), lines.irq) {
+            a2.store(m.gic.iar1(cpu), Ordering::SeqCst);
+        }
+    }));
+    m.drv.unmask(&m.gic.dist_view(0), &m.gic.redist_view(0), 44, 0).unwrap();
+    m.gic.set_line(44, true).unwrap();
+    assert_eq!(acked.load(Ordering::SeqCst), 44);
+}

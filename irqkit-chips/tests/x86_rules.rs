@@ -309,3 +309,28 @@ fn bad_lapic_accesses_are_typed_errors() {
     assert_eq!(t.lookup(0x41), VectorSlot::Shutdown);
     assert_eq!(t.lookup(0x41), VectorSlot::Unused);
 }
+
+#[test]
+fn pci_msi_domain_allocates_vectors_and_messages() {
+    use irqkit_chips::x86::msi_domain::{msi_alloc, msi_free};
+    let l = lapics(4);
+    let m = VectorMatrix::new(4).unwrap();
+    for c in 0..4 {
+        m.online(c).unwrap();
+    }
+    let mut tables = vec![VectorTable::new(); 4];
+    let v = msi_alloc(&m, &mut tables, 0b1111, 100, 4).unwrap();
+    let cpus: Vec<u32> = v.iter().map(|x| x.cpu).collect();
+    assert_eq!(cpus, [0, 1, 2, 3], "spread across CPUs");
+    for x in &v {
+        l.deliver_msi(&x.msg).unwrap();
+        assert_eq!(l.acknowledge(x.cpu).unwrap(), x.vector);
+        assert_eq!(tables[x.cpu as usize].lookup(x.vector), VectorSlot::Irq(x.irq));
+    }
+    msi_free(&m, &mut tables, &v);
+    assert_eq!(tables[0].lookup(v[0].vector), VectorSlot::Shutdown);
+    // Exhaustion rolls back everything allocated by the failing call.
+    let before = m.counts(0).unwrap();
+    assert!(msi_alloc(&m, &mut tables, 0b1, 0, 500).is_err());
+    assert_eq!(m.counts(0).unwrap(), before);
+}

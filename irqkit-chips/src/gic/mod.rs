@@ -20,6 +20,7 @@ pub use v2::{GicV2, V2CpuIf, V2Dist};
 pub mod its;
 pub mod its_cmd;
 pub mod its_driver;
+pub mod its_msi;
 pub mod memory;
 pub mod v3;
 pub mod v3_cpuif;

@@ -12,6 +12,7 @@ pub use matrix::VectorMatrix;
 pub mod i8259;
 pub mod ioapic;
 pub mod msi;
+pub mod msi_domain;
 
 pub use i8259::I8259Pair;
 pub use ioapic::IoApic;
