@@ -6,6 +6,7 @@
 //! SGIs with source CPUs, LPIs and the ITS. The drivers program a GIC through
 //! [`crate::mmio::Mmio`] exactly as Linux's irq-gic.c / irq-gic-v3.c do.
 
+mod ack;
 pub mod core;
 pub mod lpi;
 mod regs;
@@ -21,11 +22,14 @@ pub mod its;
 pub mod its_cmd;
 pub mod its_driver;
 pub mod its_msi;
+mod its_regs;
 pub mod memory;
 pub mod v3;
+pub mod v3_access;
 pub mod v3_cpuif;
 pub mod v3_dist;
 pub mod v3_driver;
+pub mod v3_lpi_driver;
 pub mod v3_redist;
 
 pub use its::{ItsFault, ItsFrame};

@@ -2,13 +2,15 @@
 //! Linux's drivers/irqchip/irq-gic-v3.c (spec 7.4), plus LPI table setup.
 //!
 //! Registers are reached through [`Mmio`] (GICD, the GICR region) and [`IccSysRegs`]
-//! (the ICC_* system registers of the calling CPU); LPI tables through [`DmaMemory`].
+//! (the ICC_* system registers of the calling CPU); LPI tables through [`DmaMemory`]
+//! (see v3_lpi_driver.rs).
+
+pub use super::v3_access::{DmaMemory, IccSysRegs, ModelSysRegs};
 
 use irqkit_core::IrqError;
 
-use super::lpi::{FIRST_LPI, LPI_PROP_ENABLED, LPI_PROP_GROUP1};
-use super::memory::ModelMemory;
-use super::v3::{cpu_affinity, GicV3};
+use super::lpi::FIRST_LPI;
+use super::v3::cpu_affinity;
 use super::v3_cpuif::{IccReg, ICC_CTLR_EOIMODE, SGI1R_IRM};
 use super::v3_dist::*;
 use super::v3_redist::*;
@@ -20,61 +22,18 @@ pub const GICD_INT_DEF_PRI: u8 = 0xA0;
 /// Linux's default priority mask.
 pub const DEFAULT_PMR_VALUE: u64 = 0xF0;
 
-/// Access to the calling CPU's ICC_* system registers (MRS/MSR on hardware).
-pub trait IccSysRegs {
-    /// MRS.
-    fn icc_read(&self, reg: IccReg) -> u64;
-    /// MSR.
-    fn icc_write(&self, reg: IccReg, value: u64);
-}
-
-/// Memory the driver places LPI tables and the ITS queue in (physical addresses).
-pub trait DmaMemory {
-    /// Writes `data` at physical address `pa`.
-    fn dma_write(&self, pa: u64, data: &[u8]);
-    /// Reads into `buf` from physical address `pa`.
-    fn dma_read(&self, pa: u64, buf: &mut [u8]);
-}
-
-impl DmaMemory for ModelMemory {
-    fn dma_write(&self, pa: u64, data: &[u8]) {
-        self.write(pa, data)
-    }
-    fn dma_read(&self, pa: u64, buf: &mut [u8]) {
-        self.read(pa, buf)
-    }
-}
-
-/// One CPU's system registers on a [`GicV3`] model.
-#[derive(Clone, Copy)]
-pub struct ModelSysRegs<'a> {
-    /// The model.
-    pub gic: &'a GicV3,
-    /// The CPU executing the MRS/MSR.
-    pub cpu: u32,
-}
-
-impl IccSysRegs for ModelSysRegs<'_> {
-    fn icc_read(&self, reg: IccReg) -> u64 {
-        self.gic.sysreg_read(self.cpu, reg).unwrap_or(0)
-    }
-    fn icc_write(&self, reg: IccReg, value: u64) {
-        let _ = self.gic.sysreg_write(self.cpu, reg, value);
-    }
-}
-
 /// A GICv3 driver instance.
 pub struct GicV3Driver {
-    nr_irqs: u32,
-    split_eoi: bool,
-    lpi_bits: u8,
+    pub(crate) nr_irqs: u32,
+    pub(crate) split_eoi: bool,
+    pub(crate) lpi_bits: u8,
 }
 
 fn word(id: u32) -> usize {
     (id / 32 * 4) as usize
 }
 
-fn rd(cpu: u32) -> usize {
+pub(crate) fn rd(cpu: u32) -> usize {
     cpu as usize * GICR_STRIDE
 }
 
@@ -157,38 +116,6 @@ impl GicV3Driver {
             icc.icc_write(IccReg::Ap1r(n), 0);
         }
         icc.icc_write(IccReg::Igrpen1, 1);
-    }
-
-    /// its_cpu_init_lpis for `cpu`: property table at `prop_pa` (all LPIs disabled at
-    /// default priority, group 1), pending table at `pend_pa` (64 KiB aligned), enable.
-    pub fn lpi_init(
-        &self,
-        gicr: &impl Mmio,
-        mem: &impl DmaMemory,
-        cpu: u32,
-        prop_pa: u64,
-        pend_pa: u64,
-    ) -> Result<(), IrqError> {
-        if self.lpi_bits == 0 {
-            return Err(IrqError::Unsupported("no LPIs"));
-        }
-        if prop_pa & 0xFFF != 0 || pend_pa & 0xFFFF != 0 {
-            return Err(IrqError::InvalidArgument("LPI table alignment"));
-        }
-        let nr = (1usize << self.lpi_bits) - FIRST_LPI as usize;
-        let dflt = [GICD_INT_DEF_PRI | LPI_PROP_GROUP1; 256];
-        for off in (0..nr).step_by(256) {
-            mem.dma_write(prop_pa + off as u64, &dflt[..256.min(nr - off)]);
-        }
-        let zero = [0u8; 256];
-        for off in (0..(1usize << self.lpi_bits) / 8).step_by(256) {
-            mem.dma_write(pend_pa + off as u64, &zero);
-        }
-        let base = rd(cpu);
-        gicr.write64(base + GICR_PROPBASER, prop_pa | (self.lpi_bits as u64 - 1));
-        gicr.write64(base + GICR_PENDBASER, pend_pa | PENDBASER_PTZ);
-        gicr.write32(base + GICR_CTLR, GICR_CTLR_ENABLE_LPIS);
-        Ok(())
     }
 
     fn check(&self, hwirq: u32) -> Result<(), IrqError> {
@@ -348,28 +275,5 @@ impl GicV3Driver {
         }
         icc.icc_write(IccReg::Sgi1r, SGI1R_IRM | (sgi as u64) << 24);
         Ok(())
-    }
-
-    /// LPI mask/unmask: rewrite the property byte and invalidate with GICR_INVLPIR
-    /// (DirectLPI), waiting for SYNCR.
-    pub fn lpi_set_enabled(
-        &self,
-        gicr: &impl Mmio,
-        mem: &impl DmaMemory,
-        prop_pa: u64,
-        cpu: u32,
-        lpi: u32,
-        on: bool,
-    ) -> Result<(), IrqError> {
-        if lpi < FIRST_LPI || (self.lpi_bits as u32) < 14 || lpi >= 1 << self.lpi_bits {
-            return Err(IrqError::InvalidArgument("not an LPI"));
-        }
-        let pa = prop_pa + (lpi - FIRST_LPI) as u64;
-        let mut b = [0u8];
-        mem.dma_read(pa, &mut b);
-        b[0] = if on { b[0] | LPI_PROP_ENABLED } else { b[0] & !LPI_PROP_ENABLED };
-        mem.dma_write(pa, &b);
-        gicr.write64(rd(cpu) + GICR_INVLPIR, lpi as u64);
-        poll_until("GICR_SYNCR", || gicr.read32(rd(cpu) + GICR_SYNCR) & 1 == 0)
     }
 }

@@ -18,7 +18,8 @@ use alloc::vec::Vec;
 use irqkit_core::sync::SpinLock;
 use irqkit_core::IrqError;
 
-use super::lapic::{DeliveryMode, Destination, LapicSet};
+use super::lapic::{DeliveryMode, Destination};
+use super::lapic_set::LapicSet;
 use crate::mmio::{CpuView, MmioError, MmioFrame, Width};
 
 /// IOREGSEL.

@@ -1,8 +1,9 @@
 //! Local APIC register frame (xAPIC MMIO layout, spec 8.3): 32-bit registers on 16-byte
 //! boundaries; ICR writes send IPIs through the [`LapicSet`].
 
-use super::lapic::{deliver_locked, lvt, DeliveryMode, Destination, LapicInner, LapicSet};
+use super::lapic::{lvt, DeliveryMode, Destination};
 use super::lapic::{ESR_SEND_ILLEGAL_VECTOR, LVT_MASKED};
+use super::lapic_set::{deliver_locked, LapicInner, LapicSet};
 use crate::mmio::{CpuView, MmioError, MmioFrame, Width};
 
 /// APIC ID.

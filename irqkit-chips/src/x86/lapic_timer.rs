@@ -1,7 +1,8 @@
 //! Local APIC timer: one-shot, periodic and TSC-deadline modes, driven by a time the
 //! runtime passes in (one unit = one APIC bus clock = one TSC tick in this model).
 
-use super::lapic::{lvt, LapicSet, LVT_MASKED};
+use super::lapic::{lvt, LVT_MASKED};
+use super::lapic_set::LapicSet;
 use irqkit_core::IrqError;
 
 /// LVT timer mode field (bits 18:17).

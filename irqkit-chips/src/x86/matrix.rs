@@ -5,7 +5,8 @@
 //! Non-managed allocation picks the online CPU of the mask with the most available
 //! vectors (first wins ties) and the lowest free vector there. Managed interrupts
 //! reserve a vector on every CPU of their mask up front and take one at activation on
-//! the CPU with the fewest managed allocations. CPU sets are 64-bit masks.
+//! the CPU with the fewest managed allocations (matrix_managed.rs). CPU sets are 64-bit
+//! masks.
 
 use alloc::vec::Vec;
 
@@ -14,12 +15,12 @@ use irqkit_core::IrqError;
 
 use super::vector::{FIRST_EXTERNAL_VECTOR, FIRST_SYSTEM_VECTOR};
 
-type Bits = [u64; 4];
+pub(crate) type Bits = [u64; 4];
 
-fn test(b: &Bits, v: u8) -> bool {
+pub(crate) fn test(b: &Bits, v: u8) -> bool {
     b[v as usize / 64] & (1 << (v % 64)) != 0
 }
-fn put(b: &mut Bits, v: u8, on: bool) {
+pub(crate) fn put(b: &mut Bits, v: u8, on: bool) {
     if on {
         b[v as usize / 64] |= 1 << (v % 64);
     } else {
@@ -28,22 +29,22 @@ fn put(b: &mut Bits, v: u8, on: bool) {
 }
 
 #[derive(Clone, Default)]
-struct CpuMap {
-    online: bool,
-    initialized: bool,
-    available: u32,
-    allocated: u32,
-    managed: u32,
-    managed_allocated: u32,
-    alloc_map: Bits,
-    managed_map: Bits,
+pub(crate) struct CpuMap {
+    pub(crate) online: bool,
+    pub(crate) initialized: bool,
+    pub(crate) available: u32,
+    pub(crate) allocated: u32,
+    pub(crate) managed: u32,
+    pub(crate) managed_allocated: u32,
+    pub(crate) alloc_map: Bits,
+    pub(crate) managed_map: Bits,
 }
 
-struct Inner {
-    system: Bits,
-    global_available: u32,
-    global_reserved: u32,
-    maps: Vec<CpuMap>,
+pub(crate) struct Inner {
+    pub(crate) system: Bits,
+    pub(crate) global_available: u32,
+    pub(crate) global_reserved: u32,
+    pub(crate) maps: Vec<CpuMap>,
 }
 
 /// Per-CPU counters of the matrix.
@@ -61,7 +62,7 @@ pub struct MatrixCounts {
 
 /// The vector allocation matrix of a machine.
 pub struct VectorMatrix {
-    inner: SpinLock<Inner>,
+    pub(crate) inner: SpinLock<Inner>,
 }
 
 const BEGIN: u8 = FIRST_EXTERNAL_VECTOR;
@@ -134,7 +135,7 @@ impl VectorMatrix {
         Ok(())
     }
 
-    fn lowest_free(g: &Inner, m: &CpuMap, managed_only: bool) -> Option<u8> {
+    pub(crate) fn lowest_free(g: &Inner, m: &CpuMap, managed_only: bool) -> Option<u8> {
         (BEGIN..END).find(|&v| {
             if managed_only {
                 test(&m.managed_map, v) && !test(&m.alloc_map, v)
@@ -186,84 +187,6 @@ impl VectorMatrix {
     pub fn remove_reserved(&self) {
         let mut g = self.inner.lock();
         g.global_reserved = g.global_reserved.saturating_sub(1);
-    }
-
-    /// irq_matrix_reserve_managed: reserves one vector on every CPU of `mask`, rolled
-    /// back with `NoSpace` if any CPU is full.
-    pub fn reserve_managed(&self, mask: u64) -> Result<(), IrqError> {
-        let mut g = self.inner.lock();
-        let n = g.maps.len();
-        let mut done: Vec<(usize, u8)> = Vec::new();
-        for cpu in (0..n).filter(|c| *c < 64 && mask & (1 << c) != 0) {
-            let v = {
-                let m = &g.maps[cpu];
-                Self::lowest_free(&g, m, false)
-            };
-            let Some(v) = v else {
-                for (c, v) in done {
-                    Self::unreserve_managed(&mut g, c, v);
-                }
-                return Err(IrqError::NoSpace("managed reservation"));
-            };
-            let m = &mut g.maps[cpu];
-            put(&mut m.managed_map, v, true);
-            m.managed += 1;
-            if m.initialized {
-                m.available -= 1;
-                if m.online {
-                    g.global_available -= 1;
-                }
-            }
-            done.push((cpu, v));
-        }
-        Ok(())
-    }
-
-    fn unreserve_managed(g: &mut Inner, cpu: usize, v: u8) {
-        let m = &mut g.maps[cpu];
-        put(&mut m.managed_map, v, false);
-        m.managed -= 1;
-        if m.initialized {
-            m.available += 1;
-            if m.online {
-                g.global_available += 1;
-            }
-        }
-    }
-
-    /// irq_matrix_remove_managed: releases one unused managed reservation per CPU.
-    pub fn remove_managed(&self, mask: u64) {
-        let mut g = self.inner.lock();
-        for cpu in 0..g.maps.len().min(64) {
-            if mask & (1 << cpu) == 0 {
-                continue;
-            }
-            if let Some(v) = Self::lowest_free(&g, &g.maps[cpu], true) {
-                Self::unreserve_managed(&mut g, cpu, v);
-            }
-        }
-    }
-
-    /// irq_matrix_alloc_managed: at activation, the CPU of `mask` with the fewest managed
-    /// allocations (ties: the last) takes its lowest reserved-but-unused vector.
-    pub fn alloc_managed(&self, mask: u64) -> Result<(u32, u8), IrqError> {
-        let mut g = self.inner.lock();
-        let mut best: Option<usize> = None;
-        for (cpu, m) in g.maps.iter().enumerate() {
-            let usable = cpu < 64 && mask & (1 << cpu) != 0 && m.online;
-            if usable
-                && Self::lowest_free(&g, m, true).is_some()
-                && best.is_none_or(|b| m.managed_allocated <= g.maps[b].managed_allocated)
-            {
-                best = Some(cpu);
-            }
-        }
-        let cpu = best.ok_or(IrqError::NoSpace("no managed vector reserved"))?;
-        let v = Self::lowest_free(&g, &g.maps[cpu], true).ok_or(IrqError::NoSpace("managed"))?;
-        let m = &mut g.maps[cpu];
-        put(&mut m.alloc_map, v, true);
-        m.managed_allocated += 1;
-        Ok((cpu as u32, v))
     }
 
     /// irq_matrix_free: returns `v` on `cpu`; a managed vector stays reserved.

@@ -3,11 +3,14 @@
 
 pub mod lapic;
 pub mod lapic_regs;
+pub mod lapic_set;
 pub mod lapic_timer;
 pub mod matrix;
+pub mod matrix_managed;
 pub mod vector;
 
-pub use lapic::{DeliveryMode, Destination, LapicSet};
+pub use lapic::{DeliveryMode, Destination};
+pub use lapic_set::LapicSet;
 pub use matrix::VectorMatrix;
 pub mod i8259;
 pub mod ioapic;

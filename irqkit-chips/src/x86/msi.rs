@@ -3,7 +3,8 @@
 
 use irqkit_core::IrqError;
 
-use super::lapic::{DeliveryMode, Destination, LapicSet};
+use super::lapic::{DeliveryMode, Destination};
+use super::lapic_set::LapicSet;
 
 /// Fixed upper bits of every MSI address (0xFEE in [31:20]).
 pub const MSI_ADDR_BASE: u32 = 0xFEE0_0000;
