@@ -20,6 +20,7 @@ extern crate std;
 pub mod gic;
 pub mod gpio;
 pub mod mmio;
+pub mod mmio_hw;
 pub mod signal;
 pub mod trigger;
 pub mod x86;

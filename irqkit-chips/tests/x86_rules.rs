@@ -334,3 +334,31 @@ fn pci_msi_domain_allocates_vectors_and_messages() {
     assert!(msi_alloc(&m, &mut tables, 0b1, 0, 500).is_err());
     assert_eq!(m.counts(0).unwrap(), before);
 }
+
+#[test]
+fn lint_inputs_deliver_fixed_and_nmi_and_errors_raise_the_error_vector() {
+    let l = lapics(1);
+    let a = l.mmio_view(0);
+    a.write32(APIC_LVT0, 0x42);
+    a.write32(APIC_LVT1, 0x400); // NMI
+    l.set_lint(0, 0, true).unwrap();
+    assert_eq!(l.acknowledge(0).unwrap(), 0x42);
+    LapicDriver::eoi(&a);
+    l.set_lint(0, 0, true).unwrap();
+    assert!(!l.irq_asserted(0), "edge LINT: no new edge");
+    l.set_lint(0, 1, true).unwrap();
+    assert!(l.take_nmi(0));
+    assert!(l.set_lint(0, 2, true).is_err() && l.set_lint(4, 0, true).is_err());
+    // Receiving an illegal vector raises the error LVT (0xFE after LapicDriver::setup).
+    l.deliver(
+        None,
+        irqkit_chips::x86::Destination::Physical(0),
+        irqkit_chips::x86::DeliveryMode::Fixed,
+        3,
+        false,
+    )
+    .unwrap();
+    assert_eq!(l.acknowledge(0).unwrap(), ERROR_APIC_VECTOR);
+    a.write32(APIC_ESR, 0);
+    assert_eq!(a.read32(APIC_ESR), 1 << 6, "Received illegal vector");
+}

@@ -112,6 +112,8 @@ pub struct Lapic {
     pub(crate) timer: Timer,
     pub(crate) nmi_pending: bool,
     pub(crate) init_count: u32,
+    /// Current LINT0/LINT1 input levels (bits 0/1).
+    pub(crate) lint: u8,
     pub(crate) lines: CpuLines,
 }
 
@@ -154,6 +156,7 @@ impl Lapic {
             timer: Timer::default(),
             nmi_pending: false,
             init_count: 0,
+            lint: 0,
             lines: CpuLines::default(),
         }
     }
@@ -183,7 +186,7 @@ impl Lapic {
     /// Accepts a fixed interrupt into IRR (TMR = `level`).
     pub(crate) fn accept(&mut self, vector: u8, level: bool) {
         if vector < 16 {
-            self.esr_pending |= ESR_RECV_ILLEGAL_VECTOR;
+            self.signal_error(ESR_RECV_ILLEGAL_VECTOR);
             return;
         }
         if !self.enabled() {
@@ -191,6 +194,16 @@ impl Lapic {
         }
         set_bit(&mut self.irr, vector, true);
         set_bit(&mut self.tmr, vector, level);
+    }
+
+    /// Records an APIC error and raises the LVT error vector if it is unmasked.
+    pub(crate) fn signal_error(&mut self, bit: u32) {
+        self.esr_pending |= bit;
+        let e = self.lvt[lvt::ERROR];
+        if e & LVT_MASKED == 0 && e as u8 >= 16 && self.enabled() {
+            set_bit(&mut self.irr, e as u8, true);
+            set_bit(&mut self.tmr, e as u8, false);
+        }
     }
 
     /// INTA: the delivered vector (moved IRR → ISR) or the spurious vector.

@@ -186,7 +186,7 @@ fn send_ipi(i: &mut LapicInner, cpu: u32, lo: u32) {
     };
     let fixed = matches!(mode, DeliveryMode::Fixed | DeliveryMode::LowestPriority);
     if fixed && vector < 16 {
-        i.cpus[cpu as usize].esr_pending |= ESR_SEND_ILLEGAL_VECTOR;
+        i.cpus[cpu as usize].signal_error(ESR_SEND_ILLEGAL_VECTOR);
         return;
     }
     // IPIs from the ICR are edge-triggered; a missing target is simply not delivered.

@@ -106,6 +106,32 @@ impl LapicSet {
         })
     }
 
+    /// Drives `cpu`'s LINT0 (`pin` 0) or LINT1 (`pin` 1) input: on a rising edge (or
+    /// while high for a level LVT) an unmasked entry delivers its vector (fixed) or an
+    /// NMI. ExtINT entries are left to the runtime, which acknowledges the 8259.
+    pub fn set_lint(&self, cpu: u32, pin: u32, level: bool) -> Result<(), IrqError> {
+        if pin > 1 {
+            return Err(IrqError::InvalidArgument("LINT pin"));
+        }
+        self.with(|i| {
+            let l = i.cpus.get_mut(cpu as usize).ok_or(IrqError::CpuOffline(cpu))?;
+            let e = l.lvt[super::lapic::lvt::LINT0 + pin as usize];
+            let bit = 1u8 << pin;
+            let rising = level && l.lint & bit == 0;
+            l.lint = if level { l.lint | bit } else { l.lint & !bit };
+            let level_trig = e & (1 << 15) != 0;
+            if e & super::lapic::LVT_MASKED != 0 || !(rising || (level && level_trig)) {
+                return Ok(());
+            }
+            match DeliveryMode::from_bits(e >> 8) {
+                Some(DeliveryMode::Fixed) => l.accept(e as u8, level_trig),
+                Some(DeliveryMode::Nmi) => l.nmi_pending = true,
+                _ => {}
+            }
+            Ok(())
+        })
+    }
+
     /// Takes `cpu`'s pending NMI (the runtime's NMI entry calls this).
     pub fn take_nmi(&self, cpu: u32) -> bool {
         self.with(|i| {
