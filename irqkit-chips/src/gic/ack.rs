@@ -3,7 +3,7 @@
 //! per group priority); EOIR drops the highest active priority and, in EOImode 0, also
 //! deactivates; in EOImode 1 DIR deactivates (from any CPU, for SPIs).
 
-use super::core::{Cand, GicCore, GroupSel, INTID_GROUP1_NOT_ACKED, INTID_SPURIOUS};
+use super::core::{cpu_bit, Cand, GicCore, GroupSel, INTID_GROUP1_NOT_ACKED, INTID_SPURIOUS};
 use super::lpi::FIRST_LPI;
 use super::state::{Field, NR_SGIS};
 
@@ -32,6 +32,7 @@ impl GicCore {
 
     /// IAR read: acknowledge the best signalled candidate on `cpu`, or 1023/1022.
     pub fn acknowledge(&mut self, cpu: u32, sel: GroupSel) -> u32 {
+        self.mark(cpu_bit(cpu));
         let Some(cand) = self.best_pending(cpu) else { return INTID_SPURIOUS };
         if !self.can_signal(cpu, &cand) || !sel_matches(sel, cand.group1) {
             return INTID_SPURIOUS;
@@ -58,6 +59,7 @@ impl GicCore {
             self.ids.set(cpu, cand.id, Field::Pending, false);
             self.ids.set(cpu, cand.id, Field::Active, true);
         }
+        self.mark_intid(cpu, cand.id);
         let c = &mut self.cpus[cpu as usize];
         c.apr |= gbit;
         if cand.group1 {
@@ -81,6 +83,7 @@ impl GicCore {
     /// EOIR write: priority drop, plus deactivation in EOImode 0.
     pub fn end_of_interrupt(&mut self, cpu: u32, value: u32, sel: GroupSel) {
         let id = self.intid_of(value);
+        self.mark(cpu_bit(cpu));
         let Some(c) = self.cpus.get_mut(cpu as usize) else { return };
         if (1020..FIRST_LPI).contains(&id) || c.apr == 0 {
             return;
@@ -101,6 +104,7 @@ impl GicCore {
     /// DIR write: deactivation, only meaningful in EOImode 1.
     pub fn deactivate_interrupt(&mut self, cpu: u32, value: u32) {
         let id = self.intid_of(value);
+        self.mark(cpu_bit(cpu));
         match self.cpus.get(cpu as usize) {
             Some(c) if c.eoi_mode => self.deactivate(cpu, id),
             _ => {}
@@ -112,10 +116,13 @@ impl GicCore {
         if id < FIRST_LPI {
             self.ids.set(cpu, id, Field::Active, false);
         }
+        self.mark(cpu_bit(cpu));
+        self.mark_intid(cpu, id);
     }
 
     /// Makes SGI `sgi` pending from `src` on every CPU in `targets`.
     pub fn send_sgi(&mut self, src: u32, sgi: u32, targets: u64) {
+        self.mark(targets);
         if sgi >= NR_SGIS {
             return;
         }

@@ -72,6 +72,17 @@ pub(crate) struct GicCore {
     pub ids: IntidState,
     pub cpus: Vec<CpuIf>,
     pub lpi: Option<LpiState>,
+    /// CPUs whose outputs the current operation may change (`None` = all).
+    pub dirty: Option<u64>,
+}
+
+/// Bit of `cpu` in a 64-bit CPU set (0 for CPUs beyond 63).
+pub(crate) fn cpu_bit(cpu: u32) -> u64 {
+    if cpu < 64 {
+        1 << cpu
+    } else {
+        0
+    }
 }
 
 impl GicCore {
@@ -88,6 +99,7 @@ impl GicCore {
             ids: IntidState::new(num_irqs, num_cpus),
             cpus: alloc::vec![cpu; num_cpus as usize],
             lpi: None,
+            dirty: None,
         };
         if !v3 {
             // GICv2: SGIs are always enabled.
@@ -179,9 +191,16 @@ impl GicCore {
     }
 
     /// Recomputes every CPU's outputs; returns the CPUs whose outputs changed.
+    ///
+    /// Only the CPUs [`GicCore::mark`]ed during the operation are recomputed; an
+    /// operation that marked nothing (a configuration write) recomputes every CPU.
     pub fn update(&mut self) -> Changed {
         let mut changed = Changed::default();
+        let dirty = self.dirty.take().unwrap_or(u64::MAX);
         for cpu in 0..self.num_cpus {
+            if cpu < 64 && dirty & (1 << cpu) == 0 {
+                continue;
+            }
             let l = self.compute_lines(cpu);
             let c = &mut self.cpus[cpu as usize];
             if c.lines != l {
@@ -190,6 +209,27 @@ impl GicCore {
             }
         }
         changed
+    }
+
+    /// Records that the current operation may change the outputs of the CPUs in `cpus`
+    /// (and only those). Hot paths mark precisely so `update` stays O(affected CPUs).
+    pub fn mark(&mut self, cpus: u64) {
+        self.dirty = Some(self.dirty.unwrap_or(0) | cpus);
+    }
+
+    /// Marks the CPUs SPI/PPI/SGI `id` can be signalled on, as seen from `cpu`.
+    pub fn mark_intid(&mut self, cpu: u32, id: u32) {
+        let m = if !(32..super::lpi::FIRST_LPI).contains(&id) {
+            cpu_bit(cpu)
+        } else {
+            self.ids.targets.get(id as usize).copied().unwrap_or(0)
+        };
+        self.mark(m);
+    }
+
+    /// Whether every CPU's cached outputs match a fresh computation (test invariant).
+    pub fn lines_consistent(&self) -> bool {
+        (0..self.num_cpus).all(|c| self.cpus[c as usize].lines == self.compute_lines(c))
     }
 
     /// Masks a priority value to the implemented bits.

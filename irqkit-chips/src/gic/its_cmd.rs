@@ -226,6 +226,7 @@ fn move_pending(i: &mut super::v3::V3Inner, lpi: u32, from: u32, to: u32) {
     let Some(idx) = l.index(lpi) else { return };
     if l.rd.get(from as usize).is_some_and(|r| r.is_pending(idx)) {
         l.rd[from as usize].set_pending(idx, false);
+        i.core.mark(super::core::cpu_bit(from));
         set_lpi_pending(i, to, lpi, true);
     }
 }

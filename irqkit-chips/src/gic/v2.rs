@@ -99,6 +99,7 @@ impl GicV2 {
                 return Err(IrqError::InvalidArgument("not an implemented SPI"));
             }
             c.ids.set_line(0, intid, level);
+            c.mark_intid(0, intid);
             Ok(())
         })
     }
@@ -113,6 +114,7 @@ impl GicV2 {
                 return Err(IrqError::CpuOffline(cpu));
             }
             c.ids.set_line(cpu, intid, level);
+            c.mark_intid(cpu, intid);
             Ok(())
         })
     }
@@ -121,6 +123,12 @@ impl GicV2 {
     pub fn cpu_lines(&self, cpu: u32) -> CpuLines {
         let g = self.inner.lock();
         g.core.cpus.get(cpu as usize).map(|c| c.lines).unwrap_or_default()
+    }
+
+    /// Whether every CPU's cached outputs equal a fresh computation (a test invariant
+    /// for the incremental update).
+    pub fn lines_consistent(&self) -> bool {
+        self.inner.lock().core.lines_consistent()
     }
 
     /// Whether `cpu`'s IRQ input is asserted: the runtime interrupts that CPU when true.

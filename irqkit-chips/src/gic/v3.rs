@@ -164,6 +164,7 @@ impl GicV3 {
                 return Err(IrqError::InvalidArgument("not an implemented SPI"));
             }
             i.core.ids.set_line(0, intid, level);
+            i.core.mark_intid(0, intid);
             Ok(())
         })
     }
@@ -178,6 +179,7 @@ impl GicV3 {
                 return Err(IrqError::CpuOffline(cpu));
             }
             i.core.ids.set_line(cpu, intid, level);
+            i.core.mark_intid(cpu, intid);
             Ok(())
         })
     }
@@ -186,6 +188,12 @@ impl GicV3 {
     pub fn cpu_lines(&self, cpu: u32) -> CpuLines {
         let g = self.inner.lock();
         g.core.cpus.get(cpu as usize).map(|c| c.lines).unwrap_or_default()
+    }
+
+    /// Whether every CPU's cached outputs equal a fresh computation (a test invariant
+    /// for the incremental update).
+    pub fn lines_consistent(&self) -> bool {
+        self.inner.lock().core.lines_consistent()
     }
 
     /// Whether `cpu`'s IRQ input is asserted.

@@ -100,6 +100,7 @@ pub(crate) fn set_lpi_pending(i: &mut V3Inner, cpu: u32, intid: u32, on: bool) {
     if rd.enabled && (bits >= 32 || intid < (1u32 << bits)) {
         rd.set_pending(idx, on);
     }
+    i.core.mark(super::core::cpu_bit(cpu));
 }
 
 fn enable_lpis(i: &mut V3Inner, mem: &ModelMemory, cpu: usize, on: bool) {
