@@ -10,7 +10,7 @@
 //! on MAPTI/MAPI up to the size MAPD declared, so a hostile command stream cannot make
 //! the model allocate more than it maps.
 //!
-//! The command queue is read from [`ModelMemory`]; commands run synchronously when
+//! The command queue is read from [`ModelMemory`](super::memory::ModelMemory); commands run synchronously when
 //! CWRITER is written (or the ITS is enabled), so SYNC is a no-op, as in QEMU. A
 //! command with bad parameters is skipped and its architectural error code recorded
 //! ([`GicV3::its_last_error`]); a queue that cannot be read stalls (CREADR.Stalled).
@@ -38,7 +38,7 @@ pub const GITS_CBASER: usize = 0x0080;
 pub const GITS_CWRITER: usize = 0x0088;
 /// GITS_CREADR.
 pub const GITS_CREADR: usize = 0x0090;
-/// GITS_BASER<n>.
+/// GITS_BASER`<n>`.
 pub const GITS_BASER: usize = 0x0100;
 /// GITS_TRANSLATER (second 64 KiB frame).
 pub const GITS_TRANSLATER: usize = 0x10040;

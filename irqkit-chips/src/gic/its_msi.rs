@@ -61,6 +61,9 @@ impl ItsMsiDomain {
         })
     }
 
+    /// The chip column of ITS-backed MSIs in `/proc/interrupts`.
+    pub const CHIP_NAME: &'static str = "ITS-MSI";
+
     /// its_msi_prepare: room for `nvecs` events (a power of two, at least 2), MAPD.
     pub fn prepare_device<M: Mmio, D: DmaMemory>(
         &self,

@@ -44,7 +44,7 @@ pub const GICD_SGIR: usize = 0xF00;
 pub const GICD_CPENDSGIR: usize = 0xF10;
 /// GICD_SPENDSGIRn.
 pub const GICD_SPENDSGIR: usize = 0xF20;
-/// GICD_PIDR2 (architecture revision in bits [7:4]).
+/// GICD_PIDR2 (architecture revision in bits \[7:4\]).
 pub const GICD_PIDR2: usize = 0xFE8;
 /// GICv2 IIDR as a GIC-400 reports it (Linux checks `& 0xFF0FFF == 0x02043B`).
 pub const GICV2_IIDR: u32 = 0x0202_043B;

@@ -39,6 +39,11 @@ impl GicV2Driver {
         GicV2Driver { nr_irqs, split_eoi, cpu_mask: Default::default() }
     }
 
+    /// The chip column `/proc/interrupts` shows for GIC `n` ("GIC-0" for the primary).
+    pub fn chip_name(n: u32) -> alloc::string::String {
+        alloc::format!("GIC-{n}")
+    }
+
     /// Number of INTIDs the distributor implements (capped at 1020).
     pub fn nr_irqs(&self) -> u32 {
         self.nr_irqs

@@ -19,9 +19,9 @@ pub enum IccReg {
     Hppir0,
     /// ICC_BPR0_EL1.
     Bpr0,
-    /// ICC_AP0R<n>_EL1.
+    /// ICC_AP0R`<n>`_EL1.
     Ap0r(u8),
-    /// ICC_AP1R<n>_EL1.
+    /// ICC_AP1R`<n>`_EL1.
     Ap1r(u8),
     /// ICC_DIR_EL1.
     Dir,

@@ -47,6 +47,9 @@ impl GicV3Driver {
         GicV3Driver { nr_irqs, split_eoi, lpi_bits }
     }
 
+    /// The chip column `/proc/interrupts` shows ("GICv3  27 Level  arch_timer").
+    pub const CHIP_NAME: &'static str = "GICv3";
+
     /// Number of SGI+PPI+SPI INTIDs.
     pub fn nr_irqs(&self) -> u32 {
         self.nr_irqs

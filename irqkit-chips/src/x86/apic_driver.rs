@@ -29,6 +29,9 @@ pub enum IpiDest {
 pub struct LapicDriver;
 
 impl LapicDriver {
+    /// The chip column of the vector domain ("APIC").
+    pub const CHIP_NAME: &'static str = "APIC";
+
     /// setup_local_APIC: TPR 0x10, enable with spurious vector 0xFF, LINTs masked,
     /// error LVT on 0xFE, ESR cleared.
     pub fn setup(apic: &impl Mmio) {
@@ -120,6 +123,9 @@ impl IoApicDriver {
         }
         d
     }
+
+    /// The chip column `/proc/interrupts` shows ("IO-APIC   4-edge  ttyS0").
+    pub const CHIP_NAME: &'static str = "IO-APIC";
 
     /// Number of redirection entries.
     pub fn pins(&self) -> u32 {

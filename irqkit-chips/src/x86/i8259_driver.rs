@@ -35,6 +35,9 @@ fn ports(irq: u8) -> (u16, u16) {
 }
 
 impl I8259Driver {
+    /// The chip column `/proc/interrupts` shows for legacy PIC lines.
+    pub const CHIP_NAME: &'static str = "XT-PIC";
+
     /// init_8259A: everything masked, master vectors 0x30–0x37, slave 0x38–0x3F on IR2,
     /// normal EOI; then the cascade unmasked.
     pub fn init(io: &impl PortIo) {

@@ -9,7 +9,7 @@
 //! moves the highest IRR vector to ISR; with nothing deliverable it returns the spurious
 //! vector without touching ISR (so Linux does not EOI it). EOI retires the highest ISR
 //! vector and, if its TMR bit is set, tells the registered EOI listeners (IO-APICs).
-//! Time never passes by itself: the runtime calls [`LapicSet::advance_time`].
+//! Time never passes by itself: the runtime calls [`LapicSet::advance_time`](super::LapicSet::advance_time).
 
 use super::lapic_timer::Timer;
 use crate::signal::CpuLines;
@@ -25,7 +25,7 @@ pub const ESR_RECV_ILLEGAL_VECTOR: u32 = 1 << 6;
 /// ESR: send illegal vector.
 pub const ESR_SEND_ILLEGAL_VECTOR: u32 = 1 << 5;
 
-/// Index of each LVT entry in [`Lapic::lvt`].
+/// Index of each LVT entry in a [`Lapic`]'s LVT array.
 pub mod lvt {
     /// LVT CMCI (0x2F0).
     pub const CMCI: usize = 0;
@@ -43,7 +43,7 @@ pub mod lvt {
     pub const ERROR: usize = 6;
 }
 
-/// APIC delivery mode (ICR / RTE / MSI data bits [10:8]).
+/// APIC delivery mode (ICR / RTE / MSI data bits \[10:8\]).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum DeliveryMode {
     /// Fixed.
@@ -63,7 +63,7 @@ pub enum DeliveryMode {
 }
 
 impl DeliveryMode {
-    /// Decodes bits [10:8]; 3 is reserved.
+    /// Decodes bits \[10:8\]; 3 is reserved.
     pub fn from_bits(b: u32) -> Option<Self> {
         Some(match b & 7 {
             0 => DeliveryMode::Fixed,
@@ -83,7 +83,7 @@ impl DeliveryMode {
 pub enum Destination {
     /// Physical APIC ID (0xFF = broadcast).
     Physical(u32),
-    /// Flat logical mode: every LAPIC whose LDR[31:24] shares a bit.
+    /// Flat logical mode: every LAPIC whose LDR\[31:24\] shares a bit.
     Logical(u8),
     /// The sender only (ICR shorthand 1).
     SelfOnly,

@@ -36,7 +36,7 @@ pub const APIC_ESR: usize = 0x280;
 pub const APIC_LVTCMCI: usize = 0x2F0;
 /// Interrupt command, low word (writing it sends).
 pub const APIC_ICR: usize = 0x300;
-/// Interrupt command, high word (destination [31:24]).
+/// Interrupt command, high word (destination \[31:24\]).
 pub const APIC_ICR2: usize = 0x310;
 /// LVT timer.
 pub const APIC_LVTT: usize = 0x320;

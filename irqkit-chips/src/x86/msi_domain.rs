@@ -10,6 +10,16 @@ use super::matrix::VectorMatrix;
 use super::msi::MsiMessage;
 use super::vector::VectorTable;
 
+/// The chip column for PCI MSI-X vectors of device `bdf` ("PCI-MSIX-0000:00:05.0").
+pub fn pci_msix_chip_name(bdf: &str) -> alloc::string::String {
+    alloc::format!("PCI-MSIX-{bdf}")
+}
+
+/// The chip column for PCI MSI vectors of device `bdf` ("PCI-MSI-0000:00:05.0").
+pub fn pci_msi_chip_name(bdf: &str) -> alloc::string::String {
+    alloc::format!("PCI-MSI-{bdf}")
+}
+
 /// One allocated MSI: where it lands and what the device writes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct MsiVector {
