@@ -8,7 +8,7 @@ use super::lpi::FIRST_LPI;
 use super::state::{Field, NR_SGIS};
 
 impl GicCore {
-    /// IAR value of `cand` (SGI source CPU in bits [12:10] on v2).
+    /// IAR value of `cand` (SGI source CPU in bits 12..10 on v2).
     fn iar_value(&self, cpu: u32, cand: &Cand) -> u32 {
         if !self.v3 && cand.id < NR_SGIS {
             let src = self.ids.banked[cpu as usize].sgi_src(cand.id as usize);

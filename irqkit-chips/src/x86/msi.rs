@@ -6,7 +6,7 @@ use irqkit_core::IrqError;
 use super::lapic::{DeliveryMode, Destination};
 use super::lapic_set::LapicSet;
 
-/// Fixed upper bits of every MSI address (0xFEE in [31:20]).
+/// Fixed upper bits of every MSI address (0xFEE in bits 31..20).
 pub const MSI_ADDR_BASE: u32 = 0xFEE0_0000;
 /// Address: destination mode logical.
 pub const MSI_ADDR_DEST_LOGICAL: u32 = 1 << 2;
