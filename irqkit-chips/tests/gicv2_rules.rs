@@ -280,3 +280,15 @@ fn notifier_reports_line_changes() {
     eoi(&g, 0, v);
     assert_eq!(*seen.lock().unwrap(), vec![(0, true), (0, false)]);
 }
+
+#[test]
+fn eoi_of_an_unimplemented_intid_is_ignored() {
+    let g = gic(false);
+    g.set_line(SPI, true).unwrap();
+    assert_eq!(iar(&g, 0), SPI);
+    eoi(&g, 0, 100); // beyond the 64 implemented INTIDs
+    eoi(&g, 0, 1023);
+    assert_eq!(g.cpuif_view(0).read32(GICC_RPR), 0xA0, "no priority drop");
+    eoi(&g, 0, SPI);
+    assert_eq!(g.cpuif_view(0).read32(GICC_RPR), 0xFF);
+}

@@ -84,8 +84,12 @@ impl GicCore {
     pub fn end_of_interrupt(&mut self, cpu: u32, value: u32, sel: GroupSel) {
         let id = self.intid_of(value);
         self.mark(cpu_bit(cpu));
+        // IDs the GIC does not implement (1020-1023 included) are ignored entirely.
+        if !self.implemented(id) {
+            return;
+        }
         let Some(c) = self.cpus.get_mut(cpu as usize) else { return };
-        if (1020..FIRST_LPI).contains(&id) || c.apr == 0 {
+        if c.apr == 0 {
             return;
         }
         let top = c.apr & c.apr.wrapping_neg();
@@ -96,7 +100,7 @@ impl GicCore {
         c.apr &= !top;
         c.apr_g1 &= !top;
         let eoi_mode = c.eoi_mode;
-        if !eoi_mode && self.implemented(id) {
+        if !eoi_mode {
             self.deactivate(cpu, id);
         }
     }
