@@ -89,3 +89,34 @@ fn bad_gpio_input_is_rejected() {
     assert!(GpioController::new(33).is_err());
     assert!(GpioIrqDriver::init(&g.mmio_view(), 0).is_err());
 }
+
+#[test]
+fn gpio_keys_debounces_a_bouncing_button() {
+    use irqkit_chips::gpio::keys::{GpioKey, KeyEvent};
+    let (g, d) = setup();
+    let v = g.mmio_view();
+    g.set_pin(4, true).unwrap(); // active-low button, released
+    let key = GpioKey::new(4, 116, true, 5);
+    key.setup(&d, &v).unwrap();
+    // A press that bounces at t = 10, 11, 12, 13 and settles low.
+    for (t, level) in [(10, false), (11, true), (12, false), (13, true), (14, false)] {
+        g.set_pin(4, level).unwrap();
+        assert!(g.upstream_level());
+        d.handle_chained(&v, |pin| {
+            assert_eq!(pin, 4);
+            key.on_irq(t);
+        });
+    }
+    assert_eq!(key.next_deadline(), Some(19), "every bounce pushes the deadline out");
+    assert_eq!(key.on_timer(&v, 18), None);
+    assert_eq!(key.on_timer(&v, 19), Some(KeyEvent { code: 116, pressed: true }));
+    assert_eq!(key.next_deadline(), None);
+    g.set_pin(4, true).unwrap();
+    d.handle_chained(&v, |_| key.on_irq(30));
+    assert_eq!(key.on_timer(&v, 35), Some(KeyEvent { code: 116, pressed: false }));
+    // A glitch that returns to the same level reports nothing.
+    g.set_pin(4, false).unwrap();
+    g.set_pin(4, true).unwrap();
+    d.handle_chained(&v, |_| key.on_irq(40));
+    assert_eq!(key.on_timer(&v, 45), None);
+}

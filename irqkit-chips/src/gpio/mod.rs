@@ -16,6 +16,7 @@
 //! | 0x1C   | IRQ_ACK           | write 1 to clear an edge latch                    |
 
 pub mod driver;
+pub mod keys;
 pub mod model;
 
 pub use driver::GpioIrqDriver;
