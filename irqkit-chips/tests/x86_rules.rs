@@ -362,3 +362,51 @@ fn lint_inputs_deliver_fixed_and_nmi_and_errors_raise_the_error_vector() {
     a.write32(APIC_ESR, 0);
     assert_eq!(a.read32(APIC_ESR), 1 << 6, "Received illegal vector");
 }
+
+#[test]
+fn vector_move_keeps_the_old_vector_until_cleanup() {
+    use irqkit_chips::x86::vector_domain::ApicIrq;
+    let l = lapics(4);
+    let m = VectorMatrix::new(4).unwrap();
+    for c in 0..4 {
+        m.online(c).unwrap();
+    }
+    let mut tables = vec![VectorTable::new(); 4];
+    let mut a = ApicIrq::assign(&m, &mut tables, 77, 0b0001, 0b1111).unwrap();
+    assert_eq!((a.cpu, a.vector), (0, 0x20));
+    assert_eq!(a.set_affinity(&m, &mut tables, 0b0011, 0b1111), Ok(false), "CPU 0 still allowed");
+    assert_eq!(a.set_affinity(&m, &mut tables, 0b0100, 0b1111), Ok(true));
+    assert_eq!((a.cpu, a.prev), (2, Some((0, 0x20))));
+    assert!(a.set_affinity(&m, &mut tables, 0b1000, 0b1111).is_err(), "EBUSY while moving");
+    // Both vectors dispatch to the irq during the move.
+    assert_eq!(tables[0].get(0x20), VectorSlot::Irq(77));
+    assert_eq!(tables[2].get(a.vector), VectorSlot::Irq(77));
+    assert!(a.cleanup(&m, &mut tables, false).is_err(), "nothing arrived on the new vector yet");
+    assert!(!a.complete_move(0));
+    assert!(a.complete_move(2));
+    // The old vector is still pending in CPU 0's IRR: retry.
+    l.deliver(
+        None,
+        irqkit_chips::x86::Destination::Physical(0),
+        irqkit_chips::x86::DeliveryMode::Fixed,
+        0x20,
+        false,
+    )
+    .unwrap();
+    let pending = l.vector_state(0, 0x20).unwrap().0;
+    assert_eq!(
+        a.cleanup(&m, &mut tables, pending),
+        Err(irqkit_core::IrqError::Busy("Moved interrupt pending in old target APIC"))
+    );
+    assert_eq!(l.acknowledge(0).unwrap(), 0x20);
+    l.eoi(0).unwrap();
+    a.cleanup(&m, &mut tables, l.vector_state(0, 0x20).unwrap().0).unwrap();
+    assert_eq!(tables[0].lookup(0x20), VectorSlot::Shutdown);
+    assert!(!a.move_in_progress());
+    // Moving away from an offline CPU frees the old vector at once.
+    m.offline(2).unwrap();
+    assert_eq!(a.set_affinity(&m, &mut tables, 0b1000, 0b1011), Ok(true));
+    assert!(!a.move_in_progress());
+    a.free(&m, &mut tables);
+    assert_eq!(m.counts(3).unwrap().allocated, 0);
+}

@@ -8,6 +8,7 @@ pub mod lapic_timer;
 pub mod matrix;
 pub mod matrix_managed;
 pub mod vector;
+pub mod vector_domain;
 
 pub use lapic::{DeliveryMode, Destination};
 pub use lapic_set::LapicSet;
