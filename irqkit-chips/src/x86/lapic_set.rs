@@ -70,8 +70,9 @@ impl LapicSet {
         };
         notify(n.as_ref(), changed, |c| self.cpu_lines(c));
         if let Some(v) = eoi {
-            let ls: Vec<EoiListener> = self.eoi_listeners.lock().clone();
-            for l in ls {
+            // Called under the listener lock (no allocation on the EOI path). Lock order:
+            // listeners → IO-APIC → LAPIC set; the LAPIC lock is already dropped here.
+            for l in self.eoi_listeners.lock().iter() {
                 l(v);
             }
         }
