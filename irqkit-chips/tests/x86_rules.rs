@@ -410,3 +410,19 @@ fn vector_move_keeps_the_old_vector_until_cleanup() {
     a.free(&m, &mut tables);
     assert_eq!(m.counts(3).unwrap().allocated, 0);
 }
+
+#[test]
+fn hostile_times_and_frees_are_defined() {
+    let l = lapics(1);
+    let a = l.mmio_view(0);
+    LapicDriver::setup_timer(&a, LOCAL_TIMER_VECTOR, true, Some(u32::MAX)).unwrap();
+    assert!(!l.advance_time(0, u64::MAX - 1).unwrap() || l.irq_asserted(0));
+    let _ = l.advance_time(0, u64::MAX);
+    let m = VectorMatrix::new(1).unwrap();
+    m.online(0).unwrap();
+    m.reserve_managed(1).unwrap();
+    let (c, v) = m.alloc_managed(1).unwrap();
+    assert!(m.free(c, v, false).is_err(), "managed vector freed as ordinary");
+    m.free(c, v, true).unwrap();
+    assert!(m.free(c, v, true).is_err(), "double free");
+}

@@ -44,7 +44,7 @@ impl Timer {
         self.initial = v;
         self.start = self.now;
         self.deadline = (v != 0 && lvt_timer & mode::MASK != mode::TSC_DEADLINE)
-            .then(|| self.now + v as u64 * self.divisor());
+            .then(|| self.now.saturating_add(v as u64 * self.divisor()));
     }
 
     /// Current-count register at the last time passed in.
@@ -74,8 +74,9 @@ impl Timer {
         if lvt_timer & mode::MASK == mode::PERIODIC {
             let period = (self.initial as u64 * self.divisor()).max(1);
             let missed = (now - d) / period;
-            self.deadline = Some(d + (missed + 1) * period);
-            self.start = d + missed * period;
+            // Saturating: a runtime may pass any u64 as "now".
+            self.deadline = Some(d.saturating_add((missed + 1).saturating_mul(period)));
+            self.start = d.saturating_add(missed.saturating_mul(period));
         } else {
             self.deadline = None;
         }

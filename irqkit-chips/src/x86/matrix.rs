@@ -196,6 +196,9 @@ impl VectorMatrix {
         if !(BEGIN..END).contains(&v) || !test(&m.alloc_map, v) {
             return Err(IrqError::AlreadyFreed("vector not allocated"));
         }
+        if managed != test(&m.managed_map, v) {
+            return Err(IrqError::InvalidArgument("managed/ordinary mismatch on free"));
+        }
         put(&mut m.alloc_map, v, false);
         if managed {
             m.managed_allocated = m.managed_allocated.saturating_sub(1);
