@@ -56,7 +56,7 @@ impl ItsMsiDomain {
             inner: SpinLock::new(inner),
             nr_lpis,
             prop_pa,
-            itt_end: itt_pa + itt_len,
+            itt_end: itt_pa.saturating_add(itt_len),
             entry_size,
         })
     }
@@ -81,7 +81,7 @@ impl ItsMsiDomain {
                 return Err(IrqError::Busy("ITS device already prepared"));
             }
             let size = (n as u64 * self.entry_size).max(ITT_ALIGN).next_multiple_of(ITT_ALIGN);
-            if g.next_itt + size > self.itt_end {
+            if g.next_itt.saturating_add(size) > self.itt_end {
                 return Err(IrqError::NoSpace("ITT pool"));
             }
             let itt = g.next_itt;
