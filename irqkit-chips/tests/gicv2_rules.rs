@@ -292,3 +292,21 @@ fn eoi_of_an_unimplemented_intid_is_ignored() {
     eoi(&g, 0, SPI);
     assert_eq!(g.cpuif_view(0).read32(GICC_RPR), 0xFF);
 }
+
+#[test]
+fn a_ppi_is_private_to_its_cpu() {
+    let g = gic(false);
+    for cpu in 0..2 {
+        g.dist_view(cpu).write8(GICD_IPRIORITYR + 27, 0x80);
+        g.dist_view(cpu).write32(GICD_ISENABLER, 1 << 27);
+    }
+    g.set_ppi_line(1, 27, true).unwrap();
+    assert!(!g.irq_asserted(0) && g.irq_asserted(1));
+    assert_eq!(g.dist_view(0).read32(GICD_ISPENDR) & (1 << 27), 0, "banked view of CPU 0");
+    assert_ne!(g.dist_view(1).read32(GICD_ISPENDR) & (1 << 27), 0);
+    assert_eq!(iar(&g, 1), 27);
+    g.set_ppi_line(1, 27, false).unwrap();
+    eoi(&g, 1, 27);
+    assert_eq!(iar(&g, 1), INTID_SPURIOUS);
+    assert!(g.set_ppi_line(0, 40, true).is_err(), "not a PPI");
+}

@@ -291,3 +291,20 @@ fn notifier_may_call_back_into_the_model() {
     m.gic.set_line(44, true).unwrap();
     assert_eq!(acked.load(Ordering::SeqCst), 44);
 }
+
+#[test]
+fn ppi_configured_in_the_redistributor_reaches_only_its_cpu() {
+    let m = machine(false, false);
+    let (d, r) = (m.gic.dist_view(0), m.gic.redist_view(0));
+    m.drv.set_type(&d, &r, 27, 2, Trigger::LevelHigh).unwrap();
+    m.drv.unmask(&d, &r, 27, 2).unwrap();
+    m.gic.set_ppi_line(2, 27, true).unwrap();
+    m.gic.set_ppi_line(1, 27, true).unwrap(); // disabled on CPU 1
+    assert!(m.gic.irq_asserted(2) && !m.gic.irq_asserted(1));
+    assert_eq!(m.drv.handle_irq(&icc(&m, 2)), Some(27));
+    m.gic.set_ppi_line(2, 27, false).unwrap();
+    m.drv.eoi(&icc(&m, 2), 27);
+    assert!(!m.gic.irq_asserted(2));
+    // Distributor copies of INTIDs 0-31 are RAZ/WI under affinity routing.
+    assert_eq!(d.read32(GICD_ISENABLER), 0);
+}
