@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Builds the irqkit x86_64 kernel image and boots it in QEMU (TCG).
+#
+#   kernel-x86/run.sh [--selftest] [--smp N] [--timeout S]
+#
+# Without --selftest: an interactive serial shell on stdio (`cat /proc/interrupts`).
+# With --selftest: boots with the command line `selftest`, types the serial test
+# pattern once the kernel prints SERIAL-READY, and exits 0 only if the kernel exits
+# through isa-debug-exit with the pass code (QEMU status 33). With no --smp it runs
+# -smp 1 and then -smp 4.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+selftest=0
+smps=()
+limit=60
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --selftest) selftest=1 ;;
+        --smp) smps+=("$2"); shift ;;
+        --timeout) limit="$2"; shift ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
+    echo "run.sh: installing qemu-system-x86" >&2
+    if [[ $(id -u) -eq 0 ]]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq qemu-system-x86 >/dev/null
+fi
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$here/target}"
+(cd "$here" && cargo build --release --quiet)
+elf64="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/irqkit-kernel-x86"
+image="$CARGO_TARGET_DIR/irqkit-kernel-x86.elf32"
+# QEMU's multiboot loader refuses ELF64; the code inside stays 64-bit.
+objcopy -O elf32-i386 "$elf64" "$image"
+
+qemu_args=(-machine q35 -m 256M -display none -no-reboot -monitor none
+           -device isa-debug-exit,iobase=0xf4,iosize=0x04 -kernel "$image")
+
+if [[ $selftest -eq 0 ]]; then
+    exec qemu-system-x86_64 "${qemu_args[@]}" -smp "${smps[0]:-4}" -serial stdio
+fi
+
+[[ ${#smps[@]} -eq 0 ]] && smps=(1 4)
+pattern='irqkit serial selftest: 0123456789 ABCDEFGHIJKLMNOPQRSTUVWXYZ'
+status=0
+for n in "${smps[@]}"; do
+    work="$(mktemp -d)"
+    mkfifo "$work/in"
+    # Hold the fifo open read-write so neither side blocks on open or sees EOF early.
+    exec 3<>"$work/in"
+    start=$(date +%s.%N)
+    set +e
+    timeout "$limit" qemu-system-x86_64 "${qemu_args[@]}" -smp "$n" -append selftest \
+        -serial stdio <&3 | while IFS= read -r line; do
+            printf '%s\n' "$line"
+            if [[ "$line" == *SERIAL-READY* ]]; then printf '%s\n' "$pattern" >&3; fi
+        done
+    rc=${PIPESTATUS[0]}
+    set -e
+    exec 3>&-
+    rm -rf "$work"
+    end=$(date +%s.%N)
+    secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
+    if [[ $rc -eq 33 ]]; then
+        echo "run.sh: -smp $n selftest PASSED in ${secs}s"
+    else
+        echo "run.sh: -smp $n selftest FAILED (qemu status $rc) after ${secs}s" >&2
+        status=1
+    fi
+done
+exit $status
