@@ -24,7 +24,7 @@ use crate::lapic::{
     TIMER_VECTOR,
 };
 use crate::percpu::{self, CpuArea};
-use crate::{arch, kprintln, lapic, platform, serial, traps};
+use crate::{arch, kprintln, lapic, platform, selftest_sched, serial, switch, traps};
 
 /// Vector of COM1's IO-APIC line (Linux's ISA_IRQ_VECTOR(4)).
 pub const COM1_VECTOR: u8 = 0x34;
@@ -59,6 +59,7 @@ extern "C" fn do_vector(frame: &mut TrapFrame) {
         return;
     }
     handle_vector(sys, cpu, area, vector);
+    switch::maybe_preempt(frame);
 }
 
 /// Runs one interrupt's handler inside `irq_enter`/`irq_exit`, then EOIs it.
@@ -104,10 +105,14 @@ pub fn replay_deferred(cpu: &CpuState) {
     arch::hw_irq_restore(true);
 }
 
-fn timer_interrupt(sys: &IrqSystem, area: &CpuArea, _hardirq: &HardIrq) {
+fn timer_interrupt(sys: &IrqSystem, area: &CpuArea, hardirq: &HardIrq) {
     if !sys.in_hardirq() {
         area.bad_context.store(true, Ordering::Relaxed);
     }
+    if area.sched_ready.load(Ordering::Relaxed) {
+        sys.scheduler_tick();
+    }
+    selftest_sched::on_tick(sys, area.cpu as usize, hardirq);
 }
 
 /// The IPI ping-pong of the self-test: answer pings with a CAL back to the sender, and

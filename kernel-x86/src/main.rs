@@ -24,9 +24,11 @@ mod mem;
 mod percpu;
 mod platform;
 mod selftest;
+mod selftest_sched;
 mod serial;
 mod shell;
 mod smp;
+mod switch;
 mod traps;
 
 use core::sync::atomic::Ordering;
@@ -104,6 +106,7 @@ extern "C" fn kmain(magic: u32, info: u32) -> ! {
     if let Ok(c) = sys.cpu(CpuId(0)) {
         c.set_online(true);
     }
+    become_idle_thread(0);
     percpu::area(0).online.store(true, Ordering::Release);
     lapic::start_timer(HZ);
     arch::hw_irq_restore(true);
@@ -136,15 +139,36 @@ extern "C" fn ap_main(cpu: u32) -> ! {
     gdt::init_cpu(cpu);
     idt::load();
     lapic::init_cpu();
-    if let Ok(c) = platform::system().cpu(CpuId(cpu as u32)) {
+    let sys = platform::system();
+    if let Ok(c) = sys.cpu(CpuId(cpu as u32)) {
         c.set_online(true);
     }
+    become_idle_thread(cpu);
     lapic::start_timer(HZ);
     area.online.store(true, Ordering::Release);
     arch::hw_irq_restore(true);
+    // The core's `cpu_idle_loop`, plus the self-test's turn-taking hook.
+    let me = CpuId(cpu as u32);
     loop {
         selftest::ap_poll(cpu);
-        arch::enable_and_halt();
+        sys.local_irq_disable();
+        if sys.sched.nr_queued(me) > 0 || sys.this_cpu().need_resched() {
+            sys.schedule();
+        } else {
+            sys.platform().idle_wait(me);
+        }
+        sys.local_irq_enable();
+    }
+}
+
+/// Makes the calling boot context CPU `cpu`'s idle thread (`swapper/N`).
+fn become_idle_thread(cpu: usize) {
+    match platform::system().init_idle(CpuId(cpu as u32)) {
+        Ok(_) => percpu::area(cpu).sched_ready.store(true, Ordering::Release),
+        Err(e) => {
+            kprintln!("init_idle({}) failed: {}", cpu, e);
+            fail_exit();
+        }
     }
 }
 

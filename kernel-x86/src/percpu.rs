@@ -34,6 +34,12 @@ pub struct CpuArea {
     pub deferred: [AtomicU64; 4],
     /// Number of interrupts the lazy mask deferred (and later replayed).
     pub deferred_count: AtomicU64,
+    /// Set once this CPU runs its idle thread under the scheduler.
+    pub sched_ready: AtomicBool,
+    /// The context being switched away from (`switch::finish_switch` releases it).
+    pub switch_prev: AtomicU64,
+    /// Interrupt returns diverted into `preempt_schedule_irq`.
+    pub irq_preemptions: AtomicU64,
     /// Set when a tick handler saw `in_hardirq()` false (an irq_enter bug).
     pub bad_context: AtomicBool,
 }
@@ -53,6 +59,9 @@ impl CpuArea {
             pong_from: AtomicU64::new(0),
             deferred: [Z64; 4],
             deferred_count: AtomicU64::new(0),
+            sched_ready: AtomicBool::new(false),
+            irq_preemptions: AtomicU64::new(0),
+            switch_prev: AtomicU64::new(0),
             bad_context: AtomicBool::new(false),
         }
     }

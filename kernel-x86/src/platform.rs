@@ -4,8 +4,7 @@
 //! - `now_ns`: the TSC, calibrated against the local APIC timer.
 //! - `send_ipi`: a fixed IPI through the ICR (RES, CAL, IWI vectors as in Linux).
 //! - `replay_irqs`: the second half of the lazy interrupt mask ([`crate::irq`]).
-//! - Threads: not implemented yet; `spawn_thread` is refused with `Unsupported`, so the
-//!   scheduler never has a second thread to `switch_to`.
+//! - `spawn_thread`/`switch_to`: a stack switch ([`crate::switch`]).
 
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicPtr, Ordering};
@@ -16,7 +15,7 @@ use irqkit_core::sched::Thread;
 use irqkit_core::system::SystemConfig;
 use irqkit_core::{CpuId, Ipi, IrqError, IrqSystem, Platform};
 
-use crate::{arch, irq, lapic, percpu};
+use crate::{arch, irq, lapic, percpu, switch};
 
 /// The kernel's machine interface.
 pub struct KernelPlatform {
@@ -53,14 +52,13 @@ impl Platform for KernelPlatform {
         irq::replay_deferred(cpu);
     }
 
-    fn spawn_thread(&self, _thread: &Arc<Thread>, _body: ThreadBody) -> Result<(), IrqError> {
-        Err(IrqError::Unsupported("kernel-x86 has no context switch yet"))
+    fn spawn_thread(&self, thread: &Arc<Thread>, body: ThreadBody) -> Result<(), IrqError> {
+        switch::spawn(thread, body);
+        Ok(())
     }
 
-    fn switch_to(&self, _cpu: CpuId, _prev: &Arc<Thread>, _next: &Arc<Thread>) {
-        // Unreachable while `spawn_thread` refuses every thread: the scheduler has no
-        // second thread to pick.
-        panic!("kernel-x86: switch_to without a context switch implementation");
+    fn switch_to(&self, _cpu: CpuId, prev: &Arc<Thread>, next: &Arc<Thread>) {
+        switch::switch_to(prev, next);
     }
 
     fn idle_wait(&self, cpu: CpuId) {
@@ -91,6 +89,18 @@ pub fn init(nr_cpus: usize, hz: u32) -> Result<(), IrqError> {
     // The system lives for the rest of the machine's life: leak one reference.
     SYSTEM.store(Arc::into_raw(sys) as *mut IrqSystem, Ordering::Release);
     Ok(())
+}
+
+/// A counted reference to the system (for `IrqSystem` methods taking `&Arc<Self>`).
+pub fn system_arc() -> Arc<IrqSystem> {
+    let p = SYSTEM.load(Ordering::Acquire);
+    assert!(!p.is_null(), "kernel-x86: IrqSystem used before platform::init");
+    // SAFETY: `p` came from `Arc::into_raw` and that reference is never released, so
+    // adding one and materialising it is balanced by this Arc's drop.
+    unsafe {
+        Arc::increment_strong_count(p);
+        Arc::from_raw(p)
+    }
 }
 
 /// The system, once `init` ran.

@@ -15,7 +15,7 @@ use irqkit_core::{CpuId, Ipi};
 use crate::irq::{COM1_VECTOR, SERIAL_RX};
 use crate::lapic::{self, CALL_FUNCTION_VECTOR, IRQ_WORK_VECTOR, RESCHEDULE_VECTOR, TIMER_VECTOR};
 use crate::traps::{self, class_code, Class};
-use crate::{arch, ex_table, kprintln, percpu, platform, shell};
+use crate::{arch, ex_table, kprintln, percpu, platform, selftest_sched, shell};
 
 /// The bytes `run.sh --selftest` types into COM1 once it sees `SERIAL-READY`.
 const SERIAL_PATTERN: &[u8] = b"irqkit serial selftest: 0123456789 ABCDEFGHIJKLMNOPQRSTUVWXYZ\n";
@@ -213,6 +213,37 @@ fn test_serial(n: usize, target: usize) {
     );
 }
 
+fn test_kthreads(n: usize) {
+    let want = match selftest_sched::start(n) {
+        Ok(m) => m,
+        Err(e) => {
+            check(false, format_args!("spawning kernel threads: {e}"));
+            return;
+        }
+    };
+    let done = wait_for(10 * SECOND, || selftest_sched::done() == want);
+    check(
+        done && !selftest_sched::saw_bad_context(),
+        format_args!(
+            "ticker/0..{} and ping/pong kernel threads ran on their CPUs and exited",
+            n - 1
+        ),
+    );
+    let preempted = percpu::area(0).irq_preemptions.load(Ordering::Relaxed);
+    check(preempted >= 1, format_args!("CPU0 preempted {preempted} times at interrupt return"));
+    let sys = platform::system();
+    for c in 0..n {
+        if let Some(st) = sys.sched.stats(CpuId(c as u32)) {
+            kprintln!(
+                "CPU{c}: {} context switches, {} preemptions, {} irq-return preemptions",
+                st.switches,
+                st.preemptions,
+                percpu::area(c).irq_preemptions.load(Ordering::Relaxed)
+            );
+        }
+    }
+}
+
 /// Runs every check and exits QEMU with the verdict.
 pub fn run(n: usize, serial_target: usize) -> ! {
     let sys = platform::system();
@@ -224,6 +255,7 @@ pub fn run(n: usize, serial_target: usize) -> ! {
     check(ticks, format_args!("LAPIC timer ticks (>= {MIN_TICKS}) on all {n} CPUs"));
     test_ipis(n);
     test_serial(n, serial_target);
+    test_kthreads(n);
     let clean = (0..n).all(|c| !percpu::area(c).bad_context.load(Ordering::Relaxed));
     check(
         clean && sys.preempt_count() == 0 && sys.in_task(),
