@@ -141,8 +141,7 @@ fn context_of(t: &Thread) -> Option<&ThreadContext> {
 /// `Platform::spawn_thread`: a fresh stack whose first switch-in "returns" into
 /// `kthread_trampoline` with the context in r12.
 pub fn spawn(t: &Arc<Thread>, body: ThreadBody) {
-    let mut stack: Vec<u128> = Vec::with_capacity(KTHREAD_STACK_SIZE / 16);
-    stack.resize(KTHREAD_STACK_SIZE / 16, 0);
+    let stack: Vec<u128> = alloc::vec![0; KTHREAD_STACK_SIZE / 16];
     let ctx = Arc::new(ThreadContext {
         rsp: UnsafeCell::new(0),
         in_switch: AtomicBool::new(false),
