@@ -13,10 +13,10 @@
 //! Every handled interrupt is bracketed by `irq_enter`/`irq_exit` with the soft mask set,
 //! as the core's context rules require.
 
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use irqkit_core::cpu::CpuState;
-use irqkit_core::{CpuId, HardIrq, Ipi, IrqSystem};
+use irqkit_core::{CpuId, HardIrq, Ipi, IrqError, IrqSystem};
 
 use crate::idt::TrapFrame;
 use crate::lapic::{
@@ -24,13 +24,34 @@ use crate::lapic::{
     TIMER_VECTOR,
 };
 use crate::percpu::{self, CpuArea};
-use crate::{arch, kprintln, lapic, platform, selftest_sched, serial, switch, traps};
+use crate::{arch, ioapic, kprintln, lapic, platform, selftest_sched, serial, switch, traps};
 
 /// Vector of COM1's IO-APIC line (Linux's ISA_IRQ_VECTOR(4)).
 pub const COM1_VECTOR: u8 = 0x34;
 /// IO-APIC pin of COM1 (ISA IRQ 4).
 pub const COM1_PIN: u32 = 4;
 const RFLAGS_IF: u64 = 1 << 9;
+
+/// CPU mask COM1's line is routed by (`/proc/irq/4/smp_affinity`).
+static COM1_AFFINITY: AtomicU64 = AtomicU64::new(0);
+
+/// Routes COM1 to the first online CPU in `mask` (an xAPIC physical destination names
+/// one CPU, as Linux's IO-APIC code picks one from the mask). The next interrupt lands
+/// there. Errors for a mask with no online CPU.
+pub fn set_com1_affinity(mask: u64) -> Result<usize, IrqError> {
+    let sys = platform::system();
+    let cpu = bits(mask)
+        .find(|&c| c < sys.nr_cpus() && percpu::area(c).online.load(Ordering::Acquire))
+        .ok_or(IrqError::InvalidArgument("affinity mask has no online CPU"))?;
+    ioapic::route(COM1_PIN, COM1_VECTOR, percpu::area(cpu).apic_id.load(Ordering::Relaxed));
+    COM1_AFFINITY.store(mask, Ordering::Release);
+    Ok(cpu)
+}
+
+/// The current COM1 affinity mask.
+pub fn com1_affinity() -> u64 {
+    COM1_AFFINITY.load(Ordering::Acquire)
+}
 
 /// Bytes received on COM1.
 pub static SERIAL_RX: serial::RxRing = serial::RxRing::new();

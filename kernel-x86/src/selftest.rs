@@ -186,6 +186,31 @@ fn test_ipis(n: usize) {
 }
 
 fn test_serial(n: usize, target: usize) {
+    receive_pattern(n, target);
+    // Move the line to CPU 0 the way `echo 1 > /proc/irq/4/smp_affinity` does.
+    let before: alloc::vec::Vec<u64> = (0..n).map(|c| percpu::area(c).count(COM1_VECTOR)).collect();
+    let moved = crate::irq::set_com1_affinity(1);
+    check(moved == Ok(0), format_args!("smp_affinity 1 accepted for irq 4"));
+    receive_pattern(n, 0);
+    let after: alloc::vec::Vec<u64> = (0..n).map(|c| percpu::area(c).count(COM1_VECTOR)).collect();
+    let others_quiet = (1..n).all(|c| after[c] == before[c]);
+    check(
+        after[0] > before[0] && others_quiet,
+        format_args!(
+            "after the affinity change COM1 interrupts land on CPU0 only ({} -> {})",
+            before[0], after[0]
+        ),
+    );
+    let bad = crate::irq::set_com1_affinity(1 << 40);
+    check(
+        matches!(bad, Err(irqkit_core::IrqError::InvalidArgument(_)))
+            && crate::irq::com1_affinity() == 1,
+        format_args!("an affinity mask with no online CPU is refused with EINVAL"),
+    );
+}
+
+fn receive_pattern(n: usize, target: usize) {
+    let before: alloc::vec::Vec<u64> = (0..n).map(|c| percpu::area(c).count(COM1_VECTOR)).collect();
     kprintln!("SERIAL-READY");
     let mut got = alloc::vec::Vec::new();
     let arrived = wait_for(10 * SECOND, || {
@@ -202,9 +227,9 @@ fn test_serial(n: usize, target: usize) {
             SERIAL_PATTERN.len()
         ),
     );
-    let on_target = percpu::area(target).count(COM1_VECTOR);
-    let elsewhere: u64 =
-        (0..n).filter(|&c| c != target).map(|c| percpu::area(c).count(COM1_VECTOR)).sum();
+    let delta = |c: usize| percpu::area(c).count(COM1_VECTOR) - before[c];
+    let on_target = delta(target);
+    let elsewhere: u64 = (0..n).filter(|&c| c != target).map(delta).sum();
     check(
         on_target >= 1 && elsewhere == 0,
         format_args!(

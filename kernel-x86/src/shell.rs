@@ -36,9 +36,21 @@ pub fn proc_interrupts(nr_cpus: usize) {
     kprintln!("{:>4}:{:>11}", "ERR", err);
 }
 
+const HELP: &str = "commands: cat /proc/interrupts, cat /proc/irq/4/smp_affinity, \
+                    echo MASK > /proc/irq/4/smp_affinity, help, poweroff";
+
+fn write_affinity(arg: &str) {
+    let parsed = u64::from_str_radix(arg.trim().trim_start_matches("0x"), 16)
+        .map_err(|_| irqkit_core::IrqError::InvalidArgument("not a hex mask"));
+    match parsed.and_then(irq::set_com1_affinity) {
+        Ok(cpu) => kprintln!("irq 4 -> CPU{}", cpu),
+        Err(e) => kprintln!("write error: {} (errno {})", e, e.errno()),
+    }
+}
+
 /// Reads commands from COM1 (through the IRQ 4 handler's ring) for ever.
 pub fn run(nr_cpus: usize) -> ! {
-    kprintln!("irqkit shell: try `cat /proc/interrupts`, `help`, `poweroff`");
+    kprintln!("irqkit shell; {}", HELP);
     let mut line = String::new();
     kprint!("# ");
     loop {
@@ -49,7 +61,13 @@ pub fn run(nr_cpus: usize) -> ! {
                     match line.trim() {
                         "" => {}
                         "cat /proc/interrupts" => proc_interrupts(nr_cpus),
-                        "help" => kprintln!("commands: cat /proc/interrupts, help, poweroff"),
+                        "help" => kprintln!("{}", HELP),
+                        "cat /proc/irq/4/smp_affinity" => kprintln!("{:x}", irq::com1_affinity()),
+                        cmd if cmd.starts_with("echo ")
+                            && cmd.ends_with("> /proc/irq/4/smp_affinity") =>
+                        {
+                            write_affinity(&cmd[5..cmd.len() - "> /proc/irq/4/smp_affinity".len()])
+                        }
                         "poweroff" => arch::qemu_exit(0),
                         other => kprintln!("{}: command not found", other),
                     }
