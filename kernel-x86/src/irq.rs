@@ -24,7 +24,10 @@ use crate::lapic::{
     TIMER_VECTOR,
 };
 use crate::percpu::{self, CpuArea};
-use crate::{arch, ioapic, kprintln, lapic, platform, selftest_sched, serial, switch, traps};
+use crate::{
+    arch, clockevent, cyclictest, ioapic, kprintln, lapic, platform, selftest_sched, serial,
+    switch, traps,
+};
 
 /// Vector of COM1's IO-APIC line (Linux's ISA_IRQ_VECTOR(4)).
 pub const COM1_VECTOR: u8 = 0x34;
@@ -130,10 +133,17 @@ fn timer_interrupt(sys: &IrqSystem, area: &CpuArea, hardirq: &HardIrq) {
     if !sys.in_hardirq() {
         area.bad_context.store(true, Ordering::Relaxed);
     }
-    if area.sched_ready.load(Ordering::Relaxed) {
-        sys.scheduler_tick();
+    let due = clockevent::expire(area.cpu as usize);
+    if due.hrtimer {
+        cyclictest::hrtimer_fired(sys, area.cpu as usize, hardirq);
     }
-    selftest_sched::on_tick(sys, area.cpu as usize, hardirq);
+    if due.tick {
+        area.ticks.fetch_add(1, Ordering::Relaxed);
+        if area.sched_ready.load(Ordering::Relaxed) {
+            sys.scheduler_tick();
+        }
+        selftest_sched::on_tick(sys, area.cpu as usize, hardirq);
+    }
 }
 
 /// The IPI ping-pong of the self-test: answer pings with a CAL back to the sender, and

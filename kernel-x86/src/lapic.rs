@@ -1,8 +1,8 @@
 //! The local APIC (xAPIC, MMIO at 0xFEE00000): enable, EOI, timer, IPIs, TSC calibration.
 //!
-//! QEMU's APIC timer counts at a 1 GHz bus clock before the divider, so with divide-by-16
-//! one tick of `hz` needs `1e9 / 16 / hz` counts. The TSC is calibrated against a 10 ms
-//! one-shot count at divide-by-1 and then backs `Platform::now_ns`.
+//! QEMU's APIC timer counts at a 1 GHz bus clock before the divider; it runs one-shot at
+//! divide-by-1 under [`crate::clockevent`]. The TSC is calibrated against a 10 ms
+//! one-shot count and then backs `Platform::now_ns`.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -24,7 +24,6 @@ const TIMER_CUR: usize = 0x390;
 const TIMER_DIV: usize = 0x3E0;
 
 const LVT_MASKED: u32 = 1 << 16;
-const LVT_PERIODIC: u32 = 1 << 17;
 const ICR_PENDING: u32 = 1 << 12;
 const ICR_ASSERT: u32 = 1 << 14;
 const ICR_NMI: u32 = 0b100 << 8;
@@ -90,11 +89,12 @@ pub fn read_esr() -> u32 {
     read(ESR)
 }
 
-/// Starts the periodic tick at `hz` on this CPU.
-pub fn start_timer(hz: u32) {
-    write(TIMER_DIV, 0b0011); // divide by 16
-    write(LVT_TIMER, LVT_PERIODIC | TIMER_VECTOR as u32);
-    write(TIMER_INIT, (BUS_HZ / 16 / hz as u64) as u32);
+/// Programs a one-shot timer interrupt `ns` nanoseconds from now (divide-by-1: one
+/// count per bus-clock nanosecond).
+pub fn oneshot_ns(ns: u64) {
+    write(TIMER_DIV, 0b1011);
+    write(LVT_TIMER, TIMER_VECTOR as u32);
+    write(TIMER_INIT, (ns * BUS_HZ / 1_000_000_000).min(u32::MAX as u64) as u32);
 }
 
 /// Calibrates the TSC against a 10 ms one-shot APIC count; sets the time origin.

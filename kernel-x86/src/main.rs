@@ -13,6 +13,8 @@ extern crate alloc;
 mod acpi;
 mod arch;
 mod boot;
+mod clockevent;
+mod cyclictest;
 mod fmtbuf;
 mod gdt;
 mod heap;
@@ -108,7 +110,7 @@ extern "C" fn kmain(magic: u32, info: u32) -> ! {
     }
     become_idle_thread(0);
     percpu::area(0).online.store(true, Ordering::Release);
-    lapic::start_timer(HZ);
+    clockevent::start(0, HZ);
     arch::hw_irq_restore(true);
 
     let online = smp::start_aps(&ids);
@@ -124,6 +126,8 @@ extern "C" fn kmain(magic: u32, info: u32) -> ! {
 
     if cmdline_has(info, "selftest") {
         selftest::run(online, target)
+    } else if cmdline_has(info, "cyclictest") {
+        cyclictest::run()
     } else {
         shell::run(online)
     }
@@ -144,7 +148,7 @@ extern "C" fn ap_main(cpu: u32) -> ! {
         c.set_online(true);
     }
     become_idle_thread(cpu);
-    lapic::start_timer(HZ);
+    clockevent::start(cpu, HZ);
     area.online.store(true, Ordering::Release);
     arch::hw_irq_restore(true);
     // The core's `cpu_idle_loop`, plus the self-test's turn-taking hook.

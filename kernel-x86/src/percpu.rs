@@ -34,6 +34,8 @@ pub struct CpuArea {
     pub deferred: [AtomicU64; 4],
     /// Number of interrupts the lazy mask deferred (and later replayed).
     pub deferred_count: AtomicU64,
+    /// Periodic ticks (timer interrupts that were due for the tick).
+    pub ticks: AtomicU64,
     /// Set once this CPU runs its idle thread under the scheduler.
     pub sched_ready: AtomicBool,
     /// The context being switched away from (`switch::finish_switch` releases it).
@@ -59,6 +61,7 @@ impl CpuArea {
             pong_from: AtomicU64::new(0),
             deferred: [Z64; 4],
             deferred_count: AtomicU64::new(0),
+            ticks: AtomicU64::new(0),
             sched_ready: AtomicBool::new(false),
             irq_preemptions: AtomicU64::new(0),
             switch_prev: AtomicU64::new(0),

@@ -66,12 +66,17 @@ impl Platform for KernelPlatform {
             Ok(s) => s,
             Err(_) => return,
         };
+        // Mask IF before looking at the deferred flag: an interrupt deferred between
+        // the check and the halt would otherwise leave this CPU halted with IF set and
+        // the deferred vector in service (never EOIed), blocking its own wake-up.
+        let was = arch::hw_irq_save();
         if state.irq_deferred() {
+            // Deferral already cleared IF (`was` is false); it stays clear until replay.
             return;
         }
-        let was = arch::hw_irqs_enabled();
-        // An interrupt during the halt is deferred by the lazy mask (the soft mask is
-        // set here), which also leaves IF clear; otherwise restore IF as it was.
+        // `sti; hlt` is atomic. An interrupt during the halt is deferred by the lazy
+        // mask (the soft mask is set here), which returns with IF clear; otherwise
+        // restore IF as it was.
         arch::enable_and_halt();
         if !state.irq_deferred() && !was {
             arch::hw_irq_save();

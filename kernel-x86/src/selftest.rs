@@ -13,7 +13,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use irqkit_core::{CpuId, Ipi};
 
 use crate::irq::{COM1_VECTOR, SERIAL_RX};
-use crate::lapic::{self, CALL_FUNCTION_VECTOR, IRQ_WORK_VECTOR, RESCHEDULE_VECTOR, TIMER_VECTOR};
+use crate::lapic::{self, CALL_FUNCTION_VECTOR, IRQ_WORK_VECTOR, RESCHEDULE_VECTOR};
 use crate::traps::{self, class_code, Class};
 use crate::{arch, ex_table, kprintln, percpu, platform, selftest_sched, shell};
 
@@ -275,8 +275,9 @@ pub fn run(n: usize, serial_target: usize) -> ! {
     kprintln!("selftest: {} CPUs", n);
     test_exceptions();
     test_lazy_mask();
-    let ticks =
-        wait_for(5 * SECOND, || (0..n).all(|c| percpu::area(c).count(TIMER_VECTOR) >= MIN_TICKS));
+    let ticks = wait_for(5 * SECOND, || {
+        (0..n).all(|c| percpu::area(c).ticks.load(Ordering::Relaxed) >= MIN_TICKS)
+    });
     check(ticks, format_args!("LAPIC timer ticks (>= {MIN_TICKS}) on all {n} CPUs"));
     test_ipis(n);
     test_serial(n, serial_target);
