@@ -50,6 +50,7 @@ pub fn start(cpu: usize, hz: u32) {
     PERIOD_NS.store(period, Ordering::Relaxed);
     let ev = &EVENTS[cpu];
     ev.next_tick.store(lapic::now_ns() + period, Ordering::Relaxed);
+    lapic::oneshot_mode();
     program(ev);
 }
 

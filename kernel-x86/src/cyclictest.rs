@@ -3,7 +3,8 @@
 //! One SCHED_FIFO 80 kernel thread on CPU 0 arms the CPU's high-resolution timer for an
 //! absolute deadline every 1000 µs and sleeps on a wait queue; the timer interrupt wakes
 //! it; on waking it records `now - deadline` (the wake-up latency: interrupt delivery,
-//! handler, wake-up, switch). The summary line has cyclictest's layout so the two can be
+//! handler, wake-up, switch). Like cyclictest, the next deadline is the previous one plus
+//! the interval, skipping periods that already passed. The summary line has cyclictest's layout so the two can be
 //! compared side by side with `../shared/tools/linux-cyclictest.sh`.
 
 use alloc::boxed::Box;
@@ -57,7 +58,8 @@ pub fn run() -> ! {
                 kprintln!("cyclictest: wait_event refused");
                 crate::fail_exit();
             }
-            act = lapic::now_ns().saturating_sub(next);
+            let now = lapic::now_ns();
+            act = now.saturating_sub(next);
             min = min.min(act);
             max = max.max(act);
             sum += act;
@@ -66,7 +68,12 @@ pub fn run() -> ! {
                 .position(|&lim| act < lim)
                 .unwrap_or(7);
             hist[b] += 1;
+            // cyclictest's rule: periods already missed are skipped, not measured as a
+            // cascade of late wake-ups (`while (tsgreater(&now, &next)) tsinc(...)`).
             next += INTERVAL_NS;
+            while next <= now {
+                next += INTERVAL_NS;
+            }
         }
         let us = |ns: u64| ns / 1000;
         kprintln!(

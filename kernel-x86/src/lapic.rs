@@ -1,7 +1,7 @@
 //! The local APIC (xAPIC, MMIO at 0xFEE00000): enable, EOI, timer, IPIs, TSC calibration.
 //!
 //! QEMU's APIC timer counts at a 1 GHz bus clock before the divider; it runs one-shot at
-//! divide-by-1 under [`crate::clockevent`]. The TSC is calibrated against a 10 ms
+//! divide-by-1 under [`crate::clockevent`]. The TSC is calibrated against a 50 ms
 //! one-shot count and then backs `Platform::now_ns`.
 
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -89,17 +89,25 @@ pub fn read_esr() -> u32 {
     read(ESR)
 }
 
-/// Programs a one-shot timer interrupt `ns` nanoseconds from now (divide-by-1: one
-/// count per bus-clock nanosecond).
-pub fn oneshot_ns(ns: u64) {
+/// Puts this CPU's timer in one-shot mode at divide-by-1 (one count per bus-clock
+/// nanosecond), unmasked on the timer vector.
+pub fn oneshot_mode() {
     write(TIMER_DIV, 0b1011);
     write(LVT_TIMER, TIMER_VECTOR as u32);
-    write(TIMER_INIT, (ns * BUS_HZ / 1_000_000_000).min(u32::MAX as u64) as u32);
 }
 
-/// Calibrates the TSC against a 10 ms one-shot APIC count; sets the time origin.
+/// Programs a one-shot timer interrupt `ns` nanoseconds from now. One MMIO write: under
+/// TCG each APIC access is a trip into the device model, and this is the hot path of
+/// every timer interrupt.
+pub fn oneshot_ns(ns: u64) {
+    write(TIMER_INIT, (ns * BUS_HZ / 1_000_000_000).clamp(1, u32::MAX as u64) as u32);
+}
+
+/// Calibrates the TSC against a 50 ms one-shot APIC count; sets the time origin. The
+/// high-resolution timer converts TSC deadlines to APIC counts with this ratio, so its
+/// error becomes timer error (0.1% would be 1 µs per 1 ms period).
 pub fn calibrate_tsc() {
-    const COUNT: u32 = 10_000_000; // 10 ms at 1 GHz, divide-by-1
+    const COUNT: u32 = 50_000_000; // 50 ms at 1 GHz, divide-by-1
     write(TIMER_DIV, 0b1011);
     write(LVT_TIMER, LVT_MASKED | TIMER_VECTOR as u32);
     let t0 = rdtsc();
@@ -108,7 +116,7 @@ pub fn calibrate_tsc() {
         core::hint::spin_loop();
     }
     let t1 = rdtsc();
-    TSC_PER_MS.store(((t1 - t0) / 10).max(1), Ordering::Relaxed);
+    TSC_PER_MS.store(((t1 - t0) / 50).max(1), Ordering::Relaxed);
     TSC_ZERO.store(t0, Ordering::Relaxed);
 }
 
