@@ -127,6 +127,11 @@ pub fn replay_deferred(cpu: &CpuState) {
         }
     }
     arch::hw_irq_restore(true);
+    // In Linux the held-off interrupt arrives at `local_irq_enable` and preempts on its
+    // way out if it woke something more urgent; the replayed one does the same here.
+    if area.sched_ready.load(Ordering::Relaxed) {
+        sys.preempt_check_resched();
+    }
 }
 
 fn timer_interrupt(sys: &IrqSystem, area: &CpuArea, hardirq: &HardIrq) {
