@@ -8,7 +8,8 @@
 # thread sleeping on a 1 ms high-resolution timer, 2000 loops.
 # Without --selftest: an interactive serial shell on stdio (`cat /proc/interrupts`).
 # With --selftest: boots with the command line `selftest`, types the serial test
-# pattern once the kernel prints SERIAL-READY, and exits 0 only if the kernel exits
+# pattern once the kernel prints SERIAL-READY (and presses A on the PS/2 keyboard
+# through the QEMU monitor at KBD-READY), and exits 0 only if the kernel exits
 # through isa-debug-exit with the pass code (QEMU status 33). With no --smp it runs
 # -smp 1 and then -smp 4.
 set -euo pipefail
@@ -67,19 +68,25 @@ pattern='irqkit serial selftest: 0123456789 ABCDEFGHIJKLMNOPQRSTUVWXYZ'
 status=0
 for n in "${smps[@]}"; do
     work="$(mktemp -d)"
-    mkfifo "$work/in"
-    # Hold the fifo open read-write so neither side blocks on open or sees EOF early.
-    exec 3<>"$work/in"
+    mkfifo "$work/in" "$work/mon.in" "$work/mon.out"
+    # Hold the fifos open read-write so neither side blocks on open or sees EOF early;
+    # the monitor's output is drained so QEMU never blocks writing it.
+    exec 3<>"$work/in" 4<>"$work/mon.in" 5<>"$work/mon.out"
+    cat <&5 >/dev/null &
+    drain=$!
     start=$(date +%s.%N)
     set +e
     timeout "$limit" qemu-system-x86_64 "${qemu_args[@]}" -smp "$n" -append selftest \
+        -chardev pipe,id=mon,path="$work/mon" -mon chardev=mon,mode=readline \
         -serial stdio <&3 | while IFS= read -r line; do
             printf '%s\n' "$line"
             if [[ "$line" == *SERIAL-READY* ]]; then printf '%s\n' "$pattern" >&3; fi
+            if [[ "$line" == *KBD-READY* ]]; then printf 'sendkey a\n' >&4; fi
         done
     rc=${PIPESTATUS[0]}
     set -e
-    exec 3>&-
+    kill "$drain" 2>/dev/null || true
+    exec 3>&- 4>&- 5>&-
     rm -rf "$work"
     end=$(date +%s.%N)
     secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')

@@ -25,7 +25,7 @@ use crate::lapic::{
 };
 use crate::percpu::{self, CpuArea};
 use crate::{
-    arch, clockevent, cyclictest, ioapic, kprintln, lapic, platform, selftest_sched, serial,
+    arch, clockevent, cyclictest, i8042, ioapic, kprintln, lapic, platform, selftest_sched, serial,
     switch, traps,
 };
 
@@ -97,6 +97,7 @@ fn handle_vector(sys: &IrqSystem, cpu: &CpuState, area: &CpuArea, vector: u8) {
         COM1_VECTOR => {
             serial::drain_rx(&SERIAL_RX);
         }
+        i8042::KBD_VECTOR => i8042::drain(),
         ERROR_VECTOR => {
             let esr = lapic::read_esr();
             kprintln!("APIC error on CPU {}: ESR {:#x}", area.cpu, esr);

@@ -18,6 +18,7 @@ mod cyclictest;
 mod fmtbuf;
 mod gdt;
 mod heap;
+mod i8042;
 mod idt;
 mod ioapic;
 mod irq;
@@ -123,6 +124,12 @@ extern "C" fn kmain(magic: u32, info: u32) -> ! {
         irq::COM1_VECTOR,
         percpu::area(target).apic_id.load(Ordering::Relaxed),
     );
+
+    if i8042::init() {
+        ioapic::route(i8042::KBD_PIN, i8042::KBD_VECTOR, bsp_apic);
+    } else {
+        kprintln!("i8042: no PS/2 controller answered; keyboard disabled");
+    }
 
     if cmdline_has(info, "selftest") {
         selftest::run(online, target)

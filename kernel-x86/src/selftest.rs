@@ -238,6 +238,26 @@ fn receive_pattern(n: usize, target: usize) {
     );
 }
 
+/// `run.sh` answers `KBD-READY` with `sendkey a` on the QEMU monitor: press and
+/// release of A are scan codes 0x1e and 0x9e (set 1, the controller translates).
+fn test_keyboard() {
+    kprintln!("KBD-READY");
+    let mut got = alloc::vec::Vec::new();
+    let arrived = wait_for(10 * SECOND, || {
+        while let Some(b) = crate::i8042::SCANCODES.pop() {
+            got.push(b);
+        }
+        got.len() >= 2
+    });
+    let irqs = percpu::area(0).count(crate::i8042::KBD_VECTOR);
+    check(
+        arrived && got == [0x1e, 0x9e] && irqs >= 1,
+        format_args!(
+            "PS/2 keyboard: scan codes {got:02x?} through IRQ 1 ({irqs} interrupts on CPU0)"
+        ),
+    );
+}
+
 fn test_kthreads(n: usize) {
     let want = match selftest_sched::start(n) {
         Ok(m) => m,
@@ -281,6 +301,7 @@ pub fn run(n: usize, serial_target: usize) -> ! {
     check(ticks, format_args!("LAPIC timer ticks (>= {MIN_TICKS}) on all {n} CPUs"));
     test_ipis(n);
     test_serial(n, serial_target);
+    test_keyboard();
     test_kthreads(n);
     let clean = (0..n).all(|c| !percpu::area(c).bad_context.load(Ordering::Relaxed));
     check(

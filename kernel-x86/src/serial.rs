@@ -101,7 +101,8 @@ impl RxRing {
         }
     }
 
-    fn push(&self, b: u8) {
+    /// Appends a byte (the single producer); counts it as dropped if the ring is full.
+    pub fn push(&self, b: u8) {
         let h = self.head.load(Ordering::Relaxed);
         if h.wrapping_sub(self.tail.load(Ordering::Acquire)) as usize >= RX_SIZE {
             self.dropped.fetch_add(1, Ordering::Relaxed);

@@ -25,6 +25,7 @@ pub fn proc_interrupts(nr_cpus: usize) {
         line.push_str(desc);
         kprintln!("{}", line);
     };
+    row("1", crate::i8042::KBD_VECTOR, "IO-APIC   1-edge      i8042");
     row("4", irq::COM1_VECTOR, "IO-APIC   4-edge      ttyS0");
     row("NMI", 2, "Non-maskable interrupts");
     row("LOC", TIMER_VECTOR, "Local timer interrupts");
