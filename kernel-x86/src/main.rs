@@ -27,6 +27,7 @@ mod mem;
 mod percpu;
 mod platform;
 mod selftest;
+mod selftest_devices;
 mod selftest_sched;
 mod serial;
 mod shell;

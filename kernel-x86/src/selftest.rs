@@ -1,4 +1,4 @@
-//! The boot self-test: exceptions, lazy mask, ticks, IPIs, serial input, /proc counts.
+//! The boot self-test: exceptions, lazy mask, ticks, IPIs; devices and threads in siblings.
 //!
 //! Run by the bootstrap CPU with the command line `selftest`; every check prints a
 //! `PASS`/`FAIL` line and the boot exits through isa-debug-exit with
@@ -12,16 +12,14 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use irqkit_core::{CpuId, Ipi};
 
-use crate::irq::{COM1_VECTOR, SERIAL_RX};
 use crate::lapic::{self, CALL_FUNCTION_VECTOR, IRQ_WORK_VECTOR, RESCHEDULE_VECTOR};
 use crate::traps::{self, class_code, Class};
-use crate::{arch, ex_table, kprintln, percpu, platform, selftest_sched, shell};
+use crate::{arch, ex_table, kprintln, percpu, platform, selftest_devices, selftest_sched, shell};
 
-/// The bytes `run.sh --selftest` types into COM1 once it sees `SERIAL-READY`.
-const SERIAL_PATTERN: &[u8] = b"irqkit serial selftest: 0123456789 ABCDEFGHIJKLMNOPQRSTUVWXYZ\n";
 /// Ticks every CPU must have taken (40 ms at HZ=250).
 const MIN_TICKS: u64 = 10;
-const SECOND: u64 = 1_000_000_000;
+/// One second in nanoseconds.
+pub const SECOND: u64 = 1_000_000_000;
 
 /// Whose turn it is in the IPI test (`usize::MAX`: not started).
 static TURN: AtomicUsize = AtomicUsize::new(usize::MAX);
@@ -30,7 +28,8 @@ static NR_ONLINE: AtomicUsize = AtomicUsize::new(0);
 static IPI_OK: AtomicU64 = AtomicU64::new(0);
 static FAILED: AtomicBool = AtomicBool::new(false);
 
-fn check(ok: bool, what: core::fmt::Arguments<'_>) {
+/// Prints a PASS/FAIL line and remembers a failure.
+pub fn check(ok: bool, what: core::fmt::Arguments<'_>) {
     if ok {
         kprintln!("PASS {}", what);
     } else {
@@ -40,7 +39,7 @@ fn check(ok: bool, what: core::fmt::Arguments<'_>) {
 }
 
 /// Spins until `cond` or `ns` nanoseconds pass; returns the last value of `cond`.
-fn wait_for(ns: u64, mut cond: impl FnMut() -> bool) -> bool {
+pub fn wait_for(ns: u64, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = lapic::now_ns() + ns;
     while !cond() {
         if lapic::now_ns() > deadline {
@@ -185,79 +184,6 @@ fn test_ipis(n: usize) {
     check(res, format_args!("one RES IPI landed on each CPU"));
 }
 
-fn test_serial(n: usize, target: usize) {
-    receive_pattern(n, target);
-    // Move the line to CPU 0 the way `echo 1 > /proc/irq/4/smp_affinity` does.
-    let before: alloc::vec::Vec<u64> = (0..n).map(|c| percpu::area(c).count(COM1_VECTOR)).collect();
-    let moved = crate::irq::set_com1_affinity(1);
-    check(moved == Ok(0), format_args!("smp_affinity 1 accepted for irq 4"));
-    receive_pattern(n, 0);
-    let after: alloc::vec::Vec<u64> = (0..n).map(|c| percpu::area(c).count(COM1_VECTOR)).collect();
-    let others_quiet = (1..n).all(|c| after[c] == before[c]);
-    check(
-        after[0] > before[0] && others_quiet,
-        format_args!(
-            "after the affinity change COM1 interrupts land on CPU0 only ({} -> {})",
-            before[0], after[0]
-        ),
-    );
-    let bad = crate::irq::set_com1_affinity(1 << 40);
-    check(
-        matches!(bad, Err(irqkit_core::IrqError::InvalidArgument(_)))
-            && crate::irq::com1_affinity() == 1,
-        format_args!("an affinity mask with no online CPU is refused with EINVAL"),
-    );
-}
-
-fn receive_pattern(n: usize, target: usize) {
-    let before: alloc::vec::Vec<u64> = (0..n).map(|c| percpu::area(c).count(COM1_VECTOR)).collect();
-    kprintln!("SERIAL-READY");
-    let mut got = alloc::vec::Vec::new();
-    let arrived = wait_for(10 * SECOND, || {
-        while let Some(b) = SERIAL_RX.pop() {
-            got.push(b);
-        }
-        got.len() >= SERIAL_PATTERN.len()
-    });
-    check(
-        arrived && got == SERIAL_PATTERN && SERIAL_RX.dropped() == 0,
-        format_args!(
-            "{} of {} serial bytes received byte for byte",
-            got.len(),
-            SERIAL_PATTERN.len()
-        ),
-    );
-    let delta = |c: usize| percpu::area(c).count(COM1_VECTOR) - before[c];
-    let on_target = delta(target);
-    let elsewhere: u64 = (0..n).filter(|&c| c != target).map(delta).sum();
-    check(
-        on_target >= 1 && elsewhere == 0,
-        format_args!(
-            "COM1 (IO-APIC pin 4) interrupts: {on_target} on CPU{target}, {elsewhere} elsewhere"
-        ),
-    );
-}
-
-/// `run.sh` answers `KBD-READY` with `sendkey a` on the QEMU monitor: press and
-/// release of A are scan codes 0x1e and 0x9e (set 1, the controller translates).
-fn test_keyboard() {
-    kprintln!("KBD-READY");
-    let mut got = alloc::vec::Vec::new();
-    let arrived = wait_for(10 * SECOND, || {
-        while let Some(b) = crate::i8042::SCANCODES.pop() {
-            got.push(b);
-        }
-        got.len() >= 2
-    });
-    let irqs = percpu::area(0).count(crate::i8042::KBD_VECTOR);
-    check(
-        arrived && got == [0x1e, 0x9e] && irqs >= 1,
-        format_args!(
-            "PS/2 keyboard: scan codes {got:02x?} through IRQ 1 ({irqs} interrupts on CPU0)"
-        ),
-    );
-}
-
 fn test_kthreads(n: usize) {
     let want = match selftest_sched::start(n) {
         Ok(m) => m,
@@ -300,8 +226,8 @@ pub fn run(n: usize, serial_target: usize) -> ! {
     });
     check(ticks, format_args!("LAPIC timer ticks (>= {MIN_TICKS}) on all {n} CPUs"));
     test_ipis(n);
-    test_serial(n, serial_target);
-    test_keyboard();
+    selftest_devices::test_serial(n, serial_target);
+    selftest_devices::test_keyboard();
     test_kthreads(n);
     let clean = (0..n).all(|c| !percpu::area(c).bad_context.load(Ordering::Relaxed));
     check(
