@@ -3,7 +3,10 @@
 //! ISA IRQ 4 (COM1) arrives on IO-APIC pin 4 in QEMU (only IRQ 0 is overridden, to pin
 //! 2). It is routed edge-triggered, active-high, fixed delivery, physical destination.
 
+use irqkit_chips::mmio::Mmio;
+
 use crate::arch::outb;
+use crate::mmio::PhysMmio;
 
 const BASE: usize = 0xFEC0_0000;
 const IOREGSEL: usize = 0x00;
@@ -16,21 +19,18 @@ const RTE_MASKED: u32 = 1 << 16;
 /// so a spurious 8259 interrupt cannot look like a CPU exception.
 pub const PIC_VECTOR_BASE: u8 = 0x30;
 
+// SAFETY: the IO-APIC's register window, identity-mapped uncached. Only the bootstrap
+// CPU programs it, outside interrupt context, so the index/data pair is not raced.
+static REGS: PhysMmio = unsafe { PhysMmio::new(BASE, 0x20) };
+
 fn read(reg: u32) -> u32 {
-    // SAFETY: the IO-APIC's index/data register pair in the identity-mapped, uncached
-    // top GiB; only the bootstrap CPU programs it, before and outside interrupt context.
-    unsafe {
-        ((BASE + IOREGSEL) as *mut u32).write_volatile(reg);
-        ((BASE + IOWIN) as *const u32).read_volatile()
-    }
+    REGS.write32(IOREGSEL, reg);
+    REGS.read32(IOWIN)
 }
 
 fn write(reg: u32, v: u32) {
-    // SAFETY: as for `read`.
-    unsafe {
-        ((BASE + IOREGSEL) as *mut u32).write_volatile(reg);
-        ((BASE + IOWIN) as *mut u32).write_volatile(v);
-    }
+    REGS.write32(IOREGSEL, reg);
+    REGS.write32(IOWIN, v);
 }
 
 /// Number of redirection entries.

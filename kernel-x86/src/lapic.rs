@@ -6,7 +6,10 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use irqkit_chips::mmio::Mmio;
+
 use crate::arch::{hw_irq_restore, hw_irq_save, rdtsc};
+use crate::mmio::PhysMmio;
 
 const BASE: usize = 0xFEE0_0000;
 const ID: usize = 0x20;
@@ -50,15 +53,15 @@ pub const SPURIOUS_VECTOR: u8 = 0xFF;
 static TSC_PER_MS: AtomicU64 = AtomicU64::new(0);
 static TSC_ZERO: AtomicU64 = AtomicU64::new(0);
 
+// SAFETY: the xAPIC page, identity-mapped uncached (boot.rs maps the top GiB PCD|PWT).
+static REGS: PhysMmio = unsafe { PhysMmio::new(BASE, 0x1000) };
+
 fn read(reg: usize) -> u32 {
-    // SAFETY: BASE..BASE+4K is the identity-mapped, uncached xAPIC page; `reg` is one of
-    // its 16-byte-aligned 32-bit registers.
-    unsafe { ((BASE + reg) as *const u32).read_volatile() }
+    REGS.read32(reg)
 }
 
 fn write(reg: usize, v: u32) {
-    // SAFETY: as for `read`.
-    unsafe { ((BASE + reg) as *mut u32).write_volatile(v) }
+    REGS.write32(reg, v)
 }
 
 /// This CPU's APIC id.

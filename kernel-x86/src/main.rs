@@ -24,6 +24,7 @@ mod ioapic;
 mod irq;
 mod lapic;
 mod mem;
+mod mmio;
 mod percpu;
 mod platform;
 mod selftest;
