@@ -141,3 +141,20 @@ unsafe impl GlobalAlloc for KernelHeap {
         self.with_lock(|head| unsafe { insert_free(head, p as usize, size) });
     }
 }
+
+/// Free bytes and number of free blocks (a fully coalesced heap has few blocks).
+pub fn stats() -> (usize, usize) {
+    HEAP.with_lock(|head| {
+        let (mut bytes, mut blocks) = (0, 0);
+        let mut cur = *head;
+        while !cur.is_null() {
+            // SAFETY: list invariant (see `insert_free`).
+            unsafe {
+                bytes += (*cur).size;
+                cur = (*cur).next;
+            }
+            blocks += 1;
+        }
+        (bytes, blocks)
+    })
+}

@@ -29,6 +29,7 @@ mod percpu;
 mod platform;
 mod selftest;
 mod selftest_devices;
+mod selftest_heap;
 mod selftest_sched;
 mod serial;
 mod shell;

@@ -14,7 +14,10 @@ use irqkit_core::{CpuId, Ipi};
 
 use crate::lapic::{self, CALL_FUNCTION_VECTOR, IRQ_WORK_VECTOR, RESCHEDULE_VECTOR};
 use crate::traps::{self, class_code, Class};
-use crate::{arch, ex_table, kprintln, percpu, platform, selftest_devices, selftest_sched, shell};
+use crate::{
+    arch, ex_table, kprintln, percpu, platform, selftest_devices, selftest_heap, selftest_sched,
+    shell,
+};
 
 /// Ticks every CPU must have taken (40 ms at HZ=250).
 const MIN_TICKS: u64 = 10;
@@ -220,6 +223,7 @@ pub fn run(n: usize, serial_target: usize) -> ! {
     let sys = platform::system();
     kprintln!("selftest: {} CPUs", n);
     test_exceptions();
+    selftest_heap::run();
     test_lazy_mask();
     let ticks = wait_for(5 * SECOND, || {
         (0..n).all(|c| percpu::area(c).ticks.load(Ordering::Relaxed) >= MIN_TICKS)
