@@ -97,7 +97,8 @@ pub fn install(cpu: usize) {
     unsafe { wrmsr(IA32_GS_BASE, &AREAS[cpu] as *const CpuArea as u64) };
 }
 
-/// The calling CPU's number, or `None` before its GS base is installed.
+/// The calling CPU's number. Only meaningful once `install` ran on this CPU (the boot
+/// code installs it before anything that asks).
 #[inline]
 pub fn this_cpu() -> usize {
     let v: u32;
