@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the irqkit x86_64 kernel image and boots it in QEMU (TCG).
 #
-#   kernel-x86/run.sh [--selftest | --cyclictest] [--smp N] [--timeout S]
+#   kernel-x86/run.sh [--selftest | --cyclictest] [--smp N] [--timeout S] [--elf IMAGE]
+#   (cd kernel-x86 && cargo selftest)   # the same through cargo's runner
 #
 # --cyclictest: boots the same way ../shared/tools/linux-cyclictest.sh boots Linux
 # (default machine, -m 512M) and prints a cyclictest-style summary line of a FIFO 80
@@ -19,12 +20,14 @@ selftest=0
 cyclic=0
 smps=()
 limit=60
+elf=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --selftest) selftest=1 ;;
         --cyclictest) cyclic=1 ;;
         --smp) smps+=("$2"); shift ;;
         --timeout) limit="$2"; shift ;;
+        --elf) elf="$2"; shift ;;
         -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -38,9 +41,14 @@ if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
 fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$here/target}"
-(cd "$here" && cargo build --release --quiet)
-elf64="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/irqkit-kernel-x86"
-image="$CARGO_TARGET_DIR/irqkit-kernel-x86.elf32"
+if [[ -n "$elf" ]]; then
+    # Called as cargo's runner (`cargo run --release -- --selftest`): already built.
+    elf64="$elf"
+else
+    (cd "$here" && cargo build --release --quiet)
+    elf64="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/irqkit-kernel-x86"
+fi
+image="$elf64.elf32"
 # QEMU's multiboot loader refuses ELF64; the code inside stays 64-bit.
 objcopy -O elf32-i386 "$elf64" "$image"
 
