@@ -171,6 +171,11 @@ pub fn send_self_nmi() {
     send_icr(0, ICR_ASSERT | ICR_NMI | ICR_SELF);
 }
 
+/// Sends an NMI to the CPU with `apic_id`.
+pub fn send_nmi(apic_id: u32) {
+    send_icr(apic_id, ICR_ASSERT | ICR_NMI);
+}
+
 /// INIT IPI (first step of waking an application processor).
 pub fn send_init(apic_id: u32) {
     send_icr(apic_id, ICR_ASSERT | ICR_INIT);

@@ -185,6 +185,13 @@ fn test_ipis(n: usize) {
     }
     let res = wait_for(SECOND, || (0..n).all(|c| percpu::area(c).count(RESCHEDULE_VECTOR) == 1));
     check(res, format_args!("one RES IPI landed on each CPU"));
+    // NMI IPIs to every CPU: their NMI gates and IST stacks, not just CPU 0's.
+    let nmis: alloc::vec::Vec<u64> = (0..n).map(|c| percpu::area(c).count(2)).collect();
+    for c in 0..n {
+        lapic::send_nmi(percpu::area(c).apic_id.load(Ordering::Relaxed));
+    }
+    let nmi_ok = wait_for(SECOND, || (0..n).all(|c| percpu::area(c).count(2) == nmis[c] + 1));
+    check(nmi_ok, format_args!("one NMI IPI handled by each CPU inside nmi_enter/nmi_exit"));
 }
 
 fn test_kthreads(n: usize) {

@@ -8,8 +8,10 @@
 //!   `-smp 1`) hand a counter back and forth [`PING_PONG_ROUNDS`] times through two
 //!   wait queues: sleeps and cross-CPU wake-ups between two kernel threads.
 //!
-//! Every thread checks it runs on its CPU in task context with preempt count 0, then
-//! returns (exercising `kthread_exit`).
+//! Every thread checks it runs on its CPU in task context with preempt count 0; each
+//! ticker also takes a #UD on its CPU (recovered by the exception table) to show every
+//! CPU's IDT and exception IST work from a kernel thread's stack. Then they return
+//! (exercising `kthread_exit`).
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -18,7 +20,7 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use irqkit_core::sched::{KthreadSpec, Policy, WaitQueue};
 use irqkit_core::{CpuId, HardIrq, IrqSystem};
 
-use crate::percpu;
+use crate::{ex_table, percpu, traps};
 
 /// Wake-ups each `ticker/N` waits for.
 pub const TICK_ROUNDS: u64 = 5;
@@ -59,6 +61,18 @@ fn check_context(sys: &IrqSystem, st: &State, cpu: usize) {
     }
 }
 
+/// Raises #UD from this kernel thread (on this CPU's exception IST) and checks that it
+/// was reported here and recovered through the exception table.
+fn fault_on_this_cpu(cpu: usize) -> bool {
+    let r = traps::report(cpu);
+    let before = r.count.load(Ordering::Acquire);
+    // SAFETY: ud2 faults; the exception table resumes at label 3.
+    unsafe { core::arch::asm!("2: ud2", "3:", ex_table!("2b", "3b")) };
+    r.count.load(Ordering::Acquire) == before + 1
+        && r.vector.load(Ordering::Relaxed) == 6
+        && r.fixed_up.load(Ordering::Relaxed) == 1
+}
+
 /// Spawns the threads; returns the `done` mask that means every thread finished.
 pub fn start(n: usize) -> Result<u64, irqkit_core::IrqError> {
     let st = Box::leak(Box::new(State {
@@ -87,6 +101,9 @@ pub fn start(n: usize) -> Result<u64, irqkit_core::IrqError> {
                     st.bad.store(true, Ordering::Relaxed);
                 }
                 check_context(&s2, st, cpu);
+            }
+            if !fault_on_this_cpu(cpu) {
+                st.bad.store(true, Ordering::Relaxed);
             }
             st.done.fetch_or(1 << cpu, Ordering::AcqRel);
         })?;
