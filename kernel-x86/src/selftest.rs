@@ -214,7 +214,12 @@ fn test_kthreads(n: usize) {
     check(preempted >= 1, format_args!("CPU0 preempted {preempted} times at interrupt return"));
     let sys = platform::system();
     for c in 0..n {
-        if let Some(st) = sys.sched.stats(CpuId(c as u32)) {
+        // `Scheduler::stats` takes the run-queue lock, which this CPU's tick also takes
+        // (`scheduler_tick`): hold interrupts off as every run-queue user must.
+        let flags = sys.local_irq_save();
+        let stats = sys.sched.stats(CpuId(c as u32));
+        sys.local_irq_restore(flags);
+        if let Some(st) = stats {
             kprintln!(
                 "CPU{c}: {} context switches, {} preemptions, {} irq-return preemptions",
                 st.switches,
