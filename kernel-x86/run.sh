@@ -49,8 +49,15 @@ else
     elf64="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/irqkit-kernel-x86"
 fi
 image="$elf64.elf32"
-# QEMU's multiboot loader refuses ELF64; the code inside stays 64-bit.
-objcopy -O elf32-i386 "$elf64" "$image"
+# QEMU's multiboot loader refuses ELF64; the code inside stays 64-bit. binutils'
+# objcopy, or the toolchain's rust-objcopy (which needs the sysroot's libLLVM).
+if command -v objcopy >/dev/null 2>&1; then
+    objcopy -O elf32-i386 "$elf64" "$image"
+else
+    sysroot="$(rustc --print sysroot)"
+    LD_LIBRARY_PATH="$sysroot/lib" \
+        "$sysroot/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-objcopy" -O elf32-i386 "$elf64" "$image"
+fi
 
 qemu_args=(-machine q35 -m 256M -display none -no-reboot -monitor none
            -device isa-debug-exit,iobase=0xf4,iosize=0x04 -kernel "$image")
