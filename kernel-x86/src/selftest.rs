@@ -185,6 +185,11 @@ fn test_ipis(n: usize) {
     }
     let res = wait_for(SECOND, || (0..n).all(|c| percpu::area(c).count(RESCHEDULE_VECTOR) == 1));
     check(res, format_args!("one RES IPI landed on each CPU"));
+    let bad = sys.platform().send_ipi(CpuId(n as u32 + 1), Ipi::Reschedule);
+    check(
+        matches!(bad, Err(irqkit_core::IrqError::NotFound(_))),
+        format_args!("an IPI to a CPU that does not exist is refused ({bad:?})"),
+    );
     // NMI IPIs to every CPU: their NMI gates and IST stacks, not just CPU 0's.
     let nmis: alloc::vec::Vec<u64> = (0..n).map(|c| percpu::area(c).count(2)).collect();
     for c in 0..n {
