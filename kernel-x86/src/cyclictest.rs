@@ -90,6 +90,13 @@ pub fn run() -> ! {
             "cyclictest histogram (us): <50 {} <100 {} <200 {} <500 {} <1000 {} <2000 {} <5000 {} more {}",
             hist[0], hist[1], hist[2], hist[3], hist[4], hist[5], hist[6], hist[7]
         );
+        let area = crate::percpu::area(CPU);
+        kprintln!(
+            "cyclictest: {} timer interrupts on CPU{CPU}: {} ticks, {} timer wake-ups",
+            area.count(lapic::TIMER_VECTOR),
+            area.ticks.load(Ordering::Relaxed),
+            LOOPS
+        );
         arch::qemu_exit(crate::EXIT_PASS)
     });
     if let Err(e) = spawned {
