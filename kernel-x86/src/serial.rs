@@ -66,21 +66,32 @@ pub fn print(args: fmt::Arguments<'_>) {
     write_str(line.as_str());
 }
 
-/// Drains every byte the UART holds into `ring` (called from the IRQ 4 handler).
+/// Serialises receive draining: right after an affinity change the old CPU's handler
+/// may still run while the new CPU takes the next interrupt, and both the UART's
+/// LSR/RBR pair and the ring's producer side need one owner at a time.
+static RX_LOCK: AtomicBool = AtomicBool::new(false);
+
+/// Drains every byte the UART holds into `ring` (called from the IRQ 4 handler, with
+/// interrupts off).
 pub fn drain_rx(ring: &RxRing) -> u32 {
+    while RX_LOCK.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err()
+    {
+        core::hint::spin_loop();
+    }
     let mut n = 0;
     while inb(COM1 + 5) & LSR_DR != 0 {
         ring.push(inb(COM1));
         n += 1;
     }
+    RX_LOCK.store(false, Ordering::Release);
     n
 }
 
 /// Size of the receive ring; a power of two so indices wrap with a mask.
 const RX_SIZE: usize = 1024;
 
-/// A single-producer (the IRQ handler of one CPU at a time, serialised by the IO-APIC
-/// routing one line to one CPU) single-consumer byte ring.
+/// A single-producer single-consumer byte ring: one interrupt handler at a time fills it
+/// (`drain_rx`'s lock, or a line fixed to one CPU), task code drains it.
 pub struct RxRing {
     buf: [core::sync::atomic::AtomicU8; RX_SIZE],
     head: AtomicU32,
