@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Builds the irqkit x86_64 kernel image and boots it in QEMU (TCG).
+#
+#   kernel-x86/run.sh [--selftest | --cyclictest] [--smp N] [--timeout S] [--elf IMAGE]
+#   (cd kernel-x86 && cargo selftest)   # the same through cargo's runner
+#
+# --cyclictest: boots the same way ../shared/tools/linux-cyclictest.sh boots Linux
+# (default machine, -m 512M) and prints a cyclictest-style summary line of a FIFO 80
+# thread sleeping on a 1 ms high-resolution timer, 2000 loops.
+# Without --selftest: an interactive serial shell on stdio (`cat /proc/interrupts`).
+# With --selftest: boots with the command line `selftest`, types the serial test
+# pattern once the kernel prints SERIAL-READY (and presses A on the PS/2 keyboard
+# through the QEMU monitor at KBD-READY), and exits 0 only if the kernel exits
+# through isa-debug-exit with the pass code (QEMU status 33). With no --smp it runs
+# -smp 1 and then -smp 4.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+selftest=0
+cyclic=0
+smps=()
+limit=60
+elf=""
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --selftest) selftest=1 ;;
+        --cyclictest) cyclic=1 ;;
+        --smp) smps+=("$2"); shift ;;
+        --timeout) limit="$2"; shift ;;
+        --elf) elf="$2"; shift ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
+    echo "run.sh: installing qemu-system-x86" >&2
+    if [[ $(id -u) -eq 0 ]]; then sudo=""; else sudo="sudo"; fi
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq qemu-system-x86 >/dev/null
+fi
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$here/target}"
+if [[ -n "$elf" ]]; then
+    # Called as cargo's runner (`cargo run --release -- --selftest`): already built.
+    elf64="$elf"
+else
+    (cd "$here" && cargo build --release --quiet)
+    elf64="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release/irqkit-kernel-x86"
+fi
+image="$elf64.elf32"
+# QEMU's multiboot loader refuses ELF64; the code inside stays 64-bit. binutils'
+# objcopy, or the toolchain's rust-objcopy (which needs the sysroot's libLLVM).
+if command -v objcopy >/dev/null 2>&1; then
+    objcopy -O elf32-i386 "$elf64" "$image"
+else
+    sysroot="$(rustc --print sysroot)"
+    LD_LIBRARY_PATH="$sysroot/lib" \
+        "$sysroot/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-objcopy" -O elf32-i386 "$elf64" "$image"
+fi
+
+qemu_args=(-machine q35 -m 256M -display none -no-reboot -monitor none
+           -device isa-debug-exit,iobase=0xf4,iosize=0x04 -kernel "$image")
+
+if [[ $cyclic -eq 1 ]]; then
+    set +e
+    timeout "$limit" qemu-system-x86_64 -display none -no-reboot -monitor none -m 512M \
+        -device isa-debug-exit,iobase=0xf4,iosize=0x04 -kernel "$image" -append cyclictest \
+        -smp "${smps[0]:-1}" -serial stdio </dev/null | grep -E '^(T:|cyclictest|panic)'
+    rc=${PIPESTATUS[0]}
+    set -e
+    [[ $rc -eq 33 ]] && exit 0
+    echo "run.sh: cyclictest failed (qemu status $rc)" >&2
+    exit 1
+fi
+
+if [[ $selftest -eq 0 ]]; then
+    exec qemu-system-x86_64 "${qemu_args[@]}" -smp "${smps[0]:-4}" -serial stdio
+fi
+
+[[ ${#smps[@]} -eq 0 ]] && smps=(1 4)
+pattern='irqkit serial selftest: 0123456789 ABCDEFGHIJKLMNOPQRSTUVWXYZ'
+status=0
+for n in "${smps[@]}"; do
+    work="$(mktemp -d)"
+    mkfifo "$work/in" "$work/mon.in" "$work/mon.out"
+    # Hold the fifos open read-write so neither side blocks on open or sees EOF early;
+    # the monitor's output is drained so QEMU never blocks writing it.
+    exec 3<>"$work/in" 4<>"$work/mon.in" 5<>"$work/mon.out"
+    cat <&5 >/dev/null &
+    drain=$!
+    start=$(date +%s.%N)
+    set +e
+    timeout "$limit" qemu-system-x86_64 "${qemu_args[@]}" -smp "$n" -append selftest \
+        -chardev pipe,id=mon,path="$work/mon" -mon chardev=mon,mode=readline \
+        -serial stdio <&3 | while IFS= read -r line; do
+            printf '%s\n' "$line"
+            if [[ "$line" == *SERIAL-READY* ]]; then printf '%s\n' "$pattern" >&3; fi
+            if [[ "$line" == *KBD-READY* ]]; then printf 'sendkey a\n' >&4; fi
+        done
+    rc=${PIPESTATUS[0]}
+    set -e
+    kill "$drain" 2>/dev/null || true
+    exec 3>&- 4>&- 5>&-
+    rm -rf "$work"
+    end=$(date +%s.%N)
+    secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
+    if [[ $rc -eq 33 ]]; then
+        echo "run.sh: -smp $n selftest PASSED in ${secs}s"
+    else
+        echo "run.sh: -smp $n selftest FAILED (qemu status $rc) after ${secs}s" >&2
+        status=1
+    fi
+done
+exit $status

@@ -1,0 +1,87 @@
+//! Per-CPU clock events: the local APIC timer in one-shot mode serves both the periodic
+//! tick and one high-resolution timer, as Linux's highres mode emulates the tick with
+//! `tick_sched_timer` on the same clock event device.
+//!
+//! Each timer interrupt compares the TSC clock with the next tick and the armed
+//! high-resolution expiry, reports which are due, and programs the APIC count for the
+//! earlier of the two that remain. The APIC counts QEMU's 1 GHz bus clock at divide-by-1,
+//! so a count is a nanosecond; if it fires a little before the TSC says the deadline is
+//! reached (the two clocks are calibrated, not identical), the handler simply programs
+//! the short remainder.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::arch::{hw_irq_restore, hw_irq_save};
+use crate::lapic;
+use crate::percpu::MAX_CPUS;
+
+/// Shortest programmed delay: below this the interrupt would arrive while the handler
+/// that programmed it is still returning.
+const MIN_DELTA_NS: u64 = 2_000;
+const DISARMED: u64 = u64::MAX;
+
+struct ClockEvent {
+    next_tick: AtomicU64,
+    hr_expires: AtomicU64,
+}
+
+static EVENTS: [ClockEvent; MAX_CPUS] =
+    [const { ClockEvent { next_tick: AtomicU64::new(0), hr_expires: AtomicU64::new(DISARMED) } };
+        MAX_CPUS];
+static PERIOD_NS: AtomicU64 = AtomicU64::new(0);
+
+/// What a timer interrupt found due.
+pub struct Due {
+    /// The periodic tick.
+    pub tick: bool,
+    /// The high-resolution timer.
+    pub hrtimer: bool,
+}
+
+fn program(ev: &ClockEvent) {
+    let next = ev.next_tick.load(Ordering::Relaxed).min(ev.hr_expires.load(Ordering::Relaxed));
+    let delta = next.saturating_sub(lapic::now_ns()).max(MIN_DELTA_NS);
+    lapic::oneshot_ns(delta);
+}
+
+/// Starts `cpu`'s tick at `hz` (call on that CPU).
+pub fn start(cpu: usize, hz: u32) {
+    let period = 1_000_000_000 / hz as u64;
+    PERIOD_NS.store(period, Ordering::Relaxed);
+    let ev = &EVENTS[cpu];
+    ev.next_tick.store(lapic::now_ns() + period, Ordering::Relaxed);
+    lapic::oneshot_mode();
+    program(ev);
+}
+
+/// Called by the timer interrupt on `cpu`: what is due; reprograms the next event.
+pub fn expire(cpu: usize) -> Due {
+    let ev = &EVENTS[cpu];
+    let now = lapic::now_ns();
+    let period = PERIOD_NS.load(Ordering::Relaxed);
+    let mut next_tick = ev.next_tick.load(Ordering::Relaxed);
+    let tick = now >= next_tick;
+    if tick {
+        // Missed ticks are skipped, not replayed (NO_HZ-style), so a long stall does
+        // not cause a burst.
+        while next_tick <= now {
+            next_tick += period;
+        }
+        ev.next_tick.store(next_tick, Ordering::Relaxed);
+    }
+    let hrtimer = now >= ev.hr_expires.load(Ordering::Relaxed);
+    if hrtimer {
+        ev.hr_expires.store(DISARMED, Ordering::Relaxed);
+    }
+    program(ev);
+    Due { tick, hrtimer }
+}
+
+/// Arms the calling CPU's high-resolution timer for absolute time `expires_ns`.
+pub fn arm_hrtimer(cpu: usize, expires_ns: u64) {
+    let was = hw_irq_save();
+    let ev = &EVENTS[cpu];
+    ev.hr_expires.store(expires_ns, Ordering::Relaxed);
+    program(ev);
+    hw_irq_restore(was);
+}

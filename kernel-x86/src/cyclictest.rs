@@ -1,0 +1,117 @@
+//! A `cyclictest -t1 -p 80 -i 1000 -l 2000` equivalent on the kernel's own threads.
+//!
+//! One SCHED_FIFO 80 kernel thread on CPU 0 arms the CPU's high-resolution timer for an
+//! absolute deadline every 1000 µs and sleeps on a wait queue; the timer interrupt wakes
+//! it; on waking it records `now - deadline` (the wake-up latency: interrupt delivery,
+//! handler, wake-up, switch). Like cyclictest, the next deadline is the previous one plus
+//! the interval, skipping periods that already passed. The summary line has cyclictest's layout so the two can be
+//! compared side by side with `../shared/tools/linux-cyclictest.sh`.
+
+use alloc::boxed::Box;
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+
+use irqkit_core::sched::{KthreadSpec, Policy, WaitQueue};
+use irqkit_core::{CpuId, HardIrq, IrqSystem};
+
+use crate::{arch, clockevent, kprintln, lapic, platform};
+
+const INTERVAL_NS: u64 = 1_000_000;
+const LOOPS: u64 = 2_000;
+const PRIORITY: u8 = 80;
+const CPU: usize = 0;
+
+struct Sleeper {
+    wq: WaitQueue,
+    fired: AtomicBool,
+}
+
+static SLEEPER: AtomicPtr<Sleeper> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Called from the timer interrupt when `cpu`'s high-resolution timer expired.
+pub fn hrtimer_fired(sys: &IrqSystem, cpu: usize, _hardirq: &HardIrq) {
+    let p = SLEEPER.load(Ordering::Acquire);
+    if cpu != CPU || p.is_null() {
+        return;
+    }
+    // SAFETY: set once from a leaked Box, never freed.
+    let s = unsafe { &*p };
+    s.fired.store(true, Ordering::Release);
+    s.wq.wake_all(sys);
+}
+
+/// Runs the measurement, prints the summary line and powers off.
+pub fn run() -> ! {
+    let s: &'static Sleeper =
+        Box::leak(Box::new(Sleeper { wq: WaitQueue::new(), fired: AtomicBool::new(false) }));
+    SLEEPER.store(s as *const Sleeper as *mut Sleeper, Ordering::Release);
+    let sys = platform::system_arc();
+    let s2 = sys.clone();
+    let spec = KthreadSpec::bound("cyclictest", CpuId(CPU as u32)).policy(Policy::Fifo(PRIORITY));
+    let spawned = sys.spawn_kthread(spec, move |task| {
+        let (mut min, mut max, mut sum, mut act) = (u64::MAX, 0u64, 0u64, 0u64);
+        let mut next = lapic::now_ns() + INTERVAL_NS;
+        let mut hist = [0u32; 8];
+        for _ in 0..LOOPS {
+            s.fired.store(false, Ordering::Release);
+            clockevent::arm_hrtimer(CPU, next);
+            if s.wq.wait_event(&s2, task, || s.fired.load(Ordering::Acquire)).is_err() {
+                kprintln!("cyclictest: wait_event refused");
+                crate::fail_exit();
+            }
+            let now = lapic::now_ns();
+            act = now.saturating_sub(next);
+            min = min.min(act);
+            max = max.max(act);
+            sum += act;
+            let b = [50_000, 100_000, 200_000, 500_000, 1_000_000, 2_000_000, 5_000_000]
+                .iter()
+                .position(|&lim| act < lim)
+                .unwrap_or(7);
+            hist[b] += 1;
+            // cyclictest's rule: periods already missed are skipped, not measured as a
+            // cascade of late wake-ups (`while (tsgreater(&now, &next)) tsinc(...)`).
+            next += INTERVAL_NS;
+            while next <= now {
+                next += INTERVAL_NS;
+            }
+        }
+        let us = |ns: u64| ns / 1000;
+        kprintln!(
+            "T: 0 (    1) P:{} I:{} C:{:>7} Min:{:>7} Act:{:>5} Avg:{:>5} Max:{:>8}",
+            PRIORITY,
+            INTERVAL_NS / 1000,
+            LOOPS,
+            us(min),
+            us(act),
+            us(sum / LOOPS),
+            us(max)
+        );
+        kprintln!(
+            "cyclictest histogram (us): <50 {} <100 {} <200 {} <500 {} <1000 {} <2000 {} <5000 {} more {}",
+            hist[0], hist[1], hist[2], hist[3], hist[4], hist[5], hist[6], hist[7]
+        );
+        let area = crate::percpu::area(CPU);
+        kprintln!(
+            "cyclictest: {} timer interrupts on CPU{CPU}: {} ticks, {} timer wake-ups",
+            area.count(lapic::TIMER_VECTOR),
+            area.ticks.load(Ordering::Relaxed),
+            LOOPS
+        );
+        arch::qemu_exit(crate::EXIT_PASS)
+    });
+    if let Err(e) = spawned {
+        kprintln!("cyclictest: spawn failed: {}", e);
+        crate::fail_exit();
+    }
+    // This boot context is swapper/0: idle like the core's `cpu_idle_loop`.
+    let me = CpuId(CPU as u32);
+    loop {
+        sys.local_irq_disable();
+        if sys.sched.nr_queued(me) > 0 || sys.this_cpu().need_resched() {
+            sys.schedule();
+        } else {
+            sys.platform().idle_wait(me);
+        }
+        sys.local_irq_enable();
+    }
+}

@@ -1,0 +1,65 @@
+//! The IO-APIC (MMIO at 0xFEC00000) and masking of the legacy 8259 pair.
+//!
+//! ISA IRQ 4 (COM1) arrives on IO-APIC pin 4 in QEMU (only IRQ 0 is overridden, to pin
+//! 2). It is routed edge-triggered, active-high, fixed delivery, physical destination.
+
+use irqkit_chips::mmio::Mmio;
+
+use crate::arch::outb;
+use crate::mmio::PhysMmio;
+
+const BASE: usize = 0xFEC0_0000;
+const IOREGSEL: usize = 0x00;
+const IOWIN: usize = 0x10;
+const REG_VER: u32 = 0x01;
+const REDTBL: u32 = 0x10;
+const RTE_MASKED: u32 = 1 << 16;
+
+/// Vector base the 8259s are remapped to before masking (Linux's `ISA_IRQ_VECTOR(0)`),
+/// so a spurious 8259 interrupt cannot look like a CPU exception.
+pub const PIC_VECTOR_BASE: u8 = 0x30;
+
+// SAFETY: the IO-APIC's register window, identity-mapped uncached. Only the bootstrap
+// CPU programs it, outside interrupt context, so the index/data pair is not raced.
+static REGS: PhysMmio = unsafe { PhysMmio::new(BASE, 0x20) };
+
+fn read(reg: u32) -> u32 {
+    REGS.write32(IOREGSEL, reg);
+    REGS.read32(IOWIN)
+}
+
+fn write(reg: u32, v: u32) {
+    REGS.write32(IOREGSEL, reg);
+    REGS.write32(IOWIN, v);
+}
+
+/// Number of redirection entries.
+pub fn nr_pins() -> u32 {
+    ((read(REG_VER) >> 16) & 0xFF) + 1
+}
+
+/// Remaps and masks both 8259s, and masks every IO-APIC pin.
+pub fn init() {
+    // ICW1..ICW4: edge, cascade, vectors PIC_VECTOR_BASE / +8, 8086 mode; then mask all.
+    outb(0x20, 0x11);
+    outb(0xA0, 0x11);
+    outb(0x21, PIC_VECTOR_BASE);
+    outb(0xA1, PIC_VECTOR_BASE + 8);
+    outb(0x21, 0x04);
+    outb(0xA1, 0x02);
+    outb(0x21, 0x01);
+    outb(0xA1, 0x01);
+    outb(0x21, 0xFF);
+    outb(0xA1, 0xFF);
+    for pin in 0..nr_pins() {
+        write(REDTBL + 2 * pin, RTE_MASKED);
+        write(REDTBL + 2 * pin + 1, 0);
+    }
+}
+
+/// Routes `pin` to `vector` on the CPU with `apic_id` and unmasks it.
+pub fn route(pin: u32, vector: u8, apic_id: u32) {
+    write(REDTBL + 2 * pin, RTE_MASKED | vector as u32);
+    write(REDTBL + 2 * pin + 1, apic_id << 24);
+    write(REDTBL + 2 * pin, vector as u32);
+}

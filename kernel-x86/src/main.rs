@@ -1,0 +1,195 @@
+//! irqkit-kernel-x86: a bare-metal x86_64 image that runs irqkit-core on QEMU's APICs.
+//!
+//! Boot order (details in README.md): multiboot `_start` ([`boot`]) → long mode →
+//! [`kmain`]: heap, COM1, per-CPU area, GDT/TSS/IST, IDT, local APIC, TSC calibration,
+//! IO-APIC (8259s masked), ACPI MADT → `IrqSystem` → `swapper/0` → clock event
+//! ([`clockevent`]) → APs ([`smp`]) → COM1 and the PS/2 keyboard routed → the self-test
+//! ([`selftest`]), the cyclictest measurement ([`cyclictest`]) or the serial shell
+//! ([`shell`]).
+#![no_std]
+#![no_main]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+mod acpi;
+mod arch;
+mod boot;
+mod clockevent;
+mod cyclictest;
+mod fmtbuf;
+mod gdt;
+mod heap;
+mod i8042;
+mod idt;
+mod ioapic;
+mod irq;
+mod lapic;
+mod mem;
+mod mmio;
+mod percpu;
+mod platform;
+mod selftest;
+mod selftest_devices;
+mod selftest_heap;
+mod selftest_sched;
+mod serial;
+mod shell;
+mod smp;
+mod switch;
+mod traps;
+
+use core::sync::atomic::Ordering;
+
+use irqkit_core::CpuId;
+
+/// Tick rate: Debian's CONFIG_HZ_250, gentle on a TCG host with 8 virtual CPUs.
+pub const HZ: u32 = 250;
+const MULTIBOOT_MAGIC: u32 = 0x2BAD_B002;
+/// isa-debug-exit value for a passed self-test (QEMU exits with 2*0x10+1 = 33).
+pub const EXIT_PASS: u32 = 0x10;
+/// isa-debug-exit value for a failure (QEMU exits with 35).
+pub const EXIT_FAIL: u32 = 0x11;
+
+/// Leaves QEMU with the failure code.
+pub fn fail_exit() -> ! {
+    arch::qemu_exit(EXIT_FAIL)
+}
+
+/// True if the multiboot command line contains `word`.
+fn cmdline_has(info: u32, word: &str) -> bool {
+    if info == 0 {
+        return false;
+    }
+    // SAFETY: `info` is the multiboot information structure the loader passed (in low,
+    // identity-mapped memory); flags bit 2 says `cmdline` (offset 16) is a valid
+    // physical address of a NUL-terminated string.
+    unsafe {
+        let flags = (info as usize as *const u32).read_volatile();
+        if flags & (1 << 2) == 0 {
+            return false;
+        }
+        let p = ((info as usize + 16) as *const u32).read_volatile() as usize as *const u8;
+        let mut len = 0;
+        while len < 4096 && p.add(len).read_volatile() != 0 {
+            len += 1;
+        }
+        let line = core::slice::from_raw_parts(p, len);
+        line.windows(word.len()).any(|w| w == word.as_bytes())
+    }
+}
+
+/// The bootstrap CPU's Rust entry, called by `boot_long_mode`.
+#[no_mangle]
+extern "C" fn kmain(magic: u32, info: u32) -> ! {
+    heap::init();
+    serial::init();
+    kprintln!("irqkit-kernel-x86: booting (multiboot magic {:#x})", magic);
+    if magic != MULTIBOOT_MAGIC {
+        kprintln!("not started by a multiboot loader");
+        fail_exit();
+    }
+    percpu::install(0);
+    let bsp_apic = lapic::id();
+    percpu::area(0).apic_id.store(bsp_apic, Ordering::Relaxed);
+    gdt::init_cpu(0);
+    idt::init();
+    idt::load();
+    lapic::init_cpu();
+    lapic::calibrate_tsc();
+    ioapic::init();
+    kprintln!("tsc: {} kHz; io-apic: {} pins", lapic::tsc_per_ms(), ioapic::nr_pins());
+
+    let mut ids = acpi::cpu_apic_ids();
+    ids.retain(|&id| id != bsp_apic);
+    ids.insert(0, bsp_apic);
+    ids.truncate(percpu::MAX_CPUS);
+    kprintln!("acpi: {} CPUs, APIC ids {:?}", ids.len(), ids.as_slice());
+
+    if let Err(e) = platform::init(ids.len(), HZ) {
+        kprintln!("IrqSystem::new failed: {}", e);
+        fail_exit();
+    }
+    let sys = platform::system();
+    if let Ok(c) = sys.cpu(CpuId(0)) {
+        c.set_online(true);
+    }
+    become_idle_thread(0);
+    percpu::area(0).online.store(true, Ordering::Release);
+    clockevent::start(0, HZ);
+    arch::hw_irq_restore(true);
+
+    let online = smp::start_aps(&ids);
+    kprintln!("smp: {} of {} CPUs online", online, ids.len());
+
+    // Route COM1 to the last CPU, so the serial test also proves IO-APIC delivery to an AP.
+    let target = online - 1;
+    ioapic::route(
+        irq::COM1_PIN,
+        irq::COM1_VECTOR,
+        percpu::area(target).apic_id.load(Ordering::Relaxed),
+    );
+
+    if i8042::init() {
+        ioapic::route(i8042::KBD_PIN, i8042::KBD_VECTOR, bsp_apic);
+    } else {
+        kprintln!("i8042: no PS/2 controller answered; keyboard disabled");
+    }
+
+    if cmdline_has(info, "selftest") {
+        selftest::run(online, target)
+    } else if cmdline_has(info, "cyclictest") {
+        cyclictest::run()
+    } else {
+        shell::run(online)
+    }
+}
+
+/// An application processor's Rust entry, called by `ap_long_entry`.
+#[no_mangle]
+extern "C" fn ap_main(cpu: u32) -> ! {
+    let cpu = cpu as usize;
+    percpu::install(cpu);
+    let area = percpu::area(cpu);
+    area.apic_id.store(lapic::id(), Ordering::Relaxed);
+    gdt::init_cpu(cpu);
+    idt::load();
+    lapic::init_cpu();
+    let sys = platform::system();
+    if let Ok(c) = sys.cpu(CpuId(cpu as u32)) {
+        c.set_online(true);
+    }
+    become_idle_thread(cpu);
+    clockevent::start(cpu, HZ);
+    area.online.store(true, Ordering::Release);
+    arch::hw_irq_restore(true);
+    // The core's `cpu_idle_loop`, plus the self-test's turn-taking hook.
+    let me = CpuId(cpu as u32);
+    loop {
+        selftest::ap_poll(cpu);
+        sys.local_irq_disable();
+        if sys.sched.nr_queued(me) > 0 || sys.this_cpu().need_resched() {
+            sys.schedule();
+        } else {
+            sys.platform().idle_wait(me);
+        }
+        sys.local_irq_enable();
+    }
+}
+
+/// Makes the calling boot context CPU `cpu`'s idle thread (`swapper/N`).
+fn become_idle_thread(cpu: usize) {
+    match platform::system().init_idle(CpuId(cpu as u32)) {
+        Ok(_) => percpu::area(cpu).sched_ready.store(true, Ordering::Release),
+        Err(e) => {
+            kprintln!("init_idle({}) failed: {}", cpu, e);
+            fail_exit();
+        }
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    kprintln!("panic on CPU {}: {}", percpu::this_cpu(), info);
+    fail_exit()
+}

@@ -1,0 +1,86 @@
+//! Self-test of the IO-APIC devices: COM1 input (and moving its affinity), PS/2 keyboard.
+//!
+//! `run.sh --selftest` answers `SERIAL-READY` by typing [`SERIAL_PATTERN`] into COM1 and
+//! `KBD-READY` by `sendkey a` on the QEMU monitor.
+
+use crate::irq::{COM1_VECTOR, SERIAL_RX};
+use crate::kprintln;
+use crate::percpu;
+use crate::selftest::{check, wait_for, SECOND};
+
+/// The bytes `run.sh --selftest` types into COM1 once it sees `SERIAL-READY`.
+const SERIAL_PATTERN: &[u8] = b"irqkit serial selftest: 0123456789 ABCDEFGHIJKLMNOPQRSTUVWXYZ\n";
+
+/// COM1 input on `target`, then on CPU 0 after an affinity change; a bad mask refused.
+pub fn test_serial(n: usize, target: usize) {
+    receive_pattern(n, target);
+    // Move the line to CPU 0 the way `echo 1 > /proc/irq/4/smp_affinity` does.
+    let before: alloc::vec::Vec<u64> = (0..n).map(|c| percpu::area(c).count(COM1_VECTOR)).collect();
+    let moved = crate::irq::set_com1_affinity(1);
+    check(moved == Ok(0), format_args!("smp_affinity 1 accepted for irq 4"));
+    receive_pattern(n, 0);
+    let after: alloc::vec::Vec<u64> = (0..n).map(|c| percpu::area(c).count(COM1_VECTOR)).collect();
+    let others_quiet = (1..n).all(|c| after[c] == before[c]);
+    check(
+        after[0] > before[0] && others_quiet,
+        format_args!(
+            "after the affinity change COM1 interrupts land on CPU0 only ({} -> {})",
+            before[0], after[0]
+        ),
+    );
+    let bad = crate::irq::set_com1_affinity(1 << 40);
+    check(
+        matches!(bad, Err(irqkit_core::IrqError::InvalidArgument(_)))
+            && crate::irq::com1_affinity() == 1,
+        format_args!("an affinity mask with no online CPU is refused with EINVAL"),
+    );
+}
+
+fn receive_pattern(n: usize, target: usize) {
+    let before: alloc::vec::Vec<u64> = (0..n).map(|c| percpu::area(c).count(COM1_VECTOR)).collect();
+    kprintln!("SERIAL-READY");
+    let mut got = alloc::vec::Vec::new();
+    let arrived = wait_for(10 * SECOND, || {
+        while let Some(b) = SERIAL_RX.pop() {
+            got.push(b);
+        }
+        got.len() >= SERIAL_PATTERN.len()
+    });
+    check(
+        arrived && got == SERIAL_PATTERN && SERIAL_RX.dropped() == 0,
+        format_args!(
+            "{} of {} serial bytes received byte for byte",
+            got.len(),
+            SERIAL_PATTERN.len()
+        ),
+    );
+    let delta = |c: usize| percpu::area(c).count(COM1_VECTOR) - before[c];
+    let on_target = delta(target);
+    let elsewhere: u64 = (0..n).filter(|&c| c != target).map(delta).sum();
+    check(
+        on_target >= 1 && elsewhere == 0,
+        format_args!(
+            "COM1 (IO-APIC pin 4) interrupts: {on_target} on CPU{target}, {elsewhere} elsewhere"
+        ),
+    );
+}
+
+/// `run.sh` answers `KBD-READY` with `sendkey a` on the QEMU monitor: press and
+/// release of A are scan codes 0x1e and 0x9e (set 1, the controller translates).
+pub fn test_keyboard() {
+    kprintln!("KBD-READY");
+    let mut got = alloc::vec::Vec::new();
+    let arrived = wait_for(10 * SECOND, || {
+        while let Some(b) = crate::i8042::SCANCODES.pop() {
+            got.push(b);
+        }
+        got.len() >= 2
+    });
+    let irqs = percpu::area(0).count(crate::i8042::KBD_VECTOR);
+    check(
+        arrived && got == [0x1e, 0x9e] && irqs >= 1,
+        format_args!(
+            "PS/2 keyboard: scan codes {got:02x?} through IRQ 1 ({irqs} interrupts on CPU0)"
+        ),
+    );
+}
