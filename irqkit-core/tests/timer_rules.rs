@@ -209,7 +209,8 @@ fn deferrable_timer_runs_but_does_not_set_the_next_wakeup() {
 #[test]
 fn msecs_to_jiffies_rounds_up() {
     let p = Arc::new(FakePlatform::default());
-    let sys = IrqSystem::new(SystemConfig { nr_cpus: 1, hz: 250, ..Default::default() }, p).unwrap();
+    let sys =
+        IrqSystem::new(SystemConfig { nr_cpus: 1, hz: 250, ..Default::default() }, p).unwrap();
     assert_eq!(sys.msecs_to_jiffies(0), 0);
     assert_eq!(sys.msecs_to_jiffies(1), 1);
     assert_eq!(sys.msecs_to_jiffies(4), 1);

@@ -107,7 +107,7 @@ pub fn run() -> ! {
     let me = CpuId(CPU as u32);
     loop {
         sys.local_irq_disable();
-        if sys.sched.nr_queued(me) > 0 || sys.this_cpu().need_resched() {
+        if sys.nr_queued(me) > 0 || sys.this_cpu().need_resched() {
             sys.schedule();
         } else {
             sys.platform().idle_wait(me);

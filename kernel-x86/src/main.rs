@@ -168,7 +168,7 @@ extern "C" fn ap_main(cpu: u32) -> ! {
     loop {
         selftest::ap_poll(cpu);
         sys.local_irq_disable();
-        if sys.sched.nr_queued(me) > 0 || sys.this_cpu().need_resched() {
+        if sys.nr_queued(me) > 0 || sys.this_cpu().need_resched() {
             sys.schedule();
         } else {
             sys.platform().idle_wait(me);

@@ -1,7 +1,7 @@
 //! Real MMIO behind `irqkit_chips::mmio::Mmio`, so the chips' drivers can drive QEMU's
 //! devices; the kernel's own APIC code already goes through it.
 
-use irqkit_chips::mmio::Mmio;
+use irqkit_chips::mmio::{Mmio, MmioError, Width};
 
 /// A window of device registers at a physical address (identity-mapped, uncached).
 pub struct PhysMmio {
@@ -19,25 +19,43 @@ impl PhysMmio {
         PhysMmio { base, len }
     }
 
-    fn addr(&self, offset: usize) -> usize {
-        // An out-of-window or misaligned offset is a driver bug: stop rather than
-        // touch a neighbouring device.
-        assert!(
-            offset.is_multiple_of(4) && offset + 4 <= self.len,
-            "MMIO offset {offset:#x} outside window"
-        );
-        self.base + offset
+    /// The address of a `width`-sized register at `offset`, or the typed error for an
+    /// access outside the window or misaligned.
+    fn addr(&self, offset: usize, width: Width) -> Result<usize, MmioError> {
+        let n = width.bytes();
+        if offset.checked_add(n).is_none_or(|end| end > self.len) {
+            return Err(MmioError::OutOfRange { offset });
+        }
+        if !offset.is_multiple_of(n) || n > 4 {
+            return Err(MmioError::BadWidth { offset, width });
+        }
+        Ok(self.base + offset)
     }
 }
 
 impl Mmio for PhysMmio {
-    fn read32(&self, offset: usize) -> u32 {
-        // SAFETY: in the window `new`'s caller vouched for, 4-byte aligned.
-        unsafe { (self.addr(offset) as *const u32).read_volatile() }
+    fn read(&self, offset: usize, width: Width) -> Result<u64, MmioError> {
+        let a = self.addr(offset, width)?;
+        // SAFETY: inside the window `new`'s caller vouched for, naturally aligned.
+        Ok(unsafe {
+            match width {
+                Width::W8 => (a as *const u8).read_volatile() as u64,
+                Width::W16 => (a as *const u16).read_volatile() as u64,
+                _ => (a as *const u32).read_volatile() as u64,
+            }
+        })
     }
 
-    fn write32(&self, offset: usize, value: u32) {
-        // SAFETY: as for `read32`.
-        unsafe { (self.addr(offset) as *mut u32).write_volatile(value) }
+    fn write(&self, offset: usize, width: Width, value: u64) -> Result<(), MmioError> {
+        let a = self.addr(offset, width)?;
+        // SAFETY: as for `read`.
+        unsafe {
+            match width {
+                Width::W8 => (a as *mut u8).write_volatile(value as u8),
+                Width::W16 => (a as *mut u16).write_volatile(value as u16),
+                _ => (a as *mut u32).write_volatile(value as u32),
+            }
+        }
+        Ok(())
     }
 }

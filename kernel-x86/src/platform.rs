@@ -52,8 +52,13 @@ impl Platform for KernelPlatform {
         irq::replay_deferred(cpu);
     }
 
-    fn spawn_thread(&self, thread: &Arc<Thread>, body: ThreadBody) -> Result<(), IrqError> {
-        switch::spawn(thread, body);
+    fn spawn_thread(
+        &self,
+        thread: &Arc<Thread>,
+        body: ThreadBody,
+        exit: ThreadBody,
+    ) -> Result<(), IrqError> {
+        switch::spawn(thread, body, exit);
         Ok(())
     }
 
@@ -90,7 +95,7 @@ static SYSTEM: AtomicPtr<IrqSystem> = AtomicPtr::new(core::ptr::null_mut());
 /// bootstrap CPU before it enables interrupts.
 pub fn init(nr_cpus: usize, hz: u32) -> Result<(), IrqError> {
     let platform: Arc<dyn Platform> = Arc::new(KernelPlatform { nr_cpus });
-    let sys = IrqSystem::new(SystemConfig { nr_cpus, hz }, platform)?;
+    let sys = IrqSystem::new(SystemConfig { nr_cpus, hz, ..Default::default() }, platform)?;
     // The system lives for the rest of the machine's life: leak one reference.
     SYSTEM.store(Arc::into_raw(sys) as *mut IrqSystem, Ordering::Release);
     Ok(())

@@ -222,7 +222,7 @@ fn test_kthreads(n: usize) {
         // `Scheduler::stats` takes the run-queue lock, which this CPU's tick also takes
         // (`scheduler_tick`): hold interrupts off as every run-queue user must.
         let flags = sys.local_irq_save();
-        let stats = sys.sched.stats(CpuId(c as u32));
+        let stats = sys.rq_stats(CpuId(c as u32));
         sys.local_irq_restore(flags);
         if let Some(st) = stats {
             kprintln!(

@@ -46,6 +46,7 @@ pub struct ThreadContext {
     in_switch: AtomicBool,
     _stack: Vec<u128>,
     body: SpinLock<Option<ThreadBody>>,
+    exit: SpinLock<Option<ThreadBody>>,
 }
 
 // SAFETY: `rsp` is written only by `switch_stacks` on the CPU switching away from this
@@ -140,13 +141,14 @@ fn context_of(t: &Thread) -> Option<&ThreadContext> {
 
 /// `Platform::spawn_thread`: a fresh stack whose first switch-in "returns" into
 /// `kthread_trampoline` with the context in r12.
-pub fn spawn(t: &Arc<Thread>, body: ThreadBody) {
+pub fn spawn(t: &Arc<Thread>, body: ThreadBody, exit: ThreadBody) {
     let stack: Vec<u128> = alloc::vec![0; KTHREAD_STACK_SIZE / 16];
     let ctx = Arc::new(ThreadContext {
         rsp: UnsafeCell::new(0),
         in_switch: AtomicBool::new(false),
         _stack: stack,
         body: SpinLock::new(Some(body)),
+        exit: SpinLock::new(Some(exit)),
     });
     let top = ctx._stack.as_ptr() as u64 + KTHREAD_STACK_SIZE as u64;
     // Frame popped by `switch_stacks`: r15 r14 r13 r12 rbx rbp, then the return address.
@@ -183,6 +185,7 @@ pub fn switch_to(prev: &Arc<Thread>, next: &Arc<Thread>) {
             in_switch: AtomicBool::new(false),
             _stack: Vec::new(),
             body: SpinLock::new(None),
+            exit: SpinLock::new(None),
         }));
     }
     let (Some(p), Some(n)) = (context_of(prev), context_of(next)) else {
@@ -210,7 +213,11 @@ extern "C" fn kthread_entry(ctx: *const ThreadContext) -> ! {
     if let Some(body) = body {
         body();
     }
-    platform::system().kthread_exit();
+    // SAFETY: as above.
+    let exit = unsafe { (*ctx).exit.lock().take() };
+    if let Some(exit) = exit {
+        exit();
+    }
     panic!("kthread_exit returned");
 }
 
