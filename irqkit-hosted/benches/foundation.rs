@@ -175,7 +175,7 @@ fn condvar_pingpong(rounds: u64) -> f64 {
 
 fn main() {
     let samples = 5000;
-    let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 250 }).unwrap();
+    let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 250, ..Default::default() }).unwrap();
     let (ours, atomic) = irq_mask_pair(&m);
     println!("local_irq_save+restore pair: {ours:.2} ns, AtomicBool swap pair: {atomic:.2} ns, ratio {:.2}x", ours / atomic);
 
@@ -207,7 +207,7 @@ fn main() {
         bp50 as f64 / ep50 as f64
     );
 
-    let m = Machine::new(MachineConfig { nr_cpus: 1, hz: 250 }).unwrap();
+    let m = Machine::new(MachineConfig { nr_cpus: 1, hz: 250, ..Default::default() }).unwrap();
     let k = kthread_pingpong(&m, 50_000);
     drop(m);
     let c = condvar_pingpong(50_000);

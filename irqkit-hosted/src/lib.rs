@@ -11,7 +11,7 @@
 //! use irqkit_hosted::{Machine, MachineConfig};
 //! use irqkit_core::CpuId;
 //!
-//! let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 100 }).unwrap();
+//! let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 100, ..Default::default() }).unwrap();
 //! let on = m.run_on(CpuId(1), |_task| irqkit_hosted::current_cpu()).unwrap();
 //! assert_eq!(on, Some(CpuId(1)));
 //! ```

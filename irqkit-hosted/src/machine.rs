@@ -22,11 +22,13 @@ pub struct MachineConfig {
     pub nr_cpus: usize,
     /// Tick frequency (Hz); 0 disables the tick.
     pub hz: u32,
+    /// Forced irq threading (Linux's `threadirqs` boot option).
+    pub threadirqs: bool,
 }
 
 impl Default for MachineConfig {
     fn default() -> Self {
-        MachineConfig { nr_cpus: 4, hz: 1000 }
+        MachineConfig { nr_cpus: 4, hz: 1000, threadirqs: false }
     }
 }
 
@@ -50,7 +52,15 @@ impl Machine {
         signals::acquire();
         let shared = Arc::new(Shared::new(config.nr_cpus));
         let platform = Arc::new(HostPlatform::new(shared.clone()));
-        let sys = match IrqSystem::new(SystemConfig { nr_cpus: config.nr_cpus, hz }, platform) {
+        let sys = match IrqSystem::new(
+            SystemConfig {
+                nr_cpus: config.nr_cpus,
+                hz,
+                threadirqs: config.threadirqs,
+                ..Default::default()
+            },
+            platform,
+        ) {
             Ok(s) => s,
             Err(e) => {
                 signals::release();

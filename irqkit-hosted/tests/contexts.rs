@@ -13,7 +13,7 @@ use irqkit_hosted::{Machine, MachineConfig};
 
 #[test]
 fn preempt_count_is_zero_and_in_task_in_a_kernel_thread() {
-    let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 100 }).unwrap();
+    let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 100, ..Default::default() }).unwrap();
     let sys = m.sys().clone();
     let (pc, task, intr, dis) = m
         .run_on(CpuId(1), move |_t| {
@@ -25,7 +25,7 @@ fn preempt_count_is_zero_and_in_task_in_a_kernel_thread() {
 
 #[test]
 fn hardirq_handler_sees_hardirq_offset_and_masked_irqs_and_nested_nmi_sees_both() {
-    let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 0 }).unwrap();
+    let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 0, ..Default::default() }).unwrap();
     let seen_hard = Arc::new(AtomicU32::new(u32::MAX));
     let seen_nmi = Arc::new(AtomicU32::new(u32::MAX));
     let nmi_from_hardirq = Arc::new(AtomicU64::new(0));
@@ -52,7 +52,7 @@ fn hardirq_handler_sees_hardirq_offset_and_masked_irqs_and_nested_nmi_sees_both(
 
 #[test]
 fn nmi_nested_in_a_hardirq_counts_both_levels() {
-    let m = Machine::new(MachineConfig { nr_cpus: 1, hz: 0 }).unwrap();
+    let m = Machine::new(MachineConfig { nr_cpus: 1, hz: 0, ..Default::default() }).unwrap();
     let seen = Arc::new(AtomicU32::new(u32::MAX));
     let s = seen.clone();
     m.set_nmi_handler(move |sys, _nmi, _cpu| s.store(sys.preempt_count(), Ordering::SeqCst));
@@ -72,7 +72,7 @@ fn nmi_nested_in_a_hardirq_counts_both_levels() {
 
 #[test]
 fn preempt_disable_nests_and_masks_preemption_in_task_context() {
-    let m = Machine::new(MachineConfig { nr_cpus: 1, hz: 1000 }).unwrap();
+    let m = Machine::new(MachineConfig { nr_cpus: 1, hz: 1000, ..Default::default() }).unwrap();
     let sys = m.sys().clone();
     let (a, b, c) = m
         .run_on(CpuId(0), move |_t| {

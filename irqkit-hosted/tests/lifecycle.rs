@@ -14,7 +14,7 @@ fn two_hundred_machines_leave_no_thread_handler_or_fd_behind() {
     let fds0 = count("/proc/self/fd");
     assert!(!signals::handler_installed());
     for i in 0..200 {
-        let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 1000 }).unwrap();
+        let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 1000, ..Default::default() }).unwrap();
         assert!(signals::handler_installed());
         if i % 20 == 0 {
             assert_eq!(m.run_on(CpuId(1), |_| 1).unwrap(), 1);

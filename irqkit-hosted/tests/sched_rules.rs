@@ -13,7 +13,7 @@ use irqkit_hosted::{Machine, MachineConfig};
 
 #[test]
 fn two_threads_bound_to_one_cpu_never_run_at_the_same_time() {
-    let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 1000 }).unwrap();
+    let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 1000, ..Default::default() }).unwrap();
     let on_cpu = Arc::new(AtomicUsize::new(0));
     let violations = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -52,7 +52,7 @@ fn two_threads_bound_to_one_cpu_never_run_at_the_same_time() {
 #[test]
 fn fifo_thread_that_wakes_preempts_a_normal_thread_at_the_next_interrupt_exit() {
     // hz 0 here means "slow tick": the preemption must come from the reschedule IPI.
-    let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 0 }).unwrap();
+    let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 0, ..Default::default() }).unwrap();
     let fifo_ran = Arc::new(AtomicBool::new(false));
     let spinning = Arc::new(AtomicBool::new(false));
     let (fr, sp) = (fifo_ran.clone(), spinning.clone());
@@ -82,7 +82,7 @@ fn fifo_thread_that_wakes_preempts_a_normal_thread_at_the_next_interrupt_exit() 
 
 #[test]
 fn wait_queue_wakeups_are_never_lost() {
-    let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 250 }).unwrap();
+    let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 250, ..Default::default() }).unwrap();
     let wq = Arc::new(WaitQueue::new());
     let produced = Arc::new(AtomicU64::new(0));
     let consumed = Arc::new(AtomicU64::new(0));
@@ -118,7 +118,7 @@ fn wait_queue_wakeups_are_never_lost() {
 
 #[test]
 fn normal_threads_share_a_cpu_round_robin() {
-    let m = Machine::new(MachineConfig { nr_cpus: 1, hz: 1000 }).unwrap();
+    let m = Machine::new(MachineConfig { nr_cpus: 1, hz: 1000, ..Default::default() }).unwrap();
     let counts: Arc<Vec<AtomicU64>> = Arc::new((0..2).map(|_| AtomicU64::new(0)).collect());
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicUsize::new(0));

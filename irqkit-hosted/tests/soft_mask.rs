@@ -21,7 +21,7 @@ fn next(x: &mut u64) -> u64 {
 #[test]
 fn masked_interrupt_is_handled_exactly_once_after_unmask_under_100k_raises() {
     const RAISES: u64 = 100_000;
-    let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 250 }).unwrap();
+    let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 250, ..Default::default() }).unwrap();
     let handled = Arc::new(AtomicU64::new(0));
     let in_masked = Arc::new(AtomicBool::new(false));
     let violations = Arc::new(AtomicU64::new(0));
@@ -71,7 +71,7 @@ fn masked_interrupt_is_handled_exactly_once_after_unmask_under_100k_raises() {
 
 #[test]
 fn burst_of_raises_against_a_masked_cpu_is_delivered_when_unmasked() {
-    let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 0 }).unwrap();
+    let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 0, ..Default::default() }).unwrap();
     let handled = Arc::new(AtomicU64::new(0));
     let h = handled.clone();
     m.set_vector_handler(0x51, move |_s, _h, _c| {

@@ -34,7 +34,7 @@ fn dev_vector(c: usize) -> u8 {
 
 /// Runs the workload on a `cpus`-CPU machine for `seconds`.
 pub fn run(cpus: usize, hz: u32, seconds: f64) -> Result<DemoResult, IrqError> {
-    let m = Machine::new(MachineConfig { nr_cpus: cpus, hz })?;
+    let m = Machine::new(MachineConfig { nr_cpus: cpus, hz, ..Default::default() })?;
     let stop = Arc::new(AtomicBool::new(false));
     let handled = Arc::new(AtomicU64::new(0));
     let fifo_runs = Arc::new(AtomicU64::new(0));
