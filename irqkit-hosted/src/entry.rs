@@ -65,7 +65,8 @@ impl Shared {
         bump(&hc.counters.vectors[v as usize]);
         match v {
             LOCAL_TIMER_VECTOR => {
-                sys.scheduler_tick();
+                // jiffies, timer softirq, irq_work_tick and scheduler_tick.
+                sys.tick(&tok);
                 let hooks = self.tick_hooks.lock().clone();
                 for h in hooks.iter() {
                     h(sys, &tok, cpu);
@@ -73,6 +74,7 @@ impl Shared {
             }
             // need_resched was set by the sender; the exit path switches.
             RESCHEDULE_VECTOR => {}
+            IRQ_WORK_VECTOR => sys.irq_work_run(&tok),
             CALL_FUNCTION_VECTOR => loop {
                 let f = self.calls[cpu.index()].lock().pop_front();
                 match f {

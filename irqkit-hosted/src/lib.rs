@@ -24,6 +24,7 @@ mod alloc;
 mod entry;
 mod futex;
 mod hostcpu;
+mod irq_glue;
 mod machine;
 mod platform;
 mod shared;

@@ -95,6 +95,8 @@ impl Machine {
         for _ in 0..config.nr_cpus {
             let _ = rx.recv();
         }
+        crate::irq_glue::HostIrqHooks::install(&m.sys, &m.shared);
+        m.sys.start_ksoftirqd()?;
         if config.hz != 0 {
             m.start_tick(config.hz);
         }
@@ -271,8 +273,12 @@ impl Machine {
         if self.sys.online_mask().weight() == 1 {
             return Err(IrqError::Busy("cannot offline the last online cpu"));
         }
+        // Per-CPU "smpboot" threads (ksoftirqd/N, irq_work/N) park with their CPU in
+        // Linux; they only ever run for interrupts of that CPU, which stop arriving.
+        let parks = |name: &str| name.starts_with("ksoftirqd/") || name.starts_with("irq_work/");
         let bound = self.sys.threads().iter().any(|t| {
             t.policy() != Policy::Idle
+                && !parks(&t.name())
                 && t.affinity() == irqkit_core::sched::Affinity::Bound(cpu)
                 && t.state() != irqkit_core::sched::ThreadState::Dead
         });
