@@ -31,6 +31,7 @@ mod shared;
 pub mod signals;
 mod stats;
 mod thread_ctx;
+mod vector_chip;
 pub mod vectors;
 
 pub use alloc::IrqSafeAlloc;

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use irqkit_core::irq::FlowHandler;
 use irqkit_core::sched::{KthreadSpec, Policy, Thread};
 use irqkit_core::system::SystemConfig;
 use irqkit_core::{CpuId, HardIrq, IrqError, IrqSystem, Nmi, Task};
@@ -13,6 +14,7 @@ use irqkit_core::{CpuId, HardIrq, IrqError, IrqSystem, Nmi, Task};
 use crate::platform::{adopt_idle, HostPlatform};
 use crate::shared::{CallFn, KthreadPanic, NmiHandler, Shared, TickHook, VectorHandler};
 use crate::stats::CpuStats;
+use crate::vector_chip::{VectorChip, VectorLine};
 use crate::{signals, thread_ctx, vectors};
 
 /// How to build a [`Machine`].
@@ -40,6 +42,9 @@ pub struct Machine {
     idle: Vec<JoinHandle<()>>,
     tick: Option<(Arc<Mutex<bool>>, JoinHandle<()>)>,
     down: bool,
+    chip: Arc<VectorChip>,
+    lines: Mutex<std::collections::HashMap<u32, Arc<VectorLine>>>,
+    next_vector: Mutex<u8>,
 }
 
 impl Machine {
@@ -68,7 +73,17 @@ impl Machine {
             }
         };
         let _ = shared.sys.set(Arc::downgrade(&sys));
-        let mut m = Machine { sys, shared, idle: Vec::new(), tick: None, down: false };
+        let chip = VectorChip::new(&sys, &shared);
+        let mut m = Machine {
+            sys,
+            shared,
+            idle: Vec::new(),
+            tick: None,
+            down: false,
+            chip,
+            lines: Mutex::new(std::collections::HashMap::new()),
+            next_vector: Mutex::new(0x80),
+        };
         let (tx, rx) = mpsc::channel();
         for c in 0..config.nr_cpus {
             let cpu = CpuId(c as u32);
@@ -193,6 +208,45 @@ impl Machine {
         body: impl FnOnce(&Task) + Send + 'static,
     ) -> Result<Arc<Thread>, IrqError> {
         self.sys.spawn_kthread(spec, body)
+    }
+
+    /// Creates a device interrupt line: a Linux irq descriptor with `flow`, on the
+    /// machine's vector controller (`HOST-APIC`), routed to CPU 0 until its affinity
+    /// is set. Vectors 0x80.. are given out in order; returns the irq number.
+    pub fn create_irq_line(&self, flow: FlowHandler) -> Result<u32, IrqError> {
+        let vector = {
+            let mut nv = self.next_vector.lock().unwrap_or_else(|e| e.into_inner());
+            if *nv >= vectors::FIRST_SYSTEM_VECTOR {
+                return Err(IrqError::NoSpace("no free device vector"));
+            }
+            *nv += 1;
+            *nv - 1
+        };
+        let irq = self.sys.irq_alloc_descs(1, 1, false)?;
+        let line = VectorLine::new(vector, CpuId(0));
+        self.sys.irq_set_chip_and_handler(irq, self.chip.clone(), flow)?;
+        self.sys.irq_set_chip_data(irq, line.clone())?;
+        self.set_vector_handler(vector, move |sys, hard, _cpu| {
+            let _ = sys.generic_handle_irq(irq, hard);
+        })?;
+        self.lines.lock().unwrap_or_else(|e| e.into_inner()).insert(irq, line);
+        Ok(irq)
+    }
+
+    /// A device asserts irq line `irq` (made by [`Machine::create_irq_line`]): the
+    /// interrupt goes to the line's CPU, or is latched while the line is masked.
+    pub fn raise_irq(&self, irq: u32) -> Result<(), IrqError> {
+        let line = thread_ctx::with_irqs_masked(|| {
+            self.lines.lock().unwrap_or_else(|e| e.into_inner()).get(&irq).cloned()
+        })
+        .ok_or(IrqError::NotFound("not a machine irq line"))?;
+        self.chip.raise(&line)
+    }
+
+    /// The CPU irq line `irq` currently interrupts.
+    pub fn irq_target(&self, irq: u32) -> Result<CpuId, IrqError> {
+        let g = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        g.get(&irq).map(|l| l.target()).ok_or(IrqError::NotFound("not a machine irq line"))
     }
 
     /// Raises device vector `vector` on `cpu`.
