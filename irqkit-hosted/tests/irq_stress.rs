@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use irqkit_core::irq::{FlowHandler, Flags as IrqFlags, IrqReturn, ProcIrqFile};
+use irqkit_core::irq::{Flags as IrqFlags, FlowHandler, IrqReturn, ProcIrqFile};
 use irqkit_core::sched::KthreadSpec;
 use irqkit_core::{CpuId, CpuMask};
 use irqkit_hosted::{Machine, MachineConfig};
@@ -144,7 +144,8 @@ fn affinity_write_moves_the_next_interrupt_to_the_new_cpu() {
         )
         .unwrap();
     for target in [2u32, 3, 1] {
-        sys.proc_irq_write(irq, ProcIrqFile::SmpAffinity, &format!("{:x}", 1u32 << target)).unwrap();
+        sys.proc_irq_write(irq, ProcIrqFile::SmpAffinity, &format!("{:x}", 1u32 << target))
+            .unwrap();
         assert_eq!(m.irq_target(irq).unwrap(), CpuId(target));
         last_cpu.store(u64::MAX, SeqCst);
         m.raise_irq(irq).unwrap();
