@@ -34,11 +34,17 @@ pub fn render(r: &DemoResult) -> String {
     }
     let _ = writeln!(
         s,
-        "\ndevice interrupts: {} raised, {} handled (raises coalesce while pending, as in an IRR)",
-        r.raised, r.handled
+        "\ndevice interrupts: {} raised; {} hard-irq handler runs, {} threaded-handler runs, {} tasklet runs",
+        r.raised, r.hard, r.threaded, r.tasklets
     );
-    let _ = writeln!(s, "FIFO irq-thread wake-ups served: {}", r.fifo_runs);
+    let _ = writeln!(
+        s,
+        "(raises coalesce while a ONESHOT line is masked or a tasklet is queued, as in hardware)"
+    );
+    let _ = writeln!(s, "irq_work runs deferred from NMI: {}", r.irq_works);
     let _ = writeln!(s, "cross-CPU calls: {} sent, {} ran", r.calls.0, r.calls.1);
+    let _ = writeln!(s, "\n/proc/interrupts\n{}", r.proc_interrupts);
+    let _ = writeln!(s, "/proc/softirqs\n{}", r.proc_softirqs);
     let _ = writeln!(s, "\n{:<20}{:>12}{:>14}", "kernel thread", "voluntary", "involuntary");
     let mut threads = r.threads.clone();
     threads.sort();
