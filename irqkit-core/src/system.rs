@@ -160,7 +160,7 @@ impl IrqSystem {
         match self.this_cpu_opt() {
             Some(cpu) => cpu.irq_save_raw(),
             // Off the machine there is no CPU to mask; restoring these flags is a no-op.
-            None => IrqFlags { was_disabled: true },
+            None => IrqFlags { was_disabled: true, cpu: crate::cpu::ANY_CPU },
         }
     }
 
@@ -168,7 +168,12 @@ impl IrqSystem {
     /// are delivered now, exactly once.
     #[inline]
     pub fn local_irq_restore(&self, flags: IrqFlags) {
-        if let Some(cpu) = self.this_cpu_opt() {
+        let cpu = if flags.cpu != crate::cpu::ANY_CPU {
+            self.cpus.get(CpuId(flags.cpu))
+        } else {
+            self.this_cpu_opt()
+        };
+        if let Some(cpu) = cpu {
             if cpu.irq_restore_raw(flags) {
                 self.platform.replay_irqs(cpu);
             }
@@ -184,7 +189,7 @@ impl IrqSystem {
     /// `local_irq_enable`: lifts the mask and delivers deferred interrupts.
     #[inline]
     pub fn local_irq_enable(&self) {
-        self.local_irq_restore(IrqFlags { was_disabled: false });
+        self.local_irq_restore(IrqFlags::enabled());
     }
 
     /// `irqs_disabled()` on this CPU.

@@ -169,7 +169,10 @@ mod tests {
     fn default_workload_runs_and_its_counts_are_consistent() {
         let r = run(4, 1000, 0.3).unwrap();
         assert_eq!(r.cpus.len(), 4);
-        assert!(r.cpus.iter().all(|c| c.ticks > 0 && c.switches > 0), "every CPU ticked and switched");
+        assert!(
+            r.cpus.iter().all(|c| c.ticks > 0 && c.switches > 0),
+            "every CPU ticked and switched"
+        );
         assert_eq!(r.calls.0, r.calls.1, "every cross-CPU call ran");
         assert!(r.hard > 0 && r.hard <= r.raised);
         // ONESHOT: each hard-irq run woke the thread; wake-ups coalesce, never exceed.

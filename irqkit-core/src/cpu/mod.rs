@@ -22,6 +22,7 @@ mod state;
 pub use context::{HardIrq, Nmi, SoftIrq, Task};
 pub use mask::{CpuMask, MAX_CPUS};
 pub use percpu::PerCpu;
+pub(crate) use state::ANY_CPU;
 pub use state::{CpuState, IrqFlags};
 
 use core::fmt;

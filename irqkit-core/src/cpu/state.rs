@@ -10,9 +10,26 @@ use super::{preempt, CpuId};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IrqFlags {
     pub(crate) was_disabled: bool,
+    /// The CPU whose mask was saved. With interrupts masked nothing can migrate the
+    /// caller, so restore can use it without asking the platform again; paths that
+    /// switch threads in between restore with [`IrqFlags::anywhere`].
+    pub(crate) cpu: u32,
 }
 
+/// `IrqFlags::cpu` when the restoring CPU must be looked up.
+pub(crate) const ANY_CPU: u32 = u32::MAX;
+
 impl IrqFlags {
+    /// Flags meaning "interrupts enabled", restored on whatever CPU the caller is on.
+    pub(crate) const fn enabled() -> Self {
+        IrqFlags { was_disabled: false, cpu: ANY_CPU }
+    }
+
+    /// The same state, restored on the caller's current CPU (after a switch).
+    pub(crate) const fn anywhere(self) -> Self {
+        IrqFlags { was_disabled: self.was_disabled, cpu: ANY_CPU }
+    }
+
     /// True if interrupts were disabled when the flags were saved.
     pub fn irqs_disabled(&self) -> bool {
         self.was_disabled
@@ -96,7 +113,7 @@ impl CpuState {
         let was = self.irqs_disabled.load(Relaxed);
         self.irqs_disabled.store(true, Relaxed);
         compiler_fence(Ordering::SeqCst);
-        IrqFlags { was_disabled: was }
+        IrqFlags { was_disabled: was, cpu: self.id.0 }
     }
 
     /// Restores the soft mask; returns true if interrupts became enabled while one

@@ -295,21 +295,24 @@ impl IrqSystem {
     pub fn schedule(&self) {
         let flags = self.local_irq_save();
         self.__schedule(Switch::Voluntary);
-        self.local_irq_restore(flags);
+        // We may have resumed on another CPU.
+        self.local_irq_restore(flags.anywhere());
     }
 
     /// `yield()`: lets other runnable threads of the same class run first.
     pub fn yield_now(&self, _task: &Task) {
         let flags = self.local_irq_save();
         self.__schedule(Switch::Yield);
-        self.local_irq_restore(flags);
+        // We may have resumed on another CPU.
+        self.local_irq_restore(flags.anywhere());
     }
 
     /// `preempt_schedule`: involuntary switch from `preempt_enable`.
     pub fn preempt_schedule(&self) {
         let flags = self.local_irq_save();
         self.__schedule(Switch::Preempt);
-        self.local_irq_restore(flags);
+        // We may have resumed on another CPU.
+        self.local_irq_restore(flags.anywhere());
     }
 
     /// `preempt_schedule_irq`: involuntary switch on the interrupt-return path.

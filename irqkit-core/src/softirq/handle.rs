@@ -22,7 +22,7 @@ impl IrqSystem {
         loop {
             // swap, not load+store: a raise from NMI between the two is kept.
             let mut pending = per.pending.swap(0, Ordering::Relaxed);
-            self.irq_restore_on(cpu, crate::cpu::IrqFlags { was_disabled: false });
+            self.irq_restore_on(cpu, crate::cpu::IrqFlags::enabled());
             while pending != 0 {
                 let nr = pending.trailing_zeros() as usize;
                 pending &= pending - 1;
