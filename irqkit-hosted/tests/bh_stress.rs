@@ -114,7 +114,7 @@ fn tasklets_and_irq_work_from_every_context_run_exactly_once_per_queueing() {
     while Instant::now() < deadline {
         let cpu = CpuId(n % 4);
         m.raise(cpu, 0x70).unwrap();
-        if n % 8 == 0 {
+        if n.is_multiple_of(8) {
             m.raise_nmi(cpu).unwrap();
         }
         n += 1;

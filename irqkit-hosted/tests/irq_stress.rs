@@ -60,7 +60,7 @@ fn shared_lines_under_concurrent_request_free_disable_enable() {
         m.spawn(KthreadSpec::bound(format!("driver/{n}"), CpuId(cpu)), move |task| {
             let mut round = 0u32;
             while !st.load(SeqCst) {
-                let irq = if (round + n) % 2 == 0 { level } else { edge };
+                let irq = if (round + n).is_multiple_of(2) { level } else { edge };
                 let alive = Arc::new(AtomicBool::new(true));
                 let (a2, v2) = (alive.clone(), v.clone());
                 let reg = sys
@@ -97,7 +97,7 @@ fn shared_lines_under_concurrent_request_free_disable_enable() {
         x ^= x << 17;
         m.raise_irq(if x & 1 == 0 { level } else { edge }).unwrap();
         raised += 1;
-        if x % 16 == 0 {
+        if x.is_multiple_of(16) {
             std::thread::sleep(Duration::from_micros(20));
         }
     }

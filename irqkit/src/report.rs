@@ -4,6 +4,9 @@ use std::fmt::Write;
 
 use crate::demo::DemoResult;
 
+/// Reads one counter out of a CPU's stats.
+type Counter = fn(&irqkit_hosted::CpuStats) -> u64;
+
 /// Renders the report printed by `irqkit` after a run.
 pub fn render(r: &DemoResult) -> String {
     let mut s = String::new();
@@ -14,7 +17,7 @@ pub fn render(r: &DemoResult) -> String {
         let _ = write!(s, "{:>12}", format!("CPU{c}"));
     }
     s.push('\n');
-    let rows: [(&str, fn(&irqkit_hosted::CpuStats) -> u64); 9] = [
+    let rows: [(&str, Counter); 9] = [
         ("ticks (LOC)", |c| c.ticks),
         ("device irqs", |c| c.device_irqs),
         ("resched IPIs (RES)", |c| c.resched_ipis),
