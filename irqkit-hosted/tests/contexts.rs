@@ -87,3 +87,50 @@ fn preempt_disable_nests_and_masks_preemption_in_task_context() {
         .unwrap();
     assert_eq!((a, b, c), (2, 1, 0));
 }
+
+/// Preempt count seen by the BLOCK softirq action (a plain fn pointer cannot capture).
+static SOFTIRQ_PC: AtomicU32 = AtomicU32::new(u32::MAX);
+
+fn block_action(sys: &irqkit_core::IrqSystem, _ctx: &irqkit_core::SoftIrq) {
+    assert!(sys.in_serving_softirq() && sys.in_softirq() && !sys.in_task());
+    assert!(!sys.in_hardirq() && !sys.irqs_disabled(), "softirqs run with irqs enabled");
+    SOFTIRQ_PC.store(sys.preempt_count(), Ordering::SeqCst);
+}
+
+#[test]
+fn softirq_raised_in_hardirq_runs_at_irq_exit_serving_with_irqs_enabled() {
+    use irqkit_core::softirq::SoftirqVec;
+    let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 0, ..Default::default() }).unwrap();
+    m.sys().open_softirq(SoftirqVec::Block, block_action).unwrap();
+    m.set_vector_handler(0x42, |sys, _hard, _cpu| {
+        sys.raise_softirq(SoftirqVec::Block).unwrap();
+    })
+    .unwrap();
+    m.raise(CpuId(1), 0x42).unwrap();
+    common::wait_until("softirq ran", || SOFTIRQ_PC.load(Ordering::SeqCst) != u32::MAX);
+    // Serving: SOFTIRQ_OFFSET alone (the hardirq count was already dropped).
+    assert_eq!(SOFTIRQ_PC.load(Ordering::SeqCst), irqkit_core::cpu::preempt::SOFTIRQ_OFFSET);
+}
+
+#[test]
+fn bh_disabled_section_is_in_softirq_but_not_serving_and_still_task() {
+    use irqkit_core::cpu::preempt::SOFTIRQ_DISABLE_OFFSET;
+    let m = Machine::new(MachineConfig { nr_cpus: 1, hz: 1000, ..Default::default() }).unwrap();
+    let sys = m.sys().clone();
+    let (pc, in_sirq, serving, task, intr) = m
+        .run_on(CpuId(0), move |_t| {
+            sys.local_bh_disable();
+            let r = (
+                sys.preempt_count(),
+                sys.in_softirq(),
+                sys.in_serving_softirq(),
+                sys.in_task(),
+                sys.in_interrupt(),
+            );
+            sys.local_bh_enable().unwrap();
+            r
+        })
+        .unwrap();
+    assert_eq!(pc, SOFTIRQ_DISABLE_OFFSET);
+    assert!(in_sirq && !serving && task && intr);
+}
