@@ -9,7 +9,7 @@
 //! the same hardware thread, as in a kernel.
 //!
 //! The preempt count uses Linux's bit layout ([`preempt`]); `local_irq_*` is a soft
-//! mask ([`CpuState::local_irq_save`]): an interrupt that arrives while the mask is set
+//! mask ([`crate::IrqSystem::local_irq_save`]): an interrupt that arrives while the mask is set
 //! is recorded by the runtime and replayed through [`crate::Platform::replay_irqs`]
 //! when the mask is lifted, exactly once.
 
