@@ -164,6 +164,9 @@ impl Platform for HostPlatform {
         thread_ctx::release_cpu();
         let np: *const HostThread = nh;
         self.shared.cpus[cpu.index()].holder.store(np.cast_mut(), Ordering::SeqCst);
+        // Pairs with `set_pending`'s fence: the next holder's re-check after the grant
+        // sees any bit whose raiser read the old holder.
+        std::sync::atomic::fence(Ordering::SeqCst);
         nh.grant(cpu);
         if prev.state() == ThreadState::Dead {
             return;
@@ -181,6 +184,8 @@ impl Platform for HostPlatform {
         let cs = sys.cpu(cpu).expect("cpu exists");
         let seq = hc.idle_seq.load(Ordering::SeqCst);
         hc.idle.store(true, Ordering::SeqCst);
+        // Pairs with the fence in `set_pending`: we see the bit or the raiser sees us.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if !hc.has_work() && !cs.need_resched() && !sys.sched.shutting_down() {
             futex::wait(&hc.idle_seq, seq);
         }

@@ -116,6 +116,7 @@ impl Shared {
             return Err(IrqError::CpuOffline(cpu.0));
         }
         hc.nmi_pending.fetch_add(1, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
         self.kick(sys, cpu, true);
         Ok(())
     }
