@@ -18,11 +18,24 @@ pub struct IrqFlags {
 
 /// `IrqFlags::cpu` when the restoring CPU must be looked up.
 pub(crate) const ANY_CPU: u32 = u32::MAX;
+/// `IrqFlags::cpu` of a lock taken in hard-irq context: nothing to restore.
+const UNTOUCHED: u32 = u32::MAX - 1;
 
 impl IrqFlags {
     /// Flags meaning "interrupts enabled", restored on whatever CPU the caller is on.
     pub(crate) const fn enabled() -> Self {
         IrqFlags { was_disabled: false, cpu: ANY_CPU }
+    }
+
+    /// Flags of a lock taken with interrupts already masked: restoring does nothing.
+    pub(crate) const fn untouched() -> Self {
+        IrqFlags { was_disabled: true, cpu: UNTOUCHED }
+    }
+
+    /// True for [`IrqFlags::untouched`].
+    #[inline]
+    pub(crate) const fn is_untouched(&self) -> bool {
+        self.cpu == UNTOUCHED
     }
 
     /// The same state, restored on the caller's current CPU (after a switch).

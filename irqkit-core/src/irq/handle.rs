@@ -37,7 +37,7 @@ pub(crate) fn handle_irq_event<'a>(
         None => IrqReturn::NONE,
     };
     drop(actions);
-    let mut g = desc.inner.lock_irqsave(sys);
+    let mut g = desc.inner.lock_hardirq(sys, ctx);
     if !g.settings.contains(IrqSettings::NO_DEBUG) {
         super::spurious::note_interrupt(sys, desc, &mut g, ret);
     }

@@ -89,6 +89,19 @@ impl<T: ?Sized> SpinLockIrq<T> {
         SpinLockIrqGuard { lock: self, sys, flags, _p: PhantomData }
     }
 
+    /// Takes the lock in hard-irq context, where interrupts are already masked (the
+    /// `&HardIrq` proves it): no mask save or restore, so no platform call — the
+    /// `raw_spin_lock` that Linux's flow handlers use on the descriptor.
+    #[inline]
+    pub fn lock_hardirq<'a>(
+        &'a self,
+        sys: &'a IrqSystem,
+        _ctx: &crate::cpu::HardIrq,
+    ) -> SpinLockIrqGuard<'a, T> {
+        lock_api::RawMutex::lock(&self.raw);
+        SpinLockIrqGuard { lock: self, sys, flags: IrqFlags::untouched(), _p: PhantomData }
+    }
+
     /// Mutable access without locking (the `&mut` proves exclusivity).
     pub fn get_mut(&mut self) -> &mut T {
         self.data.get_mut()
@@ -123,6 +136,8 @@ impl<T: ?Sized> Drop for SpinLockIrqGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: this guard took the lock in `lock_irqsave`.
         unsafe { lock_api::RawMutex::unlock(&self.lock.raw) };
-        self.sys.local_irq_restore(self.flags);
+        if !self.flags.is_untouched() {
+            self.sys.local_irq_restore(self.flags);
+        }
     }
 }

@@ -92,7 +92,7 @@ impl IrqSystem {
 #[inline]
 pub(crate) fn generic_handle_irq_desc(sys: &IrqSystem, desc: &IrqDesc, ctx: &HardIrq) {
     // Per-CPU flows run without the descriptor lock; peek at the kind first.
-    let g = desc.inner.lock_irqsave(sys);
+    let g = desc.inner.lock_hardirq(sys, ctx);
     match &g.handler {
         FlowHandler::Level => level::handle_level_irq(sys, desc, g, ctx),
         FlowHandler::Edge => edge::handle_edge_irq(sys, desc, g, ctx),
