@@ -152,7 +152,7 @@ fn timers_1m(c: &mut Criterion) {
                 let mut j = base;
                 while j <= base + SPREAD + 5000 {
                     j += 1000;
-                    *p.now.lock().unwrap() = j * 1_000_000;
+                    p.now.store(j * 1_000_000, std::sync::atomic::Ordering::SeqCst);
                     let flags = sys.local_irq_save();
                     let h = sys.irq_enter();
                     sys.tick(&h);

@@ -174,7 +174,7 @@ fn del_timer_sync_waits_for_a_callback_running_on_another_cpu() {
         let sys = sys.clone();
         thread::spawn(move || {
             FakePlatform::enter_cpu(CpuId(0));
-            *p.now.lock().unwrap() = 5_000_000;
+            p.now.store(5_000_000, std::sync::atomic::Ordering::SeqCst);
             interrupt(&sys, || {
                 let h = irqkit_core::HardIrq::entered();
                 sys.tick(&h);
@@ -243,7 +243,7 @@ fn timers_modified_from_four_cpus_never_run_concurrently() {
                         }
                         _ => {
                             let j = clock.fetch_add(1, Ordering::SeqCst) + 1;
-                            *p.now.lock().unwrap() = j * 1_000_000;
+                            p.now.store(j * 1_000_000, std::sync::atomic::Ordering::SeqCst);
                             interrupt(&sys, || {
                                 let h = irqkit_core::HardIrq::entered();
                                 sys.tick(&h);

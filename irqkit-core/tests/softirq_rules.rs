@@ -37,7 +37,9 @@ fn reraise(sys: &IrqSystem, _: &SoftIrq) {
 }
 fn slow_reraise(sys: &IrqSystem, _: &SoftIrq) {
     rec(sys, 2);
-    PLAT.with(|p| *p.borrow().as_ref().unwrap().now.lock().unwrap() += 1_000_000);
+    PLAT.with(|p| {
+        p.borrow().as_ref().unwrap().now.fetch_add(1_000_000, std::sync::atomic::Ordering::SeqCst);
+    });
     sys.raise_softirq(SoftirqVec::NetTx).unwrap();
 }
 fn resched_reraise(sys: &IrqSystem, _: &SoftIrq) {

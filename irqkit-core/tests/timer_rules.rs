@@ -11,7 +11,7 @@ use irqkit_core::{CpuId, IrqError, IrqSystem, Task};
 
 /// Moves the clock to jiffy `j` (HZ=1000) and runs the tick interrupt on this CPU.
 fn tick_to(sys: &IrqSystem, p: &FakePlatform, j: u64) {
-    *p.now.lock().unwrap() = j * 1_000_000;
+    p.now.store(j * 1_000_000, std::sync::atomic::Ordering::SeqCst);
     let flags = sys.local_irq_save();
     let h = sys.irq_enter();
     sys.tick(&h);

@@ -165,7 +165,7 @@ impl Platform for ThreadPlatform {
 
 impl ThreadPlatform {
     pub fn set_now(&self, ns: u64) {
-        *self.inner.now.lock().unwrap() = ns;
+        self.inner.now.store(ns, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
