@@ -16,6 +16,31 @@
 //! assert_eq!(on, Some(CpuId(1)));
 //! ```
 //!
+//! A device line through the generic IRQ layer (the README's example):
+//!
+//! ```
+//! use irqkit_core::irq::{FlowHandler, Flags, IrqReturn};
+//! use irqkit_core::{CpuId, CpuMask};
+//! use irqkit_hosted::{Machine, MachineConfig};
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//! use std::sync::Arc;
+//!
+//! let m = Machine::new(MachineConfig { nr_cpus: 2, ..Default::default() }).unwrap();
+//! let sys = m.sys().clone();
+//! let irq = m.create_irq_line(FlowHandler::FastEoi).unwrap();
+//! sys.irq_set_affinity(irq, &CpuMask::single(CpuId(1))).unwrap();
+//! let hits = Arc::new(AtomicU32::new(0));
+//! let h = hits.clone();
+//! let reg = sys
+//!     .request_irq(irq, move |_hard| { h.fetch_add(1, Ordering::SeqCst); IrqReturn::HANDLED },
+//!                  Flags::empty(), "eth0")
+//!     .unwrap();
+//! m.raise_irq(irq).unwrap();
+//! while hits.load(Ordering::SeqCst) == 0 { std::thread::yield_now(); }
+//! assert!(sys.show_interrupts().contains("eth0"));
+//! drop(reg); // free_irq
+//! ```
+//!
 //! The crate installs [`IrqSafeAlloc`] as the global allocator: a handler may land in
 //! the middle of `malloc`, so every allocation runs with the CPU's soft mask set.
 #![warn(missing_docs)]
