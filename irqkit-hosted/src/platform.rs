@@ -49,20 +49,46 @@ impl HostThread {
 
     fn grant(&self, cpu: CpuId) {
         self.run_cpu.store(cpu.0, Ordering::Relaxed);
-        self.run.store(1, Ordering::Release);
-        futex::wake(&self.run, 1);
+        // Only a waiter that announced it sleeps in the futex needs the syscall.
+        if self.run.swap(GRANTED, Ordering::AcqRel) == SLEEPING {
+            futex::wake(&self.run, 1);
+        }
     }
 
-    /// Parks until some CPU is granted; returns it.
+    /// Parks until some CPU is granted; returns it. Spins briefly first: a handoff
+    /// between two threads of one CPU usually comes back within a microsecond, and
+    /// catching it without a futex sleep saves the host's wake-up latency.
     fn wait_grant(&self) -> CpuId {
-        loop {
-            if self.run.swap(0, Ordering::Acquire) == 1 {
-                return CpuId(self.run_cpu.load(Ordering::Relaxed));
+        let start = Instant::now();
+        let mut i = 0u32;
+        while self.run.load(Ordering::Acquire) != GRANTED {
+            std::hint::spin_loop();
+            i += 1;
+            if i % 16 == 0 && start.elapsed() > SPIN_BEFORE_SLEEP {
+                break;
             }
-            futex::wait(&self.run, 0);
+        }
+        loop {
+            match self.run.compare_exchange(WAITING, SLEEPING, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) | Err(SLEEPING) => futex::wait(&self.run, SLEEPING),
+                Err(_) => {
+                    // GRANTED: take it.
+                    self.run.store(WAITING, Ordering::Relaxed);
+                    return CpuId(self.run_cpu.load(Ordering::Relaxed));
+                }
+            }
         }
     }
 }
+
+/// `HostThread::run` states: not granted, granted, sleeping in the futex.
+const WAITING: u32 = 0;
+const GRANTED: u32 = 1;
+const SLEEPING: u32 = 2;
+/// How long `wait_grant` spins before sleeping: long enough to catch a same-CPU
+/// handoff round trip, short enough not to steal much host time from running CPUs.
+const SPIN_BEFORE_SLEEP: std::time::Duration = std::time::Duration::from_micros(3);
 
 pub(crate) fn current_tid() -> i32 {
     // SAFETY: gettid has no preconditions.
