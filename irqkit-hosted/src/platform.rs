@@ -64,7 +64,7 @@ impl HostThread {
         while self.run.load(Ordering::Acquire) != GRANTED {
             std::hint::spin_loop();
             i += 1;
-            if i % 16 == 0 && start.elapsed() > SPIN_BEFORE_SLEEP {
+            if i.is_multiple_of(16) && start.elapsed() > SPIN_BEFORE_SLEEP {
                 break;
             }
         }
