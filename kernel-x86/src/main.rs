@@ -17,6 +17,7 @@ mod arch;
 mod boot;
 mod clockevent;
 mod cyclictest;
+mod devices;
 mod fmtbuf;
 mod gdt;
 mod heap;
@@ -24,6 +25,8 @@ mod i8042;
 mod idt;
 mod ioapic;
 mod irq;
+mod irq_hooks;
+mod irqchip;
 mod lapic;
 mod mem;
 mod mmio;
@@ -122,18 +125,21 @@ extern "C" fn kmain(magic: u32, info: u32) -> ! {
     let online = smp::start_aps(&ids);
     kprintln!("smp: {} of {} CPUs online", online, ids.len());
 
-    // Route COM1 to the last CPU, so the serial test also proves IO-APIC delivery to an AP.
+    // Bottom halves and the generic IRQ layer's services, then the device lines. COM1
+    // goes to the last CPU, so the serial test also proves IO-APIC delivery to an AP.
+    irq_hooks::install();
+    if let Err(e) = platform::system_arc().start_ksoftirqd() {
+        kprintln!("start_ksoftirqd failed: {}", e);
+        fail_exit();
+    }
     let target = online - 1;
-    ioapic::route(
-        irq::COM1_PIN,
-        irq::COM1_VECTOR,
-        percpu::area(target).apic_id.load(Ordering::Relaxed),
-    );
-
-    if i8042::init() {
-        ioapic::route(i8042::KBD_PIN, i8042::KBD_VECTOR, bsp_apic);
-    } else {
+    let keyboard = i8042::init();
+    if !keyboard {
         kprintln!("i8042: no PS/2 controller answered; keyboard disabled");
+    }
+    if let Err(e) = devices::init(target, keyboard) {
+        kprintln!("requesting the IO-APIC lines failed: {}", e);
+        fail_exit();
     }
 
     if cmdline_has(info, "selftest") {
@@ -141,7 +147,7 @@ extern "C" fn kmain(magic: u32, info: u32) -> ! {
     } else if cmdline_has(info, "cyclictest") {
         cyclictest::run()
     } else {
-        shell::run(online)
+        shell::run()
     }
 }
 
