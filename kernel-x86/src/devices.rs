@@ -98,7 +98,6 @@ fn request_keyboard(sys: &alloc::sync::Arc<IrqSystem>) -> Result<(), IrqError> {
 }
 
 /// Prints what the generic IRQ layer logged (warnings, "nobody cared").
-#[allow(dead_code)] // used by the storm test (next commit)
 pub fn print_irq_log() {
     let sys = platform::system();
     for line in sys.irq.drain_log(sys) {

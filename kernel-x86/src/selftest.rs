@@ -15,8 +15,8 @@ use irqkit_core::{CpuId, Ipi};
 use crate::lapic::{self, CALL_FUNCTION_VECTOR, IRQ_WORK_VECTOR, RESCHEDULE_VECTOR};
 use crate::traps::{self, class_code, Class};
 use crate::{
-    arch, ex_table, kprintln, percpu, platform, selftest_devices, selftest_heap, selftest_sched,
-    shell,
+    arch, ex_table, kprintln, percpu, platform, selftest_bh, selftest_devices, selftest_heap,
+    selftest_sched, selftest_storm, shell,
 };
 
 /// Ticks every CPU must have taken (40 ms at HZ=250).
@@ -255,6 +255,8 @@ pub fn run(n: usize, serial_target: usize) -> ! {
     test_ipis(n);
     selftest_devices::test_serial(n, serial_target);
     selftest_devices::test_keyboard();
+    selftest_bh::run(n);
+    selftest_storm::run(n);
     test_kthreads(n);
     let clean = (0..n).all(|c| !percpu::area(c).bad_context.load(Ordering::Relaxed));
     check(
