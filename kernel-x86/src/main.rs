@@ -36,6 +36,7 @@ mod selftest;
 mod selftest_bh;
 mod selftest_devices;
 mod selftest_heap;
+mod selftest_proc;
 mod selftest_sched;
 mod selftest_storm;
 mod serial;

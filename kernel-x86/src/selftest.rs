@@ -16,7 +16,7 @@ use crate::lapic::{self, CALL_FUNCTION_VECTOR, IRQ_WORK_VECTOR, RESCHEDULE_VECTO
 use crate::traps::{self, class_code, Class};
 use crate::{
     arch, ex_table, kprintln, percpu, platform, selftest_bh, selftest_devices, selftest_heap,
-    selftest_sched, selftest_storm, shell,
+    selftest_proc, selftest_sched, selftest_storm, shell,
 };
 
 /// Ticks every CPU must have taken (40 ms at HZ=250).
@@ -256,7 +256,8 @@ pub fn run(n: usize, serial_target: usize) -> ! {
     selftest_devices::test_serial(n, serial_target);
     selftest_devices::test_keyboard();
     selftest_bh::run(n);
-    selftest_storm::run(n);
+    let storm = selftest_storm::run(n);
+    selftest_proc::run(n, storm);
     test_kthreads(n);
     let clean = (0..n).all(|c| !percpu::area(c).bad_context.load(Ordering::Relaxed));
     check(

@@ -79,8 +79,8 @@ impl IrqChip for StormChip {
     }
 }
 
-/// Runs the storm on the last of `n` CPUs.
-pub fn run(n: usize) {
+/// Runs the storm on the last of `n` CPUs; returns the storm line's irq and vector.
+pub fn run(n: usize) -> Option<(u32, u8)> {
     let sys = platform::system_arc();
     let cpu = n - 1;
     let result = (|| -> Result<_, irqkit_core::IrqError> {
@@ -105,7 +105,7 @@ pub fn run(n: usize) {
         Ok(r) => r,
         Err(e) => {
             check(false, format_args!("setting up the storm line: {e}"));
-            return;
+            return None;
         }
     };
     let area = percpu::area(cpu);
@@ -117,7 +117,7 @@ pub fn run(n: usize) {
     l.redeliver();
     let desc = match sys.irq_to_desc(irq) {
         Ok(d) => d,
-        Err(_) => return,
+        Err(_) => return None,
     };
     let disabled = wait_for(60 * SECOND, || desc.is_disabled());
     let ms = (lapic::now_ns() - t0) / 1_000_000;
@@ -149,4 +149,5 @@ pub fn run(n: usize) {
     let freed = reg.free(&Task::entered());
     check(freed.is_ok(), format_args!("storm handler freed ({freed:?})"));
     devices::print_irq_log();
+    Some((irq, STORM_VECTOR))
 }
