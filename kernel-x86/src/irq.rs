@@ -11,7 +11,9 @@
 //! handlers on its own CPU.
 //!
 //! Every handled interrupt is bracketed by `irq_enter`/`irq_exit` with the soft mask set,
-//! as the core's context rules require.
+//! as the core's context rules require; `irq_exit` runs pending softirqs. Device
+//! vectors go through the per-CPU `vector_irq` table to `generic_handle_irq`, whose
+//! flow handler EOIs through the chip ([`crate::irqchip`]).
 
 use core::sync::atomic::Ordering;
 

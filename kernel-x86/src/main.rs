@@ -3,7 +3,8 @@
 //! Boot order (details in README.md): multiboot `_start` ([`boot`]) → long mode →
 //! [`kmain`]: heap, COM1, per-CPU area, GDT/TSS/IST, IDT, local APIC, TSC calibration,
 //! IO-APIC (8259s masked), ACPI MADT → `IrqSystem` → `swapper/0` → clock event
-//! ([`clockevent`]) → APs ([`smp`]) → COM1 and the PS/2 keyboard routed → the self-test
+//! ([`clockevent`]) → APs ([`smp`]) → `IrqHooks`, ksoftirqd, COM1 and the PS/2 keyboard
+//! requested as threaded ONESHOT irqs ([`devices`]) → the self-test
 //! ([`selftest`]), the cyclictest measurement ([`cyclictest`]) or the serial shell
 //! ([`shell`]).
 #![no_std]
