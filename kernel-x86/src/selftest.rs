@@ -41,6 +41,13 @@ pub fn check(ok: bool, what: core::fmt::Arguments<'_>) {
     }
 }
 
+/// The value of a hex CPU mask as `/proc/irq/N/smp_affinity` prints it (zero-padded
+/// to the number of CPUs, e.g. `01` with 8 CPUs).
+pub fn hex_mask(text: &Result<alloc::string::String, irqkit_core::IrqError>) -> Option<u64> {
+    let t = text.as_ref().ok()?;
+    u64::from_str_radix(t.trim(), 16).ok()
+}
+
 /// Spins until `cond` or `ns` nanoseconds pass; returns the last value of `cond`.
 pub fn wait_for(ns: u64, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = lapic::now_ns() + ns;
