@@ -132,8 +132,9 @@ extern "C" fn kmain(magic: u32, info: u32) -> ! {
     // Bottom halves and the generic IRQ layer's services, then the device lines. COM1
     // goes to the last CPU, so the serial test also proves IO-APIC delivery to an AP.
     irq_hooks::install();
-    if let Err(e) = platform::system_arc().start_ksoftirqd() {
-        kprintln!("start_ksoftirqd failed: {}", e);
+    let sys_arc = platform::system_arc();
+    if let Err(e) = sys_arc.start_ksoftirqd().and_then(|_| sys_arc.start_irq_work_threads()) {
+        kprintln!("starting ksoftirqd/N and irq_work/N failed: {}", e);
         fail_exit();
     }
     let target = online - 1;

@@ -1,6 +1,6 @@
 //! Self-test of the bottom halves on bare metal: a tasklet scheduled by COM1's hard
 //! handler, an irq_work queued on another CPU (`irq_work_queue_on`, delivered by the
-//! IWI vector), and a timer-wheel timer armed a few jiffies ahead (the TIMER softirq
+//! IWI vector; a threaded one in that CPU's `irq_work/N`), and a timer-wheel timer armed a few jiffies ahead (the TIMER softirq
 //! raised by `sys.tick` from the LAPIC timer interrupt).
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,6 +17,8 @@ const NONE: u64 = u64::MAX;
 
 static WORK_CPU: AtomicU64 = AtomicU64::new(NONE);
 static WORK_HARDIRQ: AtomicBool = AtomicBool::new(false);
+static TWORK_CPU: AtomicU64 = AtomicU64::new(NONE);
+static TWORK_TASK: AtomicBool = AtomicBool::new(false);
 static TIMER_JIFFIES: AtomicU64 = AtomicU64::new(NONE);
 static TIMER_SOFTIRQ: AtomicBool = AtomicBool::new(false);
 
@@ -49,6 +51,25 @@ pub fn run(n: usize) {
             && iwi >= 1,
         format_args!(
             "irq_work queued from CPU0 on CPU{target} ran there in hard-irq context ({iwi} IWI)"
+        ),
+    );
+
+    // A threaded item runs in the target CPU's `irq_work/N` thread, in task context.
+    let twork = IrqWork::new_threaded(|sys, _w, _task| {
+        let me = alloc::format!("irq_work/{}", percpu::this_cpu());
+        let named = sys.current_thread().is_some_and(|t| t.name() == me);
+        TWORK_TASK.store(sys.in_task() && named, Ordering::Relaxed);
+        TWORK_CPU.store(percpu::this_cpu() as u64, Ordering::Release);
+    });
+    let queued = sys.irq_work_queue_on(&twork, CpuId(target as u32));
+    let ran = wait_for(SECOND, || TWORK_CPU.load(Ordering::Acquire) != NONE && !twork.is_busy());
+    check(
+        queued == Ok(true)
+            && ran
+            && TWORK_CPU.load(Ordering::Relaxed) == target as u64
+            && TWORK_TASK.load(Ordering::Relaxed),
+        format_args!(
+            "threaded irq_work queued on CPU{target} ran in irq_work/{target}, in task context"
         ),
     );
 

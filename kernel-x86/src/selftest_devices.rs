@@ -44,7 +44,7 @@ pub fn test_serial(n: usize, target: usize) {
     let desc = sys.irq_to_desc(COM1_IRQ).map(|d| d.total_count()).unwrap_or(0);
     check(
         desc >= 2 && crate::devices::THREAD_BAD.load(core::sync::atomic::Ordering::Relaxed) == 0,
-        format_args!("irq 4 handled by the generic IRQ layer ({desc} on its descriptor), threaded ONESHOT handler in task context"),
+        format_args!("irq 4 handled by the generic IRQ layer ({desc} on its descriptor), threaded ONESHOT handler ran in irq/4-ttyS0, in task context"),
     );
 }
 
