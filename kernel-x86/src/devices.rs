@@ -39,7 +39,8 @@ pub static THREAD_BAD: AtomicU32 = AtomicU32::new(0);
 /// to `com1_cpu`, the keyboard to CPU 0.
 pub fn init(com1_cpu: usize, keyboard: bool) -> Result<(), IrqError> {
     let sys = platform::system_arc();
-    irqchip::setup_ioapic_irq(&sys, COM1_IRQ, COM1_VECTOR, com1_cpu, true)?;
+    let domain = irqchip::create_domain(&sys, crate::ioapic::nr_pins())?;
+    irqchip::setup_ioapic_irq(&sys, &domain, COM1_IRQ, COM1_VECTOR, com1_cpu, true)?;
     // Default affinity is every CPU; start where the self-test expects the line.
     sys.irq_set_affinity(
         COM1_IRQ,
@@ -77,13 +78,16 @@ pub fn init(com1_cpu: usize, keyboard: bool) -> Result<(), IrqError> {
     // The line lives as long as the machine.
     core::mem::forget(reg);
     if keyboard {
-        request_keyboard(&sys)?;
+        request_keyboard(&sys, &domain)?;
     }
     Ok(())
 }
 
-fn request_keyboard(sys: &alloc::sync::Arc<IrqSystem>) -> Result<(), IrqError> {
-    irqchip::setup_ioapic_irq(sys, KBD_IRQ, i8042::KBD_VECTOR, 0, true)?;
+fn request_keyboard(
+    sys: &alloc::sync::Arc<IrqSystem>,
+    domain: &alloc::sync::Arc<irqkit_core::irq::IrqDomain>,
+) -> Result<(), IrqError> {
+    irqchip::setup_ioapic_irq(sys, domain, KBD_IRQ, i8042::KBD_VECTOR, 0, true)?;
     sys.irq_set_affinity(KBD_IRQ, &irqkit_core::CpuMask::single(irqkit_core::CpuId(0)))?;
     let reg = sys.request_threaded_irq(
         KBD_IRQ,

@@ -19,7 +19,9 @@ use core::any::Any;
 use core::sync::atomic::Ordering;
 
 use irqkit_core::cpu::CpuMask;
-use irqkit_core::irq::{ChipCallbacks, FlowHandler, IrqChip, IrqData, SetResult};
+use irqkit_core::irq::{
+    ChipCallbacks, DomainOps, FlowHandler, IrqChip, IrqData, IrqDomain, RevMap, SetResult,
+};
 use irqkit_core::{CpuId, IrqError, IrqSystem};
 
 use crate::{ioapic, lapic, percpu};
@@ -104,10 +106,23 @@ impl IrqChip for IoApicChip {
     }
 }
 
-/// Makes IO-APIC `pin` Linux irq `pin` (ISA numbering), raising `vector` on `cpu`,
-/// masked until a handler is requested. Returns the irq and its chip data.
+/// The IO-APIC's irq domain (hwirq = pin). Its `map` does nothing: the legacy pins are
+/// associated with pre-allocated descriptors (irq = pin), as Linux's legacy IO-APIC
+/// domain does, and [`setup_ioapic_irq`] binds chip and flow itself.
+struct IoApicDomain;
+
+impl DomainOps for IoApicDomain {}
+
+/// Creates the IO-APIC's linear domain of `nr_pins` pins.
+pub fn create_domain(sys: &IrqSystem, nr_pins: u32) -> Result<Arc<IrqDomain>, IrqError> {
+    sys.irq_domain_create("IO-APIC", RevMap::Linear(nr_pins), Arc::new(IoApicDomain), None, None)
+}
+
+/// Makes IO-APIC `pin` Linux irq `pin` (ISA numbering) in `domain`, raising `vector`
+/// on `cpu`, masked until a handler is requested. Returns the irq and its chip data.
 pub fn setup_ioapic_irq(
     sys: &IrqSystem,
+    domain: &Arc<IrqDomain>,
     pin: u32,
     vector: u8,
     cpu: usize,
@@ -119,6 +134,7 @@ pub fn setup_ioapic_irq(
         if level { (FlowHandler::FastEoi, "fasteoi") } else { (FlowHandler::Edge, "edge") };
     sys.irq_set_chip_and_handler_name(irq, Arc::new(IoApicChip), flow, name)?;
     sys.irq_set_chip_data(irq, line.clone())?;
+    sys.irq_domain_associate(domain, irq, pin as u64)?;
     bind_vector(cpu, vector, irq);
     let apic = percpu::area(cpu).apic_id.load(Ordering::Relaxed);
     ioapic::program(pin, vector, apic, level, true);
