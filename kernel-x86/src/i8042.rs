@@ -2,7 +2,8 @@
 //!
 //! The firmware leaves the controller with scan-code translation on (set 1 codes reach
 //! the CPU). Init drains stale bytes and sets the keyboard-interrupt bit of the
-//! controller's configuration byte; the IRQ 1 handler moves each scan code into a ring.
+//! controller's configuration byte; irq 1's threaded handler moves each scan code into
+//! a ring.
 
 use crate::arch::{inb, outb};
 use crate::serial::RxRing;
@@ -57,7 +58,7 @@ pub fn init() -> bool {
     true
 }
 
-/// The IRQ 1 handler body: takes every byte the controller holds.
+/// irq 1's threaded handler body: takes every byte the controller holds.
 pub fn drain() {
     while inb(STATUS_CMD) & STATUS_OUTPUT_FULL != 0 {
         SCANCODES.push(inb(DATA));

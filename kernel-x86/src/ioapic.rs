@@ -2,10 +2,14 @@
 //!
 //! ISA IRQ 4 (COM1) arrives on IO-APIC pin 4 in QEMU (only IRQ 0 is overridden, to pin
 //! 2). It is routed edge-triggered, active-high, fixed delivery, physical destination.
+//! The index/data register pair is shared by every CPU (chip callbacks run on any CPU),
+//! so each access holds [`IoApicLock`] with hardware interrupts off.
+
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use irqkit_chips::mmio::Mmio;
 
-use crate::arch::outb;
+use crate::arch::{hw_irq_restore, hw_irq_save, outb};
 use crate::mmio::PhysMmio;
 
 const BASE: usize = 0xFEC0_0000;
@@ -19,16 +23,43 @@ const RTE_MASKED: u32 = 1 << 16;
 /// so a spurious 8259 interrupt cannot look like a CPU exception.
 pub const PIC_VECTOR_BASE: u8 = 0x30;
 
-// SAFETY: the IO-APIC's register window, identity-mapped uncached. Only the bootstrap
-// CPU programs it, outside interrupt context, so the index/data pair is not raced.
+const RTE_LEVEL: u32 = 1 << 15;
+
+// SAFETY: the IO-APIC's register window, identity-mapped uncached. Every access to the
+// index/data pair goes through `read`/`write`, which hold `LOCK`.
 static REGS: PhysMmio = unsafe { PhysMmio::new(BASE, 0x20) };
 
+/// Linux's `ioapic_lock`: a raw spinlock taken with hardware interrupts off, so a
+/// handler on the same CPU can never spin on it.
+struct IoApicLock(AtomicBool);
+
+static LOCK: IoApicLock = IoApicLock(AtomicBool::new(false));
+
+impl IoApicLock {
+    fn with<R>(&self, f: impl FnOnce() -> R) -> R {
+        let was = hw_irq_save();
+        while self.0.swap(true, Ordering::Acquire) {
+            core::hint::spin_loop();
+        }
+        let r = f();
+        self.0.store(false, Ordering::Release);
+        hw_irq_restore(was);
+        r
+    }
+}
+
 fn read(reg: u32) -> u32 {
-    REGS.write32(IOREGSEL, reg);
-    REGS.read32(IOWIN)
+    LOCK.with(|| {
+        REGS.write32(IOREGSEL, reg);
+        REGS.read32(IOWIN)
+    })
 }
 
 fn write(reg: u32, v: u32) {
+    LOCK.with(|| write_locked(reg, v))
+}
+
+fn write_locked(reg: u32, v: u32) {
     REGS.write32(IOREGSEL, reg);
     REGS.write32(IOWIN, v);
 }
@@ -57,9 +88,28 @@ pub fn init() {
     }
 }
 
-/// Routes `pin` to `vector` on the CPU with `apic_id` and unmasks it.
-pub fn route(pin: u32, vector: u8, apic_id: u32) {
-    write(REDTBL + 2 * pin, RTE_MASKED | vector as u32);
+/// Routes `pin` to `vector` on the CPU with `apic_id` (edge or level triggered) and
+/// leaves its mask bit as `masked`. The entry is masked while it is rewritten.
+pub fn program(pin: u32, vector: u8, apic_id: u32, level: bool, masked: bool) {
+    let low = vector as u32 | if level { RTE_LEVEL } else { 0 };
+    LOCK.with(|| {
+        write_locked(REDTBL + 2 * pin, RTE_MASKED | low);
+        write_locked(REDTBL + 2 * pin + 1, apic_id << 24);
+        write_locked(REDTBL + 2 * pin, low | if masked { RTE_MASKED } else { 0 });
+    })
+}
+
+/// Sets or clears the mask bit of `pin`, keeping the rest of the entry.
+pub fn set_masked(pin: u32, masked: bool) {
+    LOCK.with(|| {
+        REGS.write32(IOREGSEL, REDTBL + 2 * pin);
+        let low = REGS.read32(IOWIN);
+        let new = if masked { low | RTE_MASKED } else { low & !RTE_MASKED };
+        REGS.write32(IOWIN, new);
+    })
+}
+
+/// Points `pin` at the CPU with `apic_id` (the high dword alone; the vector stays).
+pub fn set_destination(pin: u32, apic_id: u32) {
     write(REDTBL + 2 * pin + 1, apic_id << 24);
-    write(REDTBL + 2 * pin, vector as u32);
 }

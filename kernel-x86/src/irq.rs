@@ -11,12 +11,14 @@
 //! handlers on its own CPU.
 //!
 //! Every handled interrupt is bracketed by `irq_enter`/`irq_exit` with the soft mask set,
-//! as the core's context rules require.
+//! as the core's context rules require; `irq_exit` runs pending softirqs. Device
+//! vectors go through the per-CPU `vector_irq` table to `generic_handle_irq`, whose
+//! flow handler EOIs through the chip ([`crate::irqchip`]).
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 
 use irqkit_core::cpu::CpuState;
-use irqkit_core::{CpuId, HardIrq, Ipi, IrqError, IrqSystem};
+use irqkit_core::{CpuId, HardIrq, Ipi, IrqSystem};
 
 use crate::idt::TrapFrame;
 use crate::lapic::{
@@ -25,39 +27,10 @@ use crate::lapic::{
 };
 use crate::percpu::{self, CpuArea};
 use crate::{
-    arch, clockevent, cyclictest, i8042, ioapic, kprintln, lapic, platform, selftest_sched, serial,
-    switch, traps,
+    arch, clockevent, cyclictest, irqchip, kprintln, lapic, platform, selftest_sched, switch, traps,
 };
 
-/// Vector of COM1's IO-APIC line (Linux's ISA_IRQ_VECTOR(4)).
-pub const COM1_VECTOR: u8 = 0x34;
-/// IO-APIC pin of COM1 (ISA IRQ 4).
-pub const COM1_PIN: u32 = 4;
 const RFLAGS_IF: u64 = 1 << 9;
-
-/// CPU mask COM1's line is routed by (`/proc/irq/4/smp_affinity`).
-static COM1_AFFINITY: AtomicU64 = AtomicU64::new(0);
-
-/// Routes COM1 to the first online CPU in `mask` (an xAPIC physical destination names
-/// one CPU, as Linux's IO-APIC code picks one from the mask). The next interrupt lands
-/// there. Errors for a mask with no online CPU.
-pub fn set_com1_affinity(mask: u64) -> Result<usize, IrqError> {
-    let sys = platform::system();
-    let cpu = bits(mask)
-        .find(|&c| c < sys.nr_cpus() && percpu::area(c).online.load(Ordering::Acquire))
-        .ok_or(IrqError::InvalidArgument("affinity mask has no online CPU"))?;
-    ioapic::route(COM1_PIN, COM1_VECTOR, percpu::area(cpu).apic_id.load(Ordering::Relaxed));
-    COM1_AFFINITY.store(mask, Ordering::Release);
-    Ok(cpu)
-}
-
-/// The current COM1 affinity mask.
-pub fn com1_affinity() -> u64 {
-    COM1_AFFINITY.load(Ordering::Acquire)
-}
-
-/// Bytes received on COM1.
-pub static SERIAL_RX: serial::RxRing = serial::RxRing::new();
 
 /// Entry from `common_entry` for every vector.
 #[no_mangle]
@@ -91,23 +64,30 @@ fn handle_vector(sys: &IrqSystem, cpu: &CpuState, area: &CpuArea, vector: u8) {
     let flags = cpu.irq_save_raw();
     let hardirq = sys.irq_enter();
     area.vector_counts[vector as usize].fetch_add(1, Ordering::Relaxed);
+    let mut eoi = true;
     match vector {
         TIMER_VECTOR => timer_interrupt(sys, area, &hardirq),
         CALL_FUNCTION_VECTOR => call_function_interrupt(sys, area, &hardirq),
-        COM1_VECTOR => {
-            serial::drain_rx(&SERIAL_RX);
-        }
-        i8042::KBD_VECTOR => i8042::drain(),
+        IRQ_WORK_VECTOR => sys.irq_work_run(&hardirq),
         ERROR_VECTOR => {
             let esr = lapic::read_esr();
             kprintln!("APIC error on CPU {}: ESR {:#x}", area.cpu, esr);
         }
-        // RES and IWI carry no payload yet: there is no scheduler or irq_work layer
-        // to kick, so they are only counted.
-        RESCHEDULE_VECTOR | IRQ_WORK_VECTOR => {}
-        _ => {}
+        // need_resched was set by the sender; the interrupt return path switches.
+        RESCHEDULE_VECTOR => {}
+        _ => {
+            // A device vector: its descriptor's flow handler EOIs through the chip.
+            let irq = area.vector_irq[vector as usize].load(Ordering::Acquire);
+            if irq != irqchip::VECTOR_UNUSED && sys.generic_handle_irq(irq, &hardirq).is_ok() {
+                eoi = false;
+            } else {
+                area.unknown_vectors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
-    lapic::eoi();
+    if eoi {
+        lapic::eoi();
+    }
     sys.irq_exit(hardirq);
     // The hardware mask is still off here, so nothing can have been deferred.
     let _ = cpu.irq_restore_raw(flags);
@@ -146,7 +126,8 @@ fn timer_interrupt(sys: &IrqSystem, area: &CpuArea, hardirq: &HardIrq) {
     if due.tick {
         area.ticks.fetch_add(1, Ordering::Relaxed);
         if area.sched_ready.load(Ordering::Relaxed) {
-            sys.scheduler_tick();
+            // jiffies, the timer wheel's softirq, irq_work_tick and scheduler_tick.
+            sys.tick(hardirq);
         }
         selftest_sched::on_tick(sys, area.cpu as usize, hardirq);
     }

@@ -3,7 +3,8 @@
 //! Boot order (details in README.md): multiboot `_start` ([`boot`]) → long mode →
 //! [`kmain`]: heap, COM1, per-CPU area, GDT/TSS/IST, IDT, local APIC, TSC calibration,
 //! IO-APIC (8259s masked), ACPI MADT → `IrqSystem` → `swapper/0` → clock event
-//! ([`clockevent`]) → APs ([`smp`]) → COM1 and the PS/2 keyboard routed → the self-test
+//! ([`clockevent`]) → APs ([`smp`]) → `IrqHooks`, ksoftirqd, COM1 and the PS/2 keyboard
+//! requested as threaded ONESHOT irqs ([`devices`]) → the self-test
 //! ([`selftest`]), the cyclictest measurement ([`cyclictest`]) or the serial shell
 //! ([`shell`]).
 #![no_std]
@@ -17,6 +18,7 @@ mod arch;
 mod boot;
 mod clockevent;
 mod cyclictest;
+mod devices;
 mod fmtbuf;
 mod gdt;
 mod heap;
@@ -24,15 +26,20 @@ mod i8042;
 mod idt;
 mod ioapic;
 mod irq;
+mod irq_hooks;
+mod irqchip;
 mod lapic;
 mod mem;
 mod mmio;
 mod percpu;
 mod platform;
 mod selftest;
+mod selftest_bh;
 mod selftest_devices;
 mod selftest_heap;
+mod selftest_proc;
 mod selftest_sched;
+mod selftest_storm;
 mod serial;
 mod shell;
 mod smp;
@@ -122,18 +129,22 @@ extern "C" fn kmain(magic: u32, info: u32) -> ! {
     let online = smp::start_aps(&ids);
     kprintln!("smp: {} of {} CPUs online", online, ids.len());
 
-    // Route COM1 to the last CPU, so the serial test also proves IO-APIC delivery to an AP.
+    // Bottom halves and the generic IRQ layer's services, then the device lines. COM1
+    // goes to the last CPU, so the serial test also proves IO-APIC delivery to an AP.
+    irq_hooks::install();
+    let sys_arc = platform::system_arc();
+    if let Err(e) = sys_arc.start_ksoftirqd().and_then(|_| sys_arc.start_irq_work_threads()) {
+        kprintln!("starting ksoftirqd/N and irq_work/N failed: {}", e);
+        fail_exit();
+    }
     let target = online - 1;
-    ioapic::route(
-        irq::COM1_PIN,
-        irq::COM1_VECTOR,
-        percpu::area(target).apic_id.load(Ordering::Relaxed),
-    );
-
-    if i8042::init() {
-        ioapic::route(i8042::KBD_PIN, i8042::KBD_VECTOR, bsp_apic);
-    } else {
+    let keyboard = i8042::init();
+    if !keyboard {
         kprintln!("i8042: no PS/2 controller answered; keyboard disabled");
+    }
+    if let Err(e) = devices::init(target, keyboard) {
+        kprintln!("requesting the IO-APIC lines failed: {}", e);
+        fail_exit();
     }
 
     if cmdline_has(info, "selftest") {
@@ -141,7 +152,7 @@ extern "C" fn kmain(magic: u32, info: u32) -> ! {
     } else if cmdline_has(info, "cyclictest") {
         cyclictest::run()
     } else {
-        shell::run(online)
+        shell::run()
     }
 }
 

@@ -44,10 +44,16 @@ pub struct CpuArea {
     pub irq_preemptions: AtomicU64,
     /// Set when a tick handler saw `in_hardirq()` false (an irq_enter bug).
     pub bad_context: AtomicBool,
+    /// Linux's per-CPU `vector_irq`: the irq each device vector raises on this CPU.
+    pub vector_irq: [AtomicU32; 256],
+    /// Device vectors that arrived with no irq bound here (Linux: "No irq handler").
+    pub unknown_vectors: AtomicU64,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
 const Z64: AtomicU64 = AtomicU64::new(0);
+#[allow(clippy::declare_interior_mutable_const)]
+const UNUSED: AtomicU32 = AtomicU32::new(crate::irqchip::VECTOR_UNUSED);
 
 impl CpuArea {
     const fn new(cpu: u32) -> Self {
@@ -66,6 +72,8 @@ impl CpuArea {
             irq_preemptions: AtomicU64::new(0),
             switch_prev: AtomicU64::new(0),
             bad_context: AtomicBool::new(false),
+            vector_irq: [UNUSED; 256],
+            unknown_vectors: AtomicU64::new(0),
         }
     }
 

@@ -66,13 +66,13 @@ pub fn print(args: fmt::Arguments<'_>) {
     write_str(line.as_str());
 }
 
-/// Serialises receive draining: right after an affinity change the old CPU's handler
-/// may still run while the new CPU takes the next interrupt, and both the UART's
-/// LSR/RBR pair and the ring's producer side need one owner at a time.
+/// Serialises receive draining: the UART's LSR/RBR pair and the ring's producer side
+/// need one owner at a time. Only irq 4's thread drains today (one thread, never an
+/// interrupt handler, so holding this across a preemption cannot deadlock); the lock
+/// keeps `drain_rx` safe for any other caller.
 static RX_LOCK: AtomicBool = AtomicBool::new(false);
 
-/// Drains every byte the UART holds into `ring` (called from the IRQ 4 handler, with
-/// interrupts off).
+/// Drains every byte the UART holds into `ring` (called by irq 4's threaded handler).
 pub fn drain_rx(ring: &RxRing) -> u32 {
     while RX_LOCK.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err()
     {
@@ -90,8 +90,8 @@ pub fn drain_rx(ring: &RxRing) -> u32 {
 /// Size of the receive ring; a power of two so indices wrap with a mask.
 const RX_SIZE: usize = 1024;
 
-/// A single-producer single-consumer byte ring: one interrupt handler at a time fills it
-/// (`drain_rx`'s lock, or a line fixed to one CPU), task code drains it.
+/// A single-producer single-consumer byte ring: one irq thread at a time fills it
+/// (`drain_rx`'s lock, or a line's single thread), task code drains it.
 pub struct RxRing {
     buf: [core::sync::atomic::AtomicU8; RX_SIZE],
     head: AtomicU32,

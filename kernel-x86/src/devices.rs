@@ -1,0 +1,112 @@
+//! The IO-APIC device lines through the generic IRQ layer: COM1 (irq 4) and the PS/2
+//! keyboard (irq 1), each a threaded ONESHOT handler.
+//!
+//! The hard handler only acknowledges the interrupt to the core (WAKE_THREAD); the
+//! fasteoi flow masks the pin and EOIs, the line's thread (`irq/N-name`, FIFO 50)
+//! drains the device, and the core unmasks the pin when the thread returns. The pins
+//! are level triggered (see [`crate::irqchip`]): a byte that arrived while the pin was
+//! masked still holds the line high at unmask, and the IO-APIC delivers it then. COM1's hard handler also schedules the
+//! self-test's tasklet, the Linux pattern of deferring work from a hard handler.
+
+use alloc::boxed::Box;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use irqkit_core::irq::{Flags, IrqReturn};
+use irqkit_core::tasklet::Tasklet;
+use irqkit_core::{IrqError, IrqSystem};
+
+use crate::{i8042, irqchip, kprintln, platform, serial};
+
+/// Linux irq (= IO-APIC pin) of COM1.
+pub const COM1_IRQ: u32 = 4;
+/// Vector of COM1's IO-APIC entry (Linux's ISA_IRQ_VECTOR(4)).
+pub const COM1_VECTOR: u8 = 0x34;
+/// Linux irq of the PS/2 keyboard.
+pub const KBD_IRQ: u32 = i8042::KBD_PIN;
+
+/// Bytes received on COM1.
+pub static SERIAL_RX: serial::RxRing = serial::RxRing::new();
+
+/// Runs of the tasklet COM1's hard handler schedules.
+pub static TASKLET_RUNS: AtomicU64 = AtomicU64::new(0);
+/// Tasklet runs that were not in softirq context (must stay 0).
+pub static TASKLET_BAD: AtomicU64 = AtomicU64::new(0);
+/// Threaded-handler runs of COM1 not in task context or not in `irq/4-ttyS0` (must
+/// stay 0).
+pub static THREAD_BAD: AtomicU32 = AtomicU32::new(0);
+
+/// Sets up irq 1 and 4 on the IO-APIC and requests their threaded handlers. COM1 goes
+/// to `com1_cpu`, the keyboard to CPU 0.
+pub fn init(com1_cpu: usize, keyboard: bool) -> Result<(), IrqError> {
+    let sys = platform::system_arc();
+    let domain = irqchip::create_domain(&sys, crate::ioapic::nr_pins())?;
+    irqchip::setup_ioapic_irq(&sys, &domain, COM1_IRQ, COM1_VECTOR, com1_cpu, true)?;
+    // Default affinity is every CPU; start where the self-test expects the line.
+    sys.irq_set_affinity(
+        COM1_IRQ,
+        &irqkit_core::CpuMask::single(irqkit_core::CpuId(com1_cpu as u32)),
+    )?;
+    let tasklet = Tasklet::new(|_ctx| {
+        if !platform::system().in_serving_softirq() {
+            TASKLET_BAD.fetch_add(1, Ordering::Relaxed);
+        }
+        TASKLET_RUNS.fetch_add(1, Ordering::Relaxed);
+    });
+    let hard = move |_h: &irqkit_core::HardIrq| {
+        let _ = tasklet.schedule(platform::system());
+        IrqReturn::WAKE_THREAD
+    };
+    let thread = |_t: &irqkit_core::Task| {
+        let sys = platform::system();
+        let named = sys.current_thread().is_some_and(|t| t.name() == "irq/4-ttyS0");
+        if !sys.in_task() || !named {
+            THREAD_BAD.fetch_add(1, Ordering::Relaxed);
+        }
+        if serial::drain_rx(&SERIAL_RX) > 0 {
+            IrqReturn::HANDLED
+        } else {
+            IrqReturn::NONE
+        }
+    };
+    let reg = sys.request_threaded_irq(
+        COM1_IRQ,
+        Some(Box::new(hard)),
+        Some(Box::new(thread)),
+        Flags::ONESHOT,
+        "ttyS0",
+    )?;
+    // The line lives as long as the machine.
+    core::mem::forget(reg);
+    if keyboard {
+        request_keyboard(&sys, &domain)?;
+    }
+    Ok(())
+}
+
+fn request_keyboard(
+    sys: &alloc::sync::Arc<IrqSystem>,
+    domain: &alloc::sync::Arc<irqkit_core::irq::IrqDomain>,
+) -> Result<(), IrqError> {
+    irqchip::setup_ioapic_irq(sys, domain, KBD_IRQ, i8042::KBD_VECTOR, 0, true)?;
+    sys.irq_set_affinity(KBD_IRQ, &irqkit_core::CpuMask::single(irqkit_core::CpuId(0)))?;
+    let reg = sys.request_threaded_irq(
+        KBD_IRQ,
+        Some(Box::new(|_h: &irqkit_core::HardIrq| IrqReturn::WAKE_THREAD)),
+        Some(Box::new(|_t: &irqkit_core::Task| {
+            i8042::drain();
+            IrqReturn::HANDLED
+        })),
+        Flags::ONESHOT,
+        "i8042",
+    )?;
+    core::mem::forget(reg);
+    Ok(())
+}
+
+/// Prints what the generic IRQ layer logged (warnings, "nobody cared").
+pub fn print_irq_log() {
+    let sys = platform::system();
+    for line in sys.irq.drain_log(sys) {
+        kprintln!("irq: {}", line);
+    }
+}
