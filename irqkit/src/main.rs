@@ -1,12 +1,15 @@
-//! `irqkit`: run interrupt workloads on a hosted machine and print what happened.
+//! `irqkit`: run interrupt scenarios on a hosted machine and print what happened.
 //!
-//! `cargo run --release` boots a 4-CPU hosted machine, runs the built-in workload for a
-//! couple of seconds and prints per-CPU counts.
+//! `cargo run --release` runs the built-in default scenario (4 CPUs, NIC, UART, disk,
+//! GPIO button, perf NMI); `irqkit run FILE` runs a scenario file of your own.
 
-mod demo;
-mod report;
+mod scenario;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use scenario::model::Scenario;
 
 /// Command line of the `irqkit` binary.
 #[derive(Parser, Debug)]
@@ -18,38 +21,76 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     cmd: Option<Cmd>,
-    /// Virtual CPUs of the default machine.
-    #[arg(long, default_value_t = 4)]
-    cpus: usize,
-    /// Tick frequency (Hz).
-    #[arg(long, default_value_t = 1000)]
-    hz: u32,
-    /// How long the built-in workload runs, in seconds.
-    #[arg(long, default_value_t = 2.0)]
-    seconds: f64,
+    /// Print the report as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Override the scenario's duration (seconds).
+    #[arg(long, global = true)]
+    seconds: Option<f64>,
 }
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Run the built-in workload (the default).
-    Demo,
+    /// Run a scenario file (TOML; see scenarios/).
+    Run {
+        /// The scenario file.
+        file: std::path::PathBuf,
+    },
+    /// Print the built-in default scenario.
+    Default,
 }
 
-fn main() {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.cmd.unwrap_or(Cmd::Demo) {
-        Cmd::Demo => {
-            if !(0.05..=3600.0).contains(&cli.seconds) {
-                eprintln!("irqkit: --seconds must be between 0.05 and 3600");
-                std::process::exit(2);
+    let text = match &cli.cmd {
+        Some(Cmd::Default) => {
+            print!("{}", scenario::DEFAULT_SCENARIO);
+            return ExitCode::SUCCESS;
+        }
+        Some(Cmd::Run { file }) => match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("irqkit: {}: {e}", file.display());
+                return ExitCode::from(2);
             }
-            match demo::run(cli.cpus, cli.hz, cli.seconds) {
-                Ok(r) => print!("{}", report::render(&r)),
-                Err(e) => {
-                    eprintln!("irqkit: {e}");
-                    std::process::exit(2);
-                }
+        },
+        None => scenario::DEFAULT_SCENARIO.to_string(),
+    };
+    let mut sc = match Scenario::parse(&text) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("irqkit: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(s) = cli.seconds {
+        sc.run.duration_s = s;
+        if let Err(e) = sc.validate() {
+            eprintln!("irqkit: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let quiet = cli.json;
+    let result = scenario::run::run(&sc, |f| {
+        if !quiet {
+            eprintln!("irqkit: {:.0}% ...", f * 100.0);
+        }
+    });
+    match result {
+        Ok(r) => {
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&scenario::report::to_json(&r)).expect("json")
+                );
+            } else {
+                print!("{}", scenario::report::render(&r));
             }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("irqkit: {e}");
+            ExitCode::from(1)
         }
     }
 }

@@ -1,0 +1,91 @@
+//! Per-device runtime state: counters and latency histograms, and the handlers that
+//! fill them (hard-irq part, bottom half).
+
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::time::{Duration, Instant};
+
+use super::histogram::AtomicHistogram;
+use super::model::DeviceSpec;
+
+/// Counters and latencies of one device.
+#[derive(Default)]
+pub struct DeviceStats {
+    /// Raise timestamp (ns) of the oldest raise not yet seen by the hard handler.
+    pub pending_ts: AtomicU64,
+    /// Hard-irq exit timestamp (ns) awaiting the bottom half.
+    pub bh_ts: AtomicU64,
+    /// Raises attempted.
+    pub raised: AtomicU64,
+    /// Raises that found an earlier one still pending (coalesced, as in an IRR).
+    pub coalesced: AtomicU64,
+    /// Raises dropped because the device side fell behind its schedule.
+    pub dropped: AtomicU64,
+    /// Raises that started a new pending interrupt.
+    pub started: AtomicU64,
+    /// Hard-handler runs that consumed a pending raise.
+    pub consumed: AtomicU64,
+    /// Hard-handler runs that found nothing pending.
+    pub spurious: AtomicU64,
+    /// Bottom-half runs that consumed a hard-irq exit.
+    pub bh_runs: AtomicU64,
+    /// Raise → hard-irq entry.
+    pub lat_entry: AtomicHistogram,
+    /// Hard-irq exit → bottom-half start.
+    pub lat_bh: AtomicHistogram,
+}
+
+/// Busy-waits `us` microseconds: the simulated handler cost.
+pub fn spin_us(us: f64) {
+    if us <= 0.0 {
+        return;
+    }
+    let end = Instant::now() + Duration::from_secs_f64(us / 1e6);
+    while Instant::now() < end {
+        std::hint::spin_loop();
+    }
+}
+
+impl DeviceStats {
+    /// Device side: a raise at `now`.
+    pub fn note_raise(&self, now: u64) {
+        self.raised.fetch_add(1, SeqCst);
+        if self.pending_ts.compare_exchange(0, now.max(1), SeqCst, SeqCst).is_ok() {
+            self.started.fetch_add(1, SeqCst);
+        } else {
+            self.coalesced.fetch_add(1, SeqCst);
+        }
+    }
+
+    /// Hard-irq entry at `now`.
+    pub fn note_entry(&self, now: u64) {
+        match self.pending_ts.swap(0, SeqCst) {
+            0 => {
+                self.spurious.fetch_add(1, SeqCst);
+            }
+            ts => {
+                self.lat_entry.record(now.saturating_sub(ts));
+                self.consumed.fetch_add(1, SeqCst);
+            }
+        }
+    }
+
+    /// Hard-irq exit at `now`, handing over to the bottom half.
+    pub fn note_handoff(&self, now: u64) {
+        let _ = self.bh_ts.compare_exchange(0, now.max(1), SeqCst, SeqCst);
+    }
+
+    /// Bottom-half start at `now`.
+    pub fn note_bottom(&self, now: u64, spec: &DeviceSpec) {
+        let ts = self.bh_ts.swap(0, SeqCst);
+        if ts != 0 {
+            self.lat_bh.record(now.saturating_sub(ts));
+        }
+        spin_us(spec.bottom_cost_us);
+        self.bh_runs.fetch_add(1, SeqCst);
+    }
+
+    /// Raises that started an interrupt but whose handler never ran.
+    pub fn lost(&self) -> u64 {
+        self.started.load(SeqCst).saturating_sub(self.consumed.load(SeqCst))
+    }
+}

@@ -1,0 +1,56 @@
+//! Scenarios: a machine, its devices and their interrupt load, described in TOML,
+//! run on the hosted machine, and reported with Linux's views and latency percentiles.
+
+mod devices;
+mod histogram;
+pub mod model;
+pub mod report;
+pub mod run;
+
+/// The scenario `cargo run --release` runs: 4 CPUs, a NIC, a UART, a disk, a GPIO
+/// button and perf sampling in NMI, on the hosted vector controller.
+pub const DEFAULT_SCENARIO: &str = include_str!("../../../scenarios/default.toml");
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering::SeqCst;
+
+    use super::model::Scenario;
+
+    #[test]
+    fn default_scenario_runs_and_its_report_invariants_hold() {
+        let mut sc = Scenario::parse(super::DEFAULT_SCENARIO).unwrap();
+        sc.run.duration_s = 0.5;
+        let r = super::run::run(&sc, |_| {}).unwrap();
+        for ((d, st), total) in r.devices.iter().zip(&r.irq_totals) {
+            assert_eq!(st.lost(), 0, "{}: a started interrupt never ran", d.name);
+            assert!(st.raised.load(SeqCst) > 0, "{} raised nothing", d.name);
+            // Every raise is counted once: handled, coalesced into a pending one, or
+            // dropped because the host fell behind.
+            assert_eq!(
+                st.raised.load(SeqCst),
+                st.started.load(SeqCst) + st.coalesced.load(SeqCst) + st.dropped.load(SeqCst)
+            );
+            if let Some(total) = total {
+                // /proc/interrupts counts every hard-handler run exactly once.
+                assert_eq!(
+                    *total,
+                    st.consumed.load(SeqCst) + st.spurious.load(SeqCst),
+                    "{}",
+                    d.name
+                );
+            }
+            for h in [&st.lat_entry, &st.lat_bh] {
+                assert!(h.quantile(0.5) <= h.quantile(0.99) && h.quantile(0.99) <= h.max());
+            }
+            if d.bottom_half() != "none" {
+                assert!(st.bh_runs.load(SeqCst) > 0, "{}: bottom half never ran", d.name);
+            }
+        }
+        let json = super::report::to_json(&r);
+        assert_eq!(json["lost"], 0);
+        assert!(super::report::render(&r).contains("/proc/interrupts"));
+        assert!(r.proc_softirqs.contains("TASKLET:"));
+        assert!(r.threads.iter().any(|(n, _, _)| n == "irq/1-eth0-rx0"));
+    }
+}

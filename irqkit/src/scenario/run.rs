@@ -1,0 +1,231 @@
+//! Runs a scenario on the hosted machine: builds the lines and bottom halves, drives
+//! the arrival processes from a device thread, then quiesces and collects the result.
+
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use irqkit_core::irq::{Flags, FlowHandler, HardHandler, IrqReturn, Registration, ThreadHandler};
+use irqkit_core::irq_work::IrqWork;
+use irqkit_core::sched::{KthreadSpec, Policy};
+use irqkit_core::tasklet::Tasklet;
+use irqkit_core::{CpuId, CpuMask, IrqError};
+use irqkit_hosted::{CpuStats, Machine, MachineConfig};
+
+use super::devices::{spin_us, DeviceStats};
+use super::model::{DeviceSpec, Scenario};
+
+/// Everything a run produced.
+pub struct RunResult {
+    /// The scenario that ran.
+    pub scenario: Scenario,
+    /// Per-device statistics, scenario order.
+    pub devices: Vec<(DeviceSpec, Arc<DeviceStats>)>,
+    /// Per device, its `/proc/interrupts` total over all CPUs (None for the NMI source).
+    pub irq_totals: Vec<Option<u64>>,
+    /// Per-CPU counters.
+    pub cpus: Vec<CpuStats>,
+    /// `/proc/interrupts` at the end.
+    pub proc_interrupts: String,
+    /// `/proc/softirqs` at the end.
+    pub proc_softirqs: String,
+    /// Kernel threads with voluntary/involuntary switches.
+    pub threads: Vec<(String, u64, u64)>,
+    /// Wall time of the device phase.
+    pub elapsed: Duration,
+}
+
+/// Seeded xorshift64*: arrival times replay exactly for one seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next_f64(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// When the next interrupt of `d` is due, after one at `t` (seconds).
+fn next_arrival(d: &DeviceSpec, t: f64, k: u64, rng: &mut Rng) -> f64 {
+    let period = 1.0 / d.rate_hz;
+    match d.arrival.as_str() {
+        "poisson" => t - (1.0 - rng.next_f64()).ln() * period,
+        // Bursts of `burst` back-to-back raises, at the same average rate.
+        "burst" if !(k + 1).is_multiple_of(d.burst.max(1) as u64) => t,
+        "burst" => t + period * d.burst.max(1) as f64,
+        _ => t + period,
+    }
+}
+
+/// Builds one device's line, handlers and bottom half.
+fn attach(
+    m: &Machine,
+    d: &DeviceSpec,
+    st: &Arc<DeviceStats>,
+) -> Result<(Option<u32>, Option<Registration>), IrqError> {
+    let sys = m.sys().clone();
+    if d.kind == "perf-nmi" {
+        let (st2, spec) = (st.clone(), d.clone());
+        let work = IrqWork::new(move |sys, _w, _hard| st2.note_bottom(sys.now_ns(), &spec));
+        let (st3, hard_cost) = (st.clone(), d.hard_cost_us);
+        m.set_nmi_handler(move |sys, _nmi, _cpu| {
+            st3.note_entry(sys.now_ns());
+            spin_us(hard_cost);
+            st3.note_handoff(sys.now_ns());
+            let _ = sys.irq_work_queue(&work);
+        });
+        return Ok((None, None));
+    }
+    let flow = if d.kind == "uart" { FlowHandler::Level } else { FlowHandler::FastEoi };
+    let irq = m.create_irq_line(flow)?;
+    let mut mask = CpuMask::new();
+    for c in if d.affinity.is_empty() { vec![0] } else { d.affinity.clone() } {
+        mask.set(CpuId(c as u32));
+    }
+    sys.irq_set_affinity(irq, &mask)?;
+    let bh = d.bottom_half().to_string();
+    let tasklet = (bh == "tasklet").then(|| {
+        let (st2, spec, s2) = (st.clone(), d.clone(), sys.clone());
+        Tasklet::new(move |_ctx| st2.note_bottom(s2.now_ns(), &spec))
+    });
+    let (st2, s2, cost) = (st.clone(), sys.clone(), d.hard_cost_us);
+    let threaded = bh == "threaded";
+    let hard: HardHandler = Box::new(move |_hard| {
+        st2.note_entry(s2.now_ns());
+        spin_us(cost);
+        if threaded || tasklet.is_some() {
+            st2.note_handoff(s2.now_ns());
+        }
+        if let Some(t) = &tasklet {
+            let _ = t.schedule(&s2);
+        }
+        if threaded {
+            IrqReturn::WAKE_THREAD
+        } else {
+            IrqReturn::HANDLED
+        }
+    });
+    let thread: Option<ThreadHandler> = threaded.then(|| {
+        let (st3, spec, s3) = (st.clone(), d.clone(), sys.clone());
+        let t: ThreadHandler = Box::new(move |_task| {
+            st3.note_bottom(s3.now_ns(), &spec);
+            IrqReturn::HANDLED
+        });
+        t
+    });
+    let flags = if threaded { Flags::ONESHOT } else { Flags::empty() };
+    let reg = sys.request_threaded_irq(irq, Some(hard), thread, flags, &d.name)?;
+    Ok((Some(irq), Some(reg)))
+}
+
+/// Runs `sc` and returns its result. `progress` is called about once a second.
+pub fn run(sc: &Scenario, mut progress: impl FnMut(f64)) -> Result<RunResult, IrqError> {
+    let m = Machine::new(MachineConfig {
+        nr_cpus: sc.machine.cpus,
+        hz: sc.machine.hz,
+        threadirqs: sc.machine.threadirqs,
+    })?;
+    let sys = m.sys().clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Background task load: normal threads competing for every CPU.
+    for c in 0..sc.machine.cpus {
+        for i in 0..sc.run.load_threads_per_cpu {
+            let st = stop.clone();
+            let spec = KthreadSpec::bound(format!("load/{c}:{i}"), CpuId(c as u32));
+            m.spawn(spec, move |_t| {
+                while !st.load(SeqCst) {
+                    std::hint::spin_loop();
+                }
+            })?;
+        }
+    }
+    let mut devs = Vec::new();
+    let mut regs = Vec::new();
+    for d in &sc.devices {
+        let st = Arc::new(DeviceStats::default());
+        let (irq, reg) = attach(&m, d, &st)?;
+        regs.extend(reg);
+        devs.push((d.clone(), st, irq));
+    }
+
+    // The device side: one host thread raises every device on its schedule.
+    let start = Instant::now();
+    let dur = sc.run.duration_s;
+    let mut rng = Rng(sc.run.seed.max(1));
+    let mut next: Vec<(f64, u64)> = devs.iter().map(|_| (0.0, 0)).collect();
+    let mut last_progress = 0.0;
+    loop {
+        let now = start.elapsed().as_secs_f64();
+        if now >= dur {
+            break;
+        }
+        if now - last_progress >= 1.0 {
+            progress(now / dur);
+            last_progress = now;
+        }
+        let (i, due) = next
+            .iter()
+            .enumerate()
+            .map(|(i, (t, _))| (i, *t))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .expect("at least one device");
+        if due > now {
+            let wait = due - now;
+            if wait > 200e-6 {
+                std::thread::sleep(Duration::from_secs_f64(wait - 100e-6));
+            }
+            continue;
+        }
+        let (d, st, irq) = &devs[i];
+        let k = next[i].1;
+        if now - due > 0.010 {
+            // More than 10 ms behind: the host cannot keep up; drop rather than hang.
+            st.dropped.fetch_add(1, SeqCst);
+        } else {
+            st.note_raise(sys.now_ns());
+            match irq {
+                Some(irq) => m.raise_irq(*irq)?,
+                None => {
+                    let cpus = if d.affinity.is_empty() { vec![0] } else { d.affinity.clone() };
+                    m.raise_nmi(CpuId(cpus[k as usize % cpus.len()] as u32))?;
+                }
+            }
+        }
+        next[i] = (next_arrival(d, due, k, &mut rng), k + 1);
+    }
+    let elapsed = start.elapsed();
+    // Quiesce: every started interrupt and bottom half finishes (bounded wait).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline
+        && devs.iter().any(|(_, st, _)| st.lost() > 0 || st.bh_ts.load(SeqCst) != 0)
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let live: Vec<_> = sys.threads().into_iter().filter(|t| t.policy() != Policy::Idle).collect();
+    stop.store(true, SeqCst);
+    let threads = live.iter().map(|t| (t.name(), t.nvcsw(), t.nivcsw())).collect();
+    let cpus = (0..sc.machine.cpus).map(|c| m.stats(CpuId(c as u32))).collect::<Result<_, _>>()?;
+    let irq_totals = devs
+        .iter()
+        .map(|(_, _, irq)| {
+            irq.map(|i| {
+                (0..sc.machine.cpus).map(|c| sys.kstat_irqs_cpu(i, CpuId(c as u32)) as u64).sum()
+            })
+        })
+        .collect();
+    let proc_interrupts = sys.show_interrupts();
+    let proc_softirqs = sys.proc_softirqs();
+    drop(regs);
+    Ok(RunResult {
+        scenario: sc.clone(),
+        devices: devs.into_iter().map(|(d, st, _)| (d, st)).collect(),
+        irq_totals,
+        cpus,
+        proc_interrupts,
+        proc_softirqs,
+        threads,
+        elapsed,
+    })
+}
