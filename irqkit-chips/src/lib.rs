@@ -35,6 +35,7 @@ extern crate std;
 
 pub mod gic;
 pub mod gpio;
+pub mod irqchip;
 pub mod mmio;
 pub mod mmio_hw;
 pub mod signal;
