@@ -12,6 +12,7 @@
 //! through a ports trait whose model implementation asks the platform which CPU runs.
 
 pub mod gicv3;
+pub mod gpio;
 pub mod its_msi;
 
 use irqkit_core::irq::Trigger as CoreTrigger;
