@@ -6,6 +6,7 @@
 //! |--------------|----------------------------------------------------------|
 //! | `gicv3.rs`   | drivers/irqchip/irq-gic-v3.c (`gic_chip`, `gic_handle_irq`) |
 //! | `its_msi.rs` | drivers/irqchip/irq-gic-v3-its.c, irq-gic-v3-its-msi-parent.c |
+//! | `x86.rs`     | arch/x86/kernel/apic/vector.c, io_apic.c, msi.c; irq.c    |
 //! | `gpio.rs`    | drivers/gpio/gpiolib.c `gpiochip_irqchip_*` (chained)     |
 //!
 //! Chip callbacks get no CPU argument, so each chip reaches "this CPU's" registers
@@ -14,6 +15,7 @@
 pub mod gicv3;
 pub mod gpio;
 pub mod its_msi;
+pub mod x86;
 
 use irqkit_core::irq::Trigger as CoreTrigger;
 use irqkit_core::IrqError;
