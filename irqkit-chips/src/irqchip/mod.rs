@@ -4,6 +4,7 @@
 //!
 //! | file         | Linux                                                    |
 //! |--------------|----------------------------------------------------------|
+//! | `gicv2.rs`   | drivers/irqchip/irq-gic.c (`gic_chip`, `gic_handle_irq`)  |
 //! | `gicv3.rs`   | drivers/irqchip/irq-gic-v3.c (`gic_chip`, `gic_handle_irq`) |
 //! | `its_msi.rs` | drivers/irqchip/irq-gic-v3-its.c, irq-gic-v3-its-msi-parent.c |
 //! | `x86.rs`     | arch/x86/kernel/apic/vector.c, io_apic.c, msi.c; irq.c    |
@@ -12,6 +13,7 @@
 //! Chip callbacks get no CPU argument, so each chip reaches "this CPU's" registers
 //! through a ports trait whose model implementation asks the platform which CPU runs.
 
+pub mod gicv2;
 pub mod gicv3;
 pub mod gpio;
 pub mod its_msi;
