@@ -25,9 +25,13 @@ struct Machine {
 }
 
 fn machine() -> Machine {
+    machine_with(false)
+}
+
+fn machine_with(split_eoi: bool) -> Machine {
     let (sys, platform) = FakePlatform::system(4);
     let gic = Arc::new(GicV3::new(GicV3Config::default(), Arc::new(ModelMemory::new())).unwrap());
-    let drv = GicV3Driver::probe(&gic.dist_view(0), false);
+    let drv = GicV3Driver::probe(&gic.dist_view(0), split_eoi);
     drv.dist_init(&gic.dist_view(0), 0).unwrap();
     for cpu in 0..4 {
         drv.redist_init(&gic.redist_view(cpu), cpu).unwrap();
@@ -213,4 +217,65 @@ fn unmapped_spi_is_reported_and_deactivated() {
     assert!(matches!(cpu_entry(&m, 0), Err(IrqError::NotFound(_))));
     assert!(!bit(&m.gic, GICD_ISACTIVER, 60), "the entry deactivated it");
     assert!(!m.gic.irq_asserted(0));
+}
+
+#[test]
+fn eoimode1_priority_drop_in_entry_and_deactivation_by_the_flow_eoi() {
+    let m = machine_with(true);
+    let virq = m.irq.map_fwspec(&m.sys, &[GIC_SPI, 12, LEVEL_HIGH]).unwrap();
+    let hits = Arc::new(AtomicU32::new(0));
+    let (h, g) = (hits.clone(), m.gic.clone());
+    let _reg = m
+        .sys
+        .request_irq(
+            virq,
+            move |_| {
+                h.fetch_add(1, Ordering::SeqCst);
+                // Priority already dropped, still active until DIR.
+                assert!(bit(&g, GICD_ISACTIVER, 44));
+                g.set_line(44, false).unwrap();
+                IrqReturn::HANDLED
+            },
+            Flags::empty(),
+            "split",
+        )
+        .unwrap();
+    m.gic.set_line(44, true).unwrap();
+    assert_eq!(cpu_entry(&m, 0), Ok(Some(44)));
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    assert!(!bit(&m.gic, GICD_ISACTIVER, 44), "DIR from the fasteoi flow deactivated it");
+}
+
+#[test]
+fn ppi_percpu_devid_is_enabled_and_handled_per_cpu() {
+    let m = machine();
+    // The arch timer: PPI 14 = INTID 30, level-high.
+    let virq = m.irq.map_fwspec(&m.sys, &[GIC_PPI, 14, LEVEL_HIGH]).unwrap();
+    let hits = Arc::new(AtomicU32::new(0));
+    let (h, g, sys) = (hits.clone(), m.gic.clone(), m.sys.clone());
+    let _reg = m
+        .sys
+        .request_percpu_irq(
+            virq,
+            move |_| {
+                h.fetch_add(1, Ordering::SeqCst);
+                let cpu = sys.current_cpu().unwrap().0;
+                g.set_ppi_line(cpu, 30, false).unwrap();
+                IrqReturn::HANDLED
+            },
+            "arch_timer",
+            None,
+        )
+        .unwrap();
+    FakePlatform::enter_cpu(CpuId(1));
+    m.sys.enable_percpu_irq(virq, Trigger::NONE).unwrap();
+    FakePlatform::enter_cpu(CpuId(0));
+    m.gic.set_ppi_line(2, 30, true).unwrap();
+    assert!(!m.gic.irq_asserted(2), "not enabled on CPU 2's redistributor");
+    m.gic.set_ppi_line(1, 30, true).unwrap();
+    assert_eq!(asserted_cpus(&m.gic), vec![1]);
+    assert_eq!(cpu_entry(&m, 1), Ok(Some(30)));
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    assert!(asserted_cpus(&m.gic).is_empty());
+    assert_eq!(m.sys.kstat_irqs_cpu(virq, CpuId(1)), 1, "counted on CPU 1 only");
 }
