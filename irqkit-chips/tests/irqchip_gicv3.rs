@@ -279,3 +279,15 @@ fn ppi_percpu_devid_is_enabled_and_handled_per_cpu() {
     assert!(asserted_cpus(&m.gic).is_empty());
     assert_eq!(m.sys.kstat_irqs_cpu(virq, CpuId(1)), 1, "counted on CPU 1 only");
 }
+
+#[test]
+fn proc_interrupts_shows_the_gicv3_chip_hwirq_and_level() {
+    let m = machine();
+    m.sys.irq_set_proc_show_level(true);
+    let virq = m.irq.map_fwspec(&m.sys, &[GIC_SPI, 8, LEVEL_HIGH]).unwrap();
+    let _reg = m.sys.request_irq(virq, |_| IrqReturn::HANDLED, Flags::empty(), "uart").unwrap();
+    let text = m.sys.show_interrupts();
+    let line = text.lines().find(|l| l.ends_with("uart")).unwrap();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words[words.len() - 4..], ["GICv3", "40", "Level", "uart"], "{line}");
+}

@@ -188,3 +188,14 @@ fn bad_pins_types_and_vectors_give_typed_errors() {
     assert!(matches!(cpu_entry(&m, 1), Err(IrqError::NotFound(_))));
     assert_eq!(state(&m, 1, 0x99), (false, false));
 }
+
+#[test]
+fn proc_interrupts_shows_io_apic_pin_and_flow() {
+    let m = machine();
+    let virq = m.x86.map_pin(&m.sys, &[4, EDGE_RISING]).unwrap();
+    let _reg = m.sys.request_irq(virq, |_| IrqReturn::HANDLED, Flags::empty(), "ttyS0").unwrap();
+    let text = m.sys.show_interrupts();
+    let line = text.lines().find(|l| l.ends_with("ttyS0")).unwrap();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words[words.len() - 3..], ["IO-APIC", "4-edge", "ttyS0"], "{line}");
+}

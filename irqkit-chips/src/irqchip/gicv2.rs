@@ -143,10 +143,9 @@ impl<P: GicV2Ports> DomainOps for GicV2DomainOps<P> {
         }
         if hwirq < 32 {
             sys.irq_set_percpu_devid(virq)?;
-            let flow = FlowHandler::PerCpuDevid;
-            return sys.irq_set_chip_and_handler_name(virq, self.0.clone(), flow, "percpu_devid");
+            return sys.irq_set_chip_and_handler(virq, self.0.clone(), FlowHandler::PerCpuDevid);
         }
-        sys.irq_set_chip_and_handler_name(virq, self.0.clone(), FlowHandler::FastEoi, "fasteoi")
+        sys.irq_set_chip_and_handler(virq, self.0.clone(), FlowHandler::FastEoi)
     }
 }
 

@@ -167,11 +167,13 @@ pub struct GicV3DomainOps<P: GicV3Ports> {
 }
 
 impl<P: GicV3Ports> GicV3DomainOps<P> {
-    fn flow(hwirq: u64) -> (FlowHandler, &'static str) {
+    /// The flow of an INTID. Like Linux's GIC, no flow name is set, so
+    /// `/proc/interrupts` reads "GICv3  27 Level  arch_timer".
+    fn flow(hwirq: u64) -> FlowHandler {
         if hwirq < 32 {
-            (FlowHandler::PerCpuDevid, "percpu_devid")
+            FlowHandler::PerCpuDevid
         } else {
-            (FlowHandler::FastEoi, "fasteoi")
+            FlowHandler::FastEoi
         }
     }
 }
@@ -190,11 +192,11 @@ impl<P: GicV3Ports> DomainOps for GicV3DomainOps<P> {
         if hwirq >= self.chip.drv.nr_irqs() as u64 {
             return Err(IrqError::InvalidArgument("hwirq beyond GICD_TYPER"));
         }
-        let (flow, name) = Self::flow(hwirq);
+        let flow = Self::flow(hwirq);
         if hwirq < 32 {
             sys.irq_set_percpu_devid(virq)?;
         }
-        sys.irq_set_chip_and_handler_name(virq, self.chip.clone(), flow, name)
+        sys.irq_set_chip_and_handler(virq, self.chip.clone(), flow)
     }
     fn alloc(
         &self,
@@ -207,9 +209,9 @@ impl<P: GicV3Ports> DomainOps for GicV3DomainOps<P> {
         let (hwirq, _) = gic_translate(self.chip.drv.nr_irqs(), arg)?;
         for i in 0..nr {
             let hw = hwirq + i as u64;
-            let (flow, name) = Self::flow(hw);
+            let flow = Self::flow(hw);
             let chip = self.chip.clone();
-            sys.irq_domain_set_info(domain, virq + i, hw, chip, None, flow, Some(name))?;
+            sys.irq_domain_set_info(domain, virq + i, hw, chip, None, flow, None)?;
             if hw < 32 {
                 sys.irq_set_percpu_devid(virq + i)?;
             }

@@ -87,7 +87,7 @@ impl<P: GpioPorts> DomainOps for GpioDomainOps<P> {
         Ok((pin, ty))
     }
     fn map(&self, sys: &IrqSystem, _d: &IrqDomain, virq: u32, _hwirq: u64) -> Result<(), IrqError> {
-        sys.irq_set_chip_and_handler_name(virq, self.0.clone(), FlowHandler::Edge, "edge")
+        sys.irq_set_chip_and_handler(virq, self.0.clone(), FlowHandler::Edge)
     }
 }
 
