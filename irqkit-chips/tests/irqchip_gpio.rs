@@ -1,7 +1,7 @@
 //! GPIO controller as a chained irqchip behind a GICv3 SPI, end to end on the models
 //! (Linux drivers/gpio/gpiolib.c `gpiochip_irq_map`, gpiochip irq chips' `irq_set_type`
 //! switching flow handlers; include/linux/irqchip/chained_irq.h; kernel/irq/chip.c
-//! `irq_set_chained_handler`).
+//! `irq_set_chained_handler`), behind a GIC SPI and behind an IO-APIC level pin.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use irqkit_chips::gpio::{GpioController, GPIO_IRQ_ENABLE};
 use irqkit_chips::irqchip::gicv3::{GicV3Irq, ModelGicV3Ports, GIC_SPI};
 use irqkit_chips::irqchip::gpio::{GpioIrq, ModelGpioPorts};
 use irqkit_chips::mmio::Mmio;
-use irqkit_core::irq::{Flags, IrqChip, IrqData, IrqReturn};
+use irqkit_core::irq::{Flags, IrqData, IrqReturn};
 use irqkit_core::testing::FakePlatform;
 use irqkit_core::{CpuId, IrqError, IrqSystem};
 
@@ -41,13 +41,11 @@ fn machine() -> Machine {
         drv.cpu_init(&ModelSysRegs { gic: &gic, cpu });
     }
     let irq = GicV3Irq::new(&sys, ModelGicV3Ports { gic: gic.clone(), platform }, drv).unwrap();
-    let parent_virq = irq.map_fwspec(&sys, &[GIC_SPI, SPI - 32, LEVEL_HIGH]).unwrap();
+    let (parent_virq, parent) =
+        irq.map_chained_parent(&sys, &[GIC_SPI, SPI - 32, LEVEL_HIGH]).unwrap();
     let gpio = Arc::new(GpioController::new(8).unwrap());
     let g = gic.clone();
     gpio.connect(Arc::new(move |level| g.set_line(SPI, level).unwrap()));
-    let mut parent = IrqData::new(parent_virq);
-    parent.hwirq = SPI as u64;
-    parent.chip = irq.chip().clone() as Arc<dyn IrqChip>;
     let ports = ModelGpioPorts { gpio: gpio.clone() };
     let chip = GpioIrq::new(&sys, ports, 8, parent_virq, parent).unwrap();
     Machine { sys, gic, irq, gpio, chip, parent_virq }
@@ -164,4 +162,49 @@ fn bad_pins_and_requests_give_typed_errors() {
         IrqData::new(m.parent_virq),
     );
     assert!(matches!(bad, Err(IrqError::InvalidArgument(_))));
+}
+
+#[test]
+fn gpio_behind_an_io_apic_level_pin_eois_the_parent_and_clears_remote_irr() {
+    use irqkit_chips::irqchip::x86::{ModelX86Ports, X86Irq};
+    use irqkit_chips::x86::apic_driver::LapicDriver;
+    use irqkit_chips::x86::ioapic::{IoApic, RTE_REMOTE_IRR};
+    use irqkit_chips::x86::LapicSet;
+
+    let (sys, platform) = FakePlatform::system(4);
+    let lapics = Arc::new(LapicSet::new(4).unwrap());
+    for cpu in 0..4 {
+        LapicDriver::setup(&lapics.mmio_view(cpu));
+    }
+    let io = IoApic::new(0, 24, lapics.clone()).unwrap();
+    let x86 =
+        X86Irq::new(&sys, ModelX86Ports { lapics: lapics.clone(), ioapic: io.clone(), platform })
+            .unwrap();
+    let (pvirq, parent) = x86.map_chained_parent(&sys, &[14, LEVEL_HIGH]).unwrap();
+    let gpio = Arc::new(GpioController::new(8).unwrap());
+    let io2 = io.clone();
+    gpio.connect(Arc::new(move |level| io2.set_line(14, level).unwrap()));
+    let chip = GpioIrq::new(&sys, ModelGpioPorts { gpio: gpio.clone() }, 8, pvirq, parent).unwrap();
+    let virq = chip.map_fwspec(&sys, &[6, EDGE_FALLING]).unwrap();
+    let hits = Arc::new(AtomicU32::new(0));
+    let h = hits.clone();
+    let f = move |_: &irqkit_core::HardIrq| {
+        h.fetch_add(1, Ordering::SeqCst);
+        IrqReturn::HANDLED
+    };
+    let _reg = sys.request_irq(virq, f, Flags::empty(), "power").unwrap();
+    gpio.set_pin(6, true).unwrap();
+    gpio.set_pin(6, false).unwrap();
+    let (cpu, _) = x86.vector_of(pvirq).unwrap();
+    assert!(lapics.irq_asserted(cpu));
+    FakePlatform::enter_cpu(CpuId(cpu));
+    let flags = sys.local_irq_save();
+    let ctx = sys.irq_enter();
+    x86.handle_irq(&sys, &ctx).unwrap();
+    sys.irq_exit(ctx);
+    sys.local_irq_restore(flags);
+    FakePlatform::enter_cpu(CpuId(0));
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    assert_eq!(io.rte(14).unwrap() & RTE_REMOTE_IRR, 0, "parent EOI reached the IO-APIC");
+    assert!(!lapics.irq_asserted(cpu));
 }

@@ -259,6 +259,21 @@ impl<P: GicV3Ports> GicV3Irq<P> {
         Ok(virq)
     }
 
+    /// Maps `fwspec` as the parent line of a chained controller and returns its chip
+    /// level, for `chained_irq_enter/exit` (see [`super::gpio::GpioIrq::new`]).
+    pub fn map_chained_parent(
+        &self,
+        sys: &IrqSystem,
+        fwspec: &[u32],
+    ) -> Result<(u32, IrqData), IrqError> {
+        let virq = self.map_fwspec(sys, fwspec)?;
+        let (hwirq, _) = gic_translate(self.chip.drv.nr_irqs(), fwspec)?;
+        let mut d = IrqData::new(virq);
+        d.hwirq = hwirq;
+        d.chip = self.chip.clone();
+        Ok((virq, d))
+    }
+
     /// `gic_handle_irq`: one ICC_IAR1 read, `generic_handle_domain_irq`, and the EOI the
     /// flow handler issues. Returns the INTID taken, `None` if IAR was spurious. An
     /// INTID nobody mapped is deactivated here so the CPU interface is not wedged.

@@ -6,8 +6,8 @@
 //! |--------------|----------------------------------------------------------|
 //! | `gicv2.rs`   | drivers/irqchip/irq-gic.c (`gic_chip`, `gic_handle_irq`)  |
 //! | `gicv3.rs`   | drivers/irqchip/irq-gic-v3.c (`gic_chip`, `gic_handle_irq`) |
-//! | `its_msi.rs` | drivers/irqchip/irq-gic-v3-its.c, irq-gic-v3-its-msi-parent.c |
-//! | `x86.rs`     | arch/x86/kernel/apic/vector.c, io_apic.c, msi.c; irq.c    |
+//! | `its_domain.rs`, `its_msi.rs` | drivers/irqchip/irq-gic-v3-its.c, irq-gic-v3-its-msi-parent.c |
+//! | `x86/`       | arch/x86/kernel/apic/vector.c, io_apic.c, msi.c; irq.c    |
 //! | `gpio.rs`    | drivers/gpio/gpiolib.c `gpiochip_irqchip_*` (chained)     |
 //!
 //! Chip callbacks get no CPU argument, so each chip reaches "this CPU's" registers
@@ -16,6 +16,7 @@
 pub mod gicv2;
 pub mod gicv3;
 pub mod gpio;
+pub mod its_domain;
 pub mod its_msi;
 pub mod x86;
 

@@ -14,7 +14,7 @@ use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use irqkit_core::irq::{IrqDomain, RevMap};
+use irqkit_core::irq::{IrqData, IrqDomain, RevMap};
 use irqkit_core::sync::SpinLock;
 use irqkit_core::{CpuMask, HardIrq, IrqError, IrqSystem, Platform};
 
@@ -202,6 +202,20 @@ impl<P: X86Ports> X86Irq<P> {
     /// Maps IO-APIC `<pin type>` (`mp_map_pin_to_irq`).
     pub fn map_pin(&self, sys: &IrqSystem, fwspec: &[u32]) -> Result<u32, IrqError> {
         sys.irq_create_fwspec_mapping(&self.ioapic, fwspec)
+    }
+
+    /// Maps IO-APIC `<pin type>` as the parent line of a chained controller and returns
+    /// its IO-APIC level, for `chained_irq_enter/exit`.
+    pub fn map_chained_parent(
+        &self,
+        sys: &IrqSystem,
+        fwspec: &[u32],
+    ) -> Result<(u32, IrqData), IrqError> {
+        let virq = self.map_pin(sys, fwspec)?;
+        let mut d = IrqData::new(virq);
+        d.hwirq = fwspec[0] as u64;
+        d.chip = Arc::new(IoApicChip(self.shared.clone()));
+        Ok((virq, d))
     }
 
     /// `pci_alloc_irq_vectors` for requester `rid`: `nvec` MSIs, the first virq.
