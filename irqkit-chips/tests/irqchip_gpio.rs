@@ -195,7 +195,7 @@ fn gpio_behind_an_io_apic_level_pin_eois_the_parent_and_clears_remote_irr() {
     let _reg = sys.request_irq(virq, f, Flags::empty(), "power").unwrap();
     gpio.set_pin(6, true).unwrap();
     gpio.set_pin(6, false).unwrap();
-    let (cpu, _) = x86.vector_of(pvirq).unwrap();
+    let (cpu, _) = x86.vector_of(&sys, pvirq).unwrap();
     assert!(lapics.irq_asserted(cpu));
     FakePlatform::enter_cpu(CpuId(cpu));
     let flags = sys.local_irq_save();

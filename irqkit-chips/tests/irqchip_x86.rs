@@ -87,7 +87,7 @@ fn level_pin_remote_irr_blocks_until_the_fasteoi_eoi_clears_it() {
     });
     let rte = m.io.rte(9).unwrap();
     assert_eq!(rte & RTE_MASKED, 0, "unmasked at request");
-    let (cpu, vector) = m.x86.vector_of(virq).unwrap();
+    let (cpu, vector) = m.x86.vector_of(&m.sys, virq).unwrap();
     assert_eq!(rte as u8, vector);
     assert_eq!((rte >> 56) as u32, cpu);
     m.io.set_line(9, true).unwrap();
@@ -105,7 +105,7 @@ fn level_pin_still_asserted_after_eoi_is_delivered_again() {
     let m = machine();
     let virq = m.x86.map_pin(&m.sys, &[10, LEVEL_HIGH]).unwrap();
     let (hits, _reg) = count(&m, virq, || {});
-    let (cpu, _) = m.x86.vector_of(virq).unwrap();
+    let (cpu, _) = m.x86.vector_of(&m.sys, virq).unwrap();
     m.io.set_line(10, true).unwrap();
     cpu_entry(&m, cpu).unwrap();
     assert_eq!(asserted(&m), vec![cpu], "re-delivered once remote IRR cleared");
@@ -120,7 +120,7 @@ fn edge_isa_pin_is_handled_once_through_the_edge_flow() {
     let m = machine();
     let virq = m.x86.map_pin(&m.sys, &[4, EDGE_RISING]).unwrap();
     let (hits, _reg) = count(&m, virq, || {});
-    let (cpu, vector) = m.x86.vector_of(virq).unwrap();
+    let (cpu, vector) = m.x86.vector_of(&m.sys, virq).unwrap();
     m.io.set_line(4, true).unwrap();
     m.io.set_line(4, false).unwrap();
     assert_eq!(cpu_entry(&m, cpu), Ok(Some(vector)));
@@ -134,10 +134,10 @@ fn set_affinity_rewrites_the_redirection_entry_and_frees_the_old_vector() {
     let m = machine();
     let virq = m.x86.map_pin(&m.sys, &[11, EDGE_RISING]).unwrap();
     let (hits, _reg) = count(&m, virq, || {});
-    let (old_cpu, _) = m.x86.vector_of(virq).unwrap();
+    let (old_cpu, _) = m.x86.vector_of(&m.sys, virq).unwrap();
     let to = (old_cpu + 2) % 4;
     m.sys.irq_set_affinity(virq, &CpuMask::single(CpuId(to))).unwrap();
-    let (cpu, vector) = m.x86.vector_of(virq).unwrap();
+    let (cpu, vector) = m.x86.vector_of(&m.sys, virq).unwrap();
     assert_eq!(cpu, to);
     let rte = m.io.rte(11).unwrap();
     assert_eq!(((rte >> 56) as u32, rte as u8), (to, vector));
@@ -147,7 +147,7 @@ fn set_affinity_rewrites_the_redirection_entry_and_frees_the_old_vector() {
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     // The first interrupt on the new vector completed the move: a second move works.
     m.sys.irq_set_affinity(virq, &CpuMask::single(CpuId(old_cpu))).unwrap();
-    assert_eq!(m.x86.vector_of(virq).unwrap().0, old_cpu);
+    assert_eq!(m.x86.vector_of(&m.sys, virq).unwrap().0, old_cpu);
 }
 
 #[test]
@@ -155,8 +155,8 @@ fn pci_msi_message_targets_the_vector_and_follows_affinity() {
     let m = machine();
     let first = m.x86.msi_alloc(&m.sys, 0x28, 2).unwrap();
     let regs: Vec<_> = (0..2).map(|i| count(&m, first + i, || {})).collect();
-    let (cpu, vector) = m.x86.vector_of(first + 1).unwrap();
-    let msg = m.x86.msi_msg(first + 1).unwrap();
+    let (cpu, vector) = m.x86.vector_of(&m.sys, first + 1).unwrap();
+    let msg = m.x86.msi_msg(&m.sys, first + 1).unwrap();
     let t = msg.decode(false).unwrap();
     assert_eq!((t.dest, t.vector), (cpu, vector));
     m.lapics.deliver_msi(&msg).unwrap();
@@ -166,7 +166,7 @@ fn pci_msi_message_targets_the_vector_and_follows_affinity() {
     assert_eq!(state(&m, cpu, vector), (false, false));
     let to = (cpu + 1) % 4;
     m.sys.irq_set_affinity(first + 1, &CpuMask::single(CpuId(to))).unwrap();
-    let msg = m.x86.msi_msg(first + 1).unwrap();
+    let msg = m.x86.msi_msg(&m.sys, first + 1).unwrap();
     assert_eq!(msg.decode(false).unwrap().dest, to);
     m.lapics.deliver_msi(&msg).unwrap();
     assert_eq!(asserted(&m), vec![to]);
@@ -182,7 +182,7 @@ fn bad_pins_types_and_vectors_give_typed_errors() {
     assert!(inval(m.x86.map_pin(&m.sys, &[3, EDGE_BOTH])), "no both-edge");
     assert!(inval(m.x86.map_pin(&m.sys, &[3])), "one cell");
     assert!(inval(m.x86.msi_alloc(&m.sys, 1, 0)));
-    assert!(matches!(m.x86.msi_msg(999), Err(IrqError::NotFound(_))));
+    assert!(matches!(m.x86.msi_msg(&m.sys, 999), Err(IrqError::NotFound(_))));
     // A vector nobody assigned: reported, and EOIed so the ISR is free again.
     m.lapics.deliver(None, Destination::Physical(1), DeliveryMode::Fixed, 0x99, false).unwrap();
     assert!(matches!(cpu_entry(&m, 1), Err(IrqError::NotFound(_))));

@@ -17,6 +17,7 @@ use irqkit_core::sync::SpinLock;
 use irqkit_core::{CpuMask, IrqError, IrqSystem};
 
 use super::gicv3::GIC_IRQ_TYPE_LPI;
+use super::irqs_off;
 use crate::gic::its::ItsFrame;
 use crate::gic::its_driver::ItsDriver;
 use crate::gic::its_msi::ItsMsiDomain;
@@ -71,6 +72,7 @@ pub(crate) struct ItsShared<I: ItsPorts> {
     pub(crate) drv: ItsDriver,
     pub(crate) dom: ItsMsiDomain,
     /// virq → its event, for `free` and `msi_msg` (the core keeps `IrqData` private).
+    /// Never taken in interrupt context: chip callbacks read their level's chip data.
     pub(crate) events: SpinLock<BTreeMap<u32, ItsEvent>>,
 }
 
@@ -126,12 +128,13 @@ impl<I: ItsPorts> IrqChip for ItsChip<I> {
 pub struct ItsDomainOps<I: ItsPorts>(pub(crate) Arc<ItsShared<I>>);
 
 impl<I: ItsPorts> ItsDomainOps<I> {
-    fn free_events(&self, virq: u32, nr: u32) {
+    fn free_events(&self, sys: &IrqSystem, virq: u32, nr: u32) {
         let s = &self.0;
         for v in virq..virq.saturating_add(nr) {
             let e = s.events.lock().remove(&v);
             if let Some(e) = e {
-                let _ = s.dom.deactivate(&s.drv, &s.ports.its(), s.ports.mem(), e.dev, e.event);
+                let (its, mem) = (s.ports.its(), s.ports.mem());
+                let _ = irqs_off(sys, || s.dom.deactivate(&s.drv, &its, mem, e.dev, e.event));
             }
         }
     }
@@ -151,7 +154,7 @@ impl<I: ItsPorts> DomainOps for ItsDomainOps<I> {
         for i in 0..nr {
             let r = (|| {
                 let (its, mem) = (s.ports.its(), s.ports.mem());
-                let (lpi, _) = s.dom.activate(&s.drv, &its, mem, dev, i, 0)?;
+                let (lpi, _) = irqs_off(sys, || s.dom.activate(&s.drv, &its, mem, dev, i, 0))?;
                 let e = ItsEvent { dev, event: i, lpi };
                 s.events.lock().insert(virq + i, e);
                 let chip = Arc::new(ItsChip(s.clone()));
@@ -166,14 +169,14 @@ impl<I: ItsPorts> DomainOps for ItsDomainOps<I> {
                 sys.irq_domain_alloc_irqs_parent(domain, virq + i, 1, &spec)
             })();
             if let Err(err) = r {
-                self.free_events(virq, i + 1);
+                self.free_events(sys, virq, i + 1);
                 return Err(err);
             }
         }
         Ok(())
     }
     fn free(&self, sys: &IrqSystem, domain: &IrqDomain, virq: u32, nr: u32) {
-        self.free_events(virq, nr);
+        self.free_events(sys, virq, nr);
         sys.irq_domain_free_irqs_parent(domain, virq, nr);
     }
 }

@@ -15,6 +15,7 @@ use irqkit_core::irq::{
 use irqkit_core::sync::SpinLock;
 use irqkit_core::{CpuMask, IrqError, IrqSystem};
 
+use super::irqs_off;
 use super::its_domain::ItsShared;
 pub use super::its_domain::{ItsChip, ItsDomainOps, ItsEvent, ItsPorts, ModelItsPorts};
 use crate::gic::its_driver::{ItsDriver, MsiMsg};
@@ -67,7 +68,8 @@ impl<I: ItsPorts> DomainOps for MsiDomainOps<I> {
     ) -> Result<(), IrqError> {
         let dev = *arg.first().ok_or(IrqError::InvalidArgument("MSI alloc needs a DeviceID"))?;
         let s = &self.0;
-        s.dom.prepare_device(&s.drv, &s.ports.its(), s.ports.mem(), dev, nr)?;
+        let (its, mem) = (s.ports.its(), s.ports.mem());
+        irqs_off(sys, || s.dom.prepare_device(&s.drv, &its, mem, dev, nr))?;
         for i in 0..nr {
             let hwirq = (dev as u64) << 32 | i as u64;
             sys.irq_domain_set_hwirq_and_chip(domain, virq + i, hwirq, Arc::new(ItsMsiChip), None)?;

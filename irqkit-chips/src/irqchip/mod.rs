@@ -43,3 +43,12 @@ pub fn driver_trigger(ty: CoreTrigger) -> Result<Trigger, IrqError> {
         Err(IrqError::InvalidArgument("unsupported trigger type"))
     }
 }
+
+/// Runs task-context driver work with local interrupts masked: the driver locks it
+/// takes are also taken by chip callbacks in interrupt context.
+pub(crate) fn irqs_off<R>(sys: &irqkit_core::IrqSystem, f: impl FnOnce() -> R) -> R {
+    let flags = sys.local_irq_save();
+    let r = f();
+    sys.local_irq_restore(flags);
+    r
+}

@@ -9,8 +9,9 @@ use irqkit_core::irq::{
 };
 use irqkit_core::{CpuId, CpuMask, IrqError, IrqSystem};
 
-use super::{irqs_off, X86Ports, X86Shared};
+use super::{X86Ports, X86Shared};
 use crate::irqchip::driver_trigger;
+use crate::irqchip::irqs_off;
 use crate::trigger::Trigger;
 use crate::x86::apic_driver::{IoApicDriver, LapicDriver};
 

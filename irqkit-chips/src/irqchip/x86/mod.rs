@@ -26,6 +26,7 @@ pub use ioapic::{IoApicChip, IoApicDomainOps};
 pub use msi::{PciMsiChip, PciMsiDomainOps};
 pub use vector::{VectorChip, VectorDomainOps};
 
+use crate::irqchip::irqs_off;
 use crate::mmio::{CpuView, Mmio};
 use crate::trigger::Trigger;
 use crate::x86::apic_driver::{IoApicDriver, LapicDriver};
@@ -133,13 +134,6 @@ impl<P: X86Ports> X86Shared<P> {
     }
 }
 
-pub(crate) fn irqs_off<R>(sys: &IrqSystem, f: impl FnOnce() -> R) -> R {
-    let flags = sys.local_irq_save();
-    let r = f();
-    sys.local_irq_restore(flags);
-    r
-}
-
 /// The x86 interrupt domains of one machine and its `common_interrupt` entry.
 pub struct X86Irq<P: X86Ports> {
     shared: Arc<X86Shared<P>>,
@@ -227,13 +221,14 @@ impl<P: X86Ports> X86Irq<P> {
     }
 
     /// The message the device behind `virq` writes (follows affinity changes).
-    pub fn msi_msg(&self, virq: u32) -> Result<MsiMessage, IrqError> {
-        self.shared.msi.lock().get(&virq).copied().ok_or(IrqError::NotFound("not a PCI MSI"))
+    pub fn msi_msg(&self, sys: &IrqSystem, virq: u32) -> Result<MsiMessage, IrqError> {
+        let m = irqs_off(sys, || self.shared.msi.lock().get(&virq).copied());
+        m.ok_or(IrqError::NotFound("not a PCI MSI"))
     }
 
     /// The (CPU, vector) `virq` is assigned.
-    pub fn vector_of(&self, virq: u32) -> Option<(u32, u8)> {
-        self.shared.target(virq)
+    pub fn vector_of(&self, sys: &IrqSystem, virq: u32) -> Option<(u32, u8)> {
+        irqs_off(sys, || self.shared.target(virq))
     }
 
     /// `common_interrupt` on the calling CPU: take the delivered vector, look it up in

@@ -7,7 +7,8 @@ use irqkit_core::irq::{
 };
 use irqkit_core::{CpuMask, IrqError, IrqSystem};
 
-use super::{irqs_off, X86Ports, X86Shared};
+use super::{X86Ports, X86Shared};
+use crate::irqchip::irqs_off;
 use crate::x86::msi::MsiMessage;
 
 /// `pci_msi_controller` on the vector domain ("PCI-MSI"): edge flow, ack at the APIC.
@@ -58,7 +59,8 @@ impl<P: X86Ports> DomainOps for PciMsiDomainOps<P> {
         for i in 0..nr {
             let v = virq + i;
             let r = (|| {
-                let (cpu, vector) = self.0.target(v).ok_or(IrqError::NotFound("no vector"))?;
+                let target = irqs_off(sys, || self.0.target(v));
+                let (cpu, vector) = target.ok_or(IrqError::NotFound("no vector"))?;
                 let msg = MsiMessage::compose(cpu, vector, false)?;
                 irqs_off(sys, || self.0.msi.lock().insert(v, msg));
                 let hwirq = (rid as u64) << 11 | i as u64;

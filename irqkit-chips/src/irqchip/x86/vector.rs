@@ -7,7 +7,8 @@ use irqkit_core::irq::{
 };
 use irqkit_core::{CpuId, CpuMask, IrqError, IrqSystem};
 
-use super::{irqs_off, X86Ports, X86Shared};
+use super::{X86Ports, X86Shared};
+use crate::irqchip::irqs_off;
 use crate::x86::apic_driver::LapicDriver;
 use crate::x86::vector_domain::ApicIrq;
 
