@@ -291,3 +291,30 @@ fn proc_interrupts_shows_the_gicv3_chip_hwirq_and_level() {
     let words: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(words[words.len() - 4..], ["GICv3", "40", "Level", "uart"], "{line}");
 }
+
+#[test]
+fn spis_routed_to_each_of_four_cpus_are_taken_there() {
+    let m = machine();
+    let hits: Vec<Arc<AtomicU32>> = (0..4).map(|_| Arc::new(AtomicU32::new(0))).collect();
+    let mut regs = Vec::new();
+    for cpu in 0..4u32 {
+        let intid = 48 + cpu;
+        let virq = m.irq.map_fwspec(&m.sys, &[GIC_SPI, intid - 32, LEVEL_HIGH]).unwrap();
+        let (h, g) = (hits[cpu as usize].clone(), m.gic.clone());
+        let f = move |_: &irqkit_core::HardIrq| {
+            h.fetch_add(1, Ordering::SeqCst);
+            g.set_line(intid, false).unwrap();
+            IrqReturn::HANDLED
+        };
+        regs.push(m.sys.request_irq(virq, f, Flags::empty(), "dev").unwrap());
+        m.sys.irq_set_affinity(virq, &CpuMask::single(CpuId(cpu))).unwrap();
+        m.gic.set_line(intid, true).unwrap();
+    }
+    assert_eq!(asserted_cpus(&m.gic), vec![0, 1, 2, 3]);
+    for cpu in 0..4u32 {
+        assert_eq!(cpu_entry(&m, cpu), Ok(Some(48 + cpu)));
+        assert_eq!(m.sys.kstat_irqs_cpu(regs[cpu as usize].irq(), CpuId(cpu)), 1);
+    }
+    assert!(hits.iter().all(|h| h.load(Ordering::SeqCst) == 1));
+    assert!(asserted_cpus(&m.gic).is_empty());
+}

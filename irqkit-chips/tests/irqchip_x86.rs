@@ -199,3 +199,27 @@ fn proc_interrupts_shows_io_apic_pin_and_flow() {
     let words: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(words[words.len() - 3..], ["IO-APIC", "4-edge", "ttyS0"], "{line}");
 }
+
+#[test]
+fn pins_routed_to_each_of_four_cpus_are_taken_there() {
+    let m = machine();
+    let mut regs = Vec::new();
+    for cpu in 0..4u32 {
+        let pin = 16 + cpu;
+        let virq = m.x86.map_pin(&m.sys, &[pin, LEVEL_HIGH]).unwrap();
+        let io = m.io.clone();
+        regs.push(count(&m, virq, move || io.set_line(pin, false).unwrap()));
+        m.sys.irq_set_affinity(virq, &CpuMask::single(CpuId(cpu))).unwrap();
+        m.io.set_line(pin, true).unwrap();
+    }
+    assert_eq!(asserted(&m), vec![0, 1, 2, 3]);
+    for cpu in 0..4u32 {
+        let virq = regs[cpu as usize].1.irq();
+        let (_, vector) = m.x86.vector_of(&m.sys, virq).unwrap();
+        assert_eq!(cpu_entry(&m, cpu), Ok(Some(vector)));
+        assert_eq!(m.sys.kstat_irqs_cpu(virq, CpuId(cpu)), 1);
+        assert_eq!(m.io.rte(16 + cpu).unwrap() & RTE_REMOTE_IRR, 0);
+    }
+    assert!(regs.iter().all(|(h, _)| h.load(Ordering::SeqCst) == 1));
+    assert!(asserted(&m).is_empty());
+}
