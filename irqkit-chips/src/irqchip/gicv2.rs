@@ -11,53 +11,12 @@ use irqkit_core::irq::{
     ChipCallbacks, ChipFlags, ChipState, DomainOps, FlowHandler, IrqChip, IrqData, IrqDomain,
     RevMap, SetResult, Trigger as CoreTrigger,
 };
-use irqkit_core::{CpuId, CpuMask, HardIrq, IrqError, IrqSystem, Platform};
+use irqkit_core::{CpuId, CpuMask, HardIrq, IrqError, IrqSystem};
 
 use super::driver_trigger;
+pub use super::gic_ports::{GicV2Ports, ModelGicV2Ports};
 use super::gicv3::gic_translate;
-use crate::gic::v2::{GicV2, V2CpuIf, V2Dist};
 use crate::gic::v2_driver::{ChipState as V2State, GicV2Driver};
-use crate::mmio::{CpuView, Mmio};
-
-/// How the chip reaches the calling CPU's view of the GICv2 frames.
-pub trait GicV2Ports: Send + Sync + 'static {
-    /// The distributor frame.
-    type Dist<'a>: Mmio
-    where
-        Self: 'a;
-    /// The calling CPU's CPU interface (banked per CPU).
-    type CpuIf<'a>: Mmio
-    where
-        Self: 'a;
-    /// The calling CPU's number.
-    fn this_cpu(&self) -> u32;
-    /// The distributor as the calling CPU sees it.
-    fn dist(&self) -> Self::Dist<'_>;
-    /// The calling CPU's interface.
-    fn cpuif(&self) -> Self::CpuIf<'_>;
-}
-
-/// [`GicV2Ports`] on a [`GicV2`] model; the platform says which CPU is calling.
-pub struct ModelGicV2Ports {
-    /// The model.
-    pub gic: Arc<GicV2>,
-    /// The machine (for `current_cpu`).
-    pub platform: Arc<dyn Platform>,
-}
-
-impl GicV2Ports for ModelGicV2Ports {
-    type Dist<'a> = CpuView<V2Dist<'a>>;
-    type CpuIf<'a> = CpuView<V2CpuIf<'a>>;
-    fn this_cpu(&self) -> u32 {
-        self.platform.current_cpu().map_or(0, |c| c.0)
-    }
-    fn dist(&self) -> Self::Dist<'_> {
-        self.gic.dist_view(self.this_cpu())
-    }
-    fn cpuif(&self) -> Self::CpuIf<'_> {
-        self.gic.cpuif_view(self.this_cpu())
-    }
-}
 
 /// `gic_chip` of a GICv2 ("GIC-0").
 pub struct GicV2Chip<P: GicV2Ports> {

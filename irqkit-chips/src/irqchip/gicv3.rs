@@ -11,13 +11,12 @@ use irqkit_core::irq::{
     ChipCallbacks, ChipFlags, DomainOps, FlowHandler, IrqChip, IrqData, IrqDomain, RevMap,
     SetResult, Trigger as CoreTrigger,
 };
-use irqkit_core::{CpuId, CpuMask, HardIrq, IrqError, IrqSystem, Platform};
+use irqkit_core::{CpuId, CpuMask, HardIrq, IrqError, IrqSystem};
 
 use super::driver_trigger;
+pub use super::gic_ports::{GicV3Ports, ModelGicV3Ports};
 use crate::gic::lpi::FIRST_LPI;
-use crate::gic::v3::{GicV3, V3Dist, V3Redist};
-use crate::gic::v3_driver::{GicV3Driver, IccSysRegs, ModelSysRegs};
-use crate::mmio::{CpuView, Mmio};
+use crate::gic::v3_driver::GicV3Driver;
 
 /// Devicetree `GIC_SPI`.
 pub const GIC_SPI: u32 = 0;
@@ -25,62 +24,6 @@ pub const GIC_SPI: u32 = 0;
 pub const GIC_PPI: u32 = 1;
 /// Linux's `GIC_IRQ_TYPE_LPI`: the specifier type the ITS level passes to its parent.
 pub const GIC_IRQ_TYPE_LPI: u32 = 0xa110_c8ed;
-
-/// How the chip reaches the calling CPU's GIC registers (chip callbacks get no CPU).
-pub trait GicV3Ports: Send + Sync + 'static {
-    /// The distributor frame.
-    type Dist<'a>: Mmio
-    where
-        Self: 'a;
-    /// The redistributor region.
-    type Redist<'a>: Mmio
-    where
-        Self: 'a;
-    /// The calling CPU's ICC_* system registers.
-    type Icc<'a>: IccSysRegs
-    where
-        Self: 'a;
-    /// The calling CPU's number (MPIDR on hardware).
-    fn this_cpu(&self) -> u32;
-    /// Number of CPUs with a redistributor.
-    fn num_cpus(&self) -> u32;
-    /// The distributor as the calling CPU sees it.
-    fn dist(&self) -> Self::Dist<'_>;
-    /// The redistributors as the calling CPU sees them.
-    fn redist(&self) -> Self::Redist<'_>;
-    /// The calling CPU's system registers.
-    fn icc(&self) -> Self::Icc<'_>;
-}
-
-/// [`GicV3Ports`] on a [`GicV3`] model; the platform says which CPU is calling.
-pub struct ModelGicV3Ports {
-    /// The model.
-    pub gic: Arc<GicV3>,
-    /// The machine (for `current_cpu`).
-    pub platform: Arc<dyn Platform>,
-}
-
-impl GicV3Ports for ModelGicV3Ports {
-    type Dist<'a> = CpuView<V3Dist<'a>>;
-    type Redist<'a> = CpuView<V3Redist<'a>>;
-    type Icc<'a> = ModelSysRegs<'a>;
-    fn this_cpu(&self) -> u32 {
-        // A caller outside the machine (a test harness) acts as the boot CPU.
-        self.platform.current_cpu().map_or(0, |c| c.0)
-    }
-    fn num_cpus(&self) -> u32 {
-        self.gic.num_cpus()
-    }
-    fn dist(&self) -> Self::Dist<'_> {
-        self.gic.dist_view(self.this_cpu())
-    }
-    fn redist(&self) -> Self::Redist<'_> {
-        self.gic.redist_view(self.this_cpu())
-    }
-    fn icc(&self) -> Self::Icc<'_> {
-        ModelSysRegs { gic: &self.gic, cpu: self.this_cpu() }
-    }
-}
 
 /// `gic_chip`: the GICv3's `IrqChip`.
 pub struct GicV3Chip<P: GicV3Ports> {

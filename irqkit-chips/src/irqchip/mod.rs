@@ -4,6 +4,7 @@
 //!
 //! | file         | Linux                                                    |
 //! |--------------|----------------------------------------------------------|
+//! | `gic_ports.rs` | (how GIC chips reach this CPU's registers)             |
 //! | `gicv2.rs`   | drivers/irqchip/irq-gic.c (`gic_chip`, `gic_handle_irq`)  |
 //! | `gicv3.rs`   | drivers/irqchip/irq-gic-v3.c (`gic_chip`, `gic_handle_irq`) |
 //! | `its_domain.rs`, `its_msi.rs` | drivers/irqchip/irq-gic-v3-its.c, irq-gic-v3-its-msi-parent.c |
@@ -13,6 +14,7 @@
 //! Chip callbacks get no CPU argument, so each chip reaches "this CPU's" registers
 //! through a ports trait whose model implementation asks the platform which CPU runs.
 
+pub mod gic_ports;
 pub mod gicv2;
 pub mod gicv3;
 pub mod gpio;
