@@ -6,6 +6,7 @@
 //! | [`gic`]  | GICv2 distributor + CPU interface, GICv3 + redistributors + ITS |
 //! | [`x86`]  | vector space, vector matrix, local APIC, IO-APIC, 8259, MSI     |
 //! | [`gpio`] | a chained GPIO interrupt controller                             |
+//! | [`irqchip`] | the above as irqkit-core chips + domains, and the arch entries |
 //!
 //! Every model is `Sync` (one internal spinlock each) and never panics on a register
 //! access: bad offsets and widths give a typed [`mmio::MmioError`], reserved locations
@@ -35,6 +36,7 @@ extern crate std;
 
 pub mod gic;
 pub mod gpio;
+pub mod irqchip;
 pub mod mmio;
 pub mod mmio_hw;
 pub mod signal;

@@ -1,0 +1,264 @@
+//! x86 interrupt domains: the vector domain (root), an IO-APIC domain and a PCI-MSI
+//! domain on top of it, and the `common_interrupt` entry (Linux
+//! arch/x86/kernel/apic/vector.c, io_apic.c, msi.c; arch/x86/kernel/irq.c).
+//!
+//! The vector domain gives every irq a (CPU, vector) from the [`VectorMatrix`] and
+//! installs it in that CPU's vector table. The IO-APIC level programs the pin's
+//! redirection entry at activation (edge flow for edge pins, fasteoi with
+//! `ioapic_ack_level` for level pins); the PCI-MSI level composes the message from the
+//! vector and the target APIC ID. Differences from Linux: the old vector of a moved
+//! irq is cleaned up by the new CPU right after the first interrupt arrives there
+//! (Linux defers it to a timer on the old CPU), and APIC ID = CPU number.
+
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use irqkit_core::irq::{IrqData, IrqDomain, RevMap};
+use irqkit_core::sync::SpinLock;
+use irqkit_core::{CpuMask, HardIrq, IrqError, IrqSystem, Platform};
+
+mod ioapic;
+mod msi;
+mod vector;
+
+pub use ioapic::{IoApicChip, IoApicDomainOps};
+pub use msi::{PciMsiChip, PciMsiDomainOps};
+pub use vector::{VectorChip, VectorDomainOps};
+
+use crate::irqchip::irqs_off;
+use crate::mmio::{CpuView, Mmio};
+use crate::trigger::Trigger;
+use crate::x86::apic_driver::{IoApicDriver, LapicDriver};
+use crate::x86::ioapic::{IoApic, IoApicFrame};
+use crate::x86::lapic_regs::LapicFrame;
+use crate::x86::msi::MsiMessage;
+use crate::x86::vector::{VectorSlot, VectorTable};
+use crate::x86::vector_domain::ApicIrq;
+use crate::x86::{LapicSet, VectorMatrix};
+
+/// How the glue reaches the calling CPU's local APIC and the IO-APIC.
+pub trait X86Ports: Send + Sync + 'static {
+    /// The calling CPU's local APIC.
+    type Apic<'a>: Mmio
+    where
+        Self: 'a;
+    /// The IO-APIC.
+    type Io<'a>: Mmio
+    where
+        Self: 'a;
+    /// The calling CPU (= its APIC ID).
+    fn this_cpu(&self) -> u32;
+    /// Number of CPUs.
+    fn num_cpus(&self) -> u32;
+    /// The calling CPU's local APIC.
+    fn apic(&self) -> Self::Apic<'_>;
+    /// The IO-APIC.
+    fn ioapic(&self) -> Self::Io<'_>;
+    /// The CPU taking the interrupt: the vector its local APIC delivers (on hardware
+    /// the IDT entry that was entered), `None` if nothing is deliverable.
+    fn acknowledge(&self) -> Option<u8>;
+    /// Whether `vector` is still requested in `cpu`'s IRR (vector cleanup check).
+    fn vector_in_irr(&self, cpu: u32, vector: u8) -> bool;
+}
+
+/// [`X86Ports`] on the LAPIC and IO-APIC models.
+pub struct ModelX86Ports {
+    /// The local APICs.
+    pub lapics: Arc<LapicSet>,
+    /// The IO-APIC.
+    pub ioapic: Arc<IoApic>,
+    /// The machine (for `current_cpu`).
+    pub platform: Arc<dyn Platform>,
+}
+
+impl X86Ports for ModelX86Ports {
+    type Apic<'a> = CpuView<LapicFrame<'a>>;
+    type Io<'a> = CpuView<IoApicFrame<'a>>;
+    fn this_cpu(&self) -> u32 {
+        self.platform.current_cpu().map_or(0, |c| c.0)
+    }
+    fn num_cpus(&self) -> u32 {
+        self.lapics.num_cpus()
+    }
+    fn apic(&self) -> Self::Apic<'_> {
+        self.lapics.mmio_view(self.this_cpu())
+    }
+    fn ioapic(&self) -> Self::Io<'_> {
+        self.ioapic.mmio_view()
+    }
+    fn acknowledge(&self) -> Option<u8> {
+        let cpu = self.this_cpu();
+        if !self.lapics.irq_asserted(cpu) {
+            return None;
+        }
+        self.lapics.acknowledge(cpu).ok()
+    }
+    fn vector_in_irr(&self, cpu: u32, vector: u8) -> bool {
+        self.lapics.vector_state(cpu, vector).is_some_and(|(irr, _, _)| irr)
+    }
+}
+
+pub(crate) struct X86Shared<P: X86Ports> {
+    pub(crate) ports: P,
+    pub(crate) matrix: VectorMatrix,
+    pub(crate) io: IoApicDriver,
+    /// Lock order: `apic` before `tables`. Task-context users mask interrupts first.
+    pub(crate) apic: SpinLock<BTreeMap<u32, ApicIrq>>,
+    pub(crate) tables: SpinLock<Vec<VectorTable>>,
+    pub(crate) pins: SpinLock<BTreeMap<u32, (u32, Trigger)>>,
+    pub(crate) msi: SpinLock<BTreeMap<u32, MsiMessage>>,
+}
+
+impl<P: X86Ports> X86Shared<P> {
+    pub(crate) fn online(&self) -> u64 {
+        let n = self.ports.num_cpus().min(64);
+        if n == 64 {
+            !0
+        } else {
+            (1u64 << n) - 1
+        }
+    }
+
+    pub(crate) fn target(&self, virq: u32) -> Option<(u32, u8)> {
+        self.apic.lock().get(&virq).map(|a| (a.cpu, a.vector))
+    }
+
+    /// Moves `virq`'s vector to a CPU of `mask`; returns the new target.
+    pub(crate) fn move_vector(&self, virq: u32, mask: &CpuMask) -> Result<(u32, u8), IrqError> {
+        let bits = mask.iter().filter(|c| c.0 < 64).fold(0u64, |m, c| m | 1 << c.0);
+        let mut apic = self.apic.lock();
+        let a = apic.get_mut(&virq).ok_or(IrqError::NotFound("irq has no vector"))?;
+        a.set_affinity(&self.matrix, &mut self.tables.lock(), bits, self.online())?;
+        Ok((a.cpu, a.vector))
+    }
+}
+
+/// The x86 interrupt domains of one machine and its `common_interrupt` entry.
+pub struct X86Irq<P: X86Ports> {
+    shared: Arc<X86Shared<P>>,
+    vector: Arc<IrqDomain>,
+    ioapic: Arc<IrqDomain>,
+    msi: Arc<IrqDomain>,
+}
+
+impl<P: X86Ports> X86Irq<P> {
+    /// Probes the IO-APIC (all pins masked), brings every CPU's vector map online and
+    /// creates the "VECTOR", "IO-APIC" and "PCI-MSI" domains.
+    pub fn new(sys: &IrqSystem, ports: P) -> Result<Self, IrqError> {
+        let n = ports.num_cpus();
+        let matrix = VectorMatrix::new(n)?;
+        for cpu in 0..n {
+            matrix.online(cpu)?;
+        }
+        let io = IoApicDriver::probe(&ports.ioapic());
+        let pins = io.pins();
+        let shared = Arc::new(X86Shared {
+            ports,
+            matrix,
+            io,
+            apic: SpinLock::new(BTreeMap::new()),
+            tables: SpinLock::new((0..n).map(|_| VectorTable::new()).collect()),
+            pins: SpinLock::new(BTreeMap::new()),
+            msi: SpinLock::new(BTreeMap::new()),
+        });
+        let ops = Arc::new(VectorDomainOps(shared.clone()));
+        let vector = sys.irq_domain_create("VECTOR", RevMap::Tree, ops, None, None)?;
+        let ops = Arc::new(IoApicDomainOps(shared.clone()));
+        let ioapic = sys.irq_domain_create(
+            "IO-APIC",
+            RevMap::Linear(pins),
+            ops,
+            Some(vector.clone()),
+            None,
+        )?;
+        let ops = Arc::new(PciMsiDomainOps(shared.clone()));
+        let msi =
+            sys.irq_domain_create("PCI-MSI", RevMap::Tree, ops, Some(vector.clone()), None)?;
+        Ok(X86Irq { shared, vector, ioapic, msi })
+    }
+
+    /// The root vector domain.
+    pub fn vector_domain(&self) -> &Arc<IrqDomain> {
+        &self.vector
+    }
+
+    /// The IO-APIC domain.
+    pub fn ioapic_domain(&self) -> &Arc<IrqDomain> {
+        &self.ioapic
+    }
+
+    /// The PCI-MSI domain.
+    pub fn msi_domain(&self) -> &Arc<IrqDomain> {
+        &self.msi
+    }
+
+    /// Maps IO-APIC `<pin type>` (`mp_map_pin_to_irq`).
+    pub fn map_pin(&self, sys: &IrqSystem, fwspec: &[u32]) -> Result<u32, IrqError> {
+        sys.irq_create_fwspec_mapping(&self.ioapic, fwspec)
+    }
+
+    /// Maps IO-APIC `<pin type>` as the parent line of a chained controller and returns
+    /// its IO-APIC level, for `chained_irq_enter/exit`.
+    pub fn map_chained_parent(
+        &self,
+        sys: &IrqSystem,
+        fwspec: &[u32],
+    ) -> Result<(u32, IrqData), IrqError> {
+        let virq = self.map_pin(sys, fwspec)?;
+        let mut d = IrqData::new(virq);
+        d.hwirq = fwspec[0] as u64;
+        d.chip = Arc::new(IoApicChip(self.shared.clone()));
+        Ok((virq, d))
+    }
+
+    /// `pci_alloc_irq_vectors` for requester `rid`: `nvec` MSIs, the first virq.
+    pub fn msi_alloc(&self, sys: &IrqSystem, rid: u32, nvec: u32) -> Result<u32, IrqError> {
+        if nvec == 0 {
+            return Err(IrqError::InvalidArgument("zero MSI vectors"));
+        }
+        sys.irq_domain_alloc_irqs(&self.msi, nvec, &[rid])
+    }
+
+    /// The message the device behind `virq` writes (follows affinity changes).
+    pub fn msi_msg(&self, sys: &IrqSystem, virq: u32) -> Result<MsiMessage, IrqError> {
+        let m = irqs_off(sys, || self.shared.msi.lock().get(&virq).copied());
+        m.ok_or(IrqError::NotFound("not a PCI MSI"))
+    }
+
+    /// The (CPU, vector) `virq` is assigned.
+    pub fn vector_of(&self, sys: &IrqSystem, virq: u32) -> Option<(u32, u8)> {
+        irqs_off(sys, || self.shared.target(virq))
+    }
+
+    /// `common_interrupt` on the calling CPU: take the delivered vector, look it up in
+    /// this CPU's vector table and run the irq's flow handler (which EOIs). Returns the
+    /// vector, `None` if nothing was deliverable. An unassigned vector is EOIed here
+    /// and reported ("No irq handler for vector").
+    pub fn handle_irq(&self, sys: &IrqSystem, ctx: &HardIrq) -> Result<Option<u8>, IrqError> {
+        let s = &self.shared;
+        let Some(vector) = s.ports.acknowledge() else { return Ok(None) };
+        let cpu = s.ports.this_cpu();
+        let slot = s.tables.lock().get_mut(cpu as usize).map(|t| t.lookup(vector));
+        let Some(VectorSlot::Irq(virq)) = slot else {
+            LapicDriver::eoi(&s.ports.apic());
+            return Err(IrqError::NotFound("No irq handler for vector"));
+        };
+        sys.generic_handle_irq(virq, ctx)?;
+        self.complete_move(virq, cpu);
+        Ok(Some(vector))
+    }
+
+    /// `irq_complete_move` + vector cleanup once the first interrupt hit the new CPU.
+    fn complete_move(&self, virq: u32, cpu: u32) {
+        let s = &self.shared;
+        let mut apic = s.apic.lock();
+        let Some(a) = apic.get_mut(&virq) else { return };
+        a.complete_move(cpu);
+        if a.move_in_progress() && a.cleanup_pending {
+            let in_irr = a.prev.is_some_and(|(c, v)| s.ports.vector_in_irr(c, v));
+            // Busy: still pending in the old APIC; the next interrupt retries.
+            let _ = a.cleanup(&s.matrix, &mut s.tables.lock(), in_irr);
+        }
+    }
+}
