@@ -88,6 +88,11 @@ impl IrqSystem {
         &*self.platform
     }
 
+    /// The platform, shared (for drivers that must ask it which CPU they run on).
+    pub fn platform_arc(&self) -> Arc<dyn Platform> {
+        self.platform.clone()
+    }
+
     /// The configuration.
     pub fn config(&self) -> &SystemConfig {
         &self.config

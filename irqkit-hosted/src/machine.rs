@@ -249,6 +249,20 @@ impl Machine {
         g.get(&irq).map(|l| l.target()).ok_or(IrqError::NotFound("not a machine irq line"))
     }
 
+    /// Puts a GICv3 (model + driver + irq domain) between devices and the CPUs: its
+    /// per-CPU IRQ outputs arrive on vector `GIC_IRQ_VECTOR`. Map lines with
+    /// [`crate::gicv3::HostGicV3::map_spi`] and drive them with `set_spi`.
+    pub fn attach_gicv3(&self) -> Result<Arc<crate::gicv3::HostGicV3>, IrqError> {
+        let gic = crate::gicv3::HostGicV3::attach(&self.sys, &self.shared)?;
+        let (g, shared) = (Arc::downgrade(&gic), Arc::downgrade(&self.shared));
+        self.set_vector_handler(crate::gicv3::GIC_IRQ_VECTOR, move |sys, hard, cpu| {
+            if let (Some(g), Some(sh)) = (g.upgrade(), shared.upgrade()) {
+                g.handle(sys, &sh, hard, cpu);
+            }
+        })?;
+        Ok(gic)
+    }
+
     /// Raises device vector `vector` on `cpu`.
     pub fn raise(&self, cpu: CpuId, vector: u8) -> Result<(), IrqError> {
         if !vectors::is_device_vector(vector) {

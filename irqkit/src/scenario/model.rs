@@ -21,8 +21,8 @@ pub struct Scenario {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MachineSpec {
-    /// Interrupt controller model. Only `hosted-apic` (the hosted machine's vector
-    /// controller) is wired into the runtime so far.
+    /// Interrupt controller: `gicv3` (the GICv3 model, its driver and domain) or
+    /// `hosted-apic` (the hosted machine's vector controller).
     #[serde(default = "default_arch")]
     pub arch: String,
     /// Virtual CPUs.
@@ -56,6 +56,8 @@ impl Default for RunSpec {
     }
 }
 
+/// Interrupt controllers the hosted runtime can run.
+pub const ARCHES: [&str; 2] = ["gicv3", "hosted-apic"];
 /// Device kinds (each sets the defaults a real driver of that kind would use).
 pub const DEVICE_KINDS: [&str; 6] = ["timer", "nic", "uart", "disk", "gpio-button", "perf-nmi"];
 /// Arrival processes.
@@ -156,11 +158,15 @@ impl Scenario {
     /// Checks every value against what the machine can do.
     pub fn validate(&self) -> Result<(), ScenarioError> {
         let bad = |m: String| Err(ScenarioError(m));
-        if self.machine.arch != "hosted-apic" {
+        if !ARCHES.contains(&self.machine.arch.as_str()) {
             return bad(format!(
-                "machine.arch = {:?}: only \"hosted-apic\" is wired into the hosted runtime so far",
-                self.machine.arch
+                "machine.arch = {:?}: valid: {} (gicv2, the ITS and x86 models are not wired into the runtime yet)",
+                self.machine.arch,
+                ARCHES.join(", ")
             ));
+        }
+        if self.machine.arch == "gicv3" && self.machine.cpus > 64 {
+            return bad("machine.cpus: the GICv3 model has at most 64 redistributors".into());
         }
         if !(1..=256).contains(&self.machine.cpus) {
             return bad(format!("machine.cpus = {}: must be 1..=256", self.machine.cpus));

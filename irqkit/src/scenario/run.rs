@@ -10,6 +10,7 @@ use irqkit_core::irq_work::IrqWork;
 use irqkit_core::sched::{KthreadSpec, Policy};
 use irqkit_core::tasklet::Tasklet;
 use irqkit_core::{CpuId, CpuMask, IrqError};
+use irqkit_hosted::gicv3::{HostGicV3, GIC_EDGE_RISING};
 use irqkit_hosted::{CpuStats, Machine, MachineConfig};
 
 use super::devices::{spin_us, DeviceStats};
@@ -59,12 +60,33 @@ fn next_arrival(d: &DeviceSpec, t: f64, k: u64, rng: &mut Rng) -> f64 {
     }
 }
 
+/// How the device side raises a device's interrupt.
+enum Line {
+    /// A `HOST-APIC` line (Linux irq number).
+    Apic(u32),
+    /// A GICv3 SPI (0-based) and its Linux irq number.
+    Gic(u32, u32),
+    /// The NMI source.
+    Nmi,
+}
+
+impl Line {
+    fn virq(&self) -> Option<u32> {
+        match self {
+            Line::Apic(v) | Line::Gic(_, v) => Some(*v),
+            Line::Nmi => None,
+        }
+    }
+}
+
 /// Builds one device's line, handlers and bottom half.
 fn attach(
     m: &Machine,
+    gic: Option<&HostGicV3>,
+    index: u32,
     d: &DeviceSpec,
     st: &Arc<DeviceStats>,
-) -> Result<(Option<u32>, Option<Registration>), IrqError> {
+) -> Result<(Line, Option<Registration>), IrqError> {
     let sys = m.sys().clone();
     if d.kind == "perf-nmi" {
         let (st2, spec) = (st.clone(), d.clone());
@@ -76,10 +98,19 @@ fn attach(
             st3.note_handoff(sys.now_ns());
             let _ = sys.irq_work_queue(&work);
         });
-        return Ok((None, None));
+        return Ok((Line::Nmi, None));
     }
-    let flow = if d.kind == "uart" { FlowHandler::Level } else { FlowHandler::FastEoi };
-    let irq = m.create_irq_line(flow)?;
+    let (line, irq) = match gic {
+        Some(g) => {
+            let virq = g.map_spi(&sys, index, GIC_EDGE_RISING)?;
+            (Line::Gic(index, virq), virq)
+        }
+        None => {
+            let flow = if d.kind == "uart" { FlowHandler::Level } else { FlowHandler::FastEoi };
+            let virq = m.create_irq_line(flow)?;
+            (Line::Apic(virq), virq)
+        }
+    };
     let mut mask = CpuMask::new();
     for c in if d.affinity.is_empty() { vec![0] } else { d.affinity.clone() } {
         mask.set(CpuId(c as u32));
@@ -117,7 +148,7 @@ fn attach(
     });
     let flags = if threaded { Flags::ONESHOT } else { Flags::empty() };
     let reg = sys.request_threaded_irq(irq, Some(hard), thread, flags, &d.name)?;
-    Ok((Some(irq), Some(reg)))
+    Ok((line, Some(reg)))
 }
 
 /// Runs `sc` and returns its result. `progress` is called about once a second.
@@ -141,11 +172,12 @@ pub fn run(sc: &Scenario, mut progress: impl FnMut(f64)) -> Result<RunResult, Ir
             })?;
         }
     }
+    let gic = if sc.machine.arch == "gicv3" { Some(m.attach_gicv3()?) } else { None };
     let mut devs = Vec::new();
     let mut regs = Vec::new();
-    for d in &sc.devices {
+    for (i, d) in sc.devices.iter().enumerate() {
         let st = Arc::new(DeviceStats::default());
-        let (irq, reg) = attach(&m, d, &st)?;
+        let (irq, reg) = attach(&m, gic.as_deref(), i as u32, d, &st)?;
         regs.extend(reg);
         devs.push((d.clone(), st, irq));
     }
@@ -186,8 +218,14 @@ pub fn run(sc: &Scenario, mut progress: impl FnMut(f64)) -> Result<RunResult, Ir
         } else {
             st.note_raise(sys.now_ns());
             match irq {
-                Some(irq) => m.raise_irq(*irq)?,
-                None => {
+                Line::Apic(irq) => m.raise_irq(*irq)?,
+                Line::Gic(spi, _) => {
+                    // An edge: the distributor latches it as pending.
+                    let g = gic.as_ref().expect("gic attached");
+                    g.set_spi(*spi, true)?;
+                    g.set_spi(*spi, false)?;
+                }
+                Line::Nmi => {
                     let cpus = if d.affinity.is_empty() { vec![0] } else { d.affinity.clone() };
                     m.raise_nmi(CpuId(cpus[k as usize % cpus.len()] as u32))?;
                 }
@@ -209,8 +247,8 @@ pub fn run(sc: &Scenario, mut progress: impl FnMut(f64)) -> Result<RunResult, Ir
     let cpus = (0..sc.machine.cpus).map(|c| m.stats(CpuId(c as u32))).collect::<Result<_, _>>()?;
     let irq_totals = devs
         .iter()
-        .map(|(_, _, irq)| {
-            irq.map(|i| {
+        .map(|(_, _, line)| {
+            line.virq().map(|i| {
                 (0..sc.machine.cpus).map(|c| sys.kstat_irqs_cpu(i, CpuId(c as u32)) as u64).sum()
             })
         })
