@@ -252,8 +252,9 @@ impl Machine {
     /// Puts a GICv3 (model + driver + irq domain) between devices and the CPUs: its
     /// per-CPU IRQ outputs arrive on vector `GIC_IRQ_VECTOR`. Map lines with
     /// [`crate::gicv3::HostGicV3::map_spi`] and drive them with `set_spi`.
-    pub fn attach_gicv3(&self) -> Result<Arc<crate::gicv3::HostGicV3>, IrqError> {
-        let gic = crate::gicv3::HostGicV3::attach(&self.sys, &self.shared)?;
+    /// With `its`, an ITS and an MSI domain on top serve MSIs as LPIs.
+    pub fn attach_gicv3(&self, its: bool) -> Result<Arc<crate::gicv3::HostGicV3>, IrqError> {
+        let gic = crate::gicv3::HostGicV3::attach(&self.sys, &self.shared, its)?;
         let (g, shared) = (Arc::downgrade(&gic), Arc::downgrade(&self.shared));
         self.set_vector_handler(crate::gicv3::GIC_IRQ_VECTOR, move |sys, hard, cpu| {
             if let (Some(g), Some(sh)) = (g.upgrade(), shared.upgrade()) {

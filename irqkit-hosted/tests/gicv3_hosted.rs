@@ -15,7 +15,7 @@ use irqkit_hosted::{Machine, MachineConfig};
 #[test]
 fn spis_routed_to_each_cpu_are_taken_there_exactly_once_per_pulse() {
     let m = Machine::new(MachineConfig { nr_cpus: 4, hz: 250, ..Default::default() }).unwrap();
-    let gic = m.attach_gicv3().unwrap();
+    let gic = m.attach_gicv3(false).unwrap();
     let sys = m.sys().clone();
     let mut regs = Vec::new();
     let hits: Arc<Vec<AtomicU64>> = Arc::new((0..4).map(|_| AtomicU64::new(0)).collect());
@@ -56,7 +56,7 @@ fn spis_routed_to_each_cpu_are_taken_there_exactly_once_per_pulse() {
 #[test]
 fn threaded_oneshot_spi_keeps_the_line_masked_until_the_thread_ran() {
     let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 250, ..Default::default() }).unwrap();
-    let gic = m.attach_gicv3().unwrap();
+    let gic = m.attach_gicv3(false).unwrap();
     let sys = m.sys().clone();
     let virq = gic.map_spi(&sys, 3, GIC_EDGE_RISING).unwrap();
     sys.irq_set_affinity(virq, &CpuMask::single(CpuId(1))).unwrap();
@@ -85,4 +85,46 @@ fn threaded_oneshot_spi_keeps_the_line_masked_until_the_thread_ran() {
     assert_eq!(hard_runs.load(SeqCst), 100);
     assert!(sys.threads().iter().any(|t| t.name() == format!("irq/{virq}-uart")));
     drop(reg);
+}
+
+#[test]
+fn msi_through_the_its_arrives_as_an_lpi_on_the_target_cpu() {
+    // drivers/irqchip/irq-gic-v3-its.c: MAPD/MAPTI at allocation, INV on unmask, MOVI
+    // on affinity; the device's write to GITS_TRANSLATER becomes an LPI.
+    let m = Machine::new(MachineConfig { nr_cpus: 4, hz: 250, ..Default::default() }).unwrap();
+    let gic = m.attach_gicv3(true).unwrap();
+    let sys = m.sys().clone();
+    let first = gic.msi_alloc(&sys, 0x10, 4).unwrap();
+    let hits: Arc<Vec<AtomicU64>> = Arc::new((0..4).map(|_| AtomicU64::new(0)).collect());
+    let wrong = Arc::new(AtomicU32::new(0));
+    let mut regs = Vec::new();
+    for q in 0..4u32 {
+        let virq = first + q;
+        let (h, w, s2) = (hits.clone(), wrong.clone(), sys.clone());
+        regs.push(
+            sys.request_irq(
+                virq,
+                move |_| {
+                    if s2.current_cpu() != Some(CpuId(q)) {
+                        w.fetch_add(1, SeqCst);
+                    }
+                    h[q as usize].fetch_add(1, SeqCst);
+                    IrqReturn::HANDLED
+                },
+                Flags::empty(),
+                &format!("eth0-q{q}"),
+            )
+            .unwrap(),
+        );
+        sys.irq_set_affinity(virq, &CpuMask::single(CpuId(q))).unwrap();
+    }
+    for round in 1..=100u64 {
+        for q in 0..4 {
+            gic.msi_write(first + q).unwrap();
+        }
+        common::wait_until("MSIs handled", || hits.iter().all(|h| h.load(SeqCst) == round));
+    }
+    assert_eq!(wrong.load(SeqCst), 0);
+    assert!(sys.show_interrupts().contains("eth0-q3"));
+    drop(regs);
 }

@@ -71,7 +71,9 @@ impl<I: ItsPorts> DomainOps for MsiDomainOps<I> {
         let (its, mem) = (s.ports.its(), s.ports.mem());
         irqs_off(sys, || s.dom.prepare_device(&s.drv, &its, mem, dev, nr))?;
         for i in 0..nr {
-            let hwirq = (dev as u64) << 32 | i as u64;
+            // pci_msi_domain_calc_hwirq: requester ID << 11 | vector index, so
+            // /proc/interrupts shows what Linux shows (e.g. 32768 for 00:02.0 vector 0).
+            let hwirq = (dev as u64) << 11 | i as u64;
             sys.irq_domain_set_hwirq_and_chip(domain, virq + i, hwirq, Arc::new(ItsMsiChip), None)?;
         }
         sys.irq_domain_alloc_irqs_parent(domain, virq, nr, arg)

@@ -33,6 +33,9 @@ pub struct MachineSpec {
     /// Forced irq threading (`threadirqs`).
     #[serde(default)]
     pub threadirqs: bool,
+    /// GICv3 only: an ITS, so NIC queues use MSI-X as LPIs (MSI → ITS → GIC).
+    #[serde(default)]
+    pub its: bool,
 }
 
 /// `[run]`.
@@ -164,6 +167,9 @@ impl Scenario {
                 self.machine.arch,
                 ARCHES.join(", ")
             ));
+        }
+        if self.machine.its && self.machine.arch != "gicv3" {
+            return bad("machine.its needs arch = \"gicv3\"".into());
         }
         if self.machine.arch == "gicv3" && self.machine.cpus > 64 {
             return bad("machine.cpus: the GICv3 model has at most 64 redistributors".into());

@@ -66,6 +66,8 @@ enum Line {
     Apic(u32),
     /// A GICv3 SPI (0-based) and its Linux irq number.
     Gic(u32, u32),
+    /// An MSI through the ITS (an LPI), by Linux irq number.
+    Msi(u32),
     /// The NMI source.
     Nmi,
 }
@@ -73,7 +75,7 @@ enum Line {
 impl Line {
     fn virq(&self) -> Option<u32> {
         match self {
-            Line::Apic(v) | Line::Gic(_, v) => Some(*v),
+            Line::Apic(v) | Line::Gic(_, v) | Line::Msi(v) => Some(*v),
             Line::Nmi => None,
         }
     }
@@ -83,6 +85,7 @@ impl Line {
 fn attach(
     m: &Machine,
     gic: Option<&HostGicV3>,
+    its: bool,
     index: u32,
     d: &DeviceSpec,
     st: &Arc<DeviceStats>,
@@ -101,6 +104,11 @@ fn attach(
         return Ok((Line::Nmi, None));
     }
     let (line, irq) = match gic {
+        // NIC queues are PCI devices with MSI-X: one LPI each through the ITS.
+        Some(g) if d.kind == "nic" && its => {
+            let virq = g.msi_alloc(&sys, 0x10 + index, 1)?;
+            (Line::Msi(virq), virq)
+        }
         Some(g) => {
             let virq = g.map_spi(&sys, index, GIC_EDGE_RISING)?;
             (Line::Gic(index, virq), virq)
@@ -172,12 +180,12 @@ pub fn run(sc: &Scenario, mut progress: impl FnMut(f64)) -> Result<RunResult, Ir
             })?;
         }
     }
-    let gic = if sc.machine.arch == "gicv3" { Some(m.attach_gicv3()?) } else { None };
+    let gic = if sc.machine.arch == "gicv3" { Some(m.attach_gicv3(sc.machine.its)?) } else { None };
     let mut devs = Vec::new();
     let mut regs = Vec::new();
     for (i, d) in sc.devices.iter().enumerate() {
         let st = Arc::new(DeviceStats::default());
-        let (irq, reg) = attach(&m, gic.as_deref(), i as u32, d, &st)?;
+        let (irq, reg) = attach(&m, gic.as_deref(), sc.machine.its, i as u32, d, &st)?;
         regs.extend(reg);
         devs.push((d.clone(), st, irq));
     }
@@ -219,6 +227,7 @@ pub fn run(sc: &Scenario, mut progress: impl FnMut(f64)) -> Result<RunResult, Ir
             st.note_raise(sys.now_ns());
             match irq {
                 Line::Apic(irq) => m.raise_irq(*irq)?,
+                Line::Msi(virq) => gic.as_ref().expect("gic attached").msi_write(*virq)?,
                 Line::Gic(spi, _) => {
                     // An edge: the distributor latches it as pending.
                     let g = gic.as_ref().expect("gic attached");
