@@ -25,12 +25,9 @@ mod tests {
         for ((d, st), total) in r.devices.iter().zip(&r.irq_totals) {
             assert_eq!(st.lost(), 0, "{}: a started interrupt never ran", d.name);
             assert!(st.raised.load(SeqCst) > 0, "{} raised nothing", d.name);
-            // Every raise is counted once: handled, coalesced into a pending one, or
-            // dropped because the host fell behind.
-            assert_eq!(
-                st.raised.load(SeqCst),
-                st.started.load(SeqCst) + st.coalesced.load(SeqCst) + st.dropped.load(SeqCst)
-            );
+            // Every raise is counted once: it started an interrupt or coalesced into a
+            // pending one (raises the host could not make in time are `dropped` apart).
+            assert_eq!(st.raised.load(SeqCst), st.started.load(SeqCst) + st.coalesced.load(SeqCst));
             if let Some(total) = total {
                 // /proc/interrupts counts every hard-handler run exactly once.
                 assert_eq!(
