@@ -27,6 +27,9 @@ struct Cli {
     /// Override the scenario's duration (seconds).
     #[arg(long, global = true)]
     seconds: Option<f64>,
+    /// Write a Chrome/Perfetto trace (Trace Event JSON) of the run to this file.
+    #[arg(long, global = true)]
+    trace: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -71,13 +74,24 @@ fn main() -> ExitCode {
         }
     }
     let quiet = cli.json;
-    let result = scenario::run::run(&sc, |f| {
+    let result = scenario::run::run(&sc, cli.trace.is_some(), |f| {
         if !quiet {
             eprintln!("irqkit: {:.0}% ...", f * 100.0);
         }
     });
     match result {
         Ok(r) => {
+            if let (Some(path), Some(t)) = (&cli.trace, &r.trace) {
+                let doc = serde_json::to_string(t).expect("json");
+                if let Err(e) = std::fs::write(path, doc) {
+                    eprintln!("irqkit: {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+                eprintln!(
+                    "irqkit: trace written to {} (open it in ui.perfetto.dev)",
+                    path.display()
+                );
+            }
             if cli.json {
                 println!(
                     "{}",

@@ -2,6 +2,11 @@
 //! fill them (hard-irq part, bottom half).
 
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
+
+use irqkit_core::IrqSystem;
+
+use super::trace::{SliceKind, TraceLog};
 use std::time::{Duration, Instant};
 
 use super::histogram::AtomicHistogram;
@@ -32,6 +37,8 @@ pub struct DeviceStats {
     pub lat_entry: AtomicHistogram,
     /// Hard-irq exit → bottom-half start.
     pub lat_bh: AtomicHistogram,
+    /// Where `--trace` slices go, and this device's index there.
+    pub trace: Option<(Arc<TraceLog>, usize)>,
 }
 
 /// Busy-waits `us` microseconds: the simulated handler cost.
@@ -74,14 +81,25 @@ impl DeviceStats {
         let _ = self.bh_ts.compare_exchange(0, now.max(1), SeqCst, SeqCst);
     }
 
-    /// Bottom-half start at `now`.
-    pub fn note_bottom(&self, now: u64, spec: &DeviceSpec) {
+    /// A bottom-half run: latency from the hard-irq exit, the simulated work, and a
+    /// trace slice.
+    pub fn note_bottom(&self, sys: &IrqSystem, spec: &DeviceSpec) {
+        let now = sys.now_ns();
         let ts = self.bh_ts.swap(0, SeqCst);
         if ts != 0 {
             self.lat_bh.record(now.saturating_sub(ts));
         }
         spin_us(spec.bottom_cost_us);
         self.bh_runs.fetch_add(1, SeqCst);
+        self.slice(sys, SliceKind::Bottom, now);
+    }
+
+    /// Records a trace slice from `start` to now, if tracing.
+    pub fn slice(&self, sys: &IrqSystem, kind: SliceKind, start: u64) {
+        if let Some((log, idx)) = &self.trace {
+            let cpu = sys.current_cpu().map_or(0, |c| c.0);
+            log.record(kind, *idx, cpu, start, sys.now_ns());
+        }
     }
 
     /// Raises that started an interrupt but whose handler never ran.

@@ -6,6 +6,7 @@ mod histogram;
 pub mod model;
 pub mod report;
 pub mod run;
+pub mod trace;
 
 /// The scenario `cargo run --release` runs: 4 CPUs, a NIC, a UART, a disk, a GPIO
 /// button and perf sampling in NMI, on the hosted vector controller.
@@ -21,7 +22,7 @@ mod tests {
     fn default_scenario_runs_and_its_report_invariants_hold() {
         let mut sc = Scenario::parse(super::DEFAULT_SCENARIO).unwrap();
         sc.run.duration_s = 0.5;
-        let r = super::run::run(&sc, |_| {}).unwrap();
+        let r = super::run::run(&sc, true, |_| {}).unwrap();
         for ((d, st), total) in r.devices.iter().zip(&r.irq_totals) {
             assert_eq!(st.lost(), 0, "{}: a started interrupt never ran", d.name);
             assert!(st.raised.load(SeqCst) > 0, "{} raised nothing", d.name);
@@ -49,5 +50,38 @@ mod tests {
         assert!(super::report::render(&r).contains("/proc/interrupts"));
         assert!(r.proc_softirqs.contains("TASKLET:"));
         assert!(r.threads.iter().any(|(n, _, _)| n == "irq/1-eth0-rx0"));
+        check_trace(r.trace.as_ref().unwrap());
+    }
+
+    /// The trace is Trace Event JSON whose slices nest properly on every track: two
+    /// slices of one track either do not overlap or one contains the other.
+    fn check_trace(v: &serde_json::Value) {
+        let text = serde_json::to_string(v).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut by_track: std::collections::BTreeMap<u64, Vec<(f64, f64)>> = Default::default();
+        for e in v["traceEvents"].as_array().unwrap() {
+            if e["ph"] == "X" {
+                let (ts, dur) = (e["ts"].as_f64().unwrap(), e["dur"].as_f64().unwrap());
+                assert!(dur >= 0.0);
+                by_track.entry(e["tid"].as_u64().unwrap()).or_default().push((ts, ts + dur));
+            }
+        }
+        assert!(!by_track.is_empty());
+        for (tid, mut s) in by_track {
+            s.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
+            let mut open: Vec<f64> = Vec::new();
+            for (start, end) in s {
+                while open.last().is_some_and(|e| *e <= start) {
+                    open.pop();
+                }
+                if let Some(outer) = open.last() {
+                    assert!(
+                        end <= *outer,
+                        "track {tid}: slice [{start}, {end}] crosses its parent's end {outer}"
+                    );
+                }
+                open.push(end);
+            }
+        }
     }
 }

@@ -15,6 +15,7 @@ use irqkit_hosted::{CpuStats, Machine, MachineConfig};
 
 use super::devices::{spin_us, DeviceStats};
 use super::model::{DeviceSpec, Scenario};
+use super::trace::{SliceKind, TraceLog};
 
 /// Everything a run produced.
 pub struct RunResult {
@@ -34,6 +35,8 @@ pub struct RunResult {
     pub threads: Vec<(String, u64, u64)>,
     /// Wall time of the device phase.
     pub elapsed: Duration,
+    /// The Trace Event document, when tracing was asked for.
+    pub trace: Option<serde_json::Value>,
 }
 
 /// Seeded xorshift64*: arrival times replay exactly for one seed.
@@ -93,13 +96,15 @@ fn attach(
     let sys = m.sys().clone();
     if d.kind == "perf-nmi" {
         let (st2, spec) = (st.clone(), d.clone());
-        let work = IrqWork::new(move |sys, _w, _hard| st2.note_bottom(sys.now_ns(), &spec));
+        let work = IrqWork::new(move |sys, _w, _hard| st2.note_bottom(sys, &spec));
         let (st3, hard_cost) = (st.clone(), d.hard_cost_us);
         m.set_nmi_handler(move |sys, _nmi, _cpu| {
-            st3.note_entry(sys.now_ns());
+            let t0 = sys.now_ns();
+            st3.note_entry(t0);
             spin_us(hard_cost);
             st3.note_handoff(sys.now_ns());
             let _ = sys.irq_work_queue(&work);
+            st3.slice(sys, SliceKind::HardIrq, t0);
         });
         return Ok((Line::Nmi, None));
     }
@@ -127,12 +132,13 @@ fn attach(
     let bh = d.bottom_half().to_string();
     let tasklet = (bh == "tasklet").then(|| {
         let (st2, spec, s2) = (st.clone(), d.clone(), sys.clone());
-        Tasklet::new(move |_ctx| st2.note_bottom(s2.now_ns(), &spec))
+        Tasklet::new(move |_ctx| st2.note_bottom(&s2, &spec))
     });
     let (st2, s2, cost) = (st.clone(), sys.clone(), d.hard_cost_us);
     let threaded = bh == "threaded";
     let hard: HardHandler = Box::new(move |_hard| {
-        st2.note_entry(s2.now_ns());
+        let t0 = s2.now_ns();
+        st2.note_entry(t0);
         spin_us(cost);
         if threaded || tasklet.is_some() {
             st2.note_handoff(s2.now_ns());
@@ -140,6 +146,7 @@ fn attach(
         if let Some(t) = &tasklet {
             let _ = t.schedule(&s2);
         }
+        st2.slice(&s2, SliceKind::HardIrq, t0);
         if threaded {
             IrqReturn::WAKE_THREAD
         } else {
@@ -149,7 +156,7 @@ fn attach(
     let thread: Option<ThreadHandler> = threaded.then(|| {
         let (st3, spec, s3) = (st.clone(), d.clone(), sys.clone());
         let t: ThreadHandler = Box::new(move |_task| {
-            st3.note_bottom(s3.now_ns(), &spec);
+            st3.note_bottom(&s3, &spec);
             IrqReturn::HANDLED
         });
         t
@@ -159,8 +166,16 @@ fn attach(
     Ok((line, Some(reg)))
 }
 
+/// Slices kept for `--trace` (about 40 MB of JSON at most).
+const TRACE_CAPACITY: usize = 200_000;
+
 /// Runs `sc` and returns its result. `progress` is called about once a second.
-pub fn run(sc: &Scenario, mut progress: impl FnMut(f64)) -> Result<RunResult, IrqError> {
+pub fn run(
+    sc: &Scenario,
+    trace: bool,
+    mut progress: impl FnMut(f64),
+) -> Result<RunResult, IrqError> {
+    let log = trace.then(|| Arc::new(TraceLog::new(TRACE_CAPACITY)));
     let m = Machine::new(MachineConfig {
         nr_cpus: sc.machine.cpus,
         hz: sc.machine.hz,
@@ -184,7 +199,10 @@ pub fn run(sc: &Scenario, mut progress: impl FnMut(f64)) -> Result<RunResult, Ir
     let mut devs = Vec::new();
     let mut regs = Vec::new();
     for (i, d) in sc.devices.iter().enumerate() {
-        let st = Arc::new(DeviceStats::default());
+        let st = Arc::new(DeviceStats {
+            trace: log.as_ref().map(|l| (l.clone(), i)),
+            ..Default::default()
+        });
         let (irq, reg) = attach(&m, gic.as_deref(), sc.machine.its, i as u32, d, &st)?;
         regs.extend(reg);
         devs.push((d.clone(), st, irq));
@@ -265,7 +283,10 @@ pub fn run(sc: &Scenario, mut progress: impl FnMut(f64)) -> Result<RunResult, Ir
     let proc_interrupts = sys.show_interrupts();
     let proc_softirqs = sys.proc_softirqs();
     drop(regs);
+    let names: Vec<String> = sc.devices.iter().map(|d| d.name.clone()).collect();
+    let trace = log.map(|l| l.to_json(&names, sc.machine.cpus));
     Ok(RunResult {
+        trace,
         scenario: sc.clone(),
         devices: devs.into_iter().map(|(d, st, _)| (d, st)).collect(),
         irq_totals,
