@@ -41,6 +41,11 @@ enum Cmd {
     },
     /// Print the built-in default scenario.
     Default,
+    /// Run a scenario (default: the built-in one) and print the `lsirq` table.
+    Lsirq {
+        /// The scenario file.
+        file: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -50,14 +55,16 @@ fn main() -> ExitCode {
             print!("{}", scenario::DEFAULT_SCENARIO);
             return ExitCode::SUCCESS;
         }
-        Some(Cmd::Run { file }) => match std::fs::read_to_string(file) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("irqkit: {}: {e}", file.display());
-                return ExitCode::from(2);
+        Some(Cmd::Run { file }) | Some(Cmd::Lsirq { file: Some(file) }) => {
+            match std::fs::read_to_string(file) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("irqkit: {}: {e}", file.display());
+                    return ExitCode::from(2);
+                }
             }
-        },
-        None => scenario::DEFAULT_SCENARIO.to_string(),
+        }
+        None | Some(Cmd::Lsirq { file: None }) => scenario::DEFAULT_SCENARIO.to_string(),
     };
     let mut sc = match Scenario::parse(&text) {
         Ok(s) => s,
@@ -73,7 +80,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let quiet = cli.json;
+    let quiet = cli.json || matches!(cli.cmd, Some(Cmd::Lsirq { .. }));
     let result = scenario::run::run(&sc, cli.trace.is_some(), |f| {
         if !quiet {
             eprintln!("irqkit: {:.0}% ...", f * 100.0);
@@ -92,7 +99,9 @@ fn main() -> ExitCode {
                     path.display()
                 );
             }
-            if cli.json {
+            if matches!(cli.cmd, Some(Cmd::Lsirq { .. })) {
+                print!("{}", scenario::lsirq::render(&r.proc_interrupts));
+            } else if cli.json {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&scenario::report::to_json(&r)).expect("json")

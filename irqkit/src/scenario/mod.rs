@@ -3,6 +3,7 @@
 
 mod devices;
 mod histogram;
+pub mod lsirq;
 pub mod model;
 pub mod report;
 pub mod run;
