@@ -4,6 +4,7 @@
 //! GPIO button, perf NMI); `irqkit run FILE` runs a scenario file of your own.
 
 mod scenario;
+mod top;
 
 use std::process::ExitCode;
 
@@ -46,6 +47,12 @@ enum Cmd {
         /// The scenario file.
         file: Option<std::path::PathBuf>,
     },
+    /// A live view in the manner of util-linux `irqtop` while a scenario runs
+    /// (`q` quits, `s` changes the sort).
+    Top {
+        /// The scenario file (default: the built-in one, run for an hour).
+        file: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -55,16 +62,19 @@ fn main() -> ExitCode {
             print!("{}", scenario::DEFAULT_SCENARIO);
             return ExitCode::SUCCESS;
         }
-        Some(Cmd::Run { file }) | Some(Cmd::Lsirq { file: Some(file) }) => {
-            match std::fs::read_to_string(file) {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!("irqkit: {}: {e}", file.display());
-                    return ExitCode::from(2);
-                }
+        Some(Cmd::Run { file })
+        | Some(Cmd::Lsirq { file: Some(file) })
+        | Some(Cmd::Top { file: Some(file) }) => match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("irqkit: {}: {e}", file.display());
+                return ExitCode::from(2);
             }
-        }
+        },
         None | Some(Cmd::Lsirq { file: None }) => scenario::DEFAULT_SCENARIO.to_string(),
+        Some(Cmd::Top { file: None }) => {
+            scenario::DEFAULT_SCENARIO.replace("duration_s = 2.0", "duration_s = 3600.0")
+        }
     };
     let mut sc = match Scenario::parse(&text) {
         Ok(s) => s,
@@ -81,10 +91,22 @@ fn main() -> ExitCode {
         }
     }
     let quiet = cli.json || matches!(cli.cmd, Some(Cmd::Lsirq { .. }));
-    let result = scenario::run::run(&sc, cli.trace.is_some(), |f| {
-        if !quiet {
+    if matches!(cli.cmd, Some(Cmd::Top { .. })) {
+        return match top::run(&sc) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("irqkit: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    let mut last_shown = 0.0;
+    let result = scenario::run::run(&sc, cli.trace.is_some(), |f, _sys| {
+        if !quiet && f - last_shown >= 0.25 {
+            last_shown = f;
             eprintln!("irqkit: {:.0}% ...", f * 100.0);
         }
+        false
     });
     match result {
         Ok(r) => {

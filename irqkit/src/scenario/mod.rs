@@ -23,7 +23,7 @@ mod tests {
     fn default_scenario_runs_and_its_report_invariants_hold() {
         let mut sc = Scenario::parse(super::DEFAULT_SCENARIO).unwrap();
         sc.run.duration_s = 0.5;
-        let r = super::run::run(&sc, true, |_| {}).unwrap();
+        let r = super::run::run(&sc, true, |_, _| false).unwrap();
         for ((d, st), total) in r.devices.iter().zip(&r.irq_totals) {
             assert_eq!(st.lost(), 0, "{}: a started interrupt never ran", d.name);
             assert!(st.raised.load(SeqCst) > 0, "{} raised nothing", d.name);

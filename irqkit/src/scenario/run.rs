@@ -169,11 +169,12 @@ fn attach(
 /// Slices kept for `--trace` (about 40 MB of JSON at most).
 const TRACE_CAPACITY: usize = 200_000;
 
-/// Runs `sc` and returns its result. `progress` is called about once a second.
+/// Runs `sc` and returns its result. `observe` is called about five times a second
+/// with the fraction done and the live system; returning `true` ends the run early.
 pub fn run(
     sc: &Scenario,
     trace: bool,
-    mut progress: impl FnMut(f64),
+    mut observe: impl FnMut(f64, &irqkit_core::IrqSystem) -> bool,
 ) -> Result<RunResult, IrqError> {
     let log = trace.then(|| Arc::new(TraceLog::new(TRACE_CAPACITY)));
     let m = Machine::new(MachineConfig {
@@ -219,9 +220,11 @@ pub fn run(
         if now >= dur {
             break;
         }
-        if now - last_progress >= 1.0 {
-            progress(now / dur);
+        if now - last_progress >= 0.2 {
             last_progress = now;
+            if observe(now / dur, &sys) {
+                break;
+            }
         }
         let (i, due) = next
             .iter()
