@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 /// Opens a pty pair sized 120x40; returns (master, slave).
 fn openpty() -> (OwnedFd, OwnedFd) {
     let (mut m, mut s) = (0, 0);
-    let mut ws = libc::winsize { ws_row: 40, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize { ws_row: 40, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: openpty writes two fds we then own; the other pointers are valid or null.
-    let r =
-        unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &mut ws) };
+    let r = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
     assert_eq!(r, 0, "openpty");
     // SAFETY: both fds were just created and are owned by nobody else.
     unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) }
