@@ -31,6 +31,9 @@ struct Cli {
     /// Write a Chrome/Perfetto trace (Trace Event JSON) of the run to this file.
     #[arg(long, global = true)]
     trace: Option<std::path::PathBuf>,
+    /// Write SVG latency histograms and a per-CPU load timeline into this directory.
+    #[arg(long, global = true)]
+    plot: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -120,6 +123,15 @@ fn main() -> ExitCode {
                     "irqkit: trace written to {} (open it in ui.perfetto.dev)",
                     path.display()
                 );
+            }
+            if let Some(dir) = &cli.plot {
+                match scenario::plot::write_all(&r, dir) {
+                    Ok(files) => eprintln!("irqkit: {} pictures in {}", files.len(), dir.display()),
+                    Err(e) => {
+                        eprintln!("irqkit: {}: {e}", dir.display());
+                        return ExitCode::from(2);
+                    }
+                }
             }
             if matches!(cli.cmd, Some(Cmd::Lsirq { .. })) {
                 print!("{}", scenario::lsirq::render(&r.proc_interrupts));

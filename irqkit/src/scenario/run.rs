@@ -37,6 +37,8 @@ pub struct RunResult {
     pub elapsed: Duration,
     /// The Trace Event document, when tracing was asked for.
     pub trace: Option<serde_json::Value>,
+    /// (seconds, per-CPU device-interrupt totals) sampled five times a second.
+    pub load_timeline: Vec<(f64, Vec<u64>)>,
 }
 
 /// Seeded xorshift64*: arrival times replay exactly for one seed.
@@ -215,6 +217,7 @@ pub fn run(
     let mut rng = Rng(sc.run.seed.max(1));
     let mut next: Vec<(f64, u64)> = devs.iter().map(|_| (0.0, 0)).collect();
     let mut last_progress = 0.0;
+    let mut load_timeline = Vec::new();
     loop {
         let now = start.elapsed().as_secs_f64();
         if now >= dur {
@@ -222,6 +225,10 @@ pub fn run(
         }
         if now - last_progress >= 0.2 {
             last_progress = now;
+            let per_cpu = (0..sc.machine.cpus)
+                .map(|c| m.stats(CpuId(c as u32)).map(|s| s.device_irqs + s.nmis))
+                .collect::<Result<Vec<_>, _>>()?;
+            load_timeline.push((now, per_cpu));
             if observe(now / dur, &sys) {
                 break;
             }
@@ -290,6 +297,7 @@ pub fn run(
     let trace = log.map(|l| l.to_json(&names, sc.machine.cpus));
     Ok(RunResult {
         trace,
+        load_timeline,
         scenario: sc.clone(),
         devices: devs.into_iter().map(|(d, st, _)| (d, st)).collect(),
         irq_totals,
