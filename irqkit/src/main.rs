@@ -3,14 +3,15 @@
 //! `cargo run --release` runs the built-in default scenario (4 CPUs, NIC, UART, disk,
 //! GPIO button, perf NMI); `irqkit run FILE` runs a scenario file of your own.
 
-mod scenario;
 mod top;
+
+use irqkit::scenario;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use scenario::model::Scenario;
+use irqkit::scenario::model::Scenario;
 
 /// Command line of the `irqkit` binary.
 #[derive(Parser, Debug)]

@@ -10,8 +10,8 @@ use ratatui::layout::{Constraint, Layout};
 use ratatui::widgets::{Block, Borders, Row, Table};
 use ratatui::{DefaultTerminal, Frame};
 
-use crate::scenario::lsirq::{self, IrqRow};
-use crate::scenario::model::Scenario;
+use irqkit::scenario::lsirq::{self, IrqRow};
+use irqkit::scenario::model::Scenario;
 
 /// How rows are ordered.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -165,7 +165,7 @@ fn scenario_run(
     sc: &Scenario,
     observe: impl FnMut(f64, &irqkit_core::IrqSystem) -> bool,
 ) -> Result<(), String> {
-    crate::scenario::run::run(sc, false, observe).map(|_| ()).map_err(|e| e.to_string())
+    irqkit::scenario::run::run(sc, false, observe).map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// Runs `sc` under the live view until it ends or the user quits.
