@@ -69,7 +69,8 @@ impl IrqHooks for HostIrqHooks {
         let col = |f: &dyn Fn(&crate::hostcpu::HostCpu) -> u64| -> Vec<u32> {
             online.iter().map(|c| f(&shared.cpus[c.index()]) as u32).collect()
         };
-        let v = |x: u8| move |h: &crate::hostcpu::HostCpu| h.counters.vectors[x as usize].load(Relaxed);
+        let v =
+            |x: u8| move |h: &crate::hostcpu::HostCpu| h.counters.vectors[x as usize].load(Relaxed);
         let rows: [(&str, Vec<u32>, &str); 6] = [
             ("NMI", col(&|h| h.counters.nmis.load(Relaxed)), "Non-maskable interrupts"),
             ("LOC", col(&v(LOCAL_TIMER_VECTOR)), "Local timer interrupts"),

@@ -331,7 +331,8 @@ impl IrqSystem {
             None => return,
         };
         let is_idle = prev.policy() == Policy::Idle;
-        if !preempt && prev.state() == ThreadState::Sleeping {
+        let slept_hook = !preempt && prev.state() == ThreadState::Sleeping;
+        if slept_hook {
             if let Some(h) = prev.hooks.clone() {
                 h.sleeping(&prev);
             }
@@ -363,6 +364,12 @@ impl IrqSystem {
         if Arc::ptr_eq(&next, &prev) {
             drop(rq);
             drop(wl);
+            // Woken before the switch: the hooks still see a matching "running".
+            if slept_hook {
+                if let Some(h) = prev.hooks.clone() {
+                    h.running(&prev);
+                }
+            }
             return;
         }
         if prev_runnable {

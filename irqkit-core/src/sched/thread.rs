@@ -157,7 +157,7 @@ impl Thread {
             name: SpinLock::new(spec.name.clone()),
             policy: AtomicU32::new(encode_policy(spec.policy)),
             affinity_cpu: AtomicU32::new(UNBOUND),
-            affinity_mask: [const { AtomicU64::new(0) }; 4],
+            affinity_mask: core::array::from_fn(|_| AtomicU64::new(0)),
             hooks: spec.hooks.clone(),
             state: AtomicU8::new(ThreadState::New as u8),
             on_cpu: AtomicBool::new(false),
