@@ -20,7 +20,7 @@ impl IrqSystem {
             };
             let _ = writeln!(
                 o,
-                "pool[{:02}] {} nice {:3} workers {} idle {} nr_running {} worklist {} created {} reaped {}",
+                "pool[{:02}] {} nice {:3} workers {} idle {} nr_running {} worklist {} created {} reaped {} idle_timer {}",
                 pool.id,
                 cpu,
                 pool.nice(),
@@ -30,6 +30,11 @@ impl IrqSystem {
                 g.worklist.len(),
                 pool.nr_created.load(Ordering::Relaxed),
                 pool.nr_reaped.load(Ordering::Relaxed),
+                if pool.idle_timer.pending() {
+                    alloc::format!("at {} (now {})", pool.idle_timer.expires(), self.jiffies())
+                } else {
+                    String::from("off")
+                },
             );
             for s in g.workers.iter() {
                 let f = s.worker.flags();

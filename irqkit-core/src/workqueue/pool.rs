@@ -105,13 +105,15 @@ impl Pool {
     /// oldest idle ones that idled past the timeout are told to die.
     fn idle_worker_timeout(&self, sys: &IrqSystem) {
         let timeout_ns = sys.wq.idle_timeout_ms.load(Ordering::Relaxed) * 1_000_000;
-        let now = sys.now_ns();
         let mut g = self.inner.lock_irqsave(sys);
+        let now = sys.now_ns();
         while g.too_many_workers() {
             let oldest = g.idle[0].clone();
-            let since = oldest.last_active_ns.load(Ordering::Relaxed);
-            if now.saturating_sub(since) < timeout_ns {
-                let left_ms = (timeout_ns - (now - since)) / 1_000_000 + 1;
+            // A worker may have gone idle on another CPU after `now` was read.
+            let idled = now.saturating_sub(oldest.last_active_ns.load(Ordering::Relaxed));
+            // A worker already kicked keeps its wake-up: reap no younger ones either.
+            if idled < timeout_ns || oldest.is_woken() {
+                let left_ms = (timeout_ns - idled) / 1_000_000 + 1;
                 self.idle_timer.modify(sys, sys.jiffies() + sys.msecs_to_jiffies(left_ms));
                 break;
             }
@@ -137,7 +139,10 @@ impl PoolInner {
     /// `too_many_workers`: more than two idle and idle beyond a quarter of the busy.
     pub(crate) fn too_many_workers(&self) -> bool {
         let nr_idle = self.idle.len() + self.manager_active as usize;
-        let nr_busy = self.workers.len().saturating_sub(nr_idle);
+        // Workers told to die have left the pool already (Linux drops nr_workers in
+        // destroy_worker), even if their threads have not exited yet.
+        let nr_workers = self.workers.iter().filter(|s| s.worker.flags() & WORKER_DIE == 0).count();
+        let nr_busy = nr_workers.saturating_sub(nr_idle);
         nr_idle > 2 && (nr_idle - 2) * 4 >= nr_busy
     }
 

@@ -84,6 +84,10 @@ impl Worker {
         })
     }
 
+    pub(crate) fn is_woken(&self) -> bool {
+        self.woken.load(Ordering::Acquire)
+    }
+
     pub(crate) fn is_sleeping(&self) -> bool {
         self.sleeping.load(Ordering::Acquire)
     }
