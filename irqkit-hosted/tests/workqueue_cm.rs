@@ -118,6 +118,33 @@ fn cpu_intensive_items_do_not_block_the_pool() {
     assert!(second.load(Ordering::SeqCst));
 }
 
+// wq_worker_tick: an item that runs 10 ms without sleeping is marked CPU_INTENSIVE
+// and the pool starts its next item on another worker.
+#[test]
+fn long_running_items_are_detected_as_cpu_intensive() {
+    let m = machine();
+    let sys = m.sys().clone();
+    let wq = sys.alloc_workqueue("autohog", WQ_PERCPU, 0).unwrap();
+    let second = Arc::new(AtomicBool::new(false));
+    let (s2, s3) = (second.clone(), second.clone());
+    let hog = Work::new(move |_s, _w, _t| {
+        let t0 = Instant::now();
+        while !s2.load(Ordering::SeqCst) && t0.elapsed().as_secs() < 20 {
+            std::hint::spin_loop();
+        }
+    });
+    let other = Work::new(move |_s, _w, _t| s3.store(true, Ordering::SeqCst));
+    let (s, wq2) = (sys.clone(), wq.clone());
+    m.run_on(CpuId(0), move |t| {
+        s.queue_work(&wq2, &hog).unwrap();
+        s.queue_work(&wq2, &other).unwrap();
+        s.flush_workqueue(t, &wq2).unwrap();
+    })
+    .unwrap();
+    assert!(second.load(Ordering::SeqCst), "the hog never left concurrency management");
+    assert!(wq.stats().cpu_intensive.load(Ordering::Relaxed) >= 1);
+}
+
 // idle_worker_timeout / idle_cull_fn: surplus idle workers are destroyed after the
 // (configurable) IDLE_WORKER_TIMEOUT.
 #[test]

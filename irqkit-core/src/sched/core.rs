@@ -427,6 +427,10 @@ impl IrqSystem {
         if resched {
             self.this_cpu().set_need_resched(true);
         }
+        if curr.hooks.is_some() {
+            // Linux's scheduler_tick calls wq_worker_tick for kworkers.
+            crate::workqueue::wq_worker_tick(self, &curr);
+        }
     }
 
     /// The idle loop of `cpu`: runs until shutdown. The runtime calls this on the

@@ -21,7 +21,8 @@
 //! # Departures from Linux (documented, not hidden)
 //!
 //! - No WQ_BH pools, no affinity scopes (one unbound pool per priority spanning all
-//!   CPUs), no CPU hotplug rebinding, no tick-based CPU-intensive auto-detection.
+//!   CPUs), no CPU hotplug rebinding. CPU-intensive detection measures wall time
+//!   since the item started or last woke (Linux measures the task's CPU time).
 //! - The manager sends mayday as soon as a creation attempt fails (Linux waits
 //!   MAYDAY_INITIAL_TIMEOUT first), then retries after CREATE_COOLDOWN.
 //! - Queueing on a destroyed or draining workqueue returns a typed error and clears
@@ -40,6 +41,7 @@ mod worker;
 mod wq;
 
 pub use work::{DelayedWork, Work, WorkFn};
+pub(crate) use worker::wq_worker_tick;
 pub use wq::{Workqueue, WqInner, WqStats};
 
 use alloc::collections::BTreeMap;
@@ -97,6 +99,9 @@ pub const WQ_DFL_ACTIVE: u32 = 1024;
 pub const WQ_NAME_LEN: usize = 32;
 /// `IDLE_WORKER_TIMEOUT` (300 s), the default of the configurable reaping timeout.
 pub const IDLE_WORKER_TIMEOUT_MS: u64 = 300_000;
+/// `wq_cpu_intensive_thresh_us` default: 10 ms without sleeping makes a work
+/// CPU-intensive.
+pub const CPU_INTENSIVE_THRESH_US: u64 = 10_000;
 /// `work_busy` bit: PENDING set.
 pub const WORK_BUSY_PENDING: u32 = 1;
 /// `work_busy` bit: executing now.
@@ -149,6 +154,7 @@ pub struct Workqueues {
     /// Fault injection: worker creation fails while set.
     pub(crate) fail_create: AtomicBool,
     pub(crate) idle_timeout_ms: AtomicU64,
+    pub(crate) cpu_intensive_thresh_us: AtomicU64,
     pub(crate) power_efficient: AtomicBool,
     guard: SpinLockIrq<Option<WorkGuard>>,
     log: SpinLockIrq<Vec<String>>,
@@ -169,6 +175,7 @@ impl Workqueues {
             work_flushers: AtomicUsize::new(0),
             fail_create: AtomicBool::new(false),
             idle_timeout_ms: AtomicU64::new(IDLE_WORKER_TIMEOUT_MS),
+            cpu_intensive_thresh_us: AtomicU64::new(CPU_INTENSIVE_THRESH_US),
             power_efficient: AtomicBool::new(false),
             guard: SpinLockIrq::new(None),
             log: SpinLockIrq::new(Vec::new()),
@@ -304,6 +311,11 @@ impl IrqSystem {
     /// Sets the idle-worker reaping timeout (`IDLE_WORKER_TIMEOUT`, default 300 s).
     pub fn wq_set_idle_timeout_ms(&self, ms: u64) {
         self.wq.idle_timeout_ms.store(ms.max(1), Ordering::Relaxed);
+    }
+
+    /// `workqueue.cpu_intensive_thresh_us` (0 disables auto-detection).
+    pub fn wq_set_cpu_intensive_thresh_us(&self, us: u64) {
+        self.wq.cpu_intensive_thresh_us.store(us, Ordering::Relaxed);
     }
 
     /// `workqueue.power_efficient`: WQ_POWER_EFFICIENT workqueues created afterwards

@@ -48,6 +48,8 @@ pub(crate) struct Worker {
     pub(crate) last_active_ns: AtomicU64,
     pub(crate) thread_id: AtomicU64,
     rescuer: bool,
+    /// When the current item started or last woke (CPU-intensive detection).
+    current_at: AtomicU64,
 }
 
 impl Worker {
@@ -81,6 +83,7 @@ impl Worker {
             last_active_ns: AtomicU64::new(0),
             thread_id: AtomicU64::new(thread.0),
             rescuer: true,
+            current_at: AtomicU64::new(0),
         })
     }
 
@@ -135,6 +138,8 @@ impl SchedHooks for WorkerHooks {
         if w.sleeping.swap(false, Ordering::AcqRel) && w.flags() & WORKER_NOT_RUNNING == 0 {
             g.nr_running += 1;
         }
+        // "Ran for the threshold without sleeping" counts from here.
+        w.current_at.store(sys.now_ns(), Ordering::Relaxed);
     }
 }
 
@@ -168,6 +173,7 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
             last_active_ns: AtomicU64::new(sys.now_ns()),
             thread_id: AtomicU64::new(0),
             rescuer: false,
+            current_at: AtomicU64::new(0),
         });
         g.workers.push(WorkerSlot {
             worker: w.clone(),
@@ -330,6 +336,7 @@ fn process_one_work<'a>(
     rescuer: bool,
 ) -> SpinLockIrqGuard<'a, PoolInner> {
     let cpu_intensive = item.wq.flags & WQ_CPU_INTENSIVE != 0;
+    w.current_at.store(sys.now_ns(), Ordering::Relaxed);
     let work = item.work.clone();
     let wq = item.wq.clone();
     if let Some(slot) = g.slot(w) {
@@ -362,7 +369,8 @@ fn process_one_work<'a>(
         );
     }
     let mut g = pool.inner.lock_irqsave(sys);
-    if cpu_intensive {
+    // Declared or detected by the tick: the flag ends with the item.
+    if w.flags() & WORKER_CPU_INTENSIVE != 0 {
         g.worker_clr_flags(w, WORKER_CPU_INTENSIVE);
     }
     if let Some(slot) = g.slot(w) {
@@ -384,4 +392,32 @@ pub(crate) fn send_mayday(sys: &IrqSystem, g: &PoolInner) {
             item.wq.mayday(sys, item.work.0.last_pool.load(Ordering::Relaxed));
         }
     }
+}
+
+/// `wq_worker_tick`: a concurrency-managed worker that has run its current item for
+/// `wq_cpu_intensive_thresh_us` without sleeping leaves concurrency management
+/// (CPU_INTENSIVE) so the pool can start its other work. Called from the tick.
+pub(crate) fn wq_worker_tick(sys: &IrqSystem, curr: &Thread) {
+    let thresh_ns = sys.wq.cpu_intensive_thresh_us.load(Ordering::Relaxed) * 1000;
+    if thresh_ns == 0 {
+        return;
+    }
+    let Some(w) = sys.wq.workers.lock_irqsave(sys).get(&curr.id()).cloned() else { return };
+    if w.flags() & WORKER_NOT_RUNNING != 0 || w.is_rescuer() {
+        return;
+    }
+    let ran = sys.now_ns().saturating_sub(w.current_at.load(Ordering::Relaxed));
+    if ran < thresh_ns {
+        return;
+    }
+    let mut g = w.pool.inner.lock_irqsave(sys);
+    let Some(wq) = g.slot(&w).and_then(|s| s.current.as_ref().map(|c| c.wq.clone())) else {
+        return;
+    };
+    if w.flags() & WORKER_NOT_RUNNING != 0 {
+        return;
+    }
+    g.worker_set_flags(&w, WORKER_CPU_INTENSIVE);
+    wq.stats.cpu_intensive.fetch_add(1, Ordering::Relaxed);
+    g.kick(sys);
 }
