@@ -431,3 +431,39 @@ fn rescuer_makes_progress_when_worker_creation_fails() {
     })
     .unwrap();
 }
+
+// kernel/workqueue.c freeze_workqueues_begin / thaw_workqueues: a freezable
+// workqueue keeps new works inactive while frozen and runs them after thaw; other
+// workqueues are unaffected.
+#[test]
+fn freezable_workqueue_holds_works_until_thaw() {
+    let m = machine();
+    let sys = m.sys().clone();
+    let fz = sys.alloc_workqueue("fz", WQ_PERCPU | WQ_FREEZABLE, 0).unwrap();
+    let plain = sys.alloc_workqueue("nofz", WQ_PERCPU, 0).unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r2 = ran.clone();
+    let w = Work::new(move |_s, _w, _t| {
+        r2.fetch_add(1, Ordering::SeqCst);
+    });
+    let other = Work::new(|_s, _w, _t| {});
+    sys.freeze_workqueues();
+    sys.queue_work_on(Some(CpuId(0)), &fz, &w).unwrap();
+    assert!(sys.workqueue_congested(Some(CpuId(0)), &fz), "held on the inactive list");
+    let (s, o, p) = (sys.clone(), other.clone(), plain.clone());
+    // The non-freezable workqueue still runs.
+    let waited = m
+        .run_on(CpuId(0), move |t| {
+            s.queue_work(&p, &o).unwrap();
+            s.flush_work(t, &o)
+        })
+        .unwrap();
+    assert!(waited.is_ok());
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    assert!(w.is_pending());
+    sys.thaw_workqueues();
+    let (s, w2) = (sys.clone(), w.clone());
+    m.run_on(CpuId(1), move |t| s.flush_work(t, &w2)).unwrap().unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+    assert!(!sys.workqueue_congested(Some(CpuId(0)), &fz));
+}

@@ -5,7 +5,8 @@ use alloc::format;
 use alloc::sync::Arc;
 
 use super::pool::WorkerSlot;
-use super::worker::{process_scheduled, Worker};
+use super::process::process_scheduled;
+use super::worker::Worker;
 use super::WqInner;
 use crate::cpu::CpuMask;
 use crate::sched::{Affinity, KthreadSpec, Policy, Thread};

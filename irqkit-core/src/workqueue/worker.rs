@@ -6,17 +6,17 @@
 //! hooks keep the pool's `nr_running` and wake an idle worker when the last running
 //! one blocks with work queued (concurrency management).
 
-use alloc::format;
 use alloc::string::String;
-use alloc::sync::{Arc, Weak};
+use alloc::sync::Arc;
 
-use super::pool::{Item, Pool, PoolInner, WorkerSlot};
-use super::{WQ_CPU_INTENSIVE, WQ_MEM_RECLAIM};
-use crate::cpu::{CpuMask, Task};
-use crate::sched::{Affinity, KthreadSpec, Policy, SchedHooks, Thread, ThreadId, WaitQueue};
+use super::manage::create_worker;
+use super::pool::{Pool, PoolInner};
+use super::process::{process_scheduled, send_mayday};
+use crate::cpu::Task;
+use crate::sched::{ThreadId, WaitQueue};
 use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crate::sync::SpinLockIrqGuard;
-use crate::{IrqError, IrqSystem};
+use crate::IrqSystem;
 
 /// `WORKER_DIE`: the idle reaper told this worker to exit.
 pub(crate) const WORKER_DIE: u32 = 2;
@@ -39,17 +39,17 @@ pub(crate) struct Worker {
     pub(crate) name: String,
     pub(crate) pool: Arc<Pool>,
     /// Worker flags; changed only under the pool lock, read anywhere.
-    flags: AtomicU32,
+    pub(crate) flags: AtomicU32,
     /// Blocked while busy (the hooks took it out of nr_running).
-    sleeping: AtomicBool,
+    pub(crate) sleeping: AtomicBool,
     /// Set by a waker; the idle wait sleeps until it is.
-    woken: AtomicBool,
-    wait: WaitQueue,
+    pub(crate) woken: AtomicBool,
+    pub(crate) wait: WaitQueue,
     pub(crate) last_active_ns: AtomicU64,
     pub(crate) thread_id: AtomicU64,
-    rescuer: bool,
+    pub(crate) rescuer: bool,
     /// When the current item started or last woke (CPU-intensive detection).
-    current_at: AtomicU64,
+    pub(crate) current_at: AtomicU64,
 }
 
 impl Worker {
@@ -102,123 +102,6 @@ impl Worker {
     }
 }
 
-/// The scheduler hooks of one worker (`wq_worker_sleeping` / `wq_worker_running`).
-struct WorkerHooks {
-    worker: Weak<Worker>,
-    sys: Weak<IrqSystem>,
-}
-
-impl SchedHooks for WorkerHooks {
-    fn sleeping(&self, _thread: &Thread) {
-        let (Some(w), Some(sys)) = (self.worker.upgrade(), self.sys.upgrade()) else { return };
-        if w.flags() & WORKER_NOT_RUNNING != 0 || w.is_sleeping() {
-            return;
-        }
-        let mut g = w.pool.inner.lock_irqsave(&sys);
-        // Re-check under the lock: flags change only under it.
-        if w.flags() & WORKER_NOT_RUNNING != 0 || w.is_sleeping() {
-            return;
-        }
-        w.sleeping.store(true, Ordering::Release);
-        g.nr_running -= 1;
-        if g.kick(&sys) {
-            let wq = g.slot(&w).and_then(|s| s.current.as_ref().map(|c| c.wq.clone()));
-            if let Some(wq) = wq {
-                wq.stats.cm_wakeups.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    fn running(&self, _thread: &Thread) {
-        let (Some(w), Some(sys)) = (self.worker.upgrade(), self.sys.upgrade()) else { return };
-        if !w.is_sleeping() {
-            return;
-        }
-        let mut g = w.pool.inner.lock_irqsave(&sys);
-        if w.sleeping.swap(false, Ordering::AcqRel) && w.flags() & WORKER_NOT_RUNNING == 0 {
-            g.nr_running += 1;
-        }
-        // "Ran for the threshold without sleeping" counts from here.
-        w.current_at.store(sys.now_ns(), Ordering::Relaxed);
-    }
-}
-
-/// `create_worker`: a new idle worker for `pool`, its thread started. Fails when the
-/// fault-injection switch is on, or when the thread cannot be created.
-pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<(), IrqError> {
-    if sys.wq.fail_create.load(Ordering::Acquire) {
-        return Err(IrqError::NoSpace("worker creation failed (fault injection)"));
-    }
-    let w = {
-        let mut g = pool.inner.lock_irqsave(sys);
-        // Lowest free id, as the per-pool IDA hands them out.
-        let mut id = 0;
-        while g.workers.iter().any(|s| s.worker.id == id) {
-            id += 1;
-        }
-        let name = match pool.cpu {
-            Some(c) if pool.highpri => format!("kworker/{}:{}H", c.0, id),
-            Some(c) => format!("kworker/{}:{}", c.0, id),
-            None => format!("kworker/u{}:{}", pool.id, id),
-        };
-        let unbound = if pool.cpu.is_none() { WORKER_UNBOUND } else { 0 };
-        let w = Arc::new(Worker {
-            id,
-            name,
-            pool: pool.clone(),
-            flags: AtomicU32::new(WORKER_PREP | WORKER_IDLE | unbound),
-            sleeping: AtomicBool::new(false),
-            woken: AtomicBool::new(false),
-            wait: WaitQueue::new(),
-            last_active_ns: AtomicU64::new(sys.now_ns()),
-            thread_id: AtomicU64::new(0),
-            rescuer: false,
-            current_at: AtomicU64::new(0),
-        });
-        g.workers.push(WorkerSlot {
-            worker: w.clone(),
-            current: None,
-            scheduled: Default::default(),
-            last_wq: None,
-        });
-        g.idle.insert(0, w.clone());
-        w
-    };
-    let affinity = match pool.cpu {
-        Some(c) => Affinity::Bound(c),
-        None => {
-            let mut m = CpuMask::new();
-            for i in 0..sys.nr_cpus() {
-                m.set(crate::CpuId(i as u32));
-            }
-            Affinity::Unbound(m)
-        }
-    };
-    let hooks: Arc<dyn SchedHooks> =
-        Arc::new(WorkerHooks { worker: Arc::downgrade(&w), sys: Arc::downgrade(sys) });
-    let spec = KthreadSpec {
-        name: w.name.clone(),
-        policy: Policy::Normal(pool.nice()),
-        affinity,
-        hooks: Some(hooks),
-    };
-    let (sys2, w2) = (sys.clone(), w.clone());
-    match sys.spawn_kthread(spec, move |task| worker_thread(&sys2, w2, task)) {
-        Ok(t) => {
-            w.thread_id.store(t.id().0, Ordering::Release);
-            sys.wq.workers.lock_irqsave(sys).insert(t.id(), w.clone());
-            pool.nr_created.fetch_add(1, Ordering::Relaxed);
-            Ok(())
-        }
-        Err(e) => {
-            let mut g = pool.inner.lock_irqsave(sys);
-            g.workers.retain(|s| !Arc::ptr_eq(&s.worker, &w));
-            g.idle.retain(|x| !Arc::ptr_eq(x, &w));
-            Err(e)
-        }
-    }
-}
-
 /// Leaves the pool for good (exit on stop or after the idle reaper said DIE).
 fn worker_detach(sys: &IrqSystem, w: &Arc<Worker>, mut g: SpinLockIrqGuard<'_, PoolInner>) {
     g.workers.retain(|s| !Arc::ptr_eq(&s.worker, w));
@@ -227,7 +110,7 @@ fn worker_detach(sys: &IrqSystem, w: &Arc<Worker>, mut g: SpinLockIrqGuard<'_, P
     sys.wq.workers.lock_irqsave(sys).remove(&ThreadId(w.thread_id.load(Ordering::Acquire)));
 }
 
-fn worker_thread(sys: &Arc<IrqSystem>, w: Arc<Worker>, task: &Task) {
+pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, w: Arc<Worker>, task: &Task) {
     let me = sys.current_thread().expect("worker runs on a kernel thread");
     // Registration raced with our start: make sure current_work can find us.
     sys.wq.workers.lock_irqsave(sys).insert(me.id(), w.clone());
@@ -307,117 +190,4 @@ fn worker_thread(sys: &Arc<IrqSystem>, w: Arc<Worker>, task: &Task) {
                 .wait_event(sys, task, || w.woken.load(Ordering::Acquire) || me.should_stop());
         }
     }
-}
-
-/// Runs this worker's scheduled list (items assigned to it) to the end.
-pub(crate) fn process_scheduled<'a>(
-    sys: &'a IrqSystem,
-    pool: &'a Arc<Pool>,
-    w: &Arc<Worker>,
-    mut g: SpinLockIrqGuard<'a, PoolInner>,
-    task: &Task,
-    rescuer: bool,
-) -> SpinLockIrqGuard<'a, PoolInner> {
-    loop {
-        let Some(slot) = g.slot(w) else { return g };
-        let Some(item) = slot.scheduled.pop_front() else { return g };
-        g = process_one_work(sys, pool, w, g, item, task, rescuer);
-    }
-}
-
-/// `process_one_work`: runs one item with the pool lock dropped around the call.
-fn process_one_work<'a>(
-    sys: &'a IrqSystem,
-    pool: &'a Arc<Pool>,
-    w: &Arc<Worker>,
-    mut g: SpinLockIrqGuard<'a, PoolInner>,
-    item: Item,
-    task: &Task,
-    rescuer: bool,
-) -> SpinLockIrqGuard<'a, PoolInner> {
-    let cpu_intensive = item.wq.flags & WQ_CPU_INTENSIVE != 0;
-    w.current_at.store(sys.now_ns(), Ordering::Relaxed);
-    let work = item.work.clone();
-    let wq = item.wq.clone();
-    if let Some(slot) = g.slot(w) {
-        slot.current = Some(item.clone());
-        slot.last_wq = Some(wq.clone());
-    }
-    if cpu_intensive {
-        g.worker_set_flags(w, WORKER_CPU_INTENSIVE);
-        wq.stats.cpu_intensive.fetch_add(1, Ordering::Relaxed);
-    }
-    // Chain execution for workers outside concurrency management.
-    g.kick(sys);
-    work.0.queued.store(false, Ordering::Relaxed);
-    work.0.last_pool.store(pool.id, Ordering::Release);
-    // PENDING is cleared before the call, so the function may requeue itself.
-    work.clear_pending();
-    drop(g);
-    wq.stats.started.fetch_add(1, Ordering::Relaxed);
-    if rescuer {
-        wq.stats.rescued.fetch_add(1, Ordering::Relaxed);
-    }
-    let start = sys.now_ns();
-    let ok = sys.wq.run_guarded(sys, &mut || work.call(sys, task));
-    wq.stats.cpu_time_ns.fetch_add(sys.now_ns().saturating_sub(start), Ordering::Relaxed);
-    if !ok {
-        wq.stats.panicked.fetch_add(1, Ordering::Relaxed);
-        sys.wq.log(
-            sys,
-            format!("workqueue: work {:#x} on {} panicked; contained", work.addr(), wq.name),
-        );
-    }
-    let mut g = pool.inner.lock_irqsave(sys);
-    // Declared or detected by the tick: the flag ends with the item.
-    if w.flags() & WORKER_CPU_INTENSIVE != 0 {
-        g.worker_clr_flags(w, WORKER_CPU_INTENSIVE);
-    }
-    if let Some(slot) = g.slot(w) {
-        slot.current = None;
-    }
-    work.0.nr_done.fetch_add(1, Ordering::SeqCst);
-    g.dec_active(sys, wq.id);
-    wq.stats.completed.fetch_add(1, Ordering::Relaxed);
-    wq.flush_done(sys, item.color);
-    sys.wq.wake_work_flushers(sys);
-    g
-}
-
-/// `send_mayday`: every work on the worklist whose workqueue has a rescuer asks it
-/// for help with this pool.
-pub(crate) fn send_mayday(sys: &IrqSystem, g: &PoolInner) {
-    for item in g.worklist.iter() {
-        if item.wq.flags & WQ_MEM_RECLAIM != 0 {
-            item.wq.mayday(sys, item.work.0.last_pool.load(Ordering::Relaxed));
-        }
-    }
-}
-
-/// `wq_worker_tick`: a concurrency-managed worker that has run its current item for
-/// `wq_cpu_intensive_thresh_us` without sleeping leaves concurrency management
-/// (CPU_INTENSIVE) so the pool can start its other work. Called from the tick.
-pub(crate) fn wq_worker_tick(sys: &IrqSystem, curr: &Thread) {
-    let thresh_ns = sys.wq.cpu_intensive_thresh_us.load(Ordering::Relaxed) * 1000;
-    if thresh_ns == 0 {
-        return;
-    }
-    let Some(w) = sys.wq.workers.lock_irqsave(sys).get(&curr.id()).cloned() else { return };
-    if w.flags() & WORKER_NOT_RUNNING != 0 || w.is_rescuer() {
-        return;
-    }
-    let ran = sys.now_ns().saturating_sub(w.current_at.load(Ordering::Relaxed));
-    if ran < thresh_ns {
-        return;
-    }
-    let mut g = w.pool.inner.lock_irqsave(sys);
-    let Some(wq) = g.slot(&w).and_then(|s| s.current.as_ref().map(|c| c.wq.clone())) else {
-        return;
-    };
-    if w.flags() & WORKER_NOT_RUNNING != 0 {
-        return;
-    }
-    g.worker_set_flags(&w, WORKER_CPU_INTENSIVE);
-    wq.stats.cpu_intensive.fetch_add(1, Ordering::Relaxed);
-    g.kick(sys);
 }
