@@ -3,7 +3,7 @@
 
 use alloc::format;
 
-use super::work::NO_POOL;
+use super::work::{seq_ge, NO_POOL};
 use super::wq::DRAINING;
 use super::{DelayedWork, Work, Workqueue};
 use crate::cpu::Task;
@@ -43,12 +43,12 @@ pub(crate) fn grab_pending(sys: &IrqSystem, work: &Work) -> bool {
 }
 
 /// Sleeps until the instance counted as `target` has finished (or was cancelled).
-fn wait_done(sys: &IrqSystem, task: &Task, work: &Work, target: u64) -> Result<(), IrqError> {
+fn wait_done(sys: &IrqSystem, task: &Task, work: &Work, target: u32) -> Result<(), IrqError> {
     let w = &sys.wq;
     w.work_flushers.fetch_add(1, Ordering::SeqCst);
     let r = w.work_flush_wait.wait_event(sys, task, || {
-        work.0.nr_done.load(Ordering::SeqCst) >= target
-            || work.0.nr_queued.load(Ordering::SeqCst) < target
+        seq_ge(work.0.nr_done.load(Ordering::SeqCst), target)
+            || !seq_ge(work.0.nr_queued.load(Ordering::SeqCst), target)
     });
     w.work_flushers.fetch_sub(1, Ordering::SeqCst);
     r
@@ -74,7 +74,7 @@ impl IrqSystem {
         self.might_sleep("flush_work")?;
         check_not_self(self, work, "flush_work")?;
         let target = work.0.nr_queued.load(Ordering::SeqCst);
-        if work.0.nr_done.load(Ordering::SeqCst) >= target {
+        if seq_ge(work.0.nr_done.load(Ordering::SeqCst), target) {
             return Ok(false);
         }
         wait_done(self, task, work, target)?;
@@ -170,7 +170,7 @@ impl IrqSystem {
         work.clear_pending();
         self.local_irq_restore(flags);
         let target = work.0.nr_queued.load(Ordering::SeqCst);
-        let r = if work.0.nr_done.load(Ordering::SeqCst) < target {
+        let r = if !seq_ge(work.0.nr_done.load(Ordering::SeqCst), target) {
             wait_done(self, task, work, target)
         } else {
             Ok(())

@@ -46,7 +46,7 @@ mod wq;
 
 pub(crate) use process::wq_worker_tick;
 pub use system_wqs::SystemWqs;
-pub use work::{DelayedWork, Work, WorkFn};
+pub use work::{work_inner_size, DelayedWork, Work, WorkFn};
 pub use wq::{Workqueue, WqInner, WqStats};
 
 use alloc::collections::BTreeMap;

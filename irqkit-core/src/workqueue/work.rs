@@ -11,7 +11,7 @@ use core::fmt;
 
 use super::Workqueue;
 use crate::cpu::{CpuId, Task};
-use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use crate::sync::SpinLockIrq;
 use crate::timer::Timer;
 use crate::IrqSystem;
@@ -35,11 +35,23 @@ pub(crate) struct WorkInner {
     pub(crate) queued: AtomicBool,
     /// Queueing instances so far, less the cancelled ones; and instances finished.
     /// `flush_work` waits until `done` catches up with the `queued` it saw.
-    pub(crate) nr_queued: AtomicU64,
-    pub(crate) nr_done: AtomicU64,
+    /// Both wrap (32 bits keep an idle work at 64 bytes); compare with [`seq_ge`].
+    pub(crate) nr_queued: AtomicU32,
+    pub(crate) nr_done: AtomicU32,
     func: Box<WorkFn>,
     /// The delayed work this work belongs to, for cancel to find the timer.
     pub(crate) dwork: Option<Weak<DelayedInner>>,
+}
+
+/// `a >= b` for wrapping instance counters (as `time_after_eq` compares jiffies).
+pub(crate) fn seq_ge(a: u32, b: u32) -> bool {
+    a.wrapping_sub(b) as i32 >= 0
+}
+
+/// Size of a work item's shared state (without the Arc counts): for the
+/// bytes-per-idle-item figure of the benchmark.
+pub fn work_inner_size() -> usize {
+    core::mem::size_of::<WorkInner>()
 }
 
 /// A work item (`struct work_struct`): cheap to clone; every clone is the same work.
@@ -63,8 +75,8 @@ impl Work {
             data: AtomicU32::new(0),
             last_pool: AtomicU32::new(NO_POOL),
             queued: AtomicBool::new(false),
-            nr_queued: AtomicU64::new(0),
-            nr_done: AtomicU64::new(0),
+            nr_queued: AtomicU32::new(0),
+            nr_done: AtomicU32::new(0),
             func,
             dwork,
         }))
@@ -173,5 +185,23 @@ impl DelayedWork {
     /// The timer (`&dwork->timer`).
     pub fn timer(&self) -> &Timer {
         &self.0.timer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_counters_compare_across_wrap() {
+        assert!(seq_ge(5, 5) && seq_ge(6, 5) && !seq_ge(4, 5));
+        assert!(seq_ge(1, u32::MAX), "1 comes after u32::MAX once wrapped");
+        assert!(!seq_ge(u32::MAX, 1));
+    }
+
+    #[test]
+    fn an_idle_work_fits_in_64_bytes() {
+        // The Arc allocation: two counts plus the shared state.
+        assert!(2 * core::mem::size_of::<usize>() + work_inner_size() <= 64);
     }
 }
