@@ -341,3 +341,39 @@ fn bad_input_panicking_work_is_contained() {
     // The same work can be queued again.
     assert_eq!(sys.queue_work(&wq, &good), Ok(true));
 }
+
+// destroy_workqueue leaves armed delayed-work timers alone (Linux: cancel them
+// first). Here the expiring timer's queueing is refused and logged, and the work is
+// idle again: not silently pending for ever.
+#[test]
+fn bad_input_delayed_work_expiring_after_destroy_is_reported_not_lost() {
+    let m = machine();
+    let sys = m.sys().clone();
+    let wq = sys.alloc_workqueue("late", WQ_UNBOUND, 0).unwrap();
+    let d = DelayedWork::new(|_s, _w, _t| {});
+    sys.queue_delayed_work(&wq, &d, 5).unwrap();
+    let (s, wq2) = (sys.clone(), wq.clone());
+    m.run_on(CpuId(0), move |t| s.destroy_workqueue(t, &wq2)).unwrap().unwrap();
+    common::wait_until("timer expired", || !d.work().is_pending());
+    assert!(sys.wq_drain_log().iter().any(|l| l.starts_with("workqueue: cannot queue")));
+    assert_eq!(
+        sys.queue_delayed_work(&wq, &d, 5),
+        Err(IrqError::AlreadyFreed("workqueue destroyed"))
+    );
+    assert!(!d.work().is_pending());
+}
+
+// Sleeping calls off the machine (no CPU, no kernel thread) are refused.
+#[test]
+fn bad_input_sleeping_calls_off_the_machine_are_wrong_context() {
+    let m = machine();
+    let sys = m.sys().clone();
+    let wq = sys.alloc_workqueue("offcpu", WQ_UNBOUND, 0).unwrap();
+    let w = Work::new(|_s, _w, _t| {});
+    let task = irqkit_core::Task::entered();
+    assert!(matches!(sys.flush_work(&task, &w), Err(IrqError::WrongContext(_))));
+    assert!(matches!(sys.flush_workqueue(&task, &wq), Err(IrqError::WrongContext(_))));
+    assert!(matches!(sys.cancel_work_sync(&task, &w), Err(IrqError::WrongContext(_))));
+    assert!(matches!(sys.destroy_workqueue(&task, &wq), Err(IrqError::WrongContext(_))));
+    assert!(matches!(msleep(&sys, &task, 1), Err(IrqError::WrongContext(_))));
+}

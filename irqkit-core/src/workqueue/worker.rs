@@ -97,8 +97,11 @@ impl Worker {
 
     /// Wakes the worker from its idle wait (or makes the next wait return at once).
     pub(crate) fn wake(&self, sys: &IrqSystem) {
-        self.woken.store(true, Ordering::Release);
-        self.wait.wake_all(sys);
+        // Only the first kick since the worker went idle needs a wake-up: it clears
+        // `woken` (under the pool lock, as kicks run) before it sleeps again.
+        if !self.woken.swap(true, Ordering::AcqRel) {
+            self.wait.wake_all(sys);
+        }
     }
 }
 
