@@ -467,3 +467,35 @@ fn freezable_workqueue_holds_works_until_thaw() {
     assert_eq!(ran.load(Ordering::SeqCst), 1);
     assert!(!sys.workqueue_congested(Some(CpuId(0)), &fz));
 }
+
+// kernel/workqueue.c disable_work / enable_work: while disabled every queue attempt
+// returns false; enable returns true only when the count reaches zero; underflow is
+// an error (Linux WARNs).
+#[test]
+fn disabled_work_refuses_queueing_until_enabled() {
+    let m = machine();
+    let sys = m.sys().clone();
+    let wq = sys.alloc_ordered_workqueue("disable", 0).unwrap();
+    let gate = Arc::new(AtomicBool::new(false));
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r2 = ran.clone();
+    let w = Work::new(move |_s, _w, _t| {
+        r2.fetch_add(1, Ordering::SeqCst);
+    });
+    sys.queue_work(&wq, &blocker(gate.clone())).unwrap();
+    sys.queue_work(&wq, &w).unwrap();
+    assert_eq!(sys.disable_work(&w), Ok(true), "it was pending");
+    assert_eq!(sys.disable_work(&w), Ok(false), "idle, now disabled twice");
+    assert_eq!(sys.queue_work(&wq, &w), Ok(false), "disabled");
+    assert!(!w.is_pending());
+    assert_eq!(sys.enable_work(&w), Ok(false), "still disabled once");
+    assert_eq!(sys.enable_and_queue_work(&wq, &w), Ok(true), "enabled and queued");
+    assert_eq!(
+        sys.enable_work(&w),
+        Err(IrqError::InvalidArgument("work disable count underflowed"))
+    );
+    gate.store(true, Ordering::SeqCst);
+    let s = sys.clone();
+    m.run_on(CpuId(0), move |t| s.flush_workqueue(t, &wq)).unwrap().unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+}

@@ -187,4 +187,59 @@ impl IrqSystem {
     ) -> Result<bool, IrqError> {
         self.cancel_work_sync(task, dwork.work())
     }
+
+    /// `disable_work`: cancels like [`IrqSystem::cancel_work`] and leaves the work
+    /// disabled: queue attempts return `Ok(false)` until [`IrqSystem::enable_work`].
+    /// Returns whether it was pending; `Busy` (and no change) at 65535 levels.
+    pub fn disable_work(&self, work: &Work) -> Result<bool, IrqError> {
+        if work.0.data.load(Ordering::Acquire) >> 16 == 0xffff {
+            self.wq
+                .log(self, alloc::string::String::from("workqueue: work disable count overflowed"));
+            return Err(IrqError::Busy("work disable count overflowed"));
+        }
+        work.disable();
+        Ok(self.cancel_work(work))
+    }
+
+    /// `disable_work_sync`: [`IrqSystem::disable_work`] that also waits until no
+    /// instance runs.
+    pub fn disable_work_sync(&self, task: &Task, work: &Work) -> Result<bool, IrqError> {
+        self.might_sleep("disable_work_sync")?;
+        check_not_self(self, work, "disable_work_sync")?;
+        let was = self.disable_work(work)?;
+        let target = work.0.nr_queued.load(Ordering::SeqCst);
+        if !seq_ge(work.0.nr_done.load(Ordering::SeqCst), target) {
+            wait_done(self, task, work, target)?;
+        }
+        Ok(was)
+    }
+
+    /// `enable_work`: drops one disable level; true iff the work is enabled again.
+    /// Enabling a work that is not disabled is `InvalidArgument` (Linux WARNs).
+    pub fn enable_work(&self, work: &Work) -> Result<bool, IrqError> {
+        let mut cur = work.0.data.load(Ordering::Acquire);
+        loop {
+            if cur >> 16 == 0 {
+                self.wq.log(
+                    self,
+                    alloc::string::String::from("workqueue: work disable count underflowed"),
+                );
+                return Err(IrqError::InvalidArgument("work disable count underflowed"));
+            }
+            let new = cur - super::work::DISABLE_ONE;
+            match work.0.data.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Ok(new >> 16 == 0),
+                Err(v) => cur = v,
+            }
+        }
+    }
+
+    /// `enable_and_queue_work`: queues only if this enable made the work enabled.
+    pub fn enable_and_queue_work(&self, wq: &Workqueue, work: &Work) -> Result<bool, IrqError> {
+        if self.enable_work(work)? {
+            self.queue_work(wq, work)
+        } else {
+            Ok(false)
+        }
+    }
 }
