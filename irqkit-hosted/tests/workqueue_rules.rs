@@ -499,3 +499,26 @@ fn disabled_work_refuses_queueing_until_enabled() {
     m.run_on(CpuId(0), move |t| s.flush_workqueue(t, &wq)).unwrap().unwrap();
     assert_eq!(ran.load(Ordering::SeqCst), 1);
 }
+
+// kernel/workqueue.c workqueue_set_max_active: raising the limit activates inactive
+// works at once.
+#[test]
+fn raising_max_active_activates_inactive_works() {
+    let m = machine();
+    let sys = m.sys().clone();
+    let wq = sys.alloc_workqueue("setmax", WQ_UNBOUND, 1).unwrap();
+    let gate = Arc::new(AtomicBool::new(false));
+    let ran = Arc::new(AtomicBool::new(false));
+    let r2 = ran.clone();
+    let w = Work::new(move |_s, _w, _t| r2.store(true, Ordering::SeqCst));
+    sys.queue_work(&wq, &blocker(gate.clone())).unwrap();
+    sys.queue_work(&wq, &w).unwrap();
+    assert!(sys.workqueue_congested(None, &wq));
+    sys.workqueue_set_max_active(&wq, 2);
+    assert_eq!(wq.max_active(), 2);
+    // Runs while the blocker still holds the first slot.
+    common::wait_until("activated work ran", || ran.load(Ordering::SeqCst));
+    gate.store(true, Ordering::SeqCst);
+    let s = sys.clone();
+    m.run_on(CpuId(0), move |t| s.flush_workqueue(t, &wq)).unwrap().unwrap();
+}

@@ -40,6 +40,10 @@ pub(crate) fn __queue_work(
         let c = cpu
             .or_else(|| sys.current_cpu())
             .unwrap_or_else(|| sys.online_mask().first().unwrap_or(CpuId(0)));
+        if !sys.cpu(c)?.online() {
+            // Linux WARNs and queues anyway; with no worker there it would never run.
+            return Err(IrqError::CpuOffline(c.0));
+        }
         wq.0.pools.get(c.index()).ok_or(IrqError::NotFound("no such cpu"))?
     } else {
         &wq.0.pools[0]
