@@ -21,8 +21,14 @@
 //! # Departures from Linux (documented, not hidden)
 //!
 //! - No WQ_BH pools, no affinity scopes (one unbound pool per priority spanning all
-//!   CPUs), no CPU hotplug rebinding. CPU-intensive detection measures wall time
-//!   since the item started or last woke (Linux measures the task's CPU time).
+//!   CPUs), no CPU hotplug: bound kworkers stay bound, so a runtime that refuses to
+//!   offline a CPU with bound threads refuses it once workqueues are up.
+//!   CPU-intensive detection measures wall time since the item started or last
+//!   woke (Linux measures the task's CPU time).
+//! - The rescuer is an unbound thread; it does not migrate to the CPU of the pool it
+//!   helps, so a rescued per-CPU work may run on another CPU.
+//! - No watchdog, no `queue_rcu_work`, no `queue_work_node`, no flush-dependency
+//!   checks beyond refusing to flush or cancel the running work from itself.
 //! - The manager sends mayday as soon as a creation attempt fails (Linux waits
 //!   MAYDAY_INITIAL_TIMEOUT first), then retries after CREATE_COOLDOWN.
 //! - Queueing on a destroyed or draining workqueue returns a typed error and clears
