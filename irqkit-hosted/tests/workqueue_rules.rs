@@ -522,3 +522,34 @@ fn raising_max_active_activates_inactive_works() {
     let s = sys.clone();
     m.run_on(CpuId(0), move |t| s.flush_workqueue(t, &wq)).unwrap().unwrap();
 }
+
+// kernel/workqueue.c __cancel_work_sync: the work is disabled while cancelling, so a
+// self-requeueing work stops: on return it is neither pending nor running.
+#[test]
+fn cancel_work_sync_stops_a_self_requeueing_work() {
+    let m = machine();
+    let sys = m.sys().clone();
+    let wq = sys.alloc_workqueue("selfq", WQ_PERCPU, 0).unwrap();
+    let runs = Arc::new(AtomicU64::new(0));
+    let (r2, wq2) = (runs.clone(), wq.clone());
+    let w = Work::new(move |s, me, t| {
+        r2.fetch_add(1, Ordering::SeqCst);
+        msleep(s, t, 1).unwrap();
+        let _ = s.queue_work(&wq2, me);
+    });
+    sys.queue_work_on(Some(CpuId(0)), &wq, &w).unwrap();
+    common::wait_until("a few rounds", || runs.load(Ordering::SeqCst) >= 3);
+    let (s, w2) = (sys.clone(), w.clone());
+    let (r, busy) = m
+        .run_on(CpuId(1), move |t| {
+            let r = s.cancel_work_sync(t, &w2);
+            (r, s.work_busy(&w2))
+        })
+        .unwrap();
+    assert!(r.is_ok());
+    assert_eq!(busy, 0, "neither pending nor running after cancel_work_sync");
+    let after = runs.load(Ordering::SeqCst);
+    let (s, wq3) = (sys.clone(), wq.clone());
+    m.run_on(CpuId(0), move |t| s.flush_workqueue(t, &wq3)).unwrap().unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), after, "it did not come back");
+}
