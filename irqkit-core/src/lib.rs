@@ -41,6 +41,7 @@ pub mod tasklet;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod timer;
+pub mod workqueue;
 
 pub use cpu::{CpuId, CpuMask, HardIrq, Nmi, SoftIrq, Task};
 pub use error::IrqError;

@@ -48,6 +48,7 @@ pub struct IrqSystem {
     pub(crate) timers: crate::timer::TimerBases,
     /// The generic IRQ layer: descriptors, domains, detector state.
     pub irq: crate::irq::IrqCore,
+    pub(crate) wq: crate::workqueue::Workqueues,
 }
 
 impl IrqSystem {
@@ -79,6 +80,7 @@ impl IrqSystem {
             irq_work,
             timers,
             irq,
+            wq: crate::workqueue::Workqueues::new(),
         }))
     }
 

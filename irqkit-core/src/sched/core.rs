@@ -334,7 +334,8 @@ impl IrqSystem {
             None => return,
         };
         let is_idle = prev.policy() == Policy::Idle;
-        if !preempt && prev.state() == ThreadState::Sleeping {
+        let slept_hook = !preempt && prev.state() == ThreadState::Sleeping;
+        if slept_hook {
             if let Some(h) = prev.hooks.clone() {
                 h.sleeping(&prev);
             }
@@ -366,6 +367,12 @@ impl IrqSystem {
         if Arc::ptr_eq(&next, &prev) {
             drop(rq);
             drop(wl);
+            // Woken before the switch: the hooks still see a matching "running".
+            if slept_hook {
+                if let Some(h) = prev.hooks.clone() {
+                    h.running(&prev);
+                }
+            }
             return;
         }
         if prev_runnable {
@@ -422,6 +429,10 @@ impl IrqSystem {
         drop(rq);
         if resched {
             self.this_cpu().set_need_resched(true);
+        }
+        if curr.hooks.is_some() {
+            // Linux's scheduler_tick calls wq_worker_tick for kworkers.
+            crate::workqueue::wq_worker_tick(self, &curr);
         }
     }
 

@@ -24,7 +24,9 @@
 
 mod api;
 mod run;
+mod sleep;
 pub mod wheel;
+pub use sleep::msleep;
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;

@@ -1,0 +1,196 @@
+//! `alloc_workqueue` and friends: flag checks, max_active clamping, destroy, freeze.
+
+use alloc::collections::VecDeque;
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::pool::Pool;
+use super::wq::{FlushState, WqStats, DESTROYED, DESTROYING};
+use super::*;
+use crate::cpu::{CpuId, Task};
+use crate::sched::WaitQueue;
+use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use crate::sync::SpinLockIrq;
+use crate::{IrqError, IrqSystem};
+
+/// Clamps `max_active` as `alloc_workqueue` does (0 means the default).
+fn clamp_max_active(sys: &IrqSystem, name: &str, max_active: i32) -> u32 {
+    if max_active == 0 {
+        return WQ_DFL_ACTIVE;
+    }
+    let c = max_active.clamp(1, WQ_MAX_ACTIVE as i32);
+    if c != max_active {
+        sys.wq.log(
+            sys,
+            format!(
+                "workqueue: max_active {max_active} requested for {name} is out of range, clamping between 1 and {WQ_MAX_ACTIVE}"
+            ),
+        );
+    }
+    c as u32
+}
+
+impl IrqSystem {
+    /// `alloc_workqueue(name, flags, max_active)`. Without WQ_UNBOUND the workqueue
+    /// is per-CPU (WQ_PERCPU states that explicitly). max_active 0 means 1024;
+    /// values outside 1..=2048 are clamped with a warning in the workqueue log.
+    /// `InvalidArgument` for WQ_BH with other flags than HIGHPRI/PERCPU or with a
+    /// non-zero max_active; `Unsupported` for WQ_BH itself (not built yet).
+    pub fn alloc_workqueue(
+        self: &Arc<Self>,
+        name: &str,
+        flags: u32,
+        max_active: i32,
+    ) -> Result<Workqueue, IrqError> {
+        self.workqueue_init()?;
+        self.alloc_workqueue_inner(name, flags, max_active)
+    }
+
+    pub(crate) fn alloc_workqueue_inner(
+        self: &Arc<Self>,
+        name: &str,
+        mut flags: u32,
+        max_active: i32,
+    ) -> Result<Workqueue, IrqError> {
+        if flags & !(WQ_ALL_FLAGS) != 0 {
+            return Err(IrqError::InvalidArgument("unknown workqueue flags"));
+        }
+        if flags & WQ_BH != 0 {
+            if flags & !(WQ_BH | WQ_HIGHPRI | WQ_PERCPU) != 0 {
+                return Err(IrqError::InvalidArgument(
+                    "BH workqueues allow only HIGHPRI and PERCPU",
+                ));
+            }
+            if max_active != 0 {
+                return Err(IrqError::InvalidArgument("BH workqueues need max_active 0"));
+            }
+            return Err(IrqError::Unsupported("WQ_BH workqueues are not built yet"));
+        }
+        if flags & WQ_UNBOUND != 0 && flags & WQ_PERCPU != 0 {
+            return Err(IrqError::InvalidArgument("WQ_UNBOUND and WQ_PERCPU exclude each other"));
+        }
+        if flags & WQ_POWER_EFFICIENT != 0 && self.wq.power_efficient.load(Ordering::Relaxed) {
+            flags = (flags & !WQ_PERCPU) | WQ_UNBOUND;
+        }
+        let mut name = String::from(name);
+        if name.len() > WQ_NAME_LEN - 1 {
+            let mut cut = WQ_NAME_LEN - 1;
+            while !name.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            name.truncate(cut);
+            self.wq
+                .log(self, format!("workqueue: name exceeds WQ_NAME_LEN. Truncating to: {name}"));
+        }
+        let max = clamp_max_active(self, &name, max_active);
+        let highpri = flags & WQ_HIGHPRI != 0;
+        let pools: Vec<Arc<Pool>> = if flags & WQ_UNBOUND != 0 {
+            alloc::vec![self.wq.unbound_pool(self, highpri)?]
+        } else {
+            (0..self.nr_cpus())
+                .map(|c| self.wq.cpu_pool(self, CpuId(c as u32), highpri))
+                .collect::<Result<_, _>>()?
+        };
+        let inner = Arc::new(WqInner {
+            id: self.wq.next_wq_id.fetch_add(1, Ordering::Relaxed),
+            name,
+            flags,
+            max_active: AtomicU32::new(max),
+            pools,
+            state: AtomicU32::new(0),
+            frozen: AtomicBool::new(false),
+            flush: SpinLockIrq::new(FlushState { color: 0, in_flight: VecDeque::new() }),
+            flush_wait: WaitQueue::new(),
+            flushers: AtomicUsize::new(0),
+            mayday_list: SpinLockIrq::new(VecDeque::new()),
+            mayday_wait: WaitQueue::new(),
+            rescuer: SpinLockIrq::new(None),
+            stats: WqStats::default(),
+        });
+        if flags & WQ_MEM_RECLAIM != 0 {
+            let t = super::rescuer::start_rescuer(self, &inner)?;
+            *inner.rescuer.lock_irqsave(self) = Some(t);
+        }
+        self.wq.registry.lock_irqsave(self).push(inner.clone());
+        Ok(Workqueue(inner))
+    }
+
+    /// `alloc_ordered_workqueue(name, flags)`: unbound, max_active 1, strict FIFO.
+    pub fn alloc_ordered_workqueue(
+        self: &Arc<Self>,
+        name: &str,
+        flags: u32,
+    ) -> Result<Workqueue, IrqError> {
+        self.alloc_workqueue(name, WQ_UNBOUND | __WQ_ORDERED | flags, 1)
+    }
+
+    /// `destroy_workqueue`: refuses new work, drains, stops the rescuer. Queueing on it
+    /// afterwards is `AlreadyFreed`. Pending delayed-work timers must be cancelled
+    /// first (as in Linux); their expiry then fails to queue and is logged.
+    pub fn destroy_workqueue(&self, task: &Task, wq: &Workqueue) -> Result<(), IrqError> {
+        self.might_sleep("destroy_workqueue")?;
+        let st = wq.0.state.fetch_or(DESTROYING, Ordering::AcqRel);
+        if st & (DESTROYING | DESTROYED) != 0 {
+            return Err(IrqError::AlreadyFreed("workqueue already destroyed"));
+        }
+        let r = self.drain_workqueue(task, wq);
+        if let Some(t) = wq.0.rescuer.lock_irqsave(self).take() {
+            self.kthread_stop_nowait(&t);
+        }
+        wq.0.mayday_wait.wake_all(self);
+        self.wq.registry.lock_irqsave(self).retain(|w| !Arc::ptr_eq(w, &wq.0));
+        wq.0.state.fetch_or(DESTROYED, Ordering::AcqRel);
+        r
+    }
+
+    /// `workqueue_set_max_active`: re-clamps and activates inactive works if raised.
+    pub fn workqueue_set_max_active(&self, wq: &Workqueue, max_active: i32) {
+        let max = clamp_max_active(self, &wq.0.name, max_active);
+        let max = if wq.is_ordered() { 1 } else { max };
+        wq.0.max_active.store(max, Ordering::Relaxed);
+        for pool in wq.0.pools.iter() {
+            let mut g = pool.inner.lock_irqsave(self);
+            if let Some(p) = g.pwqs.get_mut(&wq.0.id) {
+                p.max_active = max;
+            }
+            g.activate(self, wq.0.id);
+        }
+    }
+
+    /// `workqueue_congested(cpu, wq)`: the pwq serving `cpu` has inactive works.
+    pub fn workqueue_congested(&self, cpu: Option<CpuId>, wq: &Workqueue) -> bool {
+        let pool = if wq.0.is_percpu() {
+            let c = cpu.or(self.current_cpu()).unwrap_or(CpuId(0));
+            match wq.0.pools.get(c.index()) {
+                Some(p) => p,
+                None => return false,
+            }
+        } else {
+            &wq.0.pools[0]
+        };
+        pool.inner.lock_irqsave(self).pwq_counts(wq.0.id).is_some_and(|(_, i)| i > 0)
+    }
+
+    /// `freeze_workqueues_begin`: freezable workqueues start no new work (queued
+    /// works stay inactive) until [`IrqSystem::thaw_workqueues`].
+    pub fn freeze_workqueues(&self) {
+        for wq in self.wq.registry.lock_irqsave(self).iter() {
+            if wq.flags & WQ_FREEZABLE != 0 {
+                wq.frozen.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// `thaw_workqueues`: freezable workqueues run their held-back works again.
+    pub fn thaw_workqueues(&self) {
+        let wqs: Vec<_> = self.wq.registry.lock_irqsave(self).clone();
+        for wq in wqs.iter().filter(|w| w.frozen()) {
+            wq.frozen.store(false, Ordering::Release);
+            for pool in wq.pools.iter() {
+                pool.inner.lock_irqsave(self).activate(self, wq.id);
+            }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! `wq_dump` / `wq_monitor`-style text: pools, workers, pool_workqueues, counters.
+
+use alloc::string::String;
+use core::fmt::Write;
+
+use super::worker::{WORKER_CPU_INTENSIVE, WORKER_IDLE};
+use crate::sync::atomic::Ordering;
+use crate::IrqSystem;
+
+impl IrqSystem {
+    /// A text view like `tools/workqueue/wq_dump.py` plus `wq_monitor.py` columns.
+    pub fn wq_dump(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(o, "Worker Pools");
+        for pool in self.wq.all_pools(self) {
+            let g = pool.inner.lock_irqsave(self);
+            let cpu = match pool.cpu {
+                Some(c) => alloc::format!("cpu {:3}", c.0),
+                None => String::from("unbound"),
+            };
+            let _ = writeln!(
+                o,
+                "pool[{:02}] {} nice {:3} workers {} idle {} nr_running {} worklist {} created {} reaped {} idle_timer {}",
+                pool.id,
+                cpu,
+                pool.nice(),
+                g.workers.len(),
+                g.idle.len(),
+                g.nr_running,
+                g.worklist.len(),
+                pool.nr_created.load(Ordering::Relaxed),
+                pool.nr_reaped.load(Ordering::Relaxed),
+                if pool.idle_timer.pending() {
+                    alloc::format!("at {} (now {})", pool.idle_timer.expires(), self.jiffies())
+                } else {
+                    String::from("off")
+                },
+            );
+            for s in g.workers.iter() {
+                let f = s.worker.flags();
+                let state = if f & WORKER_IDLE != 0 {
+                    "idle"
+                } else if s.worker.is_sleeping() {
+                    "sleeping"
+                } else if f & WORKER_CPU_INTENSIVE != 0 {
+                    "cpu-intensive"
+                } else {
+                    "busy"
+                };
+                let desc = match (&s.current, &s.last_wq) {
+                    (Some(c), _) => alloc::format!("+{} work {:#x}", c.wq.name, c.work.addr()),
+                    (None, Some(w)) => alloc::format!("-{}", w.name),
+                    _ => String::new(),
+                };
+                let _ = writeln!(o, "    {} {} {}", s.worker.name, state, desc);
+            }
+        }
+        let _ = writeln!(o, "Workqueues");
+        let wqs = self.wq.registry.lock_irqsave(self).clone();
+        for wq in wqs.iter() {
+            let st = &wq.stats;
+            let _ = writeln!(
+                o,
+                "{:<24} flags {:#06x} max_active {:4} started {} completed {} cpu_ms {} cpu_intensive {} cm_wakeups {} mayday {} rescued {} panicked {}",
+                wq.name,
+                wq.flags,
+                wq.max_active(),
+                st.started.load(Ordering::Relaxed),
+                st.completed.load(Ordering::Relaxed),
+                st.cpu_time_ns.load(Ordering::Relaxed) / 1_000_000,
+                st.cpu_intensive.load(Ordering::Relaxed),
+                st.cm_wakeups.load(Ordering::Relaxed),
+                st.mayday.load(Ordering::Relaxed),
+                st.rescued.load(Ordering::Relaxed),
+                st.panicked.load(Ordering::Relaxed),
+            );
+            for pool in wq.pools.iter() {
+                if let Some((a, i)) = pool.inner.lock_irqsave(self).pwq_counts(wq.id) {
+                    if a > 0 || i > 0 {
+                        let _ = writeln!(o, "    pwq pool[{:02}] active {a} inactive {i}", pool.id);
+                    }
+                }
+            }
+        }
+        o
+    }
+}

@@ -1,0 +1,131 @@
+//! Worker creation (the manager's `create_worker`) and the scheduler hooks that keep
+//! a pool's `nr_running` (`wq_worker_sleeping` / `wq_worker_running`).
+
+use alloc::format;
+use alloc::sync::{Arc, Weak};
+
+use super::pool::{Pool, WorkerSlot};
+use super::worker::{
+    worker_thread, Worker, WORKER_IDLE, WORKER_NOT_RUNNING, WORKER_PREP, WORKER_UNBOUND,
+};
+use crate::cpu::CpuMask;
+use crate::sched::{Affinity, KthreadSpec, Policy, SchedHooks, Thread, WaitQueue};
+use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use crate::{IrqError, IrqSystem};
+
+/// The scheduler hooks of one worker (`wq_worker_sleeping` / `wq_worker_running`).
+struct WorkerHooks {
+    worker: Weak<Worker>,
+    sys: Weak<IrqSystem>,
+}
+
+impl SchedHooks for WorkerHooks {
+    fn sleeping(&self, _thread: &Thread) {
+        let (Some(w), Some(sys)) = (self.worker.upgrade(), self.sys.upgrade()) else { return };
+        if w.flags() & WORKER_NOT_RUNNING != 0 || w.is_sleeping() {
+            return;
+        }
+        let mut g = w.pool.inner.lock_irqsave(&sys);
+        // Re-check under the lock: flags change only under it.
+        if w.flags() & WORKER_NOT_RUNNING != 0 || w.is_sleeping() {
+            return;
+        }
+        w.sleeping.store(true, Ordering::Release);
+        g.nr_running -= 1;
+        if g.kick(&sys) {
+            let wq = g.slot(&w).and_then(|s| s.current.as_ref().map(|c| c.wq.clone()));
+            if let Some(wq) = wq {
+                wq.stats.cm_wakeups.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn running(&self, _thread: &Thread) {
+        let (Some(w), Some(sys)) = (self.worker.upgrade(), self.sys.upgrade()) else { return };
+        if !w.is_sleeping() {
+            return;
+        }
+        let mut g = w.pool.inner.lock_irqsave(&sys);
+        if w.sleeping.swap(false, Ordering::AcqRel) && w.flags() & WORKER_NOT_RUNNING == 0 {
+            g.nr_running += 1;
+        }
+        // "Ran for the threshold without sleeping" counts from here.
+        w.current_at.store(sys.now_ns(), Ordering::Relaxed);
+    }
+}
+
+/// `create_worker`: a new idle worker for `pool`, its thread started. Fails when the
+/// fault-injection switch is on, or when the thread cannot be created.
+pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<(), IrqError> {
+    if sys.wq.fail_create.load(Ordering::Acquire) {
+        return Err(IrqError::NoSpace("worker creation failed (fault injection)"));
+    }
+    let w = {
+        let mut g = pool.inner.lock_irqsave(sys);
+        // Lowest free id, as the per-pool IDA hands them out.
+        let mut id = 0;
+        while g.workers.iter().any(|s| s.worker.id == id) {
+            id += 1;
+        }
+        let name = match pool.cpu {
+            Some(c) if pool.highpri => format!("kworker/{}:{}H", c.0, id),
+            Some(c) => format!("kworker/{}:{}", c.0, id),
+            None => format!("kworker/u{}:{}", pool.id, id),
+        };
+        let unbound = if pool.cpu.is_none() { WORKER_UNBOUND } else { 0 };
+        let w = Arc::new(Worker {
+            id,
+            name,
+            pool: pool.clone(),
+            flags: AtomicU32::new(WORKER_PREP | WORKER_IDLE | unbound),
+            sleeping: AtomicBool::new(false),
+            woken: AtomicBool::new(false),
+            wait: WaitQueue::new(),
+            last_active_ns: AtomicU64::new(sys.now_ns()),
+            thread_id: AtomicU64::new(0),
+            rescuer: false,
+            current_at: AtomicU64::new(0),
+        });
+        g.workers.push(WorkerSlot {
+            worker: w.clone(),
+            current: None,
+            scheduled: Default::default(),
+            last_wq: None,
+        });
+        g.idle.insert(0, w.clone());
+        w
+    };
+    let affinity = match pool.cpu {
+        Some(c) => Affinity::Bound(c),
+        None => {
+            let mut m = CpuMask::new();
+            for i in 0..sys.nr_cpus() {
+                m.set(crate::CpuId(i as u32));
+            }
+            Affinity::Unbound(m)
+        }
+    };
+    let hooks: Arc<dyn SchedHooks> =
+        Arc::new(WorkerHooks { worker: Arc::downgrade(&w), sys: Arc::downgrade(sys) });
+    let spec = KthreadSpec {
+        name: w.name.clone(),
+        policy: Policy::Normal(pool.nice()),
+        affinity,
+        hooks: Some(hooks),
+    };
+    let (sys2, w2) = (sys.clone(), w.clone());
+    match sys.spawn_kthread(spec, move |task| worker_thread(&sys2, w2, task)) {
+        Ok(t) => {
+            w.thread_id.store(t.id().0, Ordering::Release);
+            sys.wq.workers.lock_irqsave(sys).insert(t.id(), w.clone());
+            pool.nr_created.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) => {
+            let mut g = pool.inner.lock_irqsave(sys);
+            g.workers.retain(|s| !Arc::ptr_eq(&s.worker, &w));
+            g.idle.retain(|x| !Arc::ptr_eq(x, &w));
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Concurrency-managed workqueues (kernel/workqueue.c): shared worker pools, per-
+//! workqueue pool bridges, and a running count kept by scheduler hooks.
+//!
+//! # Model
+//!
+//! Per CPU there is a normal pool (`kworker/N:M`, nice 0) and a highpri pool
+//! (`kworker/N:MH`, nice −20); unbound workqueues share one unbound pool per
+//! priority (`kworker/uP:M`). A [`Workqueue`] owns no threads: it feeds pools
+//! through pool_workqueues that enforce `max_active` with an inactive list. A pool
+//! keeps one worker running per CPU as long as its work does not block; when the
+//! last running worker sleeps, the scheduler hook wakes an idle worker, and a
+//! worker that leaves the idle list with no idle worker left first creates one (the
+//! manager). Idle workers beyond the need are reaped after
+//! [`IDLE_WORKER_TIMEOUT_MS`]. A `WQ_MEM_RECLAIM` workqueue has a rescuer thread
+//! that runs its works when worker creation fails (mayday).
+//!
+//! Call [`IrqSystem::workqueue_init`] once the CPUs are online (`alloc_workqueue`
+//! does it on first use); it creates the pools, their first workers and the system
+//! workqueues.
+//!
+//! # Departures from Linux (documented, not hidden)
+//!
+//! - No WQ_BH pools, no affinity scopes (one unbound pool per priority spanning all
+//!   CPUs), no CPU hotplug: bound kworkers stay bound, so a runtime that refuses to
+//!   offline a CPU with bound threads refuses it once workqueues are up.
+//!   CPU-intensive detection measures wall time since the item started or last
+//!   woke (Linux measures the task's CPU time).
+//! - The rescuer is an unbound thread; it does not migrate to the CPU of the pool it
+//!   helps, so a rescued per-CPU work may run on another CPU.
+//! - No watchdog, no `queue_rcu_work`, no `queue_work_node`, no flush-dependency
+//!   checks beyond refusing to flush or cancel the running work from itself.
+//! - The manager sends mayday as soon as a creation attempt fails (Linux waits
+//!   MAYDAY_INITIAL_TIMEOUT first), then retries after CREATE_COOLDOWN.
+//! - Queueing on a destroyed or draining workqueue returns a typed error and clears
+//!   PENDING instead of WARNing and leaving the work pending for ever.
+
+mod api;
+mod create;
+mod dump;
+mod flush;
+#[cfg(loom)]
+mod loom_model;
+mod manage;
+mod pool;
+mod process;
+mod queue;
+mod rescuer;
+mod system_wqs;
+mod work;
+mod worker;
+mod wq;
+
+pub(crate) use process::wq_worker_tick;
+pub use system_wqs::SystemWqs;
+pub use work::{work_inner_size, DelayedWork, Work, WorkFn};
+pub use wq::{Workqueue, WqInner, WqStats};
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use crate::cpu::CpuId;
+use crate::sched::{ThreadId, WaitQueue};
+use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::SpinLockIrq;
+use crate::{IrqError, IrqSystem};
+use pool::Pool;
+use worker::Worker;
+
+/// Run in softirq context (not built yet: `alloc_workqueue` reports `Unsupported`).
+pub const WQ_BH: u32 = 1 << 0;
+/// Not bound to a CPU; served by the shared unbound pool.
+pub const WQ_UNBOUND: u32 = 1 << 1;
+/// Stops at freeze, resumes at thaw.
+pub const WQ_FREEZABLE: u32 = 1 << 2;
+/// May be used in memory reclaim: has a rescuer thread.
+pub const WQ_MEM_RECLAIM: u32 = 1 << 3;
+/// Served by the highpri pools (nice −20).
+pub const WQ_HIGHPRI: u32 = 1 << 4;
+/// Items leave concurrency management while they run.
+pub const WQ_CPU_INTENSIVE: u32 = 1 << 5;
+/// Visible in sysfs (accepted, no effect here).
+pub const WQ_SYSFS: u32 = 1 << 6;
+/// Unbound when `power_efficient` is set, per-CPU otherwise.
+pub const WQ_POWER_EFFICIENT: u32 = 1 << 7;
+/// Explicitly per-CPU.
+pub const WQ_PERCPU: u32 = 1 << 8;
+/// Internal: ordered workqueue (one at a time, FIFO).
+pub const __WQ_ORDERED: u32 = 1 << 17;
+/// Internal: created by the legacy `create_workqueue` helpers.
+pub const __WQ_LEGACY: u32 = 1 << 18;
+const WQ_ALL_FLAGS: u32 = WQ_BH
+    | WQ_UNBOUND
+    | WQ_FREEZABLE
+    | WQ_MEM_RECLAIM
+    | WQ_HIGHPRI
+    | WQ_CPU_INTENSIVE
+    | WQ_SYSFS
+    | WQ_POWER_EFFICIENT
+    | WQ_PERCPU
+    | __WQ_ORDERED
+    | __WQ_LEGACY;
+
+/// `WQ_MAX_ACTIVE`.
+pub const WQ_MAX_ACTIVE: u32 = 2048;
+/// `WQ_DFL_ACTIVE`: what max_active 0 means.
+pub const WQ_DFL_ACTIVE: u32 = 1024;
+/// `WQ_NAME_LEN` (names are truncated to one less).
+pub const WQ_NAME_LEN: usize = 32;
+/// `IDLE_WORKER_TIMEOUT` (300 s), the default of the configurable reaping timeout.
+pub const IDLE_WORKER_TIMEOUT_MS: u64 = 300_000;
+/// `wq_cpu_intensive_thresh_us` default: 10 ms without sleeping makes a work
+/// CPU-intensive.
+pub const CPU_INTENSIVE_THRESH_US: u64 = 10_000;
+/// `work_busy` bit: PENDING set.
+pub const WORK_BUSY_PENDING: u32 = 1;
+/// `work_busy` bit: executing now.
+pub const WORK_BUSY_RUNNING: u32 = 2;
+
+/// Runs a work function and contains a panic: true if it returned normally. The
+/// hosted runtime installs one built on `std::panic::catch_unwind`.
+pub type WorkGuard = fn(&mut dyn FnMut()) -> bool;
+
+/// All workqueue state of one [`IrqSystem`].
+pub struct Workqueues {
+    pub(crate) inited: SpinLockIrq<bool>,
+    /// Per-CPU pools: index `cpu * 2 + highpri`.
+    pub(crate) cpu_pools: SpinLockIrq<Vec<Arc<Pool>>>,
+    /// Unbound pools: normal, highpri.
+    pub(crate) unbound_pools: SpinLockIrq<Vec<Arc<Pool>>>,
+    pub(crate) system: SpinLockIrq<Option<SystemWqs>>,
+    pub(crate) registry: SpinLockIrq<Vec<Arc<WqInner>>>,
+    pub(crate) workers: SpinLockIrq<BTreeMap<ThreadId, Arc<Worker>>>,
+    pub(crate) next_wq_id: AtomicU32,
+    pub(crate) next_pool_id: AtomicU32,
+    /// `flush_work` / `cancel_work_sync` sleepers.
+    pub(crate) work_flush_wait: WaitQueue,
+    pub(crate) work_flushers: AtomicUsize,
+    /// Fault injection: worker creation fails while set.
+    pub(crate) fail_create: AtomicBool,
+    pub(crate) idle_timeout_ms: AtomicU64,
+    pub(crate) cpu_intensive_thresh_us: AtomicU64,
+    pub(crate) power_efficient: AtomicBool,
+    pub(crate) guard: SpinLockIrq<Option<WorkGuard>>,
+    pub(crate) log: SpinLockIrq<Vec<String>>,
+}
+
+impl Workqueues {
+    pub(crate) fn new() -> Self {
+        Workqueues {
+            inited: SpinLockIrq::new(false),
+            cpu_pools: SpinLockIrq::new(Vec::new()),
+            unbound_pools: SpinLockIrq::new(Vec::new()),
+            system: SpinLockIrq::new(None),
+            registry: SpinLockIrq::new(Vec::new()),
+            workers: SpinLockIrq::new(BTreeMap::new()),
+            next_wq_id: AtomicU32::new(1),
+            next_pool_id: AtomicU32::new(0),
+            work_flush_wait: WaitQueue::new(),
+            work_flushers: AtomicUsize::new(0),
+            fail_create: AtomicBool::new(false),
+            idle_timeout_ms: AtomicU64::new(IDLE_WORKER_TIMEOUT_MS),
+            cpu_intensive_thresh_us: AtomicU64::new(CPU_INTENSIVE_THRESH_US),
+            power_efficient: AtomicBool::new(false),
+            guard: SpinLockIrq::new(None),
+            log: SpinLockIrq::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn log(&self, sys: &IrqSystem, line: String) {
+        let mut l = self.log.lock_irqsave(sys);
+        if l.len() < 1024 {
+            l.push(line);
+        }
+    }
+
+    pub(crate) fn run_guarded(&self, sys: &IrqSystem, f: &mut dyn FnMut()) -> bool {
+        let g = *self.guard.lock_irqsave(sys);
+        match g {
+            Some(g) => g(f),
+            None => {
+                f();
+                true
+            }
+        }
+    }
+
+    pub(crate) fn wake_work_flushers(&self, sys: &IrqSystem) {
+        if self.work_flushers.load(Ordering::SeqCst) > 0 {
+            self.work_flush_wait.wake_all(sys);
+        }
+    }
+
+    pub(crate) fn pool_by_id(&self, sys: &IrqSystem, id: u32) -> Option<Arc<Pool>> {
+        let c = self.cpu_pools.lock_irqsave(sys).iter().find(|p| p.id == id).cloned();
+        c.or_else(|| self.unbound_pools.lock_irqsave(sys).iter().find(|p| p.id == id).cloned())
+    }
+
+    pub(crate) fn all_pools(&self, sys: &IrqSystem) -> Vec<Arc<Pool>> {
+        let mut v = self.cpu_pools.lock_irqsave(sys).clone();
+        v.extend(self.unbound_pools.lock_irqsave(sys).iter().cloned());
+        v
+    }
+
+    pub(crate) fn cpu_pool(
+        &self,
+        sys: &IrqSystem,
+        cpu: CpuId,
+        highpri: bool,
+    ) -> Result<Arc<Pool>, IrqError> {
+        self.cpu_pools
+            .lock_irqsave(sys)
+            .get(cpu.index() * 2 + highpri as usize)
+            .cloned()
+            .ok_or(IrqError::NotFound("no worker pool for that cpu"))
+    }
+
+    pub(crate) fn unbound_pool(
+        &self,
+        sys: &IrqSystem,
+        highpri: bool,
+    ) -> Result<Arc<Pool>, IrqError> {
+        self.unbound_pools
+            .lock_irqsave(sys)
+            .get(highpri as usize)
+            .cloned()
+            .ok_or(IrqError::NotFound("workqueues not initialised"))
+    }
+}

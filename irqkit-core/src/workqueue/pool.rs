@@ -1,0 +1,264 @@
+//! Worker pools and the pool_workqueue bridge: worklist, workers, nr_running, max_active.
+//!
+//! One lock per pool guards everything about it, as `pool->lock` does in Linux:
+//! the worklist, the workers' current and scheduled works, the idle list, and every
+//! pool_workqueue (per-workqueue active count and inactive list) that feeds it.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::work::Work;
+use super::worker::{Worker, WORKER_DIE, WORKER_NOT_RUNNING};
+use super::WqInner;
+use crate::cpu::CpuId;
+use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::SpinLockIrq;
+use crate::timer::Timer;
+use crate::IrqSystem;
+
+/// One queueing instance of a work: the work, its workqueue and its flush color.
+#[derive(Clone)]
+pub(crate) struct Item {
+    pub(crate) work: Work,
+    pub(crate) wq: Arc<WqInner>,
+    pub(crate) color: u64,
+}
+
+/// A pool_workqueue: one workqueue's share of one pool (guarded by the pool lock).
+pub(crate) struct Pwq {
+    pub(crate) nr_active: u32,
+    pub(crate) max_active: u32,
+    pub(crate) inactive: VecDeque<Item>,
+}
+
+/// A worker as the pool sees it: its current and scheduled works.
+pub(crate) struct WorkerSlot {
+    pub(crate) worker: Arc<Worker>,
+    pub(crate) current: Option<Item>,
+    pub(crate) scheduled: VecDeque<Item>,
+    /// Description of the last item (`-<wq>` in `ps` once it finished).
+    pub(crate) last_wq: Option<Arc<WqInner>>,
+}
+
+pub(crate) struct PoolInner {
+    pub(crate) worklist: VecDeque<Item>,
+    pub(crate) workers: Vec<WorkerSlot>,
+    /// Idle workers, most recently idle last (woken first: Linux's idle list is LIFO).
+    pub(crate) idle: Vec<Arc<Worker>>,
+    /// Concurrency-managed workers running now (per-CPU pools only).
+    pub(crate) nr_running: u32,
+    pub(crate) manager_active: bool,
+    pub(crate) pwqs: BTreeMap<u32, Pwq>,
+}
+
+/// A worker pool: per CPU normal and highpri, plus the shared unbound pools.
+pub(crate) struct Pool {
+    pub(crate) id: u32,
+    /// The CPU of a per-CPU pool; `None` for an unbound pool.
+    pub(crate) cpu: Option<CpuId>,
+    pub(crate) highpri: bool,
+    pub(crate) inner: SpinLockIrq<PoolInner>,
+    pub(crate) idle_timer: Timer,
+    /// Workers created / destroyed (for the dump and the reaping test).
+    pub(crate) nr_created: AtomicU64,
+    pub(crate) nr_reaped: AtomicU64,
+}
+
+impl Pool {
+    pub(crate) fn new(id: u32, cpu: Option<CpuId>, highpri: bool) -> Arc<Pool> {
+        Arc::new_cyclic(|me: &alloc::sync::Weak<Pool>| {
+            let me = me.clone();
+            Pool {
+                id,
+                cpu,
+                highpri,
+                inner: SpinLockIrq::new(PoolInner {
+                    worklist: VecDeque::new(),
+                    workers: Vec::new(),
+                    idle: Vec::new(),
+                    nr_running: 0,
+                    manager_active: false,
+                    pwqs: BTreeMap::new(),
+                }),
+                idle_timer: Timer::new(move |sys, _t, _ctx| {
+                    if let Some(p) = me.upgrade() {
+                        p.idle_worker_timeout(sys);
+                    }
+                }),
+                nr_created: AtomicU64::new(0),
+                nr_reaped: AtomicU64::new(0),
+            }
+        })
+    }
+
+    /// Nice value of this pool's workers (highpri pools run at MIN_NICE).
+    pub(crate) fn nice(&self) -> i8 {
+        if self.highpri {
+            -20
+        } else {
+            0
+        }
+    }
+
+    /// `idle_worker_timeout` + `idle_cull_fn`: while there are too many workers, the
+    /// oldest idle ones that idled past the timeout are told to die.
+    fn idle_worker_timeout(&self, sys: &IrqSystem) {
+        let timeout_ns = sys.wq.idle_timeout_ms.load(Ordering::Relaxed) * 1_000_000;
+        let mut g = self.inner.lock_irqsave(sys);
+        let now = sys.now_ns();
+        while g.too_many_workers() {
+            let oldest = g.idle[0].clone();
+            // A worker may have gone idle on another CPU after `now` was read.
+            let idled = now.saturating_sub(oldest.last_active_ns.load(Ordering::Relaxed));
+            // A worker already kicked keeps its wake-up: reap no younger ones either.
+            if idled < timeout_ns || oldest.is_woken() {
+                let left_ms = (timeout_ns - idled) / 1_000_000 + 1;
+                self.idle_timer.modify(sys, sys.jiffies() + sys.msecs_to_jiffies(left_ms));
+                break;
+            }
+            g.idle.remove(0);
+            oldest.set_flags(WORKER_DIE);
+            self.nr_reaped.fetch_add(1, Ordering::Relaxed);
+            oldest.wake(sys);
+        }
+    }
+}
+
+impl PoolInner {
+    /// `need_more_worker`: work is queued and no concurrency-managed worker runs.
+    pub(crate) fn need_more_worker(&self) -> bool {
+        !self.worklist.is_empty() && self.nr_running == 0
+    }
+
+    /// `keep_working`: work is queued and at most this worker runs.
+    pub(crate) fn keep_working(&self) -> bool {
+        !self.worklist.is_empty() && self.nr_running <= 1
+    }
+
+    /// `too_many_workers`: more than two idle and idle beyond a quarter of the busy.
+    pub(crate) fn too_many_workers(&self) -> bool {
+        let nr_idle = self.idle.len() + self.manager_active as usize;
+        // Workers told to die have left the pool already (Linux drops nr_workers in
+        // destroy_worker), even if their threads have not exited yet.
+        let nr_workers = self.workers.iter().filter(|s| s.worker.flags() & WORKER_DIE == 0).count();
+        let nr_busy = nr_workers.saturating_sub(nr_idle);
+        nr_idle > 2 && (nr_idle - 2) * 4 >= nr_busy
+    }
+
+    /// `kick_pool`: wakes the most recently idle worker if the pool needs one.
+    /// Returns true if a worker was woken.
+    pub(crate) fn kick(&self, sys: &IrqSystem) -> bool {
+        if !self.need_more_worker() {
+            return false;
+        }
+        match self.idle.last() {
+            Some(w) => {
+                w.wake(sys);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn slot(&mut self, w: &Worker) -> Option<&mut WorkerSlot> {
+        self.workers.iter_mut().find(|s| core::ptr::eq(Arc::as_ptr(&s.worker), w))
+    }
+
+    /// `find_worker_executing_work`: the worker running `work` (same work, same wq).
+    pub(crate) fn executing(&self, work: &Work) -> Option<usize> {
+        self.workers.iter().position(|s| s.current.as_ref().is_some_and(|c| c.work.ptr_eq(work)))
+    }
+
+    /// Concurrency-managed running count changes with a worker's NOT_RUNNING flags.
+    pub(crate) fn worker_set_flags(&mut self, w: &Worker, flags: u32) {
+        let old = w.flags();
+        if old & WORKER_NOT_RUNNING == 0 && flags & WORKER_NOT_RUNNING != 0 && !w.is_sleeping() {
+            self.nr_running -= 1;
+        }
+        w.set_flags(flags);
+    }
+
+    pub(crate) fn worker_clr_flags(&mut self, w: &Worker, flags: u32) {
+        let old = w.flags();
+        w.clr_flags(flags);
+        if old & WORKER_NOT_RUNNING != 0 && w.flags() & WORKER_NOT_RUNNING == 0 && !w.is_sleeping()
+        {
+            self.nr_running += 1;
+        }
+    }
+
+    /// Adds an active item (counted in its pwq's `nr_active`) to the worklist.
+    pub(crate) fn insert_work(&mut self, sys: &IrqSystem, pool_id: u32, item: Item) {
+        let max = item.wq.max_active();
+        let pwq = self.pwqs.entry(item.wq.id).or_insert_with(|| Pwq {
+            nr_active: 0,
+            max_active: max,
+            inactive: VecDeque::new(),
+        });
+        item.work.0.last_pool.store(pool_id, Ordering::Release);
+        item.work.0.queued.store(true, Ordering::Release);
+        if pwq.inactive.is_empty() && pwq.nr_active < pwq.max_active && !item.wq.frozen() {
+            pwq.nr_active += 1;
+            self.worklist.push_back(item);
+            self.kick(sys);
+        } else {
+            pwq.inactive.push_back(item);
+        }
+    }
+
+    /// `pwq_dec_nr_in_flight` for an active item: frees its slot and activates the
+    /// oldest inactive work of the same pwq.
+    pub(crate) fn dec_active(&mut self, sys: &IrqSystem, wq_id: u32) {
+        let Some(pwq) = self.pwqs.get_mut(&wq_id) else { return };
+        pwq.nr_active = pwq.nr_active.saturating_sub(1);
+        self.activate(sys, wq_id);
+    }
+
+    /// Moves inactive works of `wq_id` onto the worklist while slots are free.
+    pub(crate) fn activate(&mut self, sys: &IrqSystem, wq_id: u32) {
+        let Some(pwq) = self.pwqs.get_mut(&wq_id) else { return };
+        let mut moved = false;
+        while pwq.nr_active < pwq.max_active {
+            let Some(next) = pwq.inactive.pop_front() else { break };
+            if next.wq.frozen() {
+                pwq.inactive.push_front(next);
+                break;
+            }
+            pwq.nr_active += 1;
+            self.worklist.push_back(next);
+            moved = true;
+        }
+        if moved {
+            self.kick(sys);
+        }
+    }
+
+    /// Removes a queued instance of `work` from any list of this pool (grabbing
+    /// PENDING from a queued work). Returns the removed item.
+    pub(crate) fn remove_queued(&mut self, sys: &IrqSystem, work: &Work) -> Option<Item> {
+        if let Some(i) = self.worklist.iter().position(|it| it.work.ptr_eq(work)) {
+            let it = self.worklist.remove(i)?;
+            self.dec_active(sys, it.wq.id);
+            return Some(it);
+        }
+        for slot in self.workers.iter_mut() {
+            if let Some(i) = slot.scheduled.iter().position(|it| it.work.ptr_eq(work)) {
+                let it = slot.scheduled.remove(i)?;
+                self.dec_active(sys, it.wq.id);
+                return Some(it);
+            }
+        }
+        for pwq in self.pwqs.values_mut() {
+            if let Some(i) = pwq.inactive.iter().position(|it| it.work.ptr_eq(work)) {
+                return pwq.inactive.remove(i);
+            }
+        }
+        None
+    }
+
+    /// Counts of (active, inactive) for `wq_id` in this pool.
+    pub(crate) fn pwq_counts(&self, wq_id: u32) -> Option<(u32, usize)> {
+        self.pwqs.get(&wq_id).map(|p| (p.nr_active, p.inactive.len()))
+    }
+}

@@ -1,0 +1,127 @@
+//! Running works: `process_one_work`, the scheduled-list loop, mayday, and the
+//! tick's CPU-intensive detection (`wq_worker_tick`).
+
+use alloc::format;
+use alloc::sync::Arc;
+
+use super::pool::{Item, Pool, PoolInner};
+use super::worker::{Worker, WORKER_CPU_INTENSIVE, WORKER_NOT_RUNNING};
+use super::{WQ_CPU_INTENSIVE, WQ_MEM_RECLAIM};
+use crate::cpu::Task;
+use crate::sched::Thread;
+use crate::sync::atomic::Ordering;
+use crate::sync::SpinLockIrqGuard;
+use crate::IrqSystem;
+
+/// Runs this worker's scheduled list (items assigned to it) to the end.
+pub(crate) fn process_scheduled<'a>(
+    sys: &'a IrqSystem,
+    pool: &'a Arc<Pool>,
+    w: &Arc<Worker>,
+    mut g: SpinLockIrqGuard<'a, PoolInner>,
+    task: &Task,
+    rescuer: bool,
+) -> SpinLockIrqGuard<'a, PoolInner> {
+    loop {
+        let Some(slot) = g.slot(w) else { return g };
+        let Some(item) = slot.scheduled.pop_front() else { return g };
+        g = process_one_work(sys, pool, w, g, item, task, rescuer);
+    }
+}
+
+/// `process_one_work`: runs one item with the pool lock dropped around the call.
+fn process_one_work<'a>(
+    sys: &'a IrqSystem,
+    pool: &'a Arc<Pool>,
+    w: &Arc<Worker>,
+    mut g: SpinLockIrqGuard<'a, PoolInner>,
+    item: Item,
+    task: &Task,
+    rescuer: bool,
+) -> SpinLockIrqGuard<'a, PoolInner> {
+    let cpu_intensive = item.wq.flags & WQ_CPU_INTENSIVE != 0;
+    w.current_at.store(sys.now_ns(), Ordering::Relaxed);
+    let work = item.work.clone();
+    let wq = item.wq.clone();
+    if let Some(slot) = g.slot(w) {
+        slot.current = Some(item.clone());
+        slot.last_wq = Some(wq.clone());
+    }
+    if cpu_intensive {
+        g.worker_set_flags(w, WORKER_CPU_INTENSIVE);
+        wq.stats.cpu_intensive.fetch_add(1, Ordering::Relaxed);
+    }
+    // Chain execution for workers outside concurrency management.
+    g.kick(sys);
+    work.0.queued.store(false, Ordering::Relaxed);
+    work.0.last_pool.store(pool.id, Ordering::Release);
+    // PENDING is cleared before the call, so the function may requeue itself.
+    work.clear_pending();
+    drop(g);
+    wq.stats.started.fetch_add(1, Ordering::Relaxed);
+    if rescuer {
+        wq.stats.rescued.fetch_add(1, Ordering::Relaxed);
+    }
+    let start = sys.now_ns();
+    let ok = sys.wq.run_guarded(sys, &mut || work.call(sys, task));
+    wq.stats.cpu_time_ns.fetch_add(sys.now_ns().saturating_sub(start), Ordering::Relaxed);
+    if !ok {
+        wq.stats.panicked.fetch_add(1, Ordering::Relaxed);
+        sys.wq.log(
+            sys,
+            format!("workqueue: work {:#x} on {} panicked; contained", work.addr(), wq.name),
+        );
+    }
+    let mut g = pool.inner.lock_irqsave(sys);
+    // Declared or detected by the tick: the flag ends with the item.
+    if w.flags() & WORKER_CPU_INTENSIVE != 0 {
+        g.worker_clr_flags(w, WORKER_CPU_INTENSIVE);
+    }
+    if let Some(slot) = g.slot(w) {
+        slot.current = None;
+    }
+    work.0.nr_done.fetch_add(1, Ordering::SeqCst);
+    g.dec_active(sys, wq.id);
+    wq.stats.completed.fetch_add(1, Ordering::Relaxed);
+    wq.flush_done(sys, item.color);
+    sys.wq.wake_work_flushers(sys);
+    g
+}
+
+/// `send_mayday`: every work on the worklist whose workqueue has a rescuer asks it
+/// for help with this pool.
+pub(crate) fn send_mayday(sys: &IrqSystem, g: &PoolInner) {
+    for item in g.worklist.iter() {
+        if item.wq.flags & WQ_MEM_RECLAIM != 0 {
+            item.wq.mayday(sys, item.work.0.last_pool.load(Ordering::Relaxed));
+        }
+    }
+}
+
+/// `wq_worker_tick`: a concurrency-managed worker that has run its current item for
+/// `wq_cpu_intensive_thresh_us` without sleeping leaves concurrency management
+/// (CPU_INTENSIVE) so the pool can start its other work. Called from the tick.
+pub(crate) fn wq_worker_tick(sys: &IrqSystem, curr: &Thread) {
+    let thresh_ns = sys.wq.cpu_intensive_thresh_us.load(Ordering::Relaxed) * 1000;
+    if thresh_ns == 0 {
+        return;
+    }
+    let Some(w) = sys.wq.workers.lock_irqsave(sys).get(&curr.id()).cloned() else { return };
+    if w.flags() & WORKER_NOT_RUNNING != 0 || w.is_rescuer() {
+        return;
+    }
+    let ran = sys.now_ns().saturating_sub(w.current_at.load(Ordering::Relaxed));
+    if ran < thresh_ns {
+        return;
+    }
+    let mut g = w.pool.inner.lock_irqsave(sys);
+    let Some(wq) = g.slot(&w).and_then(|s| s.current.as_ref().map(|c| c.wq.clone())) else {
+        return;
+    };
+    if w.flags() & WORKER_NOT_RUNNING != 0 {
+        return;
+    }
+    g.worker_set_flags(&w, WORKER_CPU_INTENSIVE);
+    wq.stats.cpu_intensive.fetch_add(1, Ordering::Relaxed);
+    g.kick(sys);
+}

@@ -1,0 +1,76 @@
+//! The rescuer of a WQ_MEM_RECLAIM workqueue (`rescuer_thread`): when a pool cannot
+//! create workers it sends mayday, and the rescuer runs that workqueue's works there.
+
+use alloc::format;
+use alloc::sync::Arc;
+
+use super::pool::WorkerSlot;
+use super::process::process_scheduled;
+use super::worker::Worker;
+use super::WqInner;
+use crate::cpu::CpuMask;
+use crate::sched::{Affinity, KthreadSpec, Policy, Thread};
+use crate::{CpuId, IrqError, IrqSystem};
+
+/// Starts `kworker/R-<name>` (nice −20, any CPU).
+pub(crate) fn start_rescuer(
+    sys: &Arc<IrqSystem>,
+    wq: &Arc<WqInner>,
+) -> Result<Arc<Thread>, IrqError> {
+    let mut m = CpuMask::new();
+    for i in 0..sys.nr_cpus() {
+        m.set(CpuId(i as u32));
+    }
+    let name = format!("kworker/R-{}", wq.name);
+    let spec = KthreadSpec {
+        name: name.clone(),
+        policy: Policy::Normal(-20),
+        affinity: Affinity::Unbound(m),
+        hooks: None,
+    };
+    let (sys2, wq2) = (sys.clone(), wq.clone());
+    sys.spawn_kthread(spec, move |task| {
+        let sys = &sys2;
+        let me = sys.current_thread().expect("rescuer runs on a kernel thread");
+        loop {
+            let _ = wq2.mayday_wait.wait_event(sys, task, || {
+                me.should_stop() || !wq2.mayday_list.lock_irqsave(sys).is_empty()
+            });
+            if me.should_stop() {
+                return;
+            }
+            let Some(pid) = wq2.mayday_list.lock_irqsave(sys).pop_front() else { continue };
+            let Some(pool) = sys.wq.pool_by_id(sys, pid) else { continue };
+            let w = Worker::new_rescuer(&pool, name.clone(), me.id());
+            sys.wq.workers.lock_irqsave(sys).insert(me.id(), w.clone());
+            let mut g = pool.inner.lock_irqsave(sys);
+            // Attach and take this workqueue's works off the pool's worklist.
+            let mut slot = WorkerSlot {
+                worker: w.clone(),
+                current: None,
+                scheduled: Default::default(),
+                last_wq: None,
+            };
+            let mut i = 0;
+            while i < g.worklist.len() {
+                if Arc::ptr_eq(&g.worklist[i].wq, &wq2) {
+                    if let Some(it) = g.worklist.remove(i) {
+                        // assign_work: never next to a running instance of itself.
+                        match g.executing(&it.work) {
+                            Some(busy) => g.workers[busy].scheduled.push_back(it),
+                            None => slot.scheduled.push_back(it),
+                        }
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+            g.workers.push(slot);
+            g = process_scheduled(sys, &pool, &w, g, task, true);
+            g.workers.retain(|s| !Arc::ptr_eq(&s.worker, &w));
+            g.kick(sys);
+            drop(g);
+            sys.wq.workers.lock_irqsave(sys).remove(&me.id());
+        }
+    })
+}

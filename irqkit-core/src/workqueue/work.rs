@@ -1,0 +1,207 @@
+//! Work items: `Work` (a function plus Linux's PENDING bit) and `DelayedWork`.
+//!
+//! `work->data` in Linux packs PENDING, INACTIVE, PWQ and the off-queue pool id into
+//! one word. Here the word keeps PENDING and the disable depth (the two things
+//! claimed lock-free); the "on a list" bit and the last pool live beside it and
+//! change only under the owning pool's lock.
+
+use alloc::boxed::Box;
+use alloc::sync::{Arc, Weak};
+use core::fmt;
+
+use super::Workqueue;
+use crate::cpu::{CpuId, Task};
+use crate::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use crate::sync::SpinLockIrq;
+use crate::timer::Timer;
+use crate::IrqSystem;
+
+/// `WORK_STRUCT_PENDING`: queued, or a delayed work's timer is armed.
+pub(crate) const PENDING: u32 = 1;
+/// One level of `disable_work` depth (depth lives above the flag bits).
+pub(crate) const DISABLE_ONE: u32 = 1 << 16;
+/// No pool yet (Linux's all-ones pool id).
+pub(crate) const NO_POOL: u32 = u32::MAX;
+
+/// The function a work runs: system, the work itself (so it may requeue), task token.
+pub type WorkFn = dyn Fn(&IrqSystem, &Work, &Task) + Send + Sync;
+
+pub(crate) struct WorkInner {
+    /// PENDING bit and disable depth: claimed with atomic read-modify-write.
+    pub(crate) data: AtomicU32,
+    /// The pool it is queued on or last ran in (`NO_POOL` before the first queueing).
+    pub(crate) last_pool: AtomicU32,
+    /// On a worklist, an inactive list or a worker's scheduled list (the PWQ bit).
+    pub(crate) queued: AtomicBool,
+    /// Queueing instances so far, less the cancelled ones; and instances finished.
+    /// `flush_work` waits until `done` catches up with the `queued` it saw.
+    /// Both wrap (32 bits keep an idle work at 64 bytes); compare with [`seq_ge`].
+    pub(crate) nr_queued: AtomicU32,
+    pub(crate) nr_done: AtomicU32,
+    func: Box<WorkFn>,
+    /// The delayed work this work belongs to, for cancel to find the timer.
+    pub(crate) dwork: Option<Weak<DelayedInner>>,
+}
+
+/// `a >= b` for wrapping instance counters (as `time_after_eq` compares jiffies).
+pub(crate) fn seq_ge(a: u32, b: u32) -> bool {
+    a.wrapping_sub(b) as i32 >= 0
+}
+
+/// Size of a work item's shared state (without the Arc counts): for the
+/// bytes-per-idle-item figure of the benchmark.
+pub fn work_inner_size() -> usize {
+    core::mem::size_of::<WorkInner>()
+}
+
+/// A work item (`struct work_struct`): cheap to clone; every clone is the same work.
+#[derive(Clone)]
+pub struct Work(pub(crate) Arc<WorkInner>);
+
+impl fmt::Debug for Work {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Work({:#x}, pending {})", self.addr(), self.is_pending())
+    }
+}
+
+impl Work {
+    /// `INIT_WORK`: an idle work running `func`.
+    pub fn new(func: impl Fn(&IrqSystem, &Work, &Task) + Send + Sync + 'static) -> Self {
+        Self::with_dwork(Box::new(func), None)
+    }
+
+    fn with_dwork(func: Box<WorkFn>, dwork: Option<Weak<DelayedInner>>) -> Self {
+        Work(Arc::new(WorkInner {
+            data: AtomicU32::new(0),
+            last_pool: AtomicU32::new(NO_POOL),
+            queued: AtomicBool::new(false),
+            nr_queued: AtomicU32::new(0),
+            nr_done: AtomicU32::new(0),
+            func,
+            dwork,
+        }))
+    }
+
+    /// `work_pending`: PENDING is set (queued, or its delayed timer is armed).
+    pub fn is_pending(&self) -> bool {
+        self.0.data.load(Ordering::Acquire) & PENDING != 0
+    }
+
+    /// True if both handles name the same work.
+    pub fn ptr_eq(&self, other: &Work) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// The work's identity (its address), as the busy hash keys on it.
+    pub fn addr(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
+    pub(crate) fn call(&self, sys: &IrqSystem, task: &Task) {
+        (self.0.func)(sys, self, task)
+    }
+
+    /// The test-and-set of `queue_work_on`: true if this caller now owns PENDING. A
+    /// disabled work gives PENDING straight back and reports false.
+    pub(crate) fn try_claim_pending(&self) -> bool {
+        let old = self.0.data.fetch_or(PENDING, Ordering::AcqRel);
+        if old & PENDING != 0 {
+            return false;
+        }
+        if old >> 16 != 0 {
+            self.0.data.fetch_and(!PENDING, Ordering::Release);
+            return false;
+        }
+        true
+    }
+
+    /// Claims PENDING whatever the disable depth (cancel/mod grab it this way).
+    pub(crate) fn claim_pending_raw(&self) -> bool {
+        self.0.data.fetch_or(PENDING, Ordering::AcqRel) & PENDING == 0
+    }
+
+    /// Clears PENDING. Release: the worker that runs next sees every store made
+    /// before the queueing that set it.
+    pub(crate) fn clear_pending(&self) {
+        self.0.data.fetch_and(!PENDING, Ordering::Release);
+    }
+
+    pub(crate) fn disable(&self) {
+        self.0.data.fetch_add(DISABLE_ONE, Ordering::AcqRel);
+    }
+
+    pub(crate) fn enable(&self) {
+        self.0.data.fetch_sub(DISABLE_ONE, Ordering::AcqRel);
+    }
+
+    /// The delayed work owning this work, if any.
+    pub(crate) fn delayed(&self) -> Option<Arc<DelayedInner>> {
+        self.0.dwork.as_ref().and_then(|w| w.upgrade())
+    }
+}
+
+pub(crate) struct DelayedInner {
+    pub(crate) work: Work,
+    pub(crate) timer: Timer,
+    /// Where the expiring timer queues the work: (workqueue, cpu or None = unbound).
+    pub(crate) target: SpinLockIrq<Option<(Workqueue, Option<CpuId>)>>,
+}
+
+/// A delayed work (`struct delayed_work`): a work plus a timer that queues it.
+#[derive(Clone)]
+pub struct DelayedWork(pub(crate) Arc<DelayedInner>);
+
+impl fmt::Debug for DelayedWork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DelayedWork({:?}, timer {:?})", self.0.work, self.0.timer)
+    }
+}
+
+impl DelayedWork {
+    /// `INIT_DELAYED_WORK`: an idle delayed work running `func`.
+    pub fn new(func: impl Fn(&IrqSystem, &Work, &Task) + Send + Sync + 'static) -> Self {
+        let func: Box<WorkFn> = Box::new(func);
+        let inner = Arc::new_cyclic(|me: &Weak<DelayedInner>| {
+            let work = Work::with_dwork(func, Some(me.clone()));
+            let me = me.clone();
+            DelayedInner {
+                work,
+                timer: Timer::new(move |sys, _t, _ctx| {
+                    if let Some(d) = me.upgrade() {
+                        super::queue::delayed_work_timer_fn(sys, &d);
+                    }
+                }),
+                target: SpinLockIrq::new(None),
+            }
+        });
+        DelayedWork(inner)
+    }
+
+    /// The embedded work (`&dwork->work`).
+    pub fn work(&self) -> &Work {
+        &self.0.work
+    }
+
+    /// The timer (`&dwork->timer`).
+    pub fn timer(&self) -> &Timer {
+        &self.0.timer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_counters_compare_across_wrap() {
+        assert!(seq_ge(5, 5) && seq_ge(6, 5) && !seq_ge(4, 5));
+        assert!(seq_ge(1, u32::MAX), "1 comes after u32::MAX once wrapped");
+        assert!(!seq_ge(u32::MAX, 1));
+    }
+
+    #[test]
+    fn an_idle_work_fits_in_64_bytes() {
+        // The Arc allocation: two counts plus the shared state.
+        assert!(2 * core::mem::size_of::<usize>() + work_inner_size() <= 64);
+    }
+}

@@ -1,0 +1,196 @@
+//! Worker threads: the worker loop, `process_one_work`, the manager, scheduler hooks.
+//!
+//! Mirrors kernel/workqueue.c `worker_thread`: leave idle; if the pool needs no
+//! worker, sleep; if no idle worker would remain, become the manager and create one;
+//! then process works while `keep_working`, and go idle (LIFO) again. The scheduler
+//! hooks keep the pool's `nr_running` and wake an idle worker when the last running
+//! one blocks with work queued (concurrency management).
+
+use alloc::string::String;
+use alloc::sync::Arc;
+
+use super::manage::create_worker;
+use super::pool::{Pool, PoolInner};
+use super::process::{process_scheduled, send_mayday};
+use crate::cpu::Task;
+use crate::sched::{ThreadId, WaitQueue};
+use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use crate::sync::SpinLockIrqGuard;
+use crate::IrqSystem;
+
+/// `WORKER_DIE`: the idle reaper told this worker to exit.
+pub(crate) const WORKER_DIE: u32 = 2;
+/// `WORKER_IDLE`.
+pub(crate) const WORKER_IDLE: u32 = 4;
+/// `WORKER_PREP`: not yet (or no longer) processing; not counted in nr_running.
+pub(crate) const WORKER_PREP: u32 = 8;
+/// `WORKER_CPU_INTENSIVE`: left concurrency management for the current item.
+pub(crate) const WORKER_CPU_INTENSIVE: u32 = 0x40;
+/// `WORKER_UNBOUND`: an unbound pool's worker (never concurrency-managed).
+pub(crate) const WORKER_UNBOUND: u32 = 0x80;
+/// Flags that take a worker out of `nr_running`.
+pub(crate) const WORKER_NOT_RUNNING: u32 = WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_UNBOUND;
+/// Linux's CREATE_COOLDOWN (HZ): wait after a failed worker creation.
+const CREATE_COOLDOWN_MS: u64 = 1000;
+
+/// A worker (`struct worker`); its lists live in the pool's [`WorkerSlot`].
+pub(crate) struct Worker {
+    pub(crate) id: u32,
+    pub(crate) name: String,
+    pub(crate) pool: Arc<Pool>,
+    /// Worker flags; changed only under the pool lock, read anywhere.
+    pub(crate) flags: AtomicU32,
+    /// Blocked while busy (the hooks took it out of nr_running).
+    pub(crate) sleeping: AtomicBool,
+    /// Set by a waker; the idle wait sleeps until it is.
+    pub(crate) woken: AtomicBool,
+    pub(crate) wait: WaitQueue,
+    pub(crate) last_active_ns: AtomicU64,
+    pub(crate) thread_id: AtomicU64,
+    pub(crate) rescuer: bool,
+    /// When the current item started or last woke (CPU-intensive detection).
+    pub(crate) current_at: AtomicU64,
+}
+
+impl Worker {
+    pub(crate) fn flags(&self) -> u32 {
+        self.flags.load(Ordering::Acquire)
+    }
+    pub(crate) fn set_flags(&self, f: u32) {
+        self.flags.fetch_or(f, Ordering::AcqRel);
+    }
+    pub(crate) fn clr_flags(&self, f: u32) {
+        self.flags.fetch_and(!f, Ordering::AcqRel);
+    }
+    /// The pool this worker serves (a rescuer: the pool it is helping now).
+    pub(crate) fn attached_pool(&self) -> u32 {
+        self.pool.id
+    }
+    pub(crate) fn is_rescuer(&self) -> bool {
+        self.rescuer
+    }
+
+    /// A rescuer's stand-in worker while it helps `pool` (never concurrency-managed).
+    pub(crate) fn new_rescuer(pool: &Arc<Pool>, name: String, thread: ThreadId) -> Arc<Worker> {
+        Arc::new(Worker {
+            id: u32::MAX,
+            name,
+            pool: pool.clone(),
+            flags: AtomicU32::new(WORKER_UNBOUND),
+            sleeping: AtomicBool::new(false),
+            woken: AtomicBool::new(false),
+            wait: WaitQueue::new(),
+            last_active_ns: AtomicU64::new(0),
+            thread_id: AtomicU64::new(thread.0),
+            rescuer: true,
+            current_at: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn is_woken(&self) -> bool {
+        self.woken.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_sleeping(&self) -> bool {
+        self.sleeping.load(Ordering::Acquire)
+    }
+
+    /// Wakes the worker from its idle wait (or makes the next wait return at once).
+    pub(crate) fn wake(&self, sys: &IrqSystem) {
+        // Only the first kick since the worker went idle needs a wake-up: it clears
+        // `woken` (under the pool lock, as kicks run) before it sleeps again.
+        if !self.woken.swap(true, Ordering::AcqRel) {
+            self.wait.wake_all(sys);
+        }
+    }
+}
+
+/// Leaves the pool for good (exit on stop or after the idle reaper said DIE).
+fn worker_detach(sys: &IrqSystem, w: &Arc<Worker>, mut g: SpinLockIrqGuard<'_, PoolInner>) {
+    g.workers.retain(|s| !Arc::ptr_eq(&s.worker, w));
+    g.idle.retain(|x| !Arc::ptr_eq(x, w));
+    drop(g);
+    sys.wq.workers.lock_irqsave(sys).remove(&ThreadId(w.thread_id.load(Ordering::Acquire)));
+}
+
+pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, w: Arc<Worker>, task: &Task) {
+    let me = sys.current_thread().expect("worker runs on a kernel thread");
+    // Registration raced with our start: make sure current_work can find us.
+    sys.wq.workers.lock_irqsave(sys).insert(me.id(), w.clone());
+    w.thread_id.store(me.id().0, Ordering::Release);
+    let pool = w.pool.clone();
+    loop {
+        let mut g = pool.inner.lock_irqsave(sys);
+        if me.should_stop() || w.flags() & WORKER_DIE != 0 {
+            worker_detach(sys, &w, g);
+            return;
+        }
+        // worker_leave_idle
+        if w.flags() & WORKER_IDLE != 0 {
+            w.clr_flags(WORKER_IDLE);
+            g.idle.retain(|x| !Arc::ptr_eq(x, &w));
+        }
+        let mut work_now = false;
+        while g.need_more_worker() {
+            if !g.idle.is_empty() || g.manager_active {
+                work_now = true;
+                break;
+            }
+            // manage_workers / maybe_create_worker
+            g.manager_active = true;
+            drop(g);
+            let r = create_worker(sys, &pool);
+            g = pool.inner.lock_irqsave(sys);
+            g.manager_active = false;
+            if r.is_err() {
+                send_mayday(sys, &g);
+                drop(g);
+                if me.should_stop() {
+                    g = pool.inner.lock_irqsave(sys);
+                    break;
+                }
+                let _ = crate::timer::msleep(sys, task, CREATE_COOLDOWN_MS);
+                g = pool.inner.lock_irqsave(sys);
+                if me.should_stop() {
+                    break;
+                }
+            }
+        }
+        if work_now {
+            g.worker_clr_flags(&w, WORKER_PREP);
+            loop {
+                let Some(item) = g.worklist.pop_front() else { break };
+                // assign_work: hand it to the worker already running it, if any.
+                let target = g.executing(&item.work).unwrap_or_else(|| {
+                    g.workers.iter().position(|s| Arc::ptr_eq(&s.worker, &w)).unwrap_or(0)
+                });
+                let mine = Arc::ptr_eq(&g.workers[target].worker, &w);
+                g.workers[target].scheduled.push_back(item);
+                if mine {
+                    g = process_scheduled(sys, &pool, &w, g, task, false);
+                }
+                if !g.keep_working() {
+                    break;
+                }
+            }
+            g.worker_set_flags(&w, WORKER_PREP);
+        }
+        // worker_enter_idle
+        w.set_flags(WORKER_IDLE);
+        w.last_active_ns.store(sys.now_ns(), Ordering::Relaxed);
+        w.woken.store(false, Ordering::Release);
+        g.idle.push(w.clone());
+        if g.too_many_workers() && !pool.idle_timer.pending() {
+            let ms = sys.wq.idle_timeout_ms.load(Ordering::Relaxed);
+            pool.idle_timer.modify(sys, sys.jiffies() + sys.msecs_to_jiffies(ms) + 1);
+        }
+        // A kick that came in while we were busy: the pool may still need us.
+        let again = g.need_more_worker();
+        drop(g);
+        if !again {
+            let _ = w
+                .wait
+                .wait_event(sys, task, || w.woken.load(Ordering::Acquire) || me.should_stop());
+        }
+    }
+}

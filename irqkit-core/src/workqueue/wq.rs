@@ -1,0 +1,172 @@
+//! Workqueues: the handle, flush colors, counters and the mayday list.
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+
+use super::pool::Pool;
+use super::*;
+
+use crate::sched::{Thread, WaitQueue};
+use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::SpinLockIrq;
+use crate::IrqSystem;
+
+/// Per-workqueue counters (Linux's `wq_monitor.py` columns).
+#[derive(Default)]
+pub struct WqStats {
+    /// Items started.
+    pub started: AtomicU64,
+    /// Items completed.
+    pub completed: AtomicU64,
+    /// Nanoseconds spent in work functions.
+    pub cpu_time_ns: AtomicU64,
+    /// Items that ran outside concurrency management (CPU-intensive).
+    pub cpu_intensive: AtomicU64,
+    /// Idle workers woken because a worker of this wq blocked.
+    pub cm_wakeups: AtomicU64,
+    /// Mayday requests sent to the rescuer.
+    pub mayday: AtomicU64,
+    /// Items the rescuer ran.
+    pub rescued: AtomicU64,
+    /// Work functions that panicked (contained).
+    pub panicked: AtomicU64,
+}
+
+/// Flush colors: the in-flight count of each epoch still running (oldest first).
+pub(crate) struct FlushState {
+    pub(crate) color: u64,
+    pub(crate) in_flight: VecDeque<(u64, u64)>,
+}
+
+pub(crate) const DESTROYING: u32 = 1;
+pub(crate) const DRAINING: u32 = 2;
+pub(crate) const DESTROYED: u32 = 4;
+
+/// The shared state of a workqueue.
+pub struct WqInner {
+    pub(crate) id: u32,
+    pub(crate) name: String,
+    pub(crate) flags: u32,
+    pub(crate) max_active: AtomicU32,
+    /// Per-CPU pools indexed by CPU, or the one unbound pool.
+    pub(crate) pools: Vec<Arc<Pool>>,
+    pub(crate) state: AtomicU32,
+    pub(crate) frozen: AtomicBool,
+    pub(crate) flush: SpinLockIrq<FlushState>,
+    pub(crate) flush_wait: WaitQueue,
+    pub(crate) flushers: AtomicUsize,
+    /// Pools asking the rescuer for help (pool ids, each once).
+    pub(crate) mayday_list: SpinLockIrq<VecDeque<u32>>,
+    pub(crate) mayday_wait: WaitQueue,
+    pub(crate) rescuer: SpinLockIrq<Option<Arc<Thread>>>,
+    /// Counters.
+    pub stats: WqStats,
+}
+
+/// A workqueue handle (`struct workqueue_struct *`): cheap to clone.
+#[derive(Clone)]
+pub struct Workqueue(pub(crate) Arc<WqInner>);
+
+impl fmt::Debug for Workqueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Workqueue({}, flags {:#x})", self.0.name, self.0.flags)
+    }
+}
+
+impl Workqueue {
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// The flags (after WQ_POWER_EFFICIENT resolution).
+    pub fn flags(&self) -> u32 {
+        self.0.flags
+    }
+    /// The effective max_active.
+    pub fn max_active(&self) -> u32 {
+        self.0.max_active()
+    }
+    /// The counters.
+    pub fn stats(&self) -> &WqStats {
+        &self.0.stats
+    }
+    /// True for an ordered workqueue.
+    pub fn is_ordered(&self) -> bool {
+        self.0.flags & __WQ_ORDERED != 0
+    }
+    /// True while `drain_workqueue` (or destroy) runs.
+    pub fn is_draining(&self) -> bool {
+        self.0.state.load(Ordering::Acquire) & DRAINING != 0
+    }
+    /// True for a workqueue whose workers are named for a CPU (not WQ_UNBOUND).
+    pub fn is_percpu(&self) -> bool {
+        self.0.is_percpu()
+    }
+    /// True if both handles name the same workqueue.
+    pub fn ptr_eq(&self, o: &Workqueue) -> bool {
+        Arc::ptr_eq(&self.0, &o.0)
+    }
+}
+
+impl WqInner {
+    pub(crate) fn max_active(&self) -> u32 {
+        self.max_active.load(Ordering::Relaxed)
+    }
+    pub(crate) fn frozen(&self) -> bool {
+        self.frozen.load(Ordering::Acquire)
+    }
+    pub(crate) fn is_percpu(&self) -> bool {
+        self.flags & WQ_UNBOUND == 0
+    }
+
+    /// Opens a flush color for one new instance; returns its color.
+    pub(crate) fn flush_get(&self, sys: &IrqSystem) -> u64 {
+        let mut f = self.flush.lock_irqsave(sys);
+        let c = f.color;
+        match f.in_flight.back_mut() {
+            Some(b) if b.0 == c => b.1 += 1,
+            _ => f.in_flight.push_back((c, 1)),
+        }
+        c
+    }
+
+    /// An instance of `color` finished or was cancelled.
+    pub(crate) fn flush_done(&self, sys: &IrqSystem, color: u64) {
+        {
+            let mut f = self.flush.lock_irqsave(sys);
+            if let Some(e) = f.in_flight.iter_mut().find(|e| e.0 == color) {
+                e.1 -= 1;
+            }
+            f.in_flight.retain(|e| e.1 > 0);
+        }
+        if self.flushers.load(Ordering::SeqCst) > 0 {
+            self.flush_wait.wake_all(sys);
+        }
+    }
+
+    /// True when no instance of a color up to `color` is in flight.
+    pub(crate) fn flushed_upto(&self, sys: &IrqSystem, color: u64) -> bool {
+        self.flush.lock_irqsave(sys).in_flight.front().is_none_or(|e| e.0 > color)
+    }
+
+    /// True when nothing is in flight at all.
+    pub(crate) fn idle(&self, sys: &IrqSystem) -> bool {
+        self.flush.lock_irqsave(sys).in_flight.is_empty()
+    }
+
+    /// Queues a mayday for `pool_id` (once) and wakes the rescuer.
+    pub(crate) fn mayday(&self, sys: &IrqSystem, pool_id: u32) {
+        {
+            let mut l = self.mayday_list.lock_irqsave(sys);
+            if l.contains(&pool_id) {
+                return;
+            }
+            l.push_back(pool_id);
+        }
+        self.stats.mayday.fetch_add(1, Ordering::Relaxed);
+        self.mayday_wait.wake_all(sys);
+    }
+}
