@@ -112,6 +112,9 @@ impl Machine {
         }
         crate::irq_glue::HostIrqHooks::install(&m.sys, &m.shared);
         m.sys.start_ksoftirqd()?;
+        // A panicking work item is contained and counted; its worker carries on.
+        m.sys.set_work_guard(|f| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_ok());
+        m.sys.workqueue_init()?;
         if config.hz != 0 {
             m.start_tick(config.hz);
         }
@@ -344,7 +347,13 @@ impl Machine {
         }
         // Per-CPU "smpboot" threads (ksoftirqd/N, irq_work/N) park with their CPU in
         // Linux; they only ever run for interrupts of that CPU, which stop arriving.
-        let parks = |name: &str| name.starts_with("ksoftirqd/") || name.starts_with("irq_work/");
+        // Per-CPU kworkers stay too: their pool's work waits for the CPU to return
+        // (Linux instead runs it unbound meanwhile — not implemented yet).
+        let parks = |name: &str| {
+            name.starts_with("ksoftirqd/")
+                || name.starts_with("irq_work/")
+                || name.starts_with(&format!("kworker/{}:", cpu.0))
+        };
         let bound = self.sys.threads().iter().any(|t| {
             t.policy() != Policy::Idle
                 && !parks(&t.name())
