@@ -66,7 +66,7 @@ pub const DEVICE_KINDS: [&str; 6] = ["timer", "nic", "uart", "disk", "gpio-butto
 /// Arrival processes.
 pub const ARRIVALS: [&str; 3] = ["periodic", "poisson", "burst"];
 /// Bottom halves.
-pub const BOTTOM_HALVES: [&str; 4] = ["none", "threaded", "tasklet", "irq_work"];
+pub const BOTTOM_HALVES: [&str; 5] = ["none", "threaded", "tasklet", "workqueue", "irq_work"];
 
 /// One `[[device]]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -133,7 +133,8 @@ impl DeviceSpec {
         match (&self.bottom_half, self.kind.as_str()) {
             (Some(b), _) => b,
             (None, "nic" | "uart") => "threaded",
-            (None, "disk" | "gpio-button") => "tasklet",
+            (None, "disk") => "workqueue",
+            (None, "gpio-button") => "tasklet",
             (None, "perf-nmi") => "irq_work",
             (None, _) => "none",
         }

@@ -62,6 +62,7 @@ pub fn to_json(r: &RunResult) -> Value {
         "cpus": cpus,
         "proc_interrupts": r.proc_interrupts,
         "proc_softirqs": r.proc_softirqs,
+        "workqueues": r.wq_dump,
         "threads": r.threads.iter().map(|(n, v, i)| json!({"name": n, "voluntary": v, "involuntary": i})).collect::<Vec<_>>(),
     })
 }
@@ -154,6 +155,7 @@ pub fn render(r: &RunResult) -> String {
     }
     let _ = writeln!(s, "\n/proc/interrupts\n{}", r.proc_interrupts);
     let _ = writeln!(s, "/proc/softirqs\n{}", r.proc_softirqs);
+    let _ = writeln!(s, "workqueues\n{}", r.wq_dump);
     let _ = writeln!(s, "{:<20}{:>12}{:>14}", "kernel thread", "voluntary", "involuntary");
     let mut threads = r.threads.clone();
     threads.sort();

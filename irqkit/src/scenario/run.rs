@@ -9,6 +9,7 @@ use irqkit_core::irq::{Flags, FlowHandler, HardHandler, IrqReturn, Registration,
 use irqkit_core::irq_work::IrqWork;
 use irqkit_core::sched::{KthreadSpec, Policy};
 use irqkit_core::tasklet::Tasklet;
+use irqkit_core::workqueue::Work;
 use irqkit_core::{CpuId, CpuMask, IrqError};
 use irqkit_hosted::gicv3::{HostGicV3, GIC_EDGE_RISING};
 use irqkit_hosted::{CpuStats, Machine, MachineConfig};
@@ -31,6 +32,8 @@ pub struct RunResult {
     pub proc_interrupts: String,
     /// `/proc/softirqs` at the end.
     pub proc_softirqs: String,
+    /// The workqueue view (pools, workers, per-workqueue counters) at the end.
+    pub wq_dump: String,
     /// Kernel threads with voluntary/involuntary switches.
     pub threads: Vec<(String, u64, u64)>,
     /// Wall time of the device phase.
@@ -136,17 +139,25 @@ fn attach(
         let (st2, spec, s2) = (st.clone(), d.clone(), sys.clone());
         Tasklet::new(move |_ctx| st2.note_bottom(&s2, &spec))
     });
+    let work = (bh == "workqueue").then(|| {
+        let (st2, spec) = (st.clone(), d.clone());
+        Work::new(move |sys, _w, _task| st2.note_bottom(sys, &spec))
+    });
     let (st2, s2, cost) = (st.clone(), sys.clone(), d.hard_cost_us);
     let threaded = bh == "threaded";
     let hard: HardHandler = Box::new(move |_hard| {
         let t0 = s2.now_ns();
         st2.note_entry(t0);
         spin_us(cost);
-        if threaded || tasklet.is_some() {
+        if threaded || tasklet.is_some() || work.is_some() {
             st2.note_handoff(s2.now_ns());
         }
         if let Some(t) = &tasklet {
             let _ = t.schedule(&s2);
+        }
+        if let Some(w) = &work {
+            // schedule_work: system_percpu_wq, on this CPU's pool.
+            let _ = s2.schedule_work(w);
         }
         st2.slice(&s2, SliceKind::HardIrq, t0);
         if threaded {
@@ -292,6 +303,7 @@ pub fn run(
         .collect();
     let proc_interrupts = sys.show_interrupts();
     let proc_softirqs = sys.proc_softirqs();
+    let wq_dump = sys.wq_dump();
     drop(regs);
     let names: Vec<String> = sc.devices.iter().map(|d| d.name.clone()).collect();
     let trace = log.map(|l| l.to_json(&names, sc.machine.cpus));
@@ -304,6 +316,7 @@ pub fn run(
         cpus,
         proc_interrupts,
         proc_softirqs,
+        wq_dump,
         threads,
         elapsed,
     })
