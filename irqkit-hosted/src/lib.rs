@@ -59,6 +59,7 @@ mod stats;
 mod thread_ctx;
 mod vector_chip;
 pub mod vectors;
+pub mod x86;
 
 pub use alloc::IrqSafeAlloc;
 pub use machine::{Machine, MachineConfig};

@@ -267,6 +267,20 @@ impl Machine {
         Ok(gic)
     }
 
+    /// Puts an x86 interrupt system (local APICs, IO-APIC, vector / IO-APIC / PCI-MSI
+    /// domains) between devices and the CPUs: LAPIC outputs arrive on
+    /// `APIC_INPUT_VECTOR`. Map pins with [`crate::x86::HostX86::map_pin`].
+    pub fn attach_x86(&self) -> Result<Arc<crate::x86::HostX86>, IrqError> {
+        let x86 = crate::x86::HostX86::attach(&self.sys, &self.shared)?;
+        let (g, shared) = (Arc::downgrade(&x86), Arc::downgrade(&self.shared));
+        self.set_vector_handler(crate::x86::APIC_INPUT_VECTOR, move |sys, hard, cpu| {
+            if let (Some(g), Some(sh)) = (g.upgrade(), shared.upgrade()) {
+                g.handle(sys, &sh, hard, cpu);
+            }
+        })?;
+        Ok(x86)
+    }
+
     /// Raises device vector `vector` on `cpu`.
     pub fn raise(&self, cpu: CpuId, vector: u8) -> Result<(), IrqError> {
         if !vectors::is_device_vector(vector) {

@@ -21,8 +21,9 @@ pub struct Scenario {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MachineSpec {
-    /// Interrupt controller: `gicv3` (the GICv3 model, its driver and domain) or
-    /// `hosted-apic` (the hosted machine's vector controller).
+    /// Interrupt controller: `gicv3` (the GICv3 model, its driver and domain), `x86`
+    /// (local APICs + IO-APIC models with the vector/IO-APIC/PCI-MSI domains) or
+    /// `hosted-apic` (the hosted machine's own vector controller).
     #[serde(default = "default_arch")]
     pub arch: String,
     /// Virtual CPUs.
@@ -60,7 +61,7 @@ impl Default for RunSpec {
 }
 
 /// Interrupt controllers the hosted runtime can run.
-pub const ARCHES: [&str; 2] = ["gicv3", "hosted-apic"];
+pub const ARCHES: [&str; 3] = ["gicv3", "x86", "hosted-apic"];
 /// Device kinds (each sets the defaults a real driver of that kind would use).
 pub const DEVICE_KINDS: [&str; 6] = ["timer", "nic", "uart", "disk", "gpio-button", "perf-nmi"];
 /// Arrival processes.
@@ -164,7 +165,7 @@ impl Scenario {
         let bad = |m: String| Err(ScenarioError(m));
         if !ARCHES.contains(&self.machine.arch.as_str()) {
             return bad(format!(
-                "machine.arch = {:?}: valid: {} (gicv2, the ITS and x86 models are not wired into the runtime yet)",
+                "machine.arch = {:?}: valid: {} (the GICv2 model is not wired into the runtime yet)",
                 self.machine.arch,
                 ARCHES.join(", ")
             ));
@@ -174,6 +175,15 @@ impl Scenario {
         }
         if self.machine.arch == "gicv3" && self.machine.cpus > 64 {
             return bad("machine.cpus: the GICv3 model has at most 64 redistributors".into());
+        }
+        if self.machine.arch == "x86" {
+            if self.machine.cpus > 255 {
+                return bad("machine.cpus: xAPIC ids stop at 254".into());
+            }
+            if self.devices.iter().filter(|d| d.kind != "nic" && d.kind != "perf-nmi").count() > 20
+            {
+                return bad("x86: at most 20 IO-APIC devices (pins 4..24)".into());
+            }
         }
         if !(1..=256).contains(&self.machine.cpus) {
             return bad(format!("machine.cpus = {}: must be 1..=256", self.machine.cpus));

@@ -12,6 +12,7 @@ use irqkit_core::tasklet::Tasklet;
 use irqkit_core::workqueue::Work;
 use irqkit_core::{CpuId, CpuMask, IrqError};
 use irqkit_hosted::gicv3::{HostGicV3, GIC_EDGE_RISING};
+use irqkit_hosted::x86::{HostX86, PIN_EDGE};
 use irqkit_hosted::{CpuStats, Machine, MachineConfig};
 
 use super::devices::{spin_us, DeviceStats};
@@ -76,6 +77,10 @@ enum Line {
     Gic(u32, u32),
     /// An MSI through the ITS (an LPI), by Linux irq number.
     Msi(u32),
+    /// An x86 IO-APIC pin and its Linux irq number.
+    Pin(u32, u32),
+    /// An x86 PCI MSI, by Linux irq number.
+    X86Msi(u32),
     /// The NMI source.
     Nmi,
 }
@@ -83,7 +88,9 @@ enum Line {
 impl Line {
     fn virq(&self) -> Option<u32> {
         match self {
-            Line::Apic(v) | Line::Gic(_, v) | Line::Msi(v) => Some(*v),
+            Line::Apic(v) | Line::Gic(_, v) | Line::Msi(v) | Line::Pin(_, v) | Line::X86Msi(v) => {
+                Some(*v)
+            }
             Line::Nmi => None,
         }
     }
@@ -93,6 +100,7 @@ impl Line {
 fn attach(
     m: &Machine,
     gic: Option<&HostGicV3>,
+    x86: Option<&HostX86>,
     its: bool,
     index: u32,
     d: &DeviceSpec,
@@ -113,21 +121,32 @@ fn attach(
         });
         return Ok((Line::Nmi, None));
     }
-    let (line, irq) = match gic {
-        // NIC queues are PCI devices with MSI-X: one LPI each through the ITS.
-        Some(g) if d.kind == "nic" && its => {
-            let virq = g.msi_alloc(&sys, 0x10 + index, 1)?;
-            (Line::Msi(virq), virq)
+    let (line, irq) = match (gic, x86) {
+        (None, Some(x)) if d.kind == "nic" => {
+            let virq = x.msi_alloc(&sys, 0x10 + index, 1)?;
+            (Line::X86Msi(virq), virq)
         }
-        Some(g) => {
-            let virq = g.map_spi(&sys, index, GIC_EDGE_RISING)?;
-            (Line::Gic(index, virq), virq)
+        (None, Some(x)) => {
+            let pin = 4 + index;
+            let virq = x.map_pin(&sys, pin, PIN_EDGE)?;
+            (Line::Pin(pin, virq), virq)
         }
-        None => {
-            let flow = if d.kind == "uart" { FlowHandler::Level } else { FlowHandler::FastEoi };
-            let virq = m.create_irq_line(flow)?;
-            (Line::Apic(virq), virq)
-        }
+        (g, _) => match g {
+            // NIC queues are PCI devices with MSI-X: one LPI each through the ITS.
+            Some(g) if d.kind == "nic" && its => {
+                let virq = g.msi_alloc(&sys, 0x10 + index, 1)?;
+                (Line::Msi(virq), virq)
+            }
+            Some(g) => {
+                let virq = g.map_spi(&sys, index, GIC_EDGE_RISING)?;
+                (Line::Gic(index, virq), virq)
+            }
+            None => {
+                let flow = if d.kind == "uart" { FlowHandler::Level } else { FlowHandler::FastEoi };
+                let virq = m.create_irq_line(flow)?;
+                (Line::Apic(virq), virq)
+            }
+        },
     };
     let mut mask = CpuMask::new();
     for c in if d.affinity.is_empty() { vec![0] } else { d.affinity.clone() } {
@@ -210,6 +229,7 @@ pub fn run(
         }
     }
     let gic = if sc.machine.arch == "gicv3" { Some(m.attach_gicv3(sc.machine.its)?) } else { None };
+    let x86 = if sc.machine.arch == "x86" { Some(m.attach_x86()?) } else { None };
     let mut devs = Vec::new();
     let mut regs = Vec::new();
     for (i, d) in sc.devices.iter().enumerate() {
@@ -217,7 +237,8 @@ pub fn run(
             trace: log.as_ref().map(|l| (l.clone(), i)),
             ..Default::default()
         });
-        let (irq, reg) = attach(&m, gic.as_deref(), sc.machine.its, i as u32, d, &st)?;
+        let (irq, reg) =
+            attach(&m, gic.as_deref(), x86.as_deref(), sc.machine.its, i as u32, d, &st)?;
         regs.extend(reg);
         devs.push((d.clone(), st, irq));
     }
@@ -267,6 +288,12 @@ pub fn run(
             match irq {
                 Line::Apic(irq) => m.raise_irq(*irq)?,
                 Line::Msi(virq) => gic.as_ref().expect("gic attached").msi_write(*virq)?,
+                Line::X86Msi(virq) => x86.as_ref().expect("x86 attached").msi_write(&sys, *virq)?,
+                Line::Pin(pin, _) => {
+                    let x = x86.as_ref().expect("x86 attached");
+                    x.set_pin(*pin, true)?;
+                    x.set_pin(*pin, false)?;
+                }
                 Line::Gic(spi, _) => {
                     // An edge: the distributor latches it as pending.
                     let g = gic.as_ref().expect("gic attached");
