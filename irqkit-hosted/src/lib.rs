@@ -48,6 +48,7 @@
 mod alloc;
 mod entry;
 mod futex;
+pub mod gicv2;
 pub mod gicv3;
 mod hostcpu;
 mod irq_glue;

@@ -267,6 +267,19 @@ impl Machine {
         Ok(gic)
     }
 
+    /// Puts a GICv2 (model + driver + irq domain, at most 8 CPUs) between devices and
+    /// the CPUs; its per-CPU IRQ outputs arrive on `GIC_IRQ_VECTOR`.
+    pub fn attach_gicv2(&self) -> Result<Arc<crate::gicv2::HostGicV2>, IrqError> {
+        let gic = crate::gicv2::HostGicV2::attach(&self.sys, &self.shared)?;
+        let (g, shared) = (Arc::downgrade(&gic), Arc::downgrade(&self.shared));
+        self.set_vector_handler(crate::gicv3::GIC_IRQ_VECTOR, move |sys, hard, cpu| {
+            if let (Some(g), Some(sh)) = (g.upgrade(), shared.upgrade()) {
+                g.handle(sys, &sh, hard, cpu);
+            }
+        })?;
+        Ok(gic)
+    }
+
     /// Puts an x86 interrupt system (local APICs, IO-APIC, vector / IO-APIC / PCI-MSI
     /// domains) between devices and the CPUs: LAPIC outputs arrive on
     /// `APIC_INPUT_VECTOR`. Map pins with [`crate::x86::HostX86::map_pin`].

@@ -22,7 +22,7 @@ pub struct Scenario {
 #[serde(deny_unknown_fields)]
 pub struct MachineSpec {
     /// Interrupt controller: `gicv3` (the GICv3 model, its driver and domain), `x86`
-    /// (local APICs + IO-APIC models with the vector/IO-APIC/PCI-MSI domains) or
+    /// (local APICs + IO-APIC models with the vector/IO-APIC/PCI-MSI domains), `gicv2`, or
     /// `hosted-apic` (the hosted machine's own vector controller).
     #[serde(default = "default_arch")]
     pub arch: String,
@@ -61,7 +61,7 @@ impl Default for RunSpec {
 }
 
 /// Interrupt controllers the hosted runtime can run.
-pub const ARCHES: [&str; 3] = ["gicv3", "x86", "hosted-apic"];
+pub const ARCHES: [&str; 4] = ["gicv3", "gicv2", "x86", "hosted-apic"];
 /// Device kinds (each sets the defaults a real driver of that kind would use).
 pub const DEVICE_KINDS: [&str; 6] = ["timer", "nic", "uart", "disk", "gpio-button", "perf-nmi"];
 /// Arrival processes.
@@ -165,7 +165,7 @@ impl Scenario {
         let bad = |m: String| Err(ScenarioError(m));
         if !ARCHES.contains(&self.machine.arch.as_str()) {
             return bad(format!(
-                "machine.arch = {:?}: valid: {} (the GICv2 model is not wired into the runtime yet)",
+                "machine.arch = {:?}: valid: {}",
                 self.machine.arch,
                 ARCHES.join(", ")
             ));
@@ -175,6 +175,9 @@ impl Scenario {
         }
         if self.machine.arch == "gicv3" && self.machine.cpus > 64 {
             return bad("machine.cpus: the GICv3 model has at most 64 redistributors".into());
+        }
+        if self.machine.arch == "gicv2" && (self.machine.cpus > 8 || self.devices.len() > 96) {
+            return bad("gicv2: at most 8 CPUs and 96 devices (SPIs)".into());
         }
         if self.machine.arch == "x86" {
             if self.machine.cpus > 255 {

@@ -11,6 +11,7 @@ use irqkit_core::sched::{KthreadSpec, Policy};
 use irqkit_core::tasklet::Tasklet;
 use irqkit_core::workqueue::Work;
 use irqkit_core::{CpuId, CpuMask, IrqError};
+use irqkit_hosted::gicv2::HostGicV2;
 use irqkit_hosted::gicv3::{HostGicV3, GIC_EDGE_RISING};
 use irqkit_hosted::x86::{HostX86, PIN_EDGE};
 use irqkit_hosted::{CpuStats, Machine, MachineConfig};
@@ -77,6 +78,8 @@ enum Line {
     Gic(u32, u32),
     /// An MSI through the ITS (an LPI), by Linux irq number.
     Msi(u32),
+    /// A GICv2 SPI and its Linux irq number.
+    Gic2(u32, u32),
     /// An x86 IO-APIC pin and its Linux irq number.
     Pin(u32, u32),
     /// An x86 PCI MSI, by Linux irq number.
@@ -88,17 +91,22 @@ enum Line {
 impl Line {
     fn virq(&self) -> Option<u32> {
         match self {
-            Line::Apic(v) | Line::Gic(_, v) | Line::Msi(v) | Line::Pin(_, v) | Line::X86Msi(v) => {
-                Some(*v)
-            }
+            Line::Apic(v)
+            | Line::Gic(_, v)
+            | Line::Gic2(_, v)
+            | Line::Msi(v)
+            | Line::Pin(_, v)
+            | Line::X86Msi(v) => Some(*v),
             Line::Nmi => None,
         }
     }
 }
 
 /// Builds one device's line, handlers and bottom half.
+#[allow(clippy::too_many_arguments)]
 fn attach(
     m: &Machine,
+    gic2: Option<&HostGicV2>,
     gic: Option<&HostGicV3>,
     x86: Option<&HostX86>,
     its: bool,
@@ -122,6 +130,11 @@ fn attach(
         return Ok((Line::Nmi, None));
     }
     let (line, irq) = match (gic, x86) {
+        (None, None) if gic2.is_some() => {
+            let g = gic2.expect("checked");
+            let virq = g.map_spi(&sys, index, GIC_EDGE_RISING)?;
+            (Line::Gic2(index, virq), virq)
+        }
         (None, Some(x)) if d.kind == "nic" => {
             let virq = x.msi_alloc(&sys, 0x10 + index, 1)?;
             (Line::X86Msi(virq), virq)
@@ -230,6 +243,7 @@ pub fn run(
     }
     let gic = if sc.machine.arch == "gicv3" { Some(m.attach_gicv3(sc.machine.its)?) } else { None };
     let x86 = if sc.machine.arch == "x86" { Some(m.attach_x86()?) } else { None };
+    let gic2 = if sc.machine.arch == "gicv2" { Some(m.attach_gicv2()?) } else { None };
     let mut devs = Vec::new();
     let mut regs = Vec::new();
     for (i, d) in sc.devices.iter().enumerate() {
@@ -237,8 +251,16 @@ pub fn run(
             trace: log.as_ref().map(|l| (l.clone(), i)),
             ..Default::default()
         });
-        let (irq, reg) =
-            attach(&m, gic.as_deref(), x86.as_deref(), sc.machine.its, i as u32, d, &st)?;
+        let (irq, reg) = attach(
+            &m,
+            gic2.as_deref(),
+            gic.as_deref(),
+            x86.as_deref(),
+            sc.machine.its,
+            i as u32,
+            d,
+            &st,
+        )?;
         regs.extend(reg);
         devs.push((d.clone(), st, irq));
     }
@@ -289,6 +311,11 @@ pub fn run(
                 Line::Apic(irq) => m.raise_irq(*irq)?,
                 Line::Msi(virq) => gic.as_ref().expect("gic attached").msi_write(*virq)?,
                 Line::X86Msi(virq) => x86.as_ref().expect("x86 attached").msi_write(&sys, *virq)?,
+                Line::Gic2(spi, _) => {
+                    let g = gic2.as_ref().expect("gicv2 attached");
+                    g.set_spi(*spi, true)?;
+                    g.set_spi(*spi, false)?;
+                }
                 Line::Pin(pin, _) => {
                     let x = x86.as_ref().expect("x86 attached");
                     x.set_pin(*pin, true)?;
