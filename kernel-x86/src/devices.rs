@@ -13,6 +13,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use irqkit_core::irq::{Flags, IrqReturn};
 use irqkit_core::tasklet::Tasklet;
+use irqkit_core::workqueue::Work;
 use irqkit_core::{IrqError, IrqSystem};
 
 use crate::{i8042, irqchip, kprintln, platform, serial};
@@ -31,6 +32,24 @@ pub static SERIAL_RX: serial::RxRing = serial::RxRing::new();
 pub static TASKLET_RUNS: AtomicU64 = AtomicU64::new(0);
 /// Tasklet runs that were not in softirq context (must stay 0).
 pub static TASKLET_BAD: AtomicU64 = AtomicU64::new(0);
+/// Runs of the work item COM1's hard handler schedules with `schedule_work`.
+pub static HARDIRQ_WORK_RUNS: AtomicU64 = AtomicU64::new(0);
+/// Runs of that work not in task context or not on this CPU's `kworker/N:M` (must
+/// stay 0).
+pub static HARDIRQ_WORK_BAD: AtomicU64 = AtomicU64::new(0);
+/// Bit `c`: COM1's hard handler queued the work on CPU `c` (a per-CPU workqueue
+/// queues on the local CPU).
+pub static HARDIRQ_WORK_QUEUED_ON: AtomicU64 = AtomicU64::new(0);
+/// Bit `c`: the work ran on CPU `c`.
+pub static HARDIRQ_WORK_RAN_ON: AtomicU64 = AtomicU64::new(0);
+
+/// True if the current thread is one of this CPU's bound kworkers (`kworker/N:M` or
+/// `kworker/N:MH`), in task context.
+pub fn on_local_kworker(sys: &IrqSystem) -> bool {
+    let prefix = alloc::format!("kworker/{}:", crate::percpu::this_cpu());
+    sys.in_task() && sys.current_thread().is_some_and(|t| t.name().starts_with(prefix.as_str()))
+}
+
 /// Threaded-handler runs of COM1 not in task context or not in `irq/4-ttyS0` (must
 /// stay 0).
 pub static THREAD_BAD: AtomicU32 = AtomicU32::new(0);
@@ -52,8 +71,20 @@ pub fn init(com1_cpu: usize, keyboard: bool) -> Result<(), IrqError> {
         }
         TASKLET_RUNS.fetch_add(1, Ordering::Relaxed);
     });
+    // Needs `workqueue_init` first (the system workqueues); kmain calls it before us.
+    let work = Work::new(|sys, _w, _t| {
+        if !on_local_kworker(sys) {
+            HARDIRQ_WORK_BAD.fetch_add(1, Ordering::Relaxed);
+        }
+        HARDIRQ_WORK_RAN_ON.fetch_or(1 << crate::percpu::this_cpu(), Ordering::Relaxed);
+        HARDIRQ_WORK_RUNS.fetch_add(1, Ordering::Release);
+    });
     let hard = move |_h: &irqkit_core::HardIrq| {
-        let _ = tasklet.schedule(platform::system());
+        let sys = platform::system();
+        let _ = tasklet.schedule(sys);
+        if sys.schedule_work(&work).is_ok() {
+            HARDIRQ_WORK_QUEUED_ON.fetch_or(1 << crate::percpu::this_cpu(), Ordering::Relaxed);
+        }
         IrqReturn::WAKE_THREAD
     };
     let thread = |_t: &irqkit_core::Task| {

@@ -3,8 +3,8 @@
 //! Boot order (details in README.md): multiboot `_start` ([`boot`]) → long mode →
 //! [`kmain`]: heap, COM1, per-CPU area, GDT/TSS/IST, IDT, local APIC, TSC calibration,
 //! IO-APIC (8259s masked), ACPI MADT → `IrqSystem` → `swapper/0` → clock event
-//! ([`clockevent`]) → APs ([`smp`]) → `IrqHooks`, ksoftirqd, COM1 and the PS/2 keyboard
-//! requested as threaded ONESHOT irqs ([`devices`]) → the self-test
+//! ([`clockevent`]) → APs ([`smp`]) → `IrqHooks`, ksoftirqd, workqueues, COM1 and the
+//! PS/2 keyboard requested as threaded ONESHOT irqs ([`devices`]) → the self-test
 //! ([`selftest`]), the cyclictest measurement ([`cyclictest`]) or the serial shell
 //! ([`shell`]).
 #![no_std]
@@ -40,6 +40,7 @@ mod selftest_heap;
 mod selftest_proc;
 mod selftest_sched;
 mod selftest_storm;
+mod selftest_wq;
 mod serial;
 mod shell;
 mod smp;
@@ -135,6 +136,12 @@ extern "C" fn kmain(magic: u32, info: u32) -> ! {
     let sys_arc = platform::system_arc();
     if let Err(e) = sys_arc.start_ksoftirqd().and_then(|_| sys_arc.start_irq_work_threads()) {
         kprintln!("starting ksoftirqd/N and irq_work/N failed: {}", e);
+        fail_exit();
+    }
+    // Per-CPU kworker pools and the system workqueues (COM1's hard handler queues on
+    // `system_percpu_wq`). No work guard: panic = "abort" stops the machine anyway.
+    if let Err(e) = sys_arc.workqueue_init() {
+        kprintln!("workqueue_init failed: {}", e);
         fail_exit();
     }
     let target = online - 1;

@@ -1,4 +1,5 @@
-//! The boot self-test: exceptions, lazy mask, ticks, IPIs; devices and threads in siblings.
+//! The boot self-test: exceptions, lazy mask, ticks, IPIs; devices, bottom halves,
+//! workqueues and threads in siblings.
 //!
 //! Run by the bootstrap CPU with the command line `selftest`; every check prints a
 //! `PASS`/`FAIL` line and the boot exits through isa-debug-exit with
@@ -16,7 +17,7 @@ use crate::lapic::{self, CALL_FUNCTION_VECTOR, IRQ_WORK_VECTOR, RESCHEDULE_VECTO
 use crate::traps::{self, class_code, Class};
 use crate::{
     arch, ex_table, kprintln, percpu, platform, selftest_bh, selftest_devices, selftest_heap,
-    selftest_proc, selftest_sched, selftest_storm, shell,
+    selftest_proc, selftest_sched, selftest_storm, selftest_wq, shell,
 };
 
 /// Ticks every CPU must have taken (40 ms at HZ=250).
@@ -263,6 +264,7 @@ pub fn run(n: usize, serial_target: usize) -> ! {
     selftest_devices::test_serial(n, serial_target);
     selftest_devices::test_keyboard();
     selftest_bh::run(n);
+    selftest_wq::run(n);
     let storm = selftest_storm::run(n);
     selftest_proc::run(n, storm);
     test_kthreads(n);
@@ -277,6 +279,7 @@ pub fn run(n: usize, serial_target: usize) -> ! {
     );
     shell::proc_interrupts();
     shell::proc_softirqs();
+    shell::wq_dump();
     if FAILED.load(Ordering::Relaxed) {
         kprintln!("SELFTEST FAILED");
         crate::fail_exit()

@@ -1,6 +1,7 @@
 //! A tiny shell on COM1: `cat /proc/interrupts`, `cat /proc/softirqs`,
-//! `cat /proc/irq/N/smp_affinity`, `echo MASK > /proc/irq/N/smp_affinity`, `help`,
-//! `poweroff`. The `/proc` files come from the core's generic IRQ and softirq layers.
+//! `cat /proc/irq/N/smp_affinity`, `echo MASK > /proc/irq/N/smp_affinity`,
+//! `cat /sys/kernel/debug/workqueue` (or `wq_dump`), `help`, `poweroff`. The files come
+//! from the core's generic IRQ, softirq and workqueue layers.
 
 use alloc::string::String;
 
@@ -19,9 +20,14 @@ pub fn proc_softirqs() {
     serial::write_str(&platform::system().proc_softirqs());
 }
 
+/// Prints the workqueue dump (pools, workers, workqueues; `tools/workqueue/wq_dump.py`).
+pub fn wq_dump() {
+    serial::write_str(&platform::system().wq_dump());
+}
+
 const HELP: &str = "commands: cat /proc/interrupts, cat /proc/softirqs, \
                     cat /proc/irq/N/smp_affinity, echo MASK > /proc/irq/N/smp_affinity, \
-                    help, poweroff";
+                    cat /sys/kernel/debug/workqueue (wq_dump), help, poweroff";
 
 /// `N` of a `/proc/irq/N/smp_affinity` path.
 fn affinity_path(path: &str) -> Option<u32> {
@@ -35,6 +41,7 @@ pub fn execute(cmd: &str) -> bool {
         "" => {}
         "cat /proc/interrupts" => proc_interrupts(),
         "cat /proc/softirqs" => proc_softirqs(),
+        "cat /sys/kernel/debug/workqueue" | "wq_dump" => wq_dump(),
         "help" => kprintln!("{}", HELP),
         "poweroff" => arch::qemu_exit(0),
         _ => {
