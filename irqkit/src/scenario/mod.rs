@@ -5,6 +5,7 @@ mod devices;
 mod histogram;
 pub mod lsirq;
 pub mod model;
+pub mod napi;
 pub mod plot;
 pub mod report;
 pub mod run;

@@ -67,7 +67,8 @@ pub const DEVICE_KINDS: [&str; 6] = ["timer", "nic", "uart", "disk", "gpio-butto
 /// Arrival processes.
 pub const ARRIVALS: [&str; 3] = ["periodic", "poisson", "burst"];
 /// Bottom halves.
-pub const BOTTOM_HALVES: [&str; 5] = ["none", "threaded", "tasklet", "workqueue", "irq_work"];
+pub const BOTTOM_HALVES: [&str; 6] =
+    ["none", "threaded", "napi", "tasklet", "workqueue", "irq_work"];
 
 /// One `[[device]]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -240,6 +241,9 @@ impl Scenario {
             }
             if d.hard_cost_us < 0.0 || d.bottom_cost_us < 0.0 || d.hard_cost_us > 10_000.0 {
                 return bad(format!("{at}: costs must be in [0, 10000] µs"));
+            }
+            if d.bottom_half() == "napi" && d.kind != "nic" {
+                return bad(format!("{at}: napi polling is for nic devices"));
             }
             if d.kind == "perf-nmi" && d.bottom_half() != "irq_work" {
                 return bad(format!("{at}: an NMI source can only defer through irq_work"));

@@ -18,6 +18,7 @@ use irqkit_hosted::{CpuStats, Machine, MachineConfig};
 
 use super::devices::{spin_us, DeviceStats};
 use super::model::{DeviceSpec, Scenario};
+use super::napi::NapiQueue;
 use super::trace::{SliceKind, TraceLog};
 
 /// Everything a run produced.
@@ -175,14 +176,18 @@ fn attach(
         let (st2, spec) = (st.clone(), d.clone());
         Work::new(move |sys, _w, _task| st2.note_bottom(sys, &spec))
     });
+    let napi = (bh == "napi").then(|| NapiQueue::register(&sys, st.clone(), d.clone()));
     let (st2, s2, cost) = (st.clone(), sys.clone(), d.hard_cost_us);
     let threaded = bh == "threaded";
     let hard: HardHandler = Box::new(move |_hard| {
         let t0 = s2.now_ns();
         st2.note_entry(t0);
         spin_us(cost);
-        if threaded || tasklet.is_some() || work.is_some() {
+        if threaded || tasklet.is_some() || work.is_some() || napi.is_some() {
             st2.note_handoff(s2.now_ns());
+        }
+        if let Some(q) = &napi {
+            q.receive(&s2);
         }
         if let Some(t) = &tasklet {
             let _ = t.schedule(&s2);
@@ -359,6 +364,7 @@ pub fn run(
     let proc_softirqs = sys.proc_softirqs();
     let wq_dump = sys.wq_dump();
     drop(regs);
+    NapiQueue::unregister_all(&sys);
     let names: Vec<String> = sc.devices.iter().map(|d| d.name.clone()).collect();
     let trace = log.map(|l| l.to_json(&names, sc.machine.cpus));
     Ok(RunResult {
