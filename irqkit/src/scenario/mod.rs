@@ -52,7 +52,11 @@ mod tests {
         assert_eq!(json["lost"], 0);
         assert!(super::report::render(&r).contains("/proc/interrupts"));
         assert!(r.proc_softirqs.contains("TASKLET:"));
-        assert!(r.threads.iter().any(|(n, _, _)| n == "irq/1-eth0-rx0"));
+        assert!(r.threads.iter().any(|(n, _, _)| n == "irq/3-eth0-rx2"));
+        // NAPI queues polled on NET_RX_SOFTIRQ.
+        let net_rx =
+            r.proc_softirqs.lines().find(|l| l.trim_start().starts_with("NET_RX:")).unwrap();
+        assert!(net_rx.split_whitespace().skip(1).any(|c| c != "0"), "{net_rx}");
         check_trace(r.trace.as_ref().unwrap());
     }
 

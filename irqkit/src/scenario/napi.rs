@@ -8,7 +8,7 @@
 //! keyed by the system; it is only written while a scenario is set up or torn down,
 //! and read lock-free (an atomic snapshot pointer) from softirq context.
 
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
 use irqkit_core::softirq::SoftirqVec;
@@ -26,6 +26,9 @@ pub struct NapiQueue {
     /// Packets received by the hard handler, not yet polled.
     backlog: AtomicU64,
     scheduled: AtomicBool,
+    /// The CPU whose poll list holds the queue while `scheduled` (napi_schedule puts
+    /// it on the scheduling CPU's list; only that CPU polls it, one pass at a time).
+    owner: AtomicU32,
     stats: Arc<DeviceStats>,
     spec: DeviceSpec,
     /// Polls that ran out of budget with packets left.
@@ -52,12 +55,18 @@ fn net_rx_action(sys: &IrqSystem, _ctx: &SoftIrq) {
     // SAFETY: snapshots are never freed (see `publish`).
     let queues = unsafe { &*p };
     let me = sys as *const IrqSystem as usize;
+    let Some(cpu) = sys.current_cpu() else { return };
     let mut again = false;
-    for q in queues.iter().filter(|q| q.sys == me && q.scheduled.load(SeqCst)) {
+    let mine = |q: &&Arc<NapiQueue>| {
+        q.sys == me && q.scheduled.load(SeqCst) && q.owner.load(SeqCst) == cpu.0
+    };
+    for q in queues.iter().filter(mine) {
         let take = q.backlog.load(SeqCst).min(NAPI_BUDGET);
         for _ in 0..take {
             q.stats.note_bottom(sys, &q.spec);
         }
+        // Only this CPU takes packets out; the hard handler only adds, so the
+        // backlog is at least `take` here.
         let left = q.backlog.fetch_sub(take, SeqCst) - take;
         if left > 0 {
             q.budget_exhausted.fetch_add(1, SeqCst);
@@ -66,6 +75,7 @@ fn net_rx_action(sys: &IrqSystem, _ctx: &SoftIrq) {
             q.scheduled.store(false, SeqCst);
             // A packet that arrived between the read and the clear reschedules us.
             if q.backlog.load(SeqCst) > 0 && !q.scheduled.swap(true, SeqCst) {
+                q.owner.store(cpu.0, SeqCst);
                 again = true;
             }
         }
@@ -83,6 +93,7 @@ impl NapiQueue {
             sys: me,
             backlog: AtomicU64::new(0),
             scheduled: AtomicBool::new(false),
+            owner: AtomicU32::new(u32::MAX),
             stats,
             spec,
             budget_exhausted: AtomicU64::new(0),
@@ -109,6 +120,9 @@ impl NapiQueue {
     pub fn receive(&self, sys: &IrqSystem) {
         self.backlog.fetch_add(1, SeqCst);
         if !self.scheduled.swap(true, SeqCst) {
+            if let Some(cpu) = sys.current_cpu() {
+                self.owner.store(cpu.0, SeqCst);
+            }
             let _ = sys.raise_softirq_irqoff(SoftirqVec::NetRx);
         }
     }
