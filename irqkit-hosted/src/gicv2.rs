@@ -3,14 +3,16 @@
 //! Wired like the GICv3 ([`crate::gicv3`]): the model's per-CPU IRQ output arrives on
 //! `GIC_IRQ_VECTOR`, whose handler is the GICv2 `gic_handle_irq` (IAR loop).
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use irqkit_chips::gic::v2_driver::GicV2Driver;
 use irqkit_chips::gic::GicV2;
 use irqkit_chips::irqchip::gic_ports::ModelGicV2Ports;
 use irqkit_chips::irqchip::gicv2::GicV2Irq;
 use irqkit_chips::irqchip::gicv3::GIC_SPI;
-use irqkit_core::{CpuId, IrqError, IrqSystem};
+use irqkit_core::{CpuId, HardIrq, IrqError, IrqSystem};
+
+use crate::controller::{output_to_vector, ControllerEntry};
 
 use crate::gicv3::GIC_IRQ_VECTOR;
 use crate::shared::Shared;
@@ -44,30 +46,8 @@ impl HostGicV2 {
         let irq = GicV2Irq::new(sys, 0, ports, drv)?;
         sys.irq_set_proc_show_level(true);
         let gic = Arc::new(HostGicV2 { model, irq });
-        let (ws, wh): (Weak<IrqSystem>, Weak<Shared>) =
-            (Arc::downgrade(sys), Arc::downgrade(shared));
-        gic.model.set_notifier(Arc::new(move |cpu, lines| {
-            if lines.irq {
-                if let (Some(sys), Some(shared)) = (ws.upgrade(), wh.upgrade()) {
-                    let _ = shared.raise(&sys, CpuId(cpu), GIC_IRQ_VECTOR);
-                }
-            }
-        }));
+        gic.model.set_notifier(output_to_vector(sys, shared, GIC_IRQ_VECTOR));
         Ok(gic)
-    }
-
-    /// The GICv2 entry on the CPU that took `GIC_IRQ_VECTOR`.
-    pub(crate) fn handle(
-        &self,
-        sys: &IrqSystem,
-        shared: &Shared,
-        hard: &irqkit_core::HardIrq,
-        cpu: CpuId,
-    ) {
-        let _ = self.irq.handle_irq(sys, hard);
-        if self.model.irq_asserted(cpu.0) {
-            let _ = shared.raise(sys, cpu, GIC_IRQ_VECTOR);
-        }
     }
 
     /// Maps SPI `spi` with devicetree trigger `flags`; returns the Linux irq number.
@@ -78,5 +58,14 @@ impl HostGicV2 {
     /// A device drives SPI `spi`.
     pub fn set_spi(&self, spi: u32, level: bool) -> Result<(), IrqError> {
         self.model.set_line(32 + spi, level)
+    }
+}
+
+impl ControllerEntry for HostGicV2 {
+    fn entry(&self, sys: &IrqSystem, hard: &HardIrq) {
+        let _ = self.irq.handle_irq(sys, hard);
+    }
+    fn asserted(&self, cpu: CpuId) -> bool {
+        self.model.irq_asserted(cpu.0)
     }
 }

@@ -6,7 +6,7 @@
 //! (IAR1 → domain → flow → EOI through the model). A CPU input still asserted after the
 //! EOI is taken again, as a level-sensitive CPU IRQ line would be.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use irqkit_chips::gic::its_driver::ItsDriver;
 use irqkit_chips::gic::its_msi::ItsMsiDomain;
@@ -15,7 +15,9 @@ use irqkit_chips::gic::{GicV3, GicV3Config, ModelMemory};
 use irqkit_chips::irqchip::gicv3::{GicV3Irq, ModelGicV3Ports, GIC_SPI};
 use irqkit_chips::irqchip::its_msi::{ItsMsi, ModelItsPorts};
 use irqkit_chips::mmio::Mmio;
-use irqkit_core::{CpuId, IrqError, IrqSystem};
+use irqkit_core::{CpuId, HardIrq, IrqError, IrqSystem};
+
+use crate::controller::{output_to_vector, ControllerEntry};
 
 use crate::shared::Shared;
 
@@ -89,28 +91,8 @@ impl HostGicV3 {
         // arm64's /proc/interrupts shows the trigger column (`Edge`/`Level`).
         sys.irq_set_proc_show_level(true);
         let gic = Arc::new(HostGicV3 { model, irq, msi });
-        let (ws, wh) = (Arc::downgrade(sys), Arc::downgrade(shared));
-        gic.model.set_notifier(Arc::new(move |cpu, lines| {
-            if lines.irq {
-                kick(&ws, &wh, cpu);
-            }
-        }));
+        gic.model.set_notifier(output_to_vector(sys, shared, GIC_IRQ_VECTOR));
         Ok(gic)
-    }
-
-    /// `gic_handle_irq` on the CPU that took `GIC_IRQ_VECTOR`; re-raises the vector if
-    /// the CPU's IRQ input is still asserted afterwards.
-    pub(crate) fn handle(
-        &self,
-        sys: &IrqSystem,
-        shared: &Shared,
-        hard: &irqkit_core::HardIrq,
-        cpu: CpuId,
-    ) {
-        let _ = self.irq.handle_irq(sys, hard);
-        if self.model.irq_asserted(cpu.0) {
-            let _ = shared.raise(sys, cpu, GIC_IRQ_VECTOR);
-        }
     }
 
     /// Maps SPI `spi` (0-based, INTID 32 + spi) with devicetree trigger `flags` and
@@ -148,8 +130,11 @@ impl HostGicV3 {
     }
 }
 
-fn kick(ws: &Weak<IrqSystem>, wh: &Weak<Shared>, cpu: u32) {
-    if let (Some(sys), Some(shared)) = (ws.upgrade(), wh.upgrade()) {
-        let _ = shared.raise(&sys, CpuId(cpu), GIC_IRQ_VECTOR);
+impl ControllerEntry for HostGicV3 {
+    fn entry(&self, sys: &IrqSystem, hard: &HardIrq) {
+        let _ = self.irq.handle_irq(sys, hard);
+    }
+    fn asserted(&self, cpu: CpuId) -> bool {
+        self.model.irq_asserted(cpu.0)
     }
 }

@@ -46,6 +46,7 @@
 #![warn(missing_docs)]
 
 mod alloc;
+mod controller;
 mod entry;
 mod futex;
 pub mod gicv2;

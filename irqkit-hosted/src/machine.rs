@@ -257,41 +257,40 @@ impl Machine {
     /// [`crate::gicv3::HostGicV3::map_spi`] and drive them with `set_spi`.
     /// With `its`, an ITS and an MSI domain on top serve MSIs as LPIs.
     pub fn attach_gicv3(&self, its: bool) -> Result<Arc<crate::gicv3::HostGicV3>, IrqError> {
-        let gic = crate::gicv3::HostGicV3::attach(&self.sys, &self.shared, its)?;
-        let (g, shared) = (Arc::downgrade(&gic), Arc::downgrade(&self.shared));
-        self.set_vector_handler(crate::gicv3::GIC_IRQ_VECTOR, move |sys, hard, cpu| {
-            if let (Some(g), Some(sh)) = (g.upgrade(), shared.upgrade()) {
-                g.handle(sys, &sh, hard, cpu);
-            }
-        })?;
-        Ok(gic)
+        let c = crate::gicv3::HostGicV3::attach(&self.sys, &self.shared, its)?;
+        self.route_controller(&c, crate::gicv3::GIC_IRQ_VECTOR)?;
+        Ok(c)
     }
 
     /// Puts a GICv2 (model + driver + irq domain, at most 8 CPUs) between devices and
     /// the CPUs; its per-CPU IRQ outputs arrive on `GIC_IRQ_VECTOR`.
     pub fn attach_gicv2(&self) -> Result<Arc<crate::gicv2::HostGicV2>, IrqError> {
-        let gic = crate::gicv2::HostGicV2::attach(&self.sys, &self.shared)?;
-        let (g, shared) = (Arc::downgrade(&gic), Arc::downgrade(&self.shared));
-        self.set_vector_handler(crate::gicv3::GIC_IRQ_VECTOR, move |sys, hard, cpu| {
-            if let (Some(g), Some(sh)) = (g.upgrade(), shared.upgrade()) {
-                g.handle(sys, &sh, hard, cpu);
-            }
-        })?;
-        Ok(gic)
+        let c = crate::gicv2::HostGicV2::attach(&self.sys, &self.shared)?;
+        self.route_controller(&c, crate::gicv3::GIC_IRQ_VECTOR)?;
+        Ok(c)
     }
 
     /// Puts an x86 interrupt system (local APICs, IO-APIC, vector / IO-APIC / PCI-MSI
     /// domains) between devices and the CPUs: LAPIC outputs arrive on
     /// `APIC_INPUT_VECTOR`. Map pins with [`crate::x86::HostX86::map_pin`].
     pub fn attach_x86(&self) -> Result<Arc<crate::x86::HostX86>, IrqError> {
-        let x86 = crate::x86::HostX86::attach(&self.sys, &self.shared)?;
-        let (g, shared) = (Arc::downgrade(&x86), Arc::downgrade(&self.shared));
-        self.set_vector_handler(crate::x86::APIC_INPUT_VECTOR, move |sys, hard, cpu| {
-            if let (Some(g), Some(sh)) = (g.upgrade(), shared.upgrade()) {
-                g.handle(sys, &sh, hard, cpu);
+        let c = crate::x86::HostX86::attach(&self.sys, &self.shared)?;
+        self.route_controller(&c, crate::x86::APIC_INPUT_VECTOR)?;
+        Ok(c)
+    }
+
+    /// Takes `vector` into the controller's arch entry on every CPU.
+    fn route_controller<C: crate::controller::ControllerEntry>(
+        &self,
+        c: &Arc<C>,
+        vector: u8,
+    ) -> Result<(), IrqError> {
+        let (c, shared) = (Arc::downgrade(c), Arc::downgrade(&self.shared));
+        self.set_vector_handler(vector, move |sys, hard, cpu| {
+            if let (Some(c), Some(sh)) = (c.upgrade(), shared.upgrade()) {
+                crate::controller::handle(&*c, sys, &sh, hard, cpu, vector);
             }
-        })?;
-        Ok(x86)
+        })
     }
 
     /// Raises device vector `vector` on `cpu`.

@@ -7,13 +7,15 @@
 //! `common_interrupt` (acknowledge the LAPIC → vector → descriptor → flow → EOI). An
 //! input still asserted afterwards is taken again, as the CPU's INTR line would be.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use irqkit_chips::irqchip::x86::{ModelX86Ports, X86Irq};
 use irqkit_chips::x86::apic_driver::LapicDriver;
 use irqkit_chips::x86::ioapic::IoApic;
 use irqkit_chips::x86::lapic_set::LapicSet;
-use irqkit_core::{CpuId, IrqError, IrqSystem};
+use irqkit_core::{CpuId, HardIrq, IrqError, IrqSystem};
+
+use crate::controller::{output_to_vector, ControllerEntry};
 
 use crate::shared::Shared;
 
@@ -50,30 +52,8 @@ impl HostX86 {
         };
         let irq = X86Irq::new(sys, ports)?;
         let x86 = Arc::new(HostX86 { lapics, ioapic, irq });
-        let (ws, wh): (Weak<IrqSystem>, Weak<Shared>) =
-            (Arc::downgrade(sys), Arc::downgrade(shared));
-        x86.lapics.set_notifier(Arc::new(move |cpu, lines| {
-            if lines.irq {
-                if let (Some(sys), Some(shared)) = (ws.upgrade(), wh.upgrade()) {
-                    let _ = shared.raise(&sys, CpuId(cpu), APIC_INPUT_VECTOR);
-                }
-            }
-        }));
+        x86.lapics.set_notifier(output_to_vector(sys, shared, APIC_INPUT_VECTOR));
         Ok(x86)
-    }
-
-    /// `common_interrupt` on the CPU that took `APIC_INPUT_VECTOR`.
-    pub(crate) fn handle(
-        &self,
-        sys: &IrqSystem,
-        shared: &Shared,
-        hard: &irqkit_core::HardIrq,
-        cpu: CpuId,
-    ) {
-        let _ = self.irq.handle_irq(sys, hard);
-        if self.lapics.irq_asserted(cpu.0) {
-            let _ = shared.raise(sys, cpu, APIC_INPUT_VECTOR);
-        }
     }
 
     /// Maps IO-APIC `pin` with trigger `PIN_EDGE` or `PIN_LEVEL`; returns the irq.
@@ -95,5 +75,14 @@ impl HostX86 {
     pub fn msi_write(&self, sys: &IrqSystem, virq: u32) -> Result<(), IrqError> {
         let msg = self.irq.msi_msg(sys, virq)?;
         self.lapics.deliver_msi(&msg).map(|_| ())
+    }
+}
+
+impl ControllerEntry for HostX86 {
+    fn entry(&self, sys: &IrqSystem, hard: &HardIrq) {
+        let _ = self.irq.handle_irq(sys, hard);
+    }
+    fn asserted(&self, cpu: CpuId) -> bool {
+        self.lapics.irq_asserted(cpu.0)
     }
 }
