@@ -45,6 +45,7 @@ impl HostGicV2 {
         let ports = ModelGicV2Ports { gic: model.clone(), platform: sys.platform_arc() };
         let irq = GicV2Irq::new(sys, 0, ports, drv)?;
         sys.irq_set_proc_show_level(true);
+        shared.arm64_rows.store(true, std::sync::atomic::Ordering::Relaxed);
         let gic = Arc::new(HostGicV2 { model, irq });
         gic.model.set_notifier(output_to_vector(sys, shared, GIC_IRQ_VECTOR));
         Ok(gic)

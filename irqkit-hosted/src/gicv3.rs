@@ -90,6 +90,7 @@ impl HostGicV3 {
         };
         // arm64's /proc/interrupts shows the trigger column (`Edge`/`Level`).
         sys.irq_set_proc_show_level(true);
+        shared.arm64_rows.store(true, std::sync::atomic::Ordering::Relaxed);
         let gic = Arc::new(HostGicV3 { model, irq, msi });
         gic.model.set_notifier(output_to_vector(sys, shared, GIC_IRQ_VECTOR));
         Ok(gic)

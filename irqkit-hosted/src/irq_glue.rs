@@ -71,6 +71,24 @@ impl IrqHooks for HostIrqHooks {
         };
         let v =
             |x: u8| move |h: &crate::hostcpu::HostCpu| h.counters.vectors[x as usize].load(Relaxed);
+        if shared.arm64_rows.load(Relaxed) {
+            // arch/arm64/kernel/smp.c `arch_show_interrupts`: the IPIs as IPI0..IPI6.
+            let zero = |_: &crate::hostcpu::HostCpu| 0u64;
+            let rows: [(Vec<u32>, &str); 7] = [
+                (col(&v(RESCHEDULE_VECTOR)), "Rescheduling interrupts"),
+                (col(&v(CALL_FUNCTION_VECTOR)), "Function call interrupts"),
+                (col(&zero), "CPU stop interrupts"),
+                (col(&zero), "CPU stop (for crash dump) interrupts"),
+                (col(&zero), "Timer broadcast interrupts"),
+                (col(&v(IRQ_WORK_VECTOR)), "IRQ work interrupts"),
+                (col(&zero), "CPU wake-up interrupts"),
+            ];
+            for (n, (counts, desc)) in rows.iter().enumerate() {
+                irqkit_core::irq::arch_row_ipi(out, n as u32, counts, prec, desc);
+            }
+            arch_row(out, "Err", &[0], prec, "");
+            return;
+        }
         let rows: [(&str, Vec<u32>, &str); 6] = [
             ("NMI", col(&|h| h.counters.nmis.load(Relaxed)), "Non-maskable interrupts"),
             ("LOC", col(&v(LOCAL_TIMER_VECTOR)), "Local timer interrupts"),

@@ -47,6 +47,9 @@ pub(crate) struct Shared {
     /// Every host thread ever made, kept until the machine drops so that a raiser
     /// holding a stale `holder` pointer never reads freed memory.
     pub(crate) host_threads: Mutex<Vec<Arc<HostThread>>>,
+    /// `/proc/interrupts` arch rows in arm64's style (IPI0..IPI6, Err) once a GIC is
+    /// attached; x86's (NMI, LOC, ...) otherwise.
+    pub(crate) arm64_rows: AtomicBool,
 }
 
 // SAFETY: the raw pointers in `nmi_retired` are owned boxes only touched under the
@@ -71,6 +74,7 @@ impl Shared {
             joins: Mutex::new(Vec::new()),
             stopping: AtomicBool::new(false),
             host_threads: Mutex::new(Vec::new()),
+            arm64_rows: AtomicBool::new(false),
         }
     }
 

@@ -169,3 +169,40 @@ fn gicv2_spis_reach_their_target_cpus() {
     assert!(sys.show_interrupts().contains("GIC-0"));
     drop(regs);
 }
+
+#[test]
+fn arm64_arch_rows_have_linux_layout_on_a_gic_machine() {
+    // arch/arm64/kernel/smp.c arch_show_interrupts: IPI0..IPI6 then Err, in the same
+    // columns as Linux 6.1 on QEMU virt (the golden file), for 4 CPUs.
+    let m = Machine::new(MachineConfig { nr_cpus: 4, hz: 250, ..Default::default() }).unwrap();
+    let _gic = m.attach_gicv3(false).unwrap();
+    let ours = m.sys().show_interrupts();
+    let golden = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/reference/golden/arm64-virt-gicv3-smp4-interrupts.txt"
+    ));
+    let Ok(golden) = golden else {
+        eprintln!("skipped: ../shared/reference/golden not beside the repository");
+        return;
+    };
+    let shape = |l: &str| {
+        // Columns of every field boundary, with digits replaced: the layout, not values.
+        l.chars().map(|c| if c.is_ascii_digit() { '9' } else { c }).collect::<String>()
+    };
+    for label in ["IPI0:", "IPI5:", "IPI6:", "Err:"] {
+        let g = golden.lines().find(|l| l.starts_with(label)).unwrap();
+        let o = ours.lines().find(|l| l.starts_with(label)).unwrap_or_else(|| panic!("{ours}"));
+        let (gs, os) = (shape(g), shape(o));
+        // Same description column, and every count ends where Linux's does.
+        let desc = |s: &str| s[label.len()..].find(char::is_alphabetic);
+        assert_eq!(desc(&gs), desc(&os), "{label}");
+        let ends = |s: &str| {
+            let b = s.as_bytes();
+            (label.len()..b.len())
+                .filter(|i| b[*i] == b'9' && b.get(i + 1) != Some(&b'9'))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ends(&gs), ends(&os), "{label}");
+        assert_eq!(g.split_whitespace().last(), o.split_whitespace().last(), "{label}");
+    }
+}
