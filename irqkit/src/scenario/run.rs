@@ -12,7 +12,7 @@ use irqkit_core::tasklet::Tasklet;
 use irqkit_core::workqueue::Work;
 use irqkit_core::{CpuId, CpuMask, IrqError};
 use irqkit_hosted::gicv2::HostGicV2;
-use irqkit_hosted::gicv3::{HostGicV3, GIC_EDGE_RISING};
+use irqkit_hosted::gicv3::{HostGicV3, GIC_EDGE_RISING, GIC_LEVEL_HIGH};
 use irqkit_hosted::x86::{HostX86, PIN_EDGE};
 use irqkit_hosted::{CpuStats, Machine, MachineConfig};
 
@@ -79,6 +79,8 @@ enum Line {
     Gic(u32, u32),
     /// An MSI through the ITS (an LPI), by Linux irq number.
     Msi(u32),
+    /// A level-triggered GICv3 SPI (a UART): raised high, lowered by the driver.
+    GicLevel(u32, u32),
     /// A GICv2 SPI and its Linux irq number.
     Gic2(u32, u32),
     /// An x86 IO-APIC pin and its Linux irq number.
@@ -94,6 +96,7 @@ impl Line {
         match self {
             Line::Apic(v)
             | Line::Gic(_, v)
+            | Line::GicLevel(_, v)
             | Line::Gic2(_, v)
             | Line::Msi(v)
             | Line::Pin(_, v)
@@ -108,7 +111,7 @@ impl Line {
 fn attach(
     m: &Machine,
     gic2: Option<&HostGicV2>,
-    gic: Option<&HostGicV3>,
+    gic: Option<&Arc<HostGicV3>>,
     x86: Option<&HostX86>,
     its: bool,
     index: u32,
@@ -151,6 +154,11 @@ fn attach(
                 let virq = g.msi_alloc(&sys, 0x10 + index, 1)?;
                 (Line::Msi(virq), virq)
             }
+            // A UART holds its level line high until its FIFO is read.
+            Some(g) if d.kind == "uart" => {
+                let virq = g.map_spi(&sys, index, GIC_LEVEL_HIGH)?;
+                (Line::GicLevel(index, virq), virq)
+            }
             Some(g) => {
                 let virq = g.map_spi(&sys, index, GIC_EDGE_RISING)?;
                 (Line::Gic(index, virq), virq)
@@ -177,12 +185,26 @@ fn attach(
         Work::new(move |sys, _w, _task| st2.note_bottom(sys, &spec))
     });
     let napi = (bh == "napi").then(|| NapiQueue::register(&sys, st.clone(), d.clone()));
+    // Reading the device lowers a level line (the UART's receive FIFO drains).
+    let deassert: Option<Arc<dyn Fn() + Send + Sync>> = match (&line, gic) {
+        (Line::GicLevel(spi, _), Some(g)) => {
+            let (g, spi) = (g.clone(), *spi);
+            Some(Arc::new(move || {
+                let _ = g.set_spi(spi, false);
+            }))
+        }
+        _ => None,
+    };
+    let hard_deassert = if bh == "threaded" { None } else { deassert.clone() };
     let (st2, s2, cost) = (st.clone(), sys.clone(), d.hard_cost_us);
     let threaded = bh == "threaded";
     let hard: HardHandler = Box::new(move |_hard| {
         let t0 = s2.now_ns();
         st2.note_entry(t0);
         spin_us(cost);
+        if let Some(d) = &hard_deassert {
+            d();
+        }
         if threaded || tasklet.is_some() || work.is_some() || napi.is_some() {
             st2.note_handoff(s2.now_ns());
         }
@@ -204,8 +226,11 @@ fn attach(
         }
     });
     let thread: Option<ThreadHandler> = threaded.then(|| {
-        let (st3, spec, s3) = (st.clone(), d.clone(), sys.clone());
+        let (st3, spec, s3, deassert) = (st.clone(), d.clone(), sys.clone(), deassert.clone());
         let t: ThreadHandler = Box::new(move |_task| {
+            if let Some(d) = &deassert {
+                d();
+            }
             st3.note_bottom(&s3, &spec);
             IrqReturn::HANDLED
         });
@@ -259,7 +284,7 @@ pub fn run(
         let (irq, reg) = attach(
             &m,
             gic2.as_deref(),
-            gic.as_deref(),
+            gic.as_ref(),
             x86.as_deref(),
             sc.machine.its,
             i as u32,
@@ -325,6 +350,9 @@ pub fn run(
                     let x = x86.as_ref().expect("x86 attached");
                     x.set_pin(*pin, true)?;
                     x.set_pin(*pin, false)?;
+                }
+                Line::GicLevel(spi, _) => {
+                    gic.as_ref().expect("gic attached").set_spi(*spi, true)?;
                 }
                 Line::Gic(spi, _) => {
                     // An edge: the distributor latches it as pending.
