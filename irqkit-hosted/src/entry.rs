@@ -58,20 +58,24 @@ impl Shared {
         }
     }
 
+    /// The per-CPU tick, from the LOC vector or a controller's timer line: jiffies,
+    /// timer softirq, irq_work_tick, scheduler_tick, then the machine's tick hooks.
+    pub(crate) fn run_tick(&self, sys: &IrqSystem, tok: &irqkit_core::HardIrq, cpu: CpuId) {
+        bump(&self.cpus[cpu.index()].counters.ticks);
+        sys.tick(tok);
+        let hooks = self.tick_hooks.lock().clone();
+        for h in hooks.iter() {
+            h(sys, tok, cpu);
+        }
+    }
+
     /// Takes one vector on `cpu` in hard-irq context.
     fn dispatch(&self, sys: &IrqSystem, cpu: CpuId, v: u8) {
         let hc = &self.cpus[cpu.index()];
         let tok = sys.irq_enter();
         bump(&hc.counters.vectors[v as usize]);
         match v {
-            LOCAL_TIMER_VECTOR => {
-                // jiffies, timer softirq, irq_work_tick and scheduler_tick.
-                sys.tick(&tok);
-                let hooks = self.tick_hooks.lock().clone();
-                for h in hooks.iter() {
-                    h(sys, &tok, cpu);
-                }
-            }
+            LOCAL_TIMER_VECTOR => self.run_tick(sys, &tok, cpu),
             // need_resched was set by the sender; the exit path switches.
             RESCHEDULE_VECTOR => {}
             IRQ_WORK_VECTOR => sys.irq_work_run(&tok),

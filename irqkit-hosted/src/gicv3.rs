@@ -12,7 +12,7 @@ use irqkit_chips::gic::its_driver::ItsDriver;
 use irqkit_chips::gic::its_msi::ItsMsiDomain;
 use irqkit_chips::gic::v3_driver::{GicV3Driver, ModelSysRegs};
 use irqkit_chips::gic::{GicV3, GicV3Config, ModelMemory};
-use irqkit_chips::irqchip::gicv3::{GicV3Irq, ModelGicV3Ports, GIC_SPI};
+use irqkit_chips::irqchip::gicv3::{GicV3Irq, ModelGicV3Ports, GIC_PPI, GIC_SPI};
 use irqkit_chips::irqchip::its_msi::{ItsMsi, ModelItsPorts};
 use irqkit_chips::mmio::Mmio;
 use irqkit_core::{CpuId, HardIrq, IrqError, IrqSystem};
@@ -100,6 +100,16 @@ impl HostGicV3 {
     /// returns its Linux irq number.
     pub fn map_spi(&self, sys: &IrqSystem, spi: u32, flags: u32) -> Result<u32, IrqError> {
         self.irq.map_fwspec(sys, &[GIC_SPI, spi, flags])
+    }
+
+    /// Maps PPI `ppi` (0-based, INTID 16 + ppi) as a per-CPU-devid line.
+    pub fn map_ppi(&self, sys: &IrqSystem, ppi: u32, flags: u32) -> Result<u32, IrqError> {
+        self.irq.map_fwspec(sys, &[GIC_PPI, ppi, flags])
+    }
+
+    /// Drives PPI `ppi` of `cpu` (a per-CPU device such as the timer).
+    pub fn set_ppi(&self, cpu: CpuId, ppi: u32, level: bool) -> Result<(), IrqError> {
+        self.model.set_ppi_line(cpu.0, 16 + ppi, level)
     }
 
     /// A device pulses SPI `spi` (an edge), or sets a level line.

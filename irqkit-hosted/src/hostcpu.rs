@@ -8,6 +8,7 @@ use crate::platform::HostThread;
 pub(crate) struct CpuCounters {
     pub(crate) vectors: [AtomicU64; 256],
     pub(crate) nmis: AtomicU64,
+    pub(crate) ticks: AtomicU64,
     pub(crate) spurious: AtomicU64,
     pub(crate) unhandled: AtomicU64,
 }
@@ -17,6 +18,7 @@ impl CpuCounters {
         CpuCounters {
             vectors: [const { AtomicU64::new(0) }; 256],
             nmis: AtomicU64::new(0),
+            ticks: AtomicU64::new(0),
             spurious: AtomicU64::new(0),
             unhandled: AtomicU64::new(0),
         }

@@ -17,6 +17,9 @@ use crate::stats::CpuStats;
 use crate::vector_chip::{VectorChip, VectorLine};
 use crate::{signals, thread_ctx, vectors};
 
+/// The arm64 virtual timer's PPI (INTID 27), as on QEMU's virt machine.
+const ARCH_TIMER_PPI: u32 = 11;
+
 /// How to build a [`Machine`].
 #[derive(Debug, Clone)]
 pub struct MachineConfig {
@@ -139,8 +142,16 @@ impl Machine {
                     if next + period * 4 < Instant::now() {
                         next = Instant::now() + period;
                     }
+                    let source =
+                        shared.tick_source.lock().unwrap_or_else(|e| e.into_inner()).clone();
                     for c in 0..sys.nr_cpus() {
-                        let _ = shared.raise(&sys, CpuId(c as u32), vectors::LOCAL_TIMER_VECTOR);
+                        let cpu = CpuId(c as u32);
+                        match &source {
+                            Some(f) => f(cpu),
+                            None => {
+                                let _ = shared.raise(&sys, cpu, vectors::LOCAL_TIMER_VECTOR);
+                            }
+                        }
                     }
                 }
             })
@@ -260,6 +271,47 @@ impl Machine {
         let c = crate::gicv3::HostGicV3::attach(&self.sys, &self.shared, its)?;
         self.route_controller(&c, crate::gicv3::GIC_IRQ_VECTOR)?;
         Ok(c)
+    }
+
+    /// Moves the tick onto the GICv3's arch timer: PPI 11 (INTID 27, level), a
+    /// per-CPU-devid line requested with `request_percpu_irq` as `arch_timer` and
+    /// enabled on every CPU, as arm64 Linux does. The timer asserts the PPI; the
+    /// handler runs the tick and lowers it.
+    pub fn use_gic_arch_timer(
+        &self,
+        gic: &Arc<crate::gicv3::HostGicV3>,
+    ) -> Result<irqkit_core::irq::Registration, IrqError> {
+        let virq = gic.map_ppi(&self.sys, ARCH_TIMER_PPI, crate::gicv3::GIC_LEVEL_HIGH)?;
+        let (ws, wg, wh) =
+            (Arc::downgrade(&self.sys), Arc::downgrade(gic), Arc::downgrade(&self.shared));
+        let reg = self.sys.request_percpu_irq(
+            virq,
+            move |hard| {
+                if let (Some(sys), Some(g), Some(sh)) = (ws.upgrade(), wg.upgrade(), wh.upgrade()) {
+                    if let Some(cpu) = sys.current_cpu() {
+                        let _ = g.set_ppi(cpu, ARCH_TIMER_PPI, false);
+                        sh.run_tick(&sys, hard, cpu);
+                    }
+                }
+                irqkit_core::irq::IrqReturn::HANDLED
+            },
+            "arch_timer",
+            None,
+        )?;
+        for c in 0..self.nr_cpus() {
+            let sys = self.sys.clone();
+            self.run_on(CpuId(c as u32), move |_| {
+                sys.enable_percpu_irq(virq, irqkit_core::irq::Trigger::NONE)
+            })??;
+        }
+        let g = Arc::downgrade(gic);
+        *self.shared.tick_source.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Arc::new(move |cpu| {
+                if let Some(g) = g.upgrade() {
+                    let _ = g.set_ppi(cpu, ARCH_TIMER_PPI, true);
+                }
+            }));
+        Ok(reg)
     }
 
     /// Puts a GICv2 (model + driver + irq domain, at most 8 CPUs) between devices and

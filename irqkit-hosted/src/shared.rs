@@ -50,6 +50,9 @@ pub(crate) struct Shared {
     /// `/proc/interrupts` arch rows in arm64's style (IPI0..IPI6, Err) once a GIC is
     /// attached; x86's (NMI, LOC, ...) otherwise.
     pub(crate) arm64_rows: AtomicBool,
+    /// Fires the tick on a CPU through a controller's timer line instead of the LOC
+    /// vector (the GIC's arch timer PPI). Only the tick thread reads it.
+    pub(crate) tick_source: Mutex<Option<Arc<dyn Fn(CpuId) + Send + Sync>>>,
 }
 
 // SAFETY: the raw pointers in `nmi_retired` are owned boxes only touched under the
@@ -75,6 +78,7 @@ impl Shared {
             stopping: AtomicBool::new(false),
             host_threads: Mutex::new(Vec::new()),
             arm64_rows: AtomicBool::new(false),
+            tick_source: Mutex::new(None),
         }
     }
 

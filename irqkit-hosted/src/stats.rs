@@ -10,7 +10,7 @@ use crate::vectors::*;
 /// Counters of one CPU (the arch rows of `/proc/interrupts` plus scheduler counts).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CpuStats {
-    /// Local timer interrupts (LOC).
+    /// Tick interrupts (LOC on x86; the arch timer PPI on a GIC machine).
     pub ticks: u64,
     /// Rescheduling IPIs (RES).
     pub resched_ipis: u64,
@@ -37,7 +37,7 @@ impl CpuStats {
         let v = |x: u8| hc.counters.vectors[x as usize].load(Relaxed);
         let device_irqs = (FIRST_EXTERNAL_VECTOR..FIRST_SYSTEM_VECTOR).map(v).sum();
         CpuStats {
-            ticks: v(LOCAL_TIMER_VECTOR),
+            ticks: hc.counters.ticks.load(Relaxed),
             resched_ipis: v(RESCHEDULE_VECTOR),
             call_ipis: v(CALL_FUNCTION_VECTOR),
             irq_work_ipis: v(IRQ_WORK_VECTOR),

@@ -206,3 +206,24 @@ fn arm64_arch_rows_have_linux_layout_on_a_gic_machine() {
         assert_eq!(g.split_whitespace().last(), o.split_whitespace().last(), "{label}");
     }
 }
+
+#[test]
+fn arch_timer_ppi_drives_the_tick_on_every_cpu() {
+    // drivers/clocksource/arm_arch_timer.c: a per-CPU-devid PPI requested with
+    // request_percpu_irq and enabled on each CPU; the tick runs from its handler.
+    let m = Machine::new(MachineConfig { nr_cpus: 4, hz: 250, ..Default::default() }).unwrap();
+    let gic = m.attach_gicv3(false).unwrap();
+    let reg = m.use_gic_arch_timer(&gic).unwrap();
+    let sys = m.sys().clone();
+    let j0 = sys.jiffies();
+    common::wait_until("jiffies advance through the arch timer", || sys.jiffies() >= j0 + 10);
+    let text = sys.show_interrupts();
+    let line = text.lines().find(|l| l.ends_with("arch_timer")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("GICv3  27 Level"), "{line}");
+    common::wait_until("every CPU ticked through the PPI", || {
+        let t = sys.show_interrupts();
+        let l = t.lines().find(|l| l.ends_with("arch_timer")).unwrap().to_string();
+        l.split_whitespace().skip(1).take(4).all(|c| c != "0")
+    });
+    drop(reg);
+}

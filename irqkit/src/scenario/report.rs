@@ -138,7 +138,7 @@ pub fn render(r: &RunResult) -> String {
     s.push('\n');
     type Counter = fn(&irqkit_hosted::CpuStats) -> u64;
     let rows: [(&str, Counter); 7] = [
-        ("ticks (LOC)", |c| c.ticks),
+        ("ticks", |c| c.ticks),
         ("resched IPIs (RES)", |c| c.resched_ipis),
         ("irq_work IPIs (IWI)", |c| c.irq_work_ipis),
         ("NMIs", |c| c.nmis),

@@ -272,6 +272,11 @@ pub fn run(
         }
     }
     let gic = if sc.machine.arch == "gicv3" { Some(m.attach_gicv3(sc.machine.its)?) } else { None };
+    // On a GICv3 the tick is the arch timer's PPI, as on arm64 Linux.
+    let _arch_timer = match &gic {
+        Some(g) => Some(m.use_gic_arch_timer(g)?),
+        None => None,
+    };
     let x86 = if sc.machine.arch == "x86" { Some(m.attach_x86()?) } else { None };
     let gic2 = if sc.machine.arch == "gicv2" { Some(m.attach_gicv2()?) } else { None };
     let mut devs = Vec::new();
