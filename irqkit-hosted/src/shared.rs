@@ -22,6 +22,9 @@ pub type CallFn = Box<dyn FnOnce(&IrqSystem, &HardIrq) + Send>;
 /// Called on every tick of every CPU, in hard-irq context.
 pub type TickHook = Arc<dyn Fn(&IrqSystem, &HardIrq, CpuId) + Send + Sync>;
 
+/// Fires the tick on a CPU through a controller line.
+pub(crate) type TickSource = Arc<dyn Fn(CpuId) + Send + Sync>;
+
 /// A kernel thread that panicked: its name and the panic message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KthreadPanic {
@@ -52,7 +55,7 @@ pub(crate) struct Shared {
     pub(crate) arm64_rows: AtomicBool,
     /// Fires the tick on a CPU through a controller's timer line instead of the LOC
     /// vector (the GIC's arch timer PPI). Only the tick thread reads it.
-    pub(crate) tick_source: Mutex<Option<Arc<dyn Fn(CpuId) + Send + Sync>>>,
+    pub(crate) tick_source: Mutex<Option<TickSource>>,
 }
 
 // SAFETY: the raw pointers in `nmi_retired` are owned boxes only touched under the
