@@ -21,6 +21,9 @@ pub struct DeviceStats {
     pub bh_ts: AtomicU64,
     /// Raises attempted.
     pub raised: AtomicU64,
+    /// Packets in the device's receive ring not yet taken by a handler: every raise
+    /// is a packet, even when its interrupt coalesces with a pending one.
+    pub ring: AtomicU64,
     /// Raises that found an earlier one still pending (coalesced, as in an IRR).
     pub coalesced: AtomicU64,
     /// Raises dropped because the device side fell behind its schedule.
@@ -56,6 +59,7 @@ impl DeviceStats {
     /// Device side: a raise at `now`.
     pub fn note_raise(&self, now: u64) {
         self.raised.fetch_add(1, SeqCst);
+        self.ring.fetch_add(1, SeqCst);
         if self.pending_ts.compare_exchange(0, now.max(1), SeqCst, SeqCst).is_ok() {
             self.started.fetch_add(1, SeqCst);
         } else {

@@ -67,8 +67,8 @@ pub const DEVICE_KINDS: [&str; 6] = ["timer", "nic", "uart", "disk", "gpio-butto
 /// Arrival processes.
 pub const ARRIVALS: [&str; 3] = ["periodic", "poisson", "burst"];
 /// Bottom halves.
-pub const BOTTOM_HALVES: [&str; 6] =
-    ["none", "threaded", "napi", "tasklet", "workqueue", "irq_work"];
+pub const BOTTOM_HALVES: [&str; 7] =
+    ["none", "threaded", "napi", "tasklet", "workqueue", "timer", "irq_work"];
 
 /// One `[[device]]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -136,7 +136,7 @@ impl DeviceSpec {
             (Some(b), _) => b,
             (None, "nic" | "uart") => "threaded",
             (None, "disk") => "workqueue",
-            (None, "gpio-button") => "tasklet",
+            (None, "gpio-button") => "timer",
             (None, "perf-nmi") => "irq_work",
             (None, _) => "none",
         }

@@ -118,7 +118,9 @@ impl NapiQueue {
 
     /// Hard-irq part: count the packet and schedule the poll (`napi_schedule`).
     pub fn receive(&self, sys: &IrqSystem) {
-        self.backlog.fetch_add(1, SeqCst);
+        // One interrupt announces every packet that reached the ring since the last.
+        let packets = self.stats.ring.swap(0, SeqCst).max(1);
+        self.backlog.fetch_add(packets, SeqCst);
         if !self.scheduled.swap(true, SeqCst) {
             if let Some(cpu) = sys.current_cpu() {
                 self.owner.store(cpu.0, SeqCst);

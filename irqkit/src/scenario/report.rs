@@ -58,6 +58,7 @@ pub fn to_json(r: &RunResult) -> Value {
         "elapsed_s": r.elapsed.as_secs_f64(),
         "interrupts_per_s": handled as f64 / r.elapsed.as_secs_f64(),
         "lost": r.devices.iter().map(|(_, st)| st.lost()).sum::<u64>(),
+        "ksoftirqd_handoffs": r.ksoftirqd_handoffs,
         "devices": devices,
         "cpus": cpus,
         "proc_interrupts": r.proc_interrupts,
@@ -125,6 +126,7 @@ pub fn render(r: &RunResult) -> String {
         handled as f64 / r.elapsed.as_secs_f64(),
         r.devices.iter().map(|(_, st)| st.lost()).sum::<u64>()
     );
+    let _ = writeln!(s, "softirq hand-offs to ksoftirqd: {}", r.ksoftirqd_handoffs);
     if dropped > 0 {
         let _ = writeln!(
             s,

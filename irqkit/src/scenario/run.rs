@@ -9,6 +9,7 @@ use irqkit_core::irq::{Flags, FlowHandler, HardHandler, IrqReturn, Registration,
 use irqkit_core::irq_work::IrqWork;
 use irqkit_core::sched::{KthreadSpec, Policy};
 use irqkit_core::tasklet::Tasklet;
+use irqkit_core::timer::Timer;
 use irqkit_core::workqueue::Work;
 use irqkit_core::{CpuId, CpuMask, IrqError};
 use irqkit_hosted::gicv2::HostGicV2;
@@ -45,6 +46,8 @@ pub struct RunResult {
     pub trace: Option<serde_json::Value>,
     /// (seconds, per-CPU device-interrupt totals) sampled five times a second.
     pub load_timeline: Vec<(f64, Vec<u64>)>,
+    /// Times softirq processing was handed over to `ksoftirqd`, over all CPUs.
+    pub ksoftirqd_handoffs: u64,
 }
 
 /// Seeded xorshift64*: arrival times replay exactly for one seed.
@@ -196,6 +199,12 @@ fn attach(
         _ => None,
     };
     let hard_deassert = if bh == "threaded" { None } else { deassert.clone() };
+    // Debounce (gpio-keys): every edge pushes the timer out; it fires once the line
+    // has been quiet for DEBOUNCE_JIFFIES and reports the key (TIMER_SOFTIRQ).
+    let debounce = (bh == "timer").then(|| {
+        let (st2, spec) = (st.clone(), d.clone());
+        Timer::new(move |sys, _t, _soft| st2.note_bottom(sys, &spec))
+    });
     let (st2, s2, cost) = (st.clone(), sys.clone(), d.hard_cost_us);
     let threaded = bh == "threaded";
     let hard: HardHandler = Box::new(move |_hard| {
@@ -205,8 +214,11 @@ fn attach(
         if let Some(d) = &hard_deassert {
             d();
         }
-        if threaded || tasklet.is_some() || work.is_some() || napi.is_some() {
+        if threaded || tasklet.is_some() || work.is_some() || napi.is_some() || debounce.is_some() {
             st2.note_handoff(s2.now_ns());
+        }
+        if let Some(t) = &debounce {
+            t.modify(&s2, s2.jiffies() + DEBOUNCE_JIFFIES);
         }
         if let Some(q) = &napi {
             q.receive(&s2);
@@ -240,6 +252,9 @@ fn attach(
     let reg = sys.request_threaded_irq(irq, Some(hard), thread, flags, &d.name)?;
     Ok((line, Some(reg)))
 }
+
+/// gpio-keys' debounce interval, in ticks (about 5 ms at HZ=1000; at least one tick).
+const DEBOUNCE_JIFFIES: u64 = 5;
 
 /// Slices kept for `--trace` (about 40 MB of JSON at most).
 const TRACE_CAPACITY: usize = 200_000;
@@ -396,11 +411,14 @@ pub fn run(
     let proc_interrupts = sys.show_interrupts();
     let proc_softirqs = sys.proc_softirqs();
     let wq_dump = sys.wq_dump();
+    let ksoftirqd_handoffs =
+        (0..sc.machine.cpus).map(|c| sys.softirq_handoffs(CpuId(c as u32))).sum();
     drop(regs);
     NapiQueue::unregister_all(&sys);
     let names: Vec<String> = sc.devices.iter().map(|d| d.name.clone()).collect();
     let trace = log.map(|l| l.to_json(&names, sc.machine.cpus));
     Ok(RunResult {
+        ksoftirqd_handoffs,
         trace,
         load_timeline,
         scenario: sc.clone(),
