@@ -36,6 +36,9 @@ pub struct DeviceStats {
     pub spurious: AtomicU64,
     /// Bottom-half runs that consumed a hard-irq exit.
     pub bh_runs: AtomicU64,
+    /// Tasklet, work and irq_work queueings that were new (`schedule` returned true):
+    /// each must be matched by exactly one run.
+    pub bh_queued: AtomicU64,
     /// Raise → hard-irq entry.
     pub lat_entry: AtomicHistogram,
     /// Hard-irq exit → bottom-half start.
@@ -103,6 +106,13 @@ impl DeviceStats {
         if let Some((log, idx)) = &self.trace {
             let cpu = sys.current_cpu().map_or(0, |c| c.0);
             log.record(kind, *idx, cpu, start, sys.now_ns());
+        }
+    }
+
+    /// Notes a queueing result of a tasklet/work/irq_work (`Ok(true)` = newly queued).
+    pub fn note_queued<E>(&self, r: Result<bool, E>) {
+        if matches!(r, Ok(true)) {
+            self.bh_queued.fetch_add(1, SeqCst);
         }
     }
 

@@ -47,6 +47,10 @@ mod tests {
             if d.bottom_half() != "none" {
                 assert!(st.bh_runs.load(SeqCst) > 0, "{}: bottom half never ran", d.name);
             }
+            if matches!(d.bottom_half(), "tasklet" | "workqueue" | "irq_work") {
+                // Every newly scheduled tasklet / work / irq_work ran exactly once.
+                assert_eq!(st.bh_runs.load(SeqCst), st.bh_queued.load(SeqCst), "{}", d.name);
+            }
         }
         let json = super::report::to_json(&r);
         assert_eq!(json["lost"], 0);

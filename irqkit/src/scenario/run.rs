@@ -131,7 +131,7 @@ fn attach(
             st3.note_entry(t0);
             spin_us(hard_cost);
             st3.note_handoff(sys.now_ns());
-            let _ = sys.irq_work_queue(&work);
+            st3.note_queued(sys.irq_work_queue(&work));
             st3.slice(sys, SliceKind::HardIrq, t0);
         });
         return Ok((Line::Nmi, None));
@@ -224,11 +224,11 @@ fn attach(
             q.receive(&s2);
         }
         if let Some(t) = &tasklet {
-            let _ = t.schedule(&s2);
+            st2.note_queued(t.schedule(&s2));
         }
         if let Some(w) = &work {
             // schedule_work: system_percpu_wq, on this CPU's pool.
-            let _ = s2.schedule_work(w);
+            st2.note_queued(s2.schedule_work(w));
         }
         st2.slice(&s2, SliceKind::HardIrq, t0);
         if threaded {
@@ -392,7 +392,12 @@ pub fn run(
     // Quiesce: every started interrupt and bottom half finishes (bounded wait).
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline
-        && devs.iter().any(|(_, st, _)| st.lost() > 0 || st.bh_ts.load(SeqCst) != 0)
+        && devs.iter().any(|(d, st, _)| {
+            let counted = matches!(d.bottom_half(), "tasklet" | "workqueue" | "irq_work");
+            st.lost() > 0
+                || st.bh_ts.load(SeqCst) != 0
+                || (counted && st.bh_runs.load(SeqCst) != st.bh_queued.load(SeqCst))
+        })
     {
         std::thread::sleep(Duration::from_millis(1));
     }
