@@ -56,7 +56,7 @@ mod tests {
         assert_eq!(json["lost"], 0);
         assert!(super::report::render(&r).contains("/proc/interrupts"));
         assert!(r.proc_softirqs.contains("TASKLET:"));
-        assert!(r.threads.iter().any(|(n, _, _)| n == "irq/3-eth0-rx2"));
+        assert!(r.threads.iter().any(|(n, _, _)| n == "irq/3-eth1-rx0"));
         // NAPI queues polled on NET_RX_SOFTIRQ.
         let net_rx =
             r.proc_softirqs.lines().find(|l| l.trim_start().starts_with("NET_RX:")).unwrap();

@@ -98,6 +98,16 @@ pub struct DeviceSpec {
     /// One of [`BOTTOM_HALVES`]; default depends on the kind.
     #[serde(default)]
     pub bottom_half: Option<String>,
+    /// `edge` or `level`; default `level` for a UART, `edge` otherwise. A level line
+    /// stays asserted until the driver reads the device (hard handler, or the thread
+    /// of a threaded handler). Used on gicv3 SPIs; the other controllers pulse.
+    #[serde(default)]
+    pub trigger: Option<String>,
+    /// NIC only: receive queues, each its own MSI-X vector and device entry
+    /// (`name-rxN`), spread round-robin over `affinity` (or all CPUs), splitting
+    /// `rate_hz` evenly.
+    #[serde(default)]
+    pub queues: Option<u32>,
 }
 
 fn default_arch() -> String {
@@ -130,6 +140,14 @@ impl std::fmt::Display for ScenarioError {
 }
 
 impl DeviceSpec {
+    /// True if the line is level-triggered (explicit, or a UART by default).
+    pub fn level(&self) -> bool {
+        match self.trigger.as_deref() {
+            Some(t) => t == "level",
+            None => self.kind == "uart",
+        }
+    }
+
     /// The bottom half this device uses (explicit, or the kind's default).
     pub fn bottom_half(&self) -> &str {
         match (&self.bottom_half, self.kind.as_str()) {
@@ -157,8 +175,49 @@ impl Scenario {
                 .unwrap_or_default();
             ScenarioError(format!("malformed scenario{at}: {}", e.message()))
         })?;
+        let mut s = s;
+        s.expand_queues()?;
         s.validate()?;
         Ok(s)
+    }
+
+    /// Turns a NIC with `queues = N` into N single-queue devices.
+    fn expand_queues(&mut self) -> Result<(), ScenarioError> {
+        let mut out = Vec::new();
+        for d in self.devices.drain(..) {
+            match d.queues {
+                Some(0) => {
+                    return Err(ScenarioError(format!(
+                        "device {:?}: queues must be at least 1",
+                        d.name
+                    )))
+                }
+                Some(n) if d.kind != "nic" => {
+                    return Err(ScenarioError(format!(
+                        "device {:?}: queues = {n} is for nic devices",
+                        d.name
+                    )))
+                }
+                Some(n) if n > 1 => {
+                    let cpus: Vec<usize> = if d.affinity.is_empty() {
+                        (0..self.machine.cpus).collect()
+                    } else {
+                        d.affinity.clone()
+                    };
+                    for q in 0..n {
+                        let mut e = d.clone();
+                        e.name = format!("{}-rx{q}", d.name);
+                        e.rate_hz = d.rate_hz / n as f64;
+                        e.affinity = vec![cpus[q as usize % cpus.len()]];
+                        e.queues = None;
+                        out.push(e);
+                    }
+                }
+                _ => out.push(d),
+            }
+        }
+        self.devices = out;
+        Ok(())
     }
 
     /// Checks every value against what the machine can do.
@@ -241,6 +300,11 @@ impl Scenario {
             }
             if d.hard_cost_us < 0.0 || d.bottom_cost_us < 0.0 || d.hard_cost_us > 10_000.0 {
                 return bad(format!("{at}: costs must be in [0, 10000] µs"));
+            }
+            if let Some(t) = &d.trigger {
+                if t != "edge" && t != "level" {
+                    return bad(format!("{at}: trigger {t:?}; valid: edge, level"));
+                }
             }
             if d.bottom_half() == "napi" && d.kind != "nic" {
                 return bad(format!("{at}: napi polling is for nic devices"));

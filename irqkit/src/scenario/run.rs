@@ -158,7 +158,7 @@ fn attach(
                 (Line::Msi(virq), virq)
             }
             // A UART holds its level line high until its FIFO is read.
-            Some(g) if d.kind == "uart" => {
+            Some(g) if d.level() => {
                 let virq = g.map_spi(&sys, index, GIC_LEVEL_HIGH)?;
                 (Line::GicLevel(index, virq), virq)
             }
@@ -167,7 +167,7 @@ fn attach(
                 (Line::Gic(index, virq), virq)
             }
             None => {
-                let flow = if d.kind == "uart" { FlowHandler::Level } else { FlowHandler::FastEoi };
+                let flow = if d.level() { FlowHandler::Level } else { FlowHandler::FastEoi };
                 let virq = m.create_irq_line(flow)?;
                 (Line::Apic(virq), virq)
             }
