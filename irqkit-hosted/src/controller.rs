@@ -47,3 +47,11 @@ pub(crate) fn handle<C: ControllerEntry>(
         let _ = shared.raise(sys, cpu, vector);
     }
 }
+
+/// Runs a device-side model call with the caller's CPU soft-masked (a no-op off the
+/// machine). The models guard their state with a plain spinlock that the CPU entry
+/// also takes, so a call from task context on a CPU (a threaded handler lowering its
+/// line) must not be interrupted while it holds that lock.
+pub(crate) fn masked<R>(f: impl FnOnce() -> R) -> R {
+    crate::thread_ctx::with_irqs_masked(f)
+}

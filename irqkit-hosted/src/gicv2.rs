@@ -12,7 +12,7 @@ use irqkit_chips::irqchip::gicv2::GicV2Irq;
 use irqkit_chips::irqchip::gicv3::GIC_SPI;
 use irqkit_core::{CpuId, HardIrq, IrqError, IrqSystem};
 
-use crate::controller::{output_to_vector, ControllerEntry};
+use crate::controller::{masked, output_to_vector, ControllerEntry};
 
 use crate::gicv3::GIC_IRQ_VECTOR;
 use crate::shared::Shared;
@@ -58,7 +58,7 @@ impl HostGicV2 {
 
     /// A device drives SPI `spi`.
     pub fn set_spi(&self, spi: u32, level: bool) -> Result<(), IrqError> {
-        self.model.set_line(32 + spi, level)
+        masked(|| self.model.set_line(32 + spi, level))
     }
 }
 

@@ -17,7 +17,7 @@ use irqkit_chips::irqchip::its_msi::{ItsMsi, ModelItsPorts};
 use irqkit_chips::mmio::Mmio;
 use irqkit_core::{CpuId, HardIrq, IrqError, IrqSystem};
 
-use crate::controller::{output_to_vector, ControllerEntry};
+use crate::controller::{masked, output_to_vector, ControllerEntry};
 
 use crate::shared::Shared;
 
@@ -109,12 +109,12 @@ impl HostGicV3 {
 
     /// Drives PPI `ppi` of `cpu` (a per-CPU device such as the timer).
     pub fn set_ppi(&self, cpu: CpuId, ppi: u32, level: bool) -> Result<(), IrqError> {
-        self.model.set_ppi_line(cpu.0, 16 + ppi, level)
+        masked(|| self.model.set_ppi_line(cpu.0, 16 + ppi, level))
     }
 
     /// A device pulses SPI `spi` (an edge), or sets a level line.
     pub fn set_spi(&self, spi: u32, level: bool) -> Result<(), IrqError> {
-        self.model.set_line(32 + spi, level)
+        masked(|| self.model.set_line(32 + spi, level))
     }
 
     /// Allocates `nvec` MSIs for PCI-style device `dev` through the ITS (MAPD, MAPTI,
@@ -130,9 +130,11 @@ impl HostGicV3 {
     /// the ITS translates (DeviceID, EventID) into an LPI on the target redistributor.
     pub fn msi_write(&self, virq: u32) -> Result<(), IrqError> {
         let msi = self.msi.as_ref().ok_or(IrqError::Unsupported("GICv3 attached without ITS"))?;
-        let (e, msg) = msi.msi_msg(virq)?;
-        self.model.its_view(e.dev).write32((msg.address - ITS_PA) as usize, msg.data);
-        Ok(())
+        masked(|| {
+            let (e, msg) = msi.msi_msg(virq)?;
+            self.model.its_view(e.dev).write32((msg.address - ITS_PA) as usize, msg.data);
+            Ok(())
+        })
     }
 
     /// The model itself (register-level inspection in tests).

@@ -15,7 +15,7 @@ use irqkit_chips::x86::ioapic::IoApic;
 use irqkit_chips::x86::lapic_set::LapicSet;
 use irqkit_core::{CpuId, HardIrq, IrqError, IrqSystem};
 
-use crate::controller::{output_to_vector, ControllerEntry};
+use crate::controller::{masked, output_to_vector, ControllerEntry};
 
 use crate::shared::Shared;
 
@@ -63,7 +63,7 @@ impl HostX86 {
 
     /// A device drives IO-APIC `pin`.
     pub fn set_pin(&self, pin: u32, level: bool) -> Result<(), IrqError> {
-        self.ioapic.set_line(pin, level)
+        masked(|| self.ioapic.set_line(pin, level))
     }
 
     /// Allocates `nvec` PCI MSI vectors for requester ID `rid`; returns the first irq.
@@ -73,8 +73,10 @@ impl HostX86 {
 
     /// The device's MSI write for `virq`: the message goes to the LAPIC it names.
     pub fn msi_write(&self, sys: &IrqSystem, virq: u32) -> Result<(), IrqError> {
-        let msg = self.irq.msi_msg(sys, virq)?;
-        self.lapics.deliver_msi(&msg).map(|_| ())
+        masked(|| {
+            let msg = self.irq.msi_msg(sys, virq)?;
+            self.lapics.deliver_msi(&msg).map(|_| ())
+        })
     }
 }
 

@@ -116,6 +116,15 @@ impl DeviceStats {
         }
     }
 
+    /// The driver read the device and so serviced a raise whose interrupt was not yet
+    /// taken (a level line): count that raise as coalesced rather than pending.
+    pub fn absorb_pending(&self) {
+        if self.pending_ts.swap(0, SeqCst) != 0 {
+            self.started.fetch_sub(1, SeqCst);
+            self.coalesced.fetch_add(1, SeqCst);
+        }
+    }
+
     /// Raises that started an interrupt but whose handler never ran.
     pub fn lost(&self) -> u64 {
         self.started.load(SeqCst).saturating_sub(self.consumed.load(SeqCst))

@@ -189,11 +189,20 @@ fn attach(
     });
     let napi = (bh == "napi").then(|| NapiQueue::register(&sys, st.clone(), d.clone()));
     // Reading the device lowers a level line (the UART's receive FIFO drains).
+    // Like a 16550, the line drops only when the FIFO is empty: data that arrives
+    // while the driver reads keeps (or puts) it high, so no level is ever lost.
     let deassert: Option<Arc<dyn Fn() + Send + Sync>> = match (&line, gic) {
         (Line::GicLevel(spi, _), Some(g)) => {
-            let (g, spi) = (g.clone(), *spi);
+            let (g, spi, st) = (g.clone(), *spi, st.clone());
             Some(Arc::new(move || {
+                st.ring.store(0, SeqCst);
+                // Reading the FIFO services every raise so far, including one whose
+                // interrupt had not been taken yet: it coalesces into this one.
+                st.absorb_pending();
                 let _ = g.set_spi(spi, false);
+                if st.ring.load(SeqCst) > 0 {
+                    let _ = g.set_spi(spi, true);
+                }
             }))
         }
         _ => None,
