@@ -396,7 +396,12 @@ impl Machine {
         hook: impl Fn(&IrqSystem, &HardIrq, CpuId) + Send + Sync + 'static,
     ) {
         let h: TickHook = Arc::new(hook);
-        thread_ctx::with_irqs_masked(|| self.shared.tick_hooks.lock().push(h));
+        thread_ctx::with_irqs_masked(|| {
+            let mut g = self.shared.tick_hooks.lock();
+            let mut list = Vec::clone(&g);
+            list.push(h);
+            *g = Arc::new(list);
+        });
     }
 
     /// Runs `f` on `cpu` in hard-irq context via the call-function IPI

@@ -43,7 +43,9 @@ pub(crate) struct Shared {
     /// Replaced NMI handlers, freed at machine drop (an NMI may still be running one).
     pub(crate) nmi_retired: Mutex<Vec<*mut NmiHandler>>,
     pub(crate) calls: Box<[SpinLock<VecDeque<CallFn>>]>,
-    pub(crate) tick_hooks: SpinLock<Vec<TickHook>>,
+    /// Copy-on-write: the tick clones the `Arc` (no allocation on the hard-irq path);
+    /// adding a hook builds a new list.
+    pub(crate) tick_hooks: SpinLock<Arc<Vec<TickHook>>>,
     pub(crate) panics: Mutex<Vec<KthreadPanic>>,
     pub(crate) joins: Mutex<Vec<JoinHandle<()>>>,
     pub(crate) stopping: AtomicBool,
@@ -75,7 +77,7 @@ impl Shared {
             nmi_handler: AtomicPtr::new(std::ptr::null_mut()),
             nmi_retired: Mutex::new(Vec::new()),
             calls: (0..nr_cpus).map(|_| SpinLock::new(VecDeque::new())).collect(),
-            tick_hooks: SpinLock::new(Vec::new()),
+            tick_hooks: SpinLock::new(Arc::new(Vec::new())),
             panics: Mutex::new(Vec::new()),
             joins: Mutex::new(Vec::new()),
             stopping: AtomicBool::new(false),

@@ -49,9 +49,4 @@ impl CpuStats {
             preemptions: rq.preemptions,
         }
     }
-
-    /// Count of one vector.
-    pub fn vector(hc_stats: &[u64; 256], v: u8) -> u64 {
-        hc_stats[v as usize]
-    }
 }
