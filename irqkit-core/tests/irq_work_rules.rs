@@ -270,3 +270,37 @@ fn irq_work_thread_round_and_takeover_refuse_bad_input() {
     assert!(sys.irq_work_takeover(CpuId(9)).is_err());
     assert!(matches!(sys.irq_work_takeover(CpuId(0)), Err(IrqError::Busy(_))), "online");
 }
+
+// kernel/irq_work.c leaves the item's memory to its owner (irq_work_sync before
+// freeing). Here the last handle may go while the item is queued: it still runs once
+// and is freed after — unless its callback keeps a clone of itself.
+#[test]
+fn last_handle_dropped_while_queued_still_runs_once_then_frees() {
+    for keep_itself in [false, true] {
+        let (sys, _p) = FakePlatform::system(1);
+        let runs = Arc::new(AtomicU32::new(0));
+        let token = Arc::new(());
+        let kept: Arc<Mutex<Option<IrqWork>>> = Arc::new(Mutex::new(None));
+        let (r2, tok2, k2) = (runs.clone(), token.clone(), kept.clone());
+        let w = IrqWork::new(move |_, me, _| {
+            let _held = &tok2;
+            if r2.fetch_add(1, Ordering::SeqCst) == 0 && keep_itself {
+                *k2.lock().unwrap() = Some(me.clone());
+            }
+        });
+        assert_eq!(sys.irq_work_queue(&w), Ok(true));
+        drop(w);
+        assert_eq!(Arc::strong_count(&token), 2, "queued: not freed yet");
+        irq_work_interrupt(&sys);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        if keep_itself {
+            assert_eq!(Arc::strong_count(&token), 2, "the callback's clone keeps it");
+            let again = kept.lock().unwrap().take().unwrap();
+            assert_eq!(sys.irq_work_queue(&again), Ok(true));
+            drop(again);
+            irq_work_interrupt(&sys);
+            assert_eq!(runs.load(Ordering::SeqCst), 2);
+        }
+        assert_eq!(Arc::strong_count(&token), 1, "freed once its run ended");
+    }
+}

@@ -277,3 +277,25 @@ fn bh_workqueue_runners_run_before_the_tasklets_of_their_vector() {
     });
     BH_RUNS.with(|r| assert_eq!(*r.borrow(), ["bh-hi", "bh-normal", "tasklet"]));
 }
+
+// Linux leaves the tasklet's memory to its owner until tasklet_kill; here the last
+// handle may go while the tasklet is queued: it still runs once, and is freed after
+// its run (the closure's captures are dropped then, not before and not twice).
+#[test]
+fn last_handle_dropped_while_scheduled_still_runs_once_then_frees() {
+    let (sys, _p) = FakePlatform::system(1);
+    let runs = Arc::new(AtomicU32::new(0));
+    let token = Arc::new(());
+    let (r2, tok2) = (runs.clone(), token.clone());
+    let t = Tasklet::new(move |_| {
+        let _held = &tok2;
+        r2.fetch_add(1, Ordering::SeqCst);
+    });
+    sys.local_bh_disable();
+    assert_eq!(t.schedule(&sys), Ok(true));
+    drop(t);
+    assert_eq!(Arc::strong_count(&token), 2, "queued: not freed yet");
+    sys.local_bh_enable().unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(Arc::strong_count(&token), 1, "freed once its run ended");
+}

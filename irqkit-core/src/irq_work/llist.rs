@@ -1,34 +1,39 @@
-//! A lock-less list of `Arc` nodes (`include/linux/llist.h`): push from any context,
-//! detach everything at once.
+//! A lock-less list of borrowed counted nodes (`include/linux/llist.h`): push from any
+//! context, detach everything at once.
 //!
 //! Many producers (`push`, one CAS loop) and one consumer (`take_all`, one swap) need
 //! no lock, so an NMI may push onto the list of the very CPU it interrupted. There is
-//! no single-node pop, hence no ABA problem. The list owns one strong reference per
-//! node it holds; a node may sit on at most one list at a time, which the users
-//! (irq_work's PENDING bit, a tasklet's SCHED bit) guarantee by claiming it first.
+//! no single-node pop, hence no ABA problem. As in Linux the list takes no reference:
+//! a node may sit on at most one list at a time, which its users (irq_work's PENDING
+//! bit, a tasklet's SCHED bit) guarantee by claiming it first, and the claim's
+//! in-flight bit keeps it alive ([`crate::sync::counted`]).
 
-use alloc::sync::Arc;
 use core::marker::PhantomData;
-use core::ptr;
+use core::ptr::{self, NonNull};
 
 use crate::sync::atomic::{AtomicPtr, Ordering};
+use crate::sync::counted::{abandon, CountedNode};
 
-/// A node that can sit on an [`Llist`]: it embeds the link word.
+/// A type that can sit on an [`Llist`]: it owns one link word.
 ///
 /// # Safety
 ///
-/// `llist_next` must always return the same word, owned by this node and touched by
-/// nothing but the list code.
-pub unsafe trait LlistNode: Sized {
-    /// The node's link word, used only while the node is on a list.
+/// `llist_next` must always return the same field, used for nothing else.
+pub unsafe trait LlistNode: CountedNode {
+    /// The node's link word.
     fn llist_next(&self) -> &AtomicPtr<Self>;
 }
 
-/// The head of a lock-less list (`struct llist_head`).
+/// The list head (`struct llist_head`).
 pub struct Llist<T: LlistNode> {
     first: AtomicPtr<T>,
-    _owns: PhantomData<Arc<T>>,
+    _holds: PhantomData<NonNull<T>>,
 }
+
+// SAFETY: the list only holds addresses of nodes that are themselves shareable.
+unsafe impl<T: LlistNode + Send + Sync> Send for Llist<T> {}
+// SAFETY: as above; every access goes through the atomic head.
+unsafe impl<T: LlistNode + Send + Sync> Sync for Llist<T> {}
 
 impl<T: LlistNode> Default for Llist<T> {
     fn default() -> Self {
@@ -39,24 +44,21 @@ impl<T: LlistNode> Default for Llist<T> {
 impl<T: LlistNode> Llist<T> {
     /// An empty list.
     pub fn new() -> Self {
-        Llist { first: AtomicPtr::new(ptr::null_mut()), _owns: PhantomData }
+        Llist { first: AtomicPtr::new(ptr::null_mut()), _holds: PhantomData }
     }
 
-    /// `llist_add`: pushes `node`; returns true if the list was empty before. Lock-free
-    /// and allocation-free.
+    /// `llist_add`: pushes `node`; true if the list was empty before.
     ///
     /// # Safety
     ///
-    /// `node` must be on no list and in no undrained [`LlChain`]: the users prove it
-    /// with a claim bit (irq_work's PENDING, a tasklet's SCHED) or by pushing a node
-    /// just handed out by a chain.
+    /// The caller must have claimed `node` (set its listed and in-flight bits from
+    /// clear), so it is alive and on no list, and hands the list that claim.
     #[inline]
-    pub unsafe fn push(&self, node: Arc<T>) -> bool {
-        let new = Arc::into_raw(node).cast_mut();
+    pub unsafe fn push(&self, node: NonNull<T>) -> bool {
+        let new = node.as_ptr();
         let mut first = self.first.load(Ordering::Relaxed);
         loop {
-            // SAFETY: `new` came from `Arc::into_raw` above; the list now owns that
-            // strong reference, so the node is alive, and nobody else reads its link
+            // SAFETY: the claim keeps the node alive, and nobody else reads its link
             // until the CAS below publishes it.
             unsafe { (*new).llist_next().store(first, Ordering::Relaxed) };
             match self.first.compare_exchange_weak(first, new, Ordering::Release, Ordering::Relaxed)
@@ -70,10 +72,10 @@ impl<T: LlistNode> Llist<T> {
     /// `llist_del_all`: detaches every node, newest first.
     #[inline]
     pub fn take_all(&self) -> LlChain<T> {
-        LlChain { head: self.first.swap(ptr::null_mut(), Ordering::Acquire), _owns: PhantomData }
+        LlChain { head: self.first.swap(ptr::null_mut(), Ordering::Acquire), _holds: PhantomData }
     }
 
-    /// True if the list holds no node (a racy snapshot).
+    /// True if no node is queued (a racy snapshot, as `llist_empty`).
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.first.load(Ordering::Relaxed).is_null()
@@ -86,20 +88,20 @@ impl<T: LlistNode> Drop for Llist<T> {
     }
 }
 
-/// Nodes detached from an [`Llist`]; iterating hands out the list's references.
+/// A detached chain; iterating hands out each node's claim in turn.
 pub struct LlChain<T: LlistNode> {
     head: *mut T,
-    _owns: PhantomData<Arc<T>>,
+    _holds: PhantomData<NonNull<T>>,
 }
 
 impl<T: LlistNode> LlChain<T> {
-    /// `llist_reverse_order`: oldest first (FIFO), for users that need queue order.
+    /// `llist_reverse_order`: oldest first.
     pub fn reverse(mut self) -> Self {
         let mut prev = ptr::null_mut();
         let mut cur = core::mem::replace(&mut self.head, ptr::null_mut());
         while !cur.is_null() {
-            // SAFETY: the chain owns every node on it (detached by `take_all`), and no
-            // one else touches a detached node's link word.
+            // SAFETY: every node on a detached chain is claimed (alive), and no one
+            // else touches a detached node's link word.
             let next = unsafe { (*cur).llist_next().load(Ordering::Relaxed) };
             // SAFETY: as above.
             unsafe { (*cur).llist_next().store(prev, Ordering::Relaxed) };
@@ -112,99 +114,147 @@ impl<T: LlistNode> LlChain<T> {
 }
 
 impl<T: LlistNode> Iterator for LlChain<T> {
-    type Item = Arc<T>;
+    type Item = NonNull<T>;
 
+    /// The next node, whose claim passes to the caller.
     #[inline]
-    fn next(&mut self) -> Option<Arc<T>> {
-        if self.head.is_null() {
-            return None;
-        }
-        let cur = self.head;
-        // SAFETY: the chain owns `cur`; its link is read *before* the node is handed
-        // out, because the receiver may queue it again and overwrite the link.
-        self.head = unsafe { (*cur).llist_next().load(Ordering::Relaxed) };
-        // SAFETY: `cur` came from `Arc::into_raw` in `push`; this returns that reference.
-        Some(unsafe { Arc::from_raw(cur) })
+    fn next(&mut self) -> Option<NonNull<T>> {
+        let cur = NonNull::new(self.head)?;
+        // SAFETY: the chain holds `cur`'s claim; its link is read *before* the node is
+        // handed out, because the receiver may queue it again and overwrite the link.
+        self.head = unsafe { cur.as_ref().llist_next().load(Ordering::Relaxed) };
+        Some(cur)
     }
 }
 
 impl<T: LlistNode> Drop for LlChain<T> {
     fn drop(&mut self) {
-        for _ in self.by_ref() {}
+        // Only a torn-down list or a panicking runner gets here: give the claims back
+        // so the nodes are freed or can be queued again.
+        for n in self.by_ref() {
+            // SAFETY: the chain held this node's claim and hands it over here.
+            unsafe { abandon(n) };
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_node {
+    //! A minimal counted node for the list's own tests and models.
+    use super::*;
+    use crate::sync::atomic::AtomicU64;
+    use crate::sync::counted::{CountedNode, NodeRef};
+
+    /// Listed (and so in flight).
+    pub(crate) const QUEUED: u64 = 1;
+
+    pub(crate) struct N {
+        next: AtomicPtr<N>,
+        word: AtomicU64,
+        pub(crate) v: u32,
+    }
+    // SAFETY: `word` is the node's own state word; QUEUED changes only by RMW.
+    unsafe impl CountedNode for N {
+        const IN_FLIGHT: u64 = QUEUED;
+        const LISTED: u64 = QUEUED;
+        fn word(&self) -> &AtomicU64 {
+            &self.word
+        }
+    }
+    // SAFETY: `next` is the node's own link word.
+    unsafe impl LlistNode for N {
+        fn llist_next(&self) -> &AtomicPtr<N> {
+            &self.next
+        }
+    }
+
+    pub(crate) fn n(v: u32) -> NodeRef<N> {
+        NodeRef::new(N { next: AtomicPtr::new(ptr::null_mut()), word: AtomicU64::new(0), v })
+    }
+
+    /// Claims and pushes `x`; false if it was already queued.
+    pub(crate) fn queue(l: &Llist<N>, x: &NodeRef<N>) -> bool {
+        if x.get().word().fetch_or(QUEUED, Ordering::AcqRel) & QUEUED != 0 {
+            return false;
+        }
+        // SAFETY: just claimed.
+        unsafe { l.push(x.as_ptr()) };
+        true
+    }
+
+    /// Runs a detached node: reads its value and gives the claim back.
+    pub(crate) fn consume(p: NonNull<N>) -> u32 {
+        // SAFETY: the caller got `p`'s claim from a chain.
+        let v = unsafe { p.as_ref() }.v;
+        // SAFETY: as above; nothing touches `p` after this.
+        unsafe {
+            let old = p.as_ref().word().fetch_and(!QUEUED, Ordering::AcqRel);
+            crate::sync::counted::release_if_unowned(p, old, QUEUED);
+        }
+        v
     }
 }
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+    use super::test_node::{consume, n, queue};
     use super::*;
-
-    struct N {
-        next: AtomicPtr<N>,
-        v: u32,
-    }
-    // SAFETY: `next` is the node's own link word.
-    unsafe impl LlistNode for N {
-        fn llist_next(&self) -> &AtomicPtr<N> {
-            &self.next
-        }
-    }
-    fn n(v: u32) -> Arc<N> {
-        Arc::new(N { next: AtomicPtr::new(ptr::null_mut()), v })
-    }
+    use crate::sync::counted::users;
 
     #[test]
     fn push_reports_empty_and_take_all_is_lifo_reverse_is_fifo() {
         let l = Llist::new();
-        // SAFETY (all pushes in these tests): each node is fresh or just handed out.
-        unsafe {
-            assert!(l.push(n(1)));
-            assert!(!l.push(n(2)));
-            assert!(!l.push(n(3)));
-        }
-        let v: alloc::vec::Vec<u32> = l.take_all().map(|x| x.v).collect();
+        let (a, b, c) = (n(1), n(2), n(3));
+        assert!(l.is_empty());
+        assert!(queue(&l, &a));
+        assert!(!queue(&l, &a), "a claimed node is not queued twice");
+        assert!(queue(&l, &b));
+        assert!(queue(&l, &c));
+        let v: alloc::vec::Vec<u32> = l.take_all().map(consume).collect();
         assert_eq!(v, [3, 2, 1]);
         assert!(l.is_empty());
-        unsafe {
-            l.push(n(1));
-            l.push(n(2));
-        }
-        let v: alloc::vec::Vec<u32> = l.take_all().reverse().map(|x| x.v).collect();
+        queue(&l, &a);
+        queue(&l, &b);
+        let v: alloc::vec::Vec<u32> = l.take_all().reverse().map(consume).collect();
         assert_eq!(v, [1, 2]);
     }
 
     #[test]
-    fn dropping_lists_and_chains_releases_nodes() {
+    fn a_node_whose_last_handle_drops_while_listed_is_freed_by_its_consumer() {
+        let l = Llist::new();
+        let a = n(7);
+        let keep = a.clone();
+        queue(&l, &a);
+        drop(a);
+        assert_eq!(users(keep.get().word().load(Ordering::Relaxed)), 1);
+        drop(keep);
+        // The list now owns the node; consuming it frees it (Miri/ASan would flag a
+        // leak or a double free here).
+        let v: alloc::vec::Vec<u32> = l.take_all().map(consume).collect();
+        assert_eq!(v, [7]);
+    }
+
+    #[test]
+    fn dropping_lists_and_chains_gives_claims_back() {
         let a = n(1);
         let l = Llist::new();
-        unsafe {
-            l.push(a.clone());
-            l.push(n(2));
-        }
-        let c = l.take_all();
-        assert_eq!(Arc::strong_count(&a), 2);
-        drop(c);
-        assert_eq!(Arc::strong_count(&a), 1);
-        unsafe { l.push(a.clone()) };
+        queue(&l, &a);
+        queue(&l, &n(2)); // handle dropped at once: the list owns that node
+        drop(l.take_all());
+        assert_eq!(a.get().word().load(Ordering::Relaxed), crate::sync::counted::USER_ONE);
+        assert!(queue(&l, &a), "a given-back node can be queued again");
         drop(l);
-        assert_eq!(Arc::strong_count(&a), 1);
+        assert_eq!(a.get().word().load(Ordering::Relaxed), crate::sync::counted::USER_ONE);
     }
 }
 
 #[cfg(all(test, loom))]
 mod loom_model {
-    //! Two producers push while the consumer detaches: every node comes out exactly once.
+    //! Two producers queue while the consumer detaches: every node comes out exactly
+    //! once; a producer dropping its handle at once leaves the node to the consumer.
+    use super::test_node::{consume, n, queue};
     use super::*;
-
-    struct N {
-        next: AtomicPtr<N>,
-        v: u32,
-    }
-    // SAFETY: `next` is the node's own link word.
-    unsafe impl LlistNode for N {
-        fn llist_next(&self) -> &AtomicPtr<N> {
-            &self.next
-        }
-    }
+    use loom::sync::Arc;
 
     #[test]
     fn concurrent_push_and_take_all_lose_and_duplicate_nothing() {
@@ -214,17 +264,15 @@ mod loom_model {
                 .map(|v| {
                     let l = l.clone();
                     loom::thread::spawn(move || {
-                        let node = Arc::new(N { next: AtomicPtr::new(ptr::null_mut()), v: 1 << v });
-                        // SAFETY: a fresh node.
-                        unsafe { l.push(node) };
+                        assert!(queue(&l, &n(1 << v)));
                     })
                 })
                 .collect();
-            let mut seen: u32 = l.take_all().map(|n| n.v).sum();
+            let mut seen: u32 = l.take_all().map(consume).sum();
             for t in ths {
                 t.join().unwrap();
             }
-            seen += l.take_all().map(|n| n.v).sum::<u32>();
+            seen += l.take_all().map(consume).sum::<u32>();
             assert_eq!(seen, 3);
         });
     }

@@ -12,9 +12,11 @@
 //! interrupt handler calls [`IrqSystem::irq_work_run`]; the tick calls
 //! [`IrqSystem::irq_work_tick`] for lazy work.
 //!
-//! Queueing neither locks nor allocates (the item is an `Arc` made once; the list
-//! holds one reference per queued item), so it is safe from an NMI that interrupted
-//! the very CPU's list code.
+//! Queueing neither locks nor allocates nor takes a reference: the list links the item
+//! itself, and the item's user handles are counted in its flags word, so the last
+//! handle dropped while the item is BUSY leaves it to the CPU that runs it
+//! (`sync/counted.rs`). That makes queueing safe from an NMI that interrupted
+//! the very CPU's list code, for two atomic read-modify-writes (claim, push).
 //!
 //! PREEMPT_RT runs items without HARD_IRQ in a per-CPU `irq_work/N` thread. irqkit
 //! makes that a property of the item, visible in its callback's type: an item made
@@ -33,11 +35,12 @@ mod thread;
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::fmt;
-use core::ptr;
+use core::ptr::{self, NonNull};
 
 use crate::cpu::{HardIrq, PerCpu, Task};
 use crate::sched::Thread;
-use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use crate::sync::counted::{release_if_unowned, CountedNode, NodeRef};
 use crate::sync::SpinLockIrq;
 use crate::IrqSystem;
 use llist::{Llist, LlistNode};
@@ -67,8 +70,19 @@ pub(crate) enum IrqWorkFn {
 /// The shared part of an [`IrqWork`]; it is what the per-CPU lists link.
 pub(crate) struct IrqWorkInner {
     next: AtomicPtr<IrqWorkInner>,
-    flags: AtomicU32,
+    /// The flags in the low half, the number of [`IrqWork`] handles in the high half.
+    flags: AtomicU64,
     func: IrqWorkFn,
+}
+
+// SAFETY: BUSY is set by the claim and cleared by `run_single`/teardown, all RMWs on
+// `flags`; a BUSY item is on a list or in its runner's hands.
+unsafe impl CountedNode for IrqWorkInner {
+    const IN_FLIGHT: u64 = IRQ_WORK_BUSY as u64;
+    const LISTED: u64 = IRQ_WORK_PENDING as u64;
+    fn word(&self) -> &AtomicU64 {
+        &self.flags
+    }
 }
 
 // SAFETY: `next` is the item's own link word, used only by the lists.
@@ -79,8 +93,10 @@ unsafe impl LlistNode for IrqWorkInner {
 }
 
 /// An irq_work item (`struct irq_work`): cheap to clone, all clones are the same item.
+/// Dropping the last clone of a queued or running item is safe: it still runs once,
+/// and is freed after.
 #[derive(Clone)]
-pub struct IrqWork(Arc<IrqWorkInner>);
+pub struct IrqWork(NodeRef<IrqWorkInner>);
 
 impl fmt::Debug for IrqWork {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -112,22 +128,22 @@ impl IrqWork {
     }
 
     fn build(flags: u32, func: IrqWorkFn) -> Self {
-        IrqWork(Arc::new(IrqWorkInner {
+        IrqWork(NodeRef::new(IrqWorkInner {
             next: AtomicPtr::new(ptr::null_mut()),
-            flags: AtomicU32::new(flags),
+            flags: AtomicU64::new(flags as u64),
             func,
         }))
     }
 
     /// True for an item made with [`IrqWork::new_threaded`].
     pub fn is_threaded(&self) -> bool {
-        matches!(self.0.func, IrqWorkFn::Thread(_))
+        matches!(self.0.get().func, IrqWorkFn::Thread(_))
     }
 
     /// The current flags word.
     #[inline]
     pub fn flags(&self) -> u32 {
-        self.0.flags.load(Ordering::Acquire)
+        self.0.get().flags.load(Ordering::Acquire) as u32
     }
 
     /// `irq_work_is_pending`: queued and not yet started.
@@ -142,7 +158,7 @@ impl IrqWork {
 
     /// True if both handles name the same item.
     pub fn ptr_eq(&self, other: &IrqWork) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        self.0.ptr_eq(&other.0)
     }
 }
 
@@ -185,19 +201,46 @@ impl IrqWorkLists {
 /// The claim protocol on a flags word: sets PENDING|BUSY; `None` if it was pending,
 /// else the flags before the claim.
 #[inline]
-pub(crate) fn claim(flags: &AtomicU32) -> Option<u32> {
-    let old = flags.fetch_or(IRQ_WORK_CLAIMED, Ordering::AcqRel);
-    (old & IRQ_WORK_PENDING == 0).then_some(old)
+pub(crate) fn claim(flags: &AtomicU64) -> Option<u32> {
+    let old = flags.fetch_or(IRQ_WORK_CLAIMED as u64, Ordering::AcqRel);
+    (old & IRQ_WORK_PENDING as u64 == 0).then_some(old as u32)
 }
 
 /// Runs one claimed item's callback with Linux's flag protocol (`irq_work_single`):
 /// clear PENDING (so it may be queued again from here on), call, then drop BUSY unless
-/// someone claimed it meanwhile.
+/// someone claimed it meanwhile. Returns the word BUSY was cleared from, if it was.
 #[inline]
-pub(crate) fn run_single(flags: &AtomicU32, call: impl FnOnce()) {
+pub(crate) fn run_single(flags: &AtomicU64, call: impl FnOnce()) -> Option<u64> {
+    const PENDING: u64 = IRQ_WORK_PENDING as u64;
     // Linux uses a plain store here; an RMW costs the same as a SeqCst store on x86
     // and keeps the protocol within what the loom model can check.
-    let f = flags.fetch_and(!IRQ_WORK_PENDING, Ordering::SeqCst) & !IRQ_WORK_PENDING;
+    let mut cur = flags.fetch_and(!PENDING, Ordering::SeqCst) & !PENDING;
     call();
-    let _ = flags.compare_exchange(f, f & !IRQ_WORK_BUSY, Ordering::Release, Ordering::Relaxed);
+    // Linux's single cmpxchg, retried only when just the handle count moved.
+    loop {
+        if cur & PENDING != 0 {
+            return None; // claimed again meanwhile: it stays BUSY for that run
+        }
+        let busy_off = cur & !(IRQ_WORK_BUSY as u64);
+        match flags.compare_exchange(cur, busy_off, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => return Some(cur),
+            Err(now) => cur = now,
+        }
+    }
+}
+
+/// Runs the claimed item at `ptr` through `call` (which gets a borrowed handle) and
+/// frees it if its last handle went away while it was queued or running.
+#[inline]
+pub(crate) fn run_claimed(ptr: NonNull<IrqWorkInner>, call: impl FnOnce(&IrqWork)) {
+    // SAFETY: the caller hands over the claim, so the item is BUSY until run_single
+    // clears it, and the borrowed handle does not outlive this call.
+    let work = unsafe { NodeRef::borrowed(ptr) };
+    let work = IrqWork(core::mem::ManuallyDrop::into_inner(work));
+    let work = core::mem::ManuallyDrop::new(work);
+    let flags = &work.0.get().flags;
+    if let Some(old) = run_single(flags, || call(&work)) {
+        // SAFETY: this cleared BUSY, the last in-flight bit; nothing below touches it.
+        unsafe { release_if_unowned(ptr, old, IRQ_WORK_BUSY as u64) };
+    }
 }

@@ -14,7 +14,7 @@ impl IrqSystem {
     #[inline]
     pub fn irq_work_queue(&self, work: &IrqWork) -> Result<bool, IrqError> {
         let cpu = self.this_cpu_opt().ok_or(IrqError::WrongContext("irq_work_queue off-cpu"))?;
-        let Some(old) = claim(&work.0.flags) else { return Ok(false) };
+        let Some(old) = claim(&work.0.get().flags) else { return Ok(false) };
         // Stay on this CPU between choosing the list and raising its interrupt. A plain
         // count add (no resched on the way out) keeps this NMI-safe and cheap.
         cpu.preempt_count_add(crate::cpu::preempt::PREEMPT_OFFSET);
@@ -29,7 +29,7 @@ impl IrqSystem {
         if work.is_threaded() {
             // The interrupt wakes irq_work/N; only the first item needs to raise it.
             // SAFETY: the caller's successful claim proves the item is on no list.
-            if unsafe { lists.threaded.push(work.0.clone()) } {
+            if unsafe { lists.threaded.push(work.0.as_ptr()) } {
                 self.arch_irq_work_raise(cpu);
             }
             return;
@@ -38,8 +38,8 @@ impl IrqSystem {
         // with PENDING clear is on no list and in no undrained chain.
         if lazy {
             // Lazy work waits for the tick, which always runs here (no NOHZ).
-            unsafe { lists.lazy.push(work.0.clone()) };
-        } else if unsafe { lists.raised.push(work.0.clone()) } {
+            unsafe { lists.lazy.push(work.0.as_ptr()) };
+        } else if unsafe { lists.raised.push(work.0.as_ptr()) } {
             self.arch_irq_work_raise(cpu);
         }
     }
@@ -69,7 +69,7 @@ impl IrqSystem {
             self.softirq.warn(BhWarning::IrqWorkRemoteFromNmi);
             return Err(IrqError::WrongContext("irq_work_queue_on a remote cpu from NMI"));
         }
-        if claim(&work.0.flags).is_none() {
+        if claim(&work.0.get().flags).is_none() {
             return Ok(false);
         }
         // Remote items run from the target's interrupt even when LAZY, as Linux's
@@ -77,7 +77,7 @@ impl IrqSystem {
         let lists = &self.irq_work.cpus[cpu];
         let list = if work.is_threaded() { &lists.threaded } else { &lists.raised };
         // SAFETY: the claim above proves the item is on no list.
-        if unsafe { list.push(work.0.clone()) } {
+        if unsafe { list.push(work.0.as_ptr()) } {
             self.arch_irq_work_raise(cpu);
         }
         Ok(true)

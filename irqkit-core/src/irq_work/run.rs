@@ -1,7 +1,7 @@
 //! Running irq_work: from the irq_work interrupt, from the tick, and waiting for it.
 
 use super::llist::Llist;
-use super::{run_single, IrqWork, IrqWorkFn, IrqWorkInner, IRQ_WORK_BUSY};
+use super::{run_claimed, IrqWork, IrqWorkFn, IrqWorkInner, IRQ_WORK_BUSY};
 use crate::cpu::{HardIrq, Task};
 use crate::sync::atomic::{spin_hint, Ordering};
 use crate::{IrqError, IrqSystem};
@@ -47,11 +47,12 @@ impl IrqSystem {
         if list.is_empty() {
             return;
         }
-        for inner in list.take_all() {
-            let work = IrqWork(inner);
-            if let IrqWorkFn::Hard(f) = &work.0.func {
-                run_single(&work.0.flags, || f(self, &work, hard));
-            }
+        for item in list.take_all() {
+            run_claimed(item, |work| {
+                if let IrqWorkFn::Hard(f) = &work.0.get().func {
+                    f(self, work, hard);
+                }
+            });
         }
     }
 
@@ -59,7 +60,7 @@ impl IrqSystem {
     /// again right after). May sleep: needs task context.
     pub fn irq_work_sync(&self, work: &IrqWork, task: &Task) -> Result<(), IrqError> {
         self.might_sleep("irq_work_sync")?;
-        while work.0.flags.load(Ordering::Acquire) & IRQ_WORK_BUSY != 0 {
+        while work.0.get().flags.load(Ordering::Acquire) & IRQ_WORK_BUSY as u64 != 0 {
             self.bh_wait_step(task);
         }
         Ok(())

@@ -6,7 +6,7 @@
 use alloc::format;
 use alloc::sync::Arc;
 
-use super::{run_single, IrqWork, IrqWorkFn};
+use super::{run_claimed, IrqWorkFn};
 use crate::cpu::{CpuId, Task};
 use crate::sched::{KthreadSpec, Policy, ThreadState};
 use crate::sync::atomic::{fence, Ordering};
@@ -71,11 +71,12 @@ impl IrqSystem {
         if list.is_empty() {
             return false;
         }
-        for inner in list.take_all() {
-            let work = IrqWork(inner);
-            if let IrqWorkFn::Thread(f) = &work.0.func {
-                run_single(&work.0.flags, || f(self, &work, task));
-            }
+        for item in list.take_all() {
+            run_claimed(item, |work| {
+                if let IrqWorkFn::Thread(f) = &work.0.get().func {
+                    f(self, work, task);
+                }
+            });
         }
         true
     }

@@ -8,7 +8,6 @@ use core::ops::{Deref, DerefMut};
 
 use super::BhWarning;
 use crate::cpu::preempt::{softirq_count, PREEMPT_OFFSET, SOFTIRQ_DISABLE_OFFSET};
-use crate::sync::atomic::Ordering;
 use crate::sync::{SpinLock, SpinLockGuard};
 use crate::{IrqError, IrqSystem};
 
@@ -39,7 +38,7 @@ impl IrqSystem {
         }
         // Keep preemption disabled while the pending work runs, as Linux does.
         cpu.preempt_count_sub(SOFTIRQ_DISABLE_OFFSET - PREEMPT_OFFSET);
-        let pending = self.softirq.cpus[cpu.id()].pending.load(Ordering::Relaxed) != 0;
+        let pending = self.softirq.cpus[cpu.id()].any_pending();
         if cpu.irqs_disabled() {
             // Linux WARNs and would enable interrupts inside the caller's irq-off
             // section; irqkit leaves the work to ksoftirqd instead.

@@ -46,7 +46,7 @@ impl IrqSystem {
             // set_current_state's barrier: pairs with the fence in wakeup_softirqd so
             // either we see the raise or the raiser sees us sleeping.
             fence(Ordering::SeqCst);
-            if self.softirq.cpus[cpu].pending.load(Ordering::Relaxed) != 0 || me.should_stop() {
+            if self.softirq.cpus[cpu].any_pending() || me.should_stop() {
                 me.set_state(ThreadState::Runnable);
                 continue;
             }
@@ -66,7 +66,7 @@ impl IrqSystem {
             return Err(IrqError::WrongContext("ksoftirqd_run_once in interrupt context"));
         }
         let flags = self.local_irq_save();
-        let ran = self.softirq.cpus[cpu].pending.load(Ordering::Relaxed) != 0;
+        let ran = self.softirq.cpus[cpu].any_pending();
         if ran {
             self.handle_softirqs(state);
         }

@@ -115,8 +115,13 @@ const NR_WARNINGS: usize = 10;
 
 /// One CPU's softirq state.
 pub(crate) struct SoftirqCpu {
-    /// Pending vectors (`local_softirq_pending`), one bit each.
+    /// Pending vectors (`local_softirq_pending`), one bit each. Written only by
+    /// this CPU with interrupts masked (or by single RMWs), so — as Linux's
+    /// `__this_cpu_or` — updates are a plain load and store, not a locked RMW.
     pub(crate) pending: AtomicU32,
+    /// Vectors raised from NMI, which may land between that load and store; merged
+    /// into `pending` by the handling loop.
+    pub(crate) nmi_pending: AtomicU32,
     /// Per-vector run counts (`kstat_softirqs_cpu`), written only by this CPU.
     counts: [AtomicU64; NR_SOFTIRQS],
     /// Times ksoftirqd was asked to run (`wakeup_softirqd`).
@@ -130,9 +135,43 @@ pub(crate) struct SoftirqCpu {
 }
 
 impl SoftirqCpu {
+    /// True if any vector is pending, raised from NMI or not.
+    #[inline]
+    pub(crate) fn any_pending(&self) -> bool {
+        self.pending.load(Ordering::Relaxed) | self.nmi_pending.load(Ordering::Relaxed) != 0
+    }
+
+    /// Marks `bit` pending. Caller: this CPU with interrupts masked, not in NMI.
+    #[inline]
+    pub(crate) fn or_pending_irqoff(&self, bit: u32) {
+        self.pending.store(self.pending.load(Ordering::Relaxed) | bit, Ordering::Relaxed);
+    }
+
+    /// Marks `bit` pending from NMI; true if the CPU must interrupt itself: the NMI
+    /// word was empty, so no earlier self-interrupt covers it. (Reading `pending`
+    /// instead would race the plain take like a Dekker pair; the rare extra
+    /// interrupt is cheaper than the fences that would need.)
+    #[inline]
+    pub(crate) fn or_pending_nmi(&self, bit: u32) -> bool {
+        self.nmi_pending.fetch_or(bit, Ordering::Relaxed) == 0
+    }
+
+    /// Takes every pending vector. Caller: this CPU with interrupts masked.
+    #[inline]
+    pub(crate) fn take_pending_irqoff(&self) -> u32 {
+        let mut p = self.pending.load(Ordering::Relaxed);
+        self.pending.store(0, Ordering::Relaxed);
+        if self.nmi_pending.load(Ordering::Relaxed) != 0 {
+            // swap, not load+store: a raise from a later NMI is kept.
+            p |= self.nmi_pending.swap(0, Ordering::Relaxed);
+        }
+        p
+    }
+
     fn new() -> Self {
         SoftirqCpu {
             pending: AtomicU32::new(0),
+            nmi_pending: AtomicU32::new(0),
             counts: core::array::from_fn(|_| AtomicU64::new(0)),
             ksoftirqd_wakeups: AtomicU64::new(0),
             handoffs: AtomicU64::new(0),

@@ -24,8 +24,12 @@ impl IrqSystem {
     /// Lock-free (one atomic OR), so safe from any context including NMI.
     #[inline]
     pub fn __raise_softirq_irqoff(&self, vec: SoftirqVec) -> Result<(), IrqError> {
-        let cpu = self.current_cpu().ok_or(IrqError::WrongContext("raise_softirq off-cpu"))?;
-        self.softirq.cpus[cpu].pending.fetch_or(1 << vec.nr(), Ordering::Relaxed);
+        let cpu = self.this_cpu_opt().ok_or(IrqError::WrongContext("raise_softirq off-cpu"))?;
+        let per = &self.softirq.cpus[cpu.id()];
+        // A locked OR is safe against the plain updates of masked code on this CPU
+        // (neither can split the other) — except from NMI, which has its own word.
+        let word = if cpu.in_nmi() { &per.nmi_pending } else { &per.pending };
+        word.fetch_or(1 << vec.nr(), Ordering::Relaxed);
         Ok(())
     }
 
@@ -53,13 +57,12 @@ impl IrqSystem {
         Ok(())
     }
 
-    /// Raise from NMI: no wake-up (not NMI-safe), but if nothing else was pending the
+    /// Raise from NMI: no wake-up (not NMI-safe), but if no NMI raise was pending the
     /// CPU interrupts itself (the irq_work self-IPI), so an `irq_exit` runs the vector
     /// soon — Linux bounces NMI work through irq_work the same way.
     #[inline]
     pub(crate) fn raise_from_nmi(&self, cpu: crate::CpuId, vec: SoftirqVec) {
-        let old = self.softirq.cpus[cpu].pending.fetch_or(1 << vec.nr(), Ordering::Relaxed);
-        if old == 0 {
+        if self.softirq.cpus[cpu].or_pending_nmi(1 << vec.nr()) {
             self.arch_irq_work_raise(cpu);
         }
     }
@@ -67,7 +70,8 @@ impl IrqSystem {
     /// The body of `raise_softirq_irqoff` for a CPU the caller runs on.
     #[inline]
     pub(crate) fn raise_on(&self, cpu: &CpuState, vec: SoftirqVec) {
-        self.softirq.cpus[cpu.id()].pending.fetch_or(1 << vec.nr(), Ordering::Relaxed);
+        // Interrupts are masked here (callers: raise_softirq, irq-off callers).
+        self.softirq.cpus[cpu.id()].or_pending_irqoff(1 << vec.nr());
         if !cpu.in_interrupt() {
             self.wakeup_softirqd(cpu.id());
         }
@@ -76,6 +80,9 @@ impl IrqSystem {
     /// This CPU's pending mask (`local_softirq_pending`); 0 off the machine.
     #[inline]
     pub fn local_softirq_pending(&self) -> u32 {
-        self.current_cpu().map_or(0, |c| self.softirq.cpus[c].pending.load(Ordering::Relaxed))
+        self.current_cpu().map_or(0, |c| {
+            let per = &self.softirq.cpus[c];
+            per.pending.load(Ordering::Relaxed) | per.nmi_pending.load(Ordering::Relaxed)
+        })
     }
 }

@@ -9,6 +9,7 @@
 //! the core can be model-checked.
 
 pub mod atomic;
+pub(crate) mod counted;
 mod spinlock;
 
 pub use spinlock::{RawSpinLock, SpinLock, SpinLockGuard, SpinLockIrq, SpinLockIrqGuard};

@@ -1,9 +1,10 @@
 //! The HI and TASKLET softirq actions, and taking over a dead CPU's lists.
 
-use super::{action_step, Step};
+use super::{action_step, Step, TASKLET_STATE_RUN};
 use crate::cpu::{CpuId, SoftIrq};
 use crate::softirq::{BhWarning, SoftirqVec};
 use crate::sync::atomic::Ordering;
+use crate::sync::counted::release_if_unowned;
 use crate::{IrqError, IrqSystem};
 
 /// TASKLET_SOFTIRQ's action (`tasklet_action`).
@@ -26,17 +27,27 @@ fn tasklet_action_common(sys: &IrqSystem, vec: SoftirqVec, tok: &SoftIrq) {
     if list.is_empty() {
         return;
     }
-    for t in list.take_all().reverse() {
-        match action_step(&t.state, || (t.func)(tok)) {
-            Step::Ran => {}
+    for p in list.take_all().reverse() {
+        // SAFETY: the chain handed over the claim (SCHED), so the tasklet is alive
+        // until action_step's last write; `t` is not used after it.
+        let t = unsafe { p.as_ref() };
+        let old = match action_step(&t.state, || (t.func)(tok)) {
+            Step::Ran(old) => old,
             Step::Requeue => {
-                // SAFETY: `t` was just handed out by the detached chain.
-                unsafe { list.push(t) };
+                // SAFETY: `p` was just handed out by the detached chain.
+                unsafe { list.push(p) };
                 // __raise_softirq_irqoff: the running loop (or ksoftirqd) comes back.
                 sys.softirq.cpus[cpu].pending.fetch_or(1 << vec.nr(), Ordering::Relaxed);
+                continue;
             }
-            Step::SchedNotSet => sys.softirq.warn(BhWarning::TaskletSchedNotSet),
-        }
+            Step::SchedNotSet(old) => {
+                sys.softirq.warn(BhWarning::TaskletSchedNotSet);
+                old
+            }
+        };
+        // SAFETY: action_step's last write cleared RUN; a tasklet whose last handle
+        // went while it was queued or running is ours to free.
+        unsafe { release_if_unowned(p, old, TASKLET_STATE_RUN as u64) };
     }
 }
 

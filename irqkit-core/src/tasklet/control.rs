@@ -10,7 +10,7 @@ impl Tasklet {
     /// `tasklet_disable_nosync`: raises the disable depth; a callback already running
     /// may still be running on return.
     pub fn disable_nosync(&self) {
-        super::disable_nosync(&self.0.state);
+        super::disable_nosync(&self.0.get().state);
     }
 
     /// `tasklet_disable`: raises the disable depth and waits until the callback is not
@@ -25,7 +25,7 @@ impl Tasklet {
     /// sleeping. Calling it from the tasklet's own callback would spin forever.
     pub fn disable_in_atomic(&self) {
         self.disable_nosync();
-        while self.0.state.load(Ordering::Acquire) & TASKLET_STATE_RUN != 0 {
+        while self.0.get().state.load(Ordering::Acquire) & TASKLET_STATE_RUN as u64 != 0 {
             spin_hint();
         }
     }
@@ -34,7 +34,7 @@ impl Tasklet {
     /// bug Linux only WARNs about; here the depth stays 0, the warning is counted and
     /// the call returns `InvalidArgument`.
     pub fn enable(&self, sys: &IrqSystem) -> Result<(), IrqError> {
-        if super::enable(&self.0.state) {
+        if super::enable(&self.0.get().state) {
             Ok(())
         } else {
             sys.softirq.warn(BhWarning::TaskletEnableUnderflow);
@@ -46,7 +46,7 @@ impl Tasklet {
     /// May sleep: needs task context.
     pub fn unlock_wait(&self, sys: &IrqSystem, task: &Task) -> Result<(), IrqError> {
         sys.might_sleep("tasklet_unlock_wait")?;
-        while self.0.state.load(Ordering::Acquire) & TASKLET_STATE_RUN != 0 {
+        while self.0.get().state.load(Ordering::Acquire) & TASKLET_STATE_RUN as u64 != 0 {
             sys.bh_wait_step(task);
         }
         Ok(())
@@ -63,15 +63,16 @@ impl Tasklet {
         }
         sys.might_sleep("tasklet_kill")?;
         // Owning SCHED blocks new schedules while we wait for RUN to clear.
-        while self.0.state.fetch_or(TASKLET_STATE_SCHED, Ordering::AcqRel) & TASKLET_STATE_SCHED
+        while self.0.get().state.fetch_or(TASKLET_STATE_SCHED as u64, Ordering::AcqRel)
+            & TASKLET_STATE_SCHED as u64
             != 0
         {
-            while self.0.state.load(Ordering::Acquire) & TASKLET_STATE_SCHED != 0 {
+            while self.0.get().state.load(Ordering::Acquire) & TASKLET_STATE_SCHED as u64 != 0 {
                 sys.bh_wait_step(task);
             }
         }
         let r = self.unlock_wait(sys, task);
-        self.0.state.fetch_and(!TASKLET_STATE_SCHED, Ordering::Release);
+        self.0.get().state.fetch_and(!(TASKLET_STATE_SCHED as u64), Ordering::Release);
         r
     }
 }

@@ -1,19 +1,35 @@
-//! loom model of the tasklet state machine: a schedule on one CPU racing the action on
-//! another CPU that already has the tasklet queued. Checks: one run per successful
-//! schedule, never two callbacks at once.
+//! loom models of the tasklet state machine: a schedule on one CPU racing the action on
+//! another CPU that already has the tasklet queued (one run per successful schedule,
+//! never two callbacks at once); `tasklet_disable` racing the action; and the last
+//! handle dropped while the tasklet is queued (run once, freed once, by the action).
 
-use super::{action_step, disable_nosync, sched_claim, Step};
+use super::{action_step, disable_nosync, sched_claim, Step, TASKLET_STATE_RUN};
+use super::{STATE_BITS, TASKLET_STATE_SCHED};
 use crate::irq_work::llist::{Llist, LlistNode};
-use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
-use alloc::sync::Arc;
+use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use crate::sync::counted::{release_if_unowned, CountedNode, NodeRef};
+use loom::sync::Arc;
 
 struct T {
     next: AtomicPtr<T>,
-    state: AtomicU32,
-    runs: AtomicU32,
+    state: AtomicU64,
+    runs: Arc<AtomicU32>,
+    frees: Arc<AtomicU32>,
     in_cb: AtomicBool,
 }
-
+impl Drop for T {
+    fn drop(&mut self) {
+        self.frees.fetch_add(1, Ordering::Relaxed);
+    }
+}
+// SAFETY: as for TaskletInner.
+unsafe impl CountedNode for T {
+    const IN_FLIGHT: u64 = STATE_BITS as u64;
+    const LISTED: u64 = TASKLET_STATE_SCHED as u64;
+    fn word(&self) -> &AtomicU64 {
+        &self.state
+    }
+}
 // SAFETY: `next` is the node's own link word.
 unsafe impl LlistNode for T {
     fn llist_next(&self) -> &AtomicPtr<T> {
@@ -21,16 +37,44 @@ unsafe impl LlistNode for T {
     }
 }
 
+fn tasklet(runs: &Arc<AtomicU32>, frees: &Arc<AtomicU32>) -> NodeRef<T> {
+    NodeRef::new(T {
+        next: AtomicPtr::new(core::ptr::null_mut()),
+        state: AtomicU64::new(0),
+        runs: runs.clone(),
+        frees: frees.clone(),
+        in_cb: AtomicBool::new(false),
+    })
+}
+
+fn schedule(l: &Llist<T>, t: &NodeRef<T>) -> bool {
+    if !sched_claim(&t.get().state) {
+        return false;
+    }
+    // SAFETY: we set SCHED from clear.
+    unsafe { l.push(t.as_ptr()) };
+    true
+}
+
 fn run_list(l: &Llist<T>) {
-    for x in l.take_all().reverse() {
+    for p in l.take_all().reverse() {
+        // SAFETY: the chain handed over the claim.
+        let x = unsafe { p.as_ref() };
+        let runs = x.runs.clone();
         let step = action_step(&x.state, || {
             assert!(!x.in_cb.swap(true, Ordering::SeqCst), "tasklet ran on two CPUs");
-            x.runs.fetch_add(1, Ordering::Relaxed);
+            runs.fetch_add(1, Ordering::Relaxed);
             x.in_cb.store(false, Ordering::SeqCst);
         });
-        if step == Step::Requeue {
+        match step {
+            // SAFETY: RUN was just cleared by us; `x` is not used after this.
+            Step::Ran(old) | Step::SchedNotSet(old) => unsafe {
+                release_if_unowned(p, old, TASKLET_STATE_RUN as u64);
+            },
             // SAFETY: just handed out by the chain.
-            unsafe { l.push(x) };
+            Step::Requeue => unsafe {
+                l.push(p);
+            },
         }
     }
 }
@@ -38,25 +82,18 @@ fn run_list(l: &Llist<T>) {
 #[test]
 fn schedule_racing_action_runs_once_per_schedule_and_never_twice_at_once() {
     loom::model(|| {
-        let t = Arc::new(T {
-            next: AtomicPtr::new(core::ptr::null_mut()),
-            state: AtomicU32::new(0),
-            runs: AtomicU32::new(0),
-            in_cb: AtomicBool::new(false),
-        });
+        let (runs, frees) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+        let t = tasklet(&runs, &frees);
         let cpu_a = Arc::new(Llist::new());
         let cpu_b = Arc::new(Llist::new());
         let claims = Arc::new(AtomicU32::new(0));
-        assert!(sched_claim(&t.state));
+        assert!(schedule(&cpu_b, &t));
         claims.fetch_add(1, Ordering::Relaxed);
-        // SAFETY (pushes below): each follows a successful SCHED claim.
-        unsafe { cpu_b.push(t.clone()) };
 
         let (t2, a2, c2) = (t.clone(), cpu_a.clone(), claims.clone());
         let th = loom::thread::spawn(move || {
-            if sched_claim(&t2.state) {
+            if schedule(&a2, &t2) {
                 c2.fetch_add(1, Ordering::Relaxed);
-                unsafe { a2.push(t2.clone()) };
             }
             run_list(&a2);
         });
@@ -66,8 +103,10 @@ fn schedule_racing_action_runs_once_per_schedule_and_never_twice_at_once() {
             run_list(&cpu_a);
             run_list(&cpu_b);
         }
-        assert_eq!(t.runs.load(Ordering::Relaxed), claims.load(Ordering::Relaxed));
-        assert_eq!(t.state.load(Ordering::Relaxed), 0);
+        assert_eq!(runs.load(Ordering::Relaxed), claims.load(Ordering::Relaxed));
+        assert_eq!(t.get().state.load(Ordering::Relaxed) as u32, 0);
+        drop(t);
+        assert_eq!(frees.load(Ordering::Relaxed), 1);
     });
 }
 
@@ -76,35 +115,53 @@ fn schedule_racing_action_runs_once_per_schedule_and_never_twice_at_once() {
 #[test]
 fn disable_racing_action_never_lets_the_callback_start_after_it_returns() {
     loom::model(|| {
-        let t = Arc::new(T {
-            next: AtomicPtr::new(core::ptr::null_mut()),
-            state: AtomicU32::new(0),
-            runs: AtomicU32::new(0),
-            in_cb: AtomicBool::new(false),
-        });
+        let (runs, frees) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+        let t = tasklet(&runs, &frees);
         let disabled = Arc::new(AtomicBool::new(false));
         let list = Arc::new(Llist::new());
-        assert!(sched_claim(&t.state));
-        // SAFETY: follows the SCHED claim.
-        unsafe { list.push(t.clone()) };
+        assert!(schedule(&list, &t));
         let (t2, d2) = (t.clone(), disabled.clone());
         let th = loom::thread::spawn(move || {
             // tasklet_disable: disable_nosync, then unlock_wait's polling.
-            disable_nosync(&t2.state);
-            while t2.state.load(Ordering::Acquire) & super::TASKLET_STATE_RUN != 0 {
+            disable_nosync(&t2.get().state);
+            while t2.get().state.load(Ordering::Acquire) & TASKLET_STATE_RUN as u64 != 0 {
                 loom::thread::yield_now();
             }
             d2.store(true, Ordering::SeqCst);
         });
-        for x in list.take_all().reverse() {
+        for p in list.take_all().reverse() {
+            // SAFETY: the chain handed over the claim; `t` keeps the tasklet alive.
+            let x = unsafe { p.as_ref() };
             let step = action_step(&x.state, || {
                 assert!(!disabled.load(Ordering::SeqCst), "ran after tasklet_disable returned");
             });
             if step == Step::Requeue {
                 // SAFETY: just handed out by the chain.
-                unsafe { list.push(x) };
+                unsafe { list.push(p) };
             }
         }
         th.join().unwrap();
+    });
+}
+
+// The last handle is dropped on one CPU while the tasklet sits queued for another.
+#[test]
+fn last_handle_dropped_while_scheduled_runs_once_and_is_freed_once() {
+    loom::model(|| {
+        let (runs, frees) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+        let list = Arc::new(Llist::new());
+        let t = tasklet(&runs, &frees);
+        let keep = t.clone();
+        let l2 = list.clone();
+        let th = loom::thread::spawn(move || {
+            schedule(&l2, &t);
+            drop(t);
+        });
+        drop(keep);
+        run_list(&list);
+        th.join().unwrap();
+        run_list(&list);
+        assert_eq!(runs.load(Ordering::Relaxed), 1);
+        assert_eq!(frees.load(Ordering::Relaxed), 1);
     });
 }

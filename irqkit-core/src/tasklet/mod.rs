@@ -37,18 +37,18 @@ mod schedule;
 mod state;
 
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use core::fmt;
 use core::ptr;
 
 use crate::cpu::{PerCpu, SoftIrq};
 use crate::irq_work::llist::{Llist, LlistNode};
 use crate::softirq::{SoftirqAction, SoftirqVec, Softirqs};
-use crate::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use crate::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use crate::sync::counted::{CountedNode, NodeRef};
 use crossbeam_utils::atomic::AtomicCell;
 
 pub(crate) use state::{action_step, disable_nosync, enable, sched_claim, Step};
-use state::{COUNT_SHIFT, STATE_BITS};
+use state::{disable_depth, COUNT_SHIFT, STATE_BITS};
 pub use state::{TASKLET_STATE_RUN, TASKLET_STATE_SCHED};
 
 type TaskletFn = dyn Fn(&SoftIrq) + Send + Sync;
@@ -57,8 +57,19 @@ type TaskletFn = dyn Fn(&SoftIrq) + Send + Sync;
 pub(crate) struct TaskletInner {
     next: AtomicPtr<TaskletInner>,
     /// SCHED, RUN and (from bit 2) the disable depth.
-    state: AtomicU32,
+    /// SCHED, RUN and the disable depth low; the number of handles high.
+    state: AtomicU64,
     func: Box<TaskletFn>,
+}
+
+// SAFETY: SCHED and RUN change only by RMWs on `state`; a tasklet with SCHED set is on
+// a list (or held by `kill`, which has a handle), one with RUN set is in its runner.
+unsafe impl CountedNode for TaskletInner {
+    const IN_FLIGHT: u64 = STATE_BITS as u64;
+    const LISTED: u64 = TASKLET_STATE_SCHED as u64;
+    fn word(&self) -> &AtomicU64 {
+        &self.state
+    }
 }
 
 // SAFETY: `next` is the tasklet's own link word, used only by the lists.
@@ -70,7 +81,7 @@ unsafe impl LlistNode for TaskletInner {
 
 /// A tasklet (`struct tasklet_struct`): cheap to clone; every clone is the same tasklet.
 #[derive(Clone)]
-pub struct Tasklet(Arc<TaskletInner>);
+pub struct Tasklet(NodeRef<TaskletInner>);
 
 impl fmt::Debug for Tasklet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -91,16 +102,16 @@ impl Tasklet {
     }
 
     fn build(count: u32, func: Box<TaskletFn>) -> Self {
-        Tasklet(Arc::new(TaskletInner {
+        Tasklet(NodeRef::new(TaskletInner {
             next: AtomicPtr::new(ptr::null_mut()),
-            state: AtomicU32::new(count << COUNT_SHIFT),
+            state: AtomicU64::new((count as u64) << COUNT_SHIFT),
             func,
         }))
     }
 
     /// The state bits ([`TASKLET_STATE_SCHED`], [`TASKLET_STATE_RUN`]).
     pub fn state(&self) -> u32 {
-        self.0.state.load(Ordering::Acquire) & STATE_BITS
+        self.0.get().state.load(Ordering::Acquire) as u32 & STATE_BITS
     }
 
     /// True if queued and not yet started.
@@ -115,12 +126,12 @@ impl Tasklet {
 
     /// The disable depth (0 = enabled).
     pub fn disable_count(&self) -> u32 {
-        self.0.state.load(Ordering::Acquire) >> COUNT_SHIFT
+        disable_depth(self.0.get().state.load(Ordering::Acquire))
     }
 
     /// True if both handles name the same tasklet.
     pub fn ptr_eq(&self, other: &Tasklet) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        self.0.ptr_eq(&other.0)
     }
 }
 

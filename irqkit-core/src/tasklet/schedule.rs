@@ -23,19 +23,19 @@ impl Tasklet {
 
     fn schedule_on_list(&self, sys: &IrqSystem, vec: SoftirqVec) -> Result<bool, IrqError> {
         let cpu = sys.this_cpu_opt().ok_or(IrqError::WrongContext("tasklet_schedule off-cpu"))?;
-        if !sched_claim(&self.0.state) {
+        if !sched_claim(&self.0.get().state) {
             return Ok(false);
         }
         if cpu.in_nmi() {
             // NMI: no interrupt can preempt us, and the mask must not be touched.
             // SAFETY: we set SCHED from clear, so the tasklet is on no list.
-            unsafe { sys.tasklets.cpus[cpu.id()].list(vec).push(self.0.clone()) };
+            unsafe { sys.tasklets.cpus[cpu.id()].list(vec).push(self.0.as_ptr()) };
             sys.raise_from_nmi(cpu.id(), vec);
             return Ok(true);
         }
         let flags = sys.irq_save_on(cpu);
         // SAFETY: we set SCHED from clear, so the tasklet is on no list.
-        unsafe { sys.tasklets.cpus[cpu.id()].list(vec).push(self.0.clone()) };
+        unsafe { sys.tasklets.cpus[cpu.id()].list(vec).push(self.0.as_ptr()) };
         sys.raise_on(cpu, vec);
         sys.irq_restore_on(cpu, flags);
         Ok(true)
