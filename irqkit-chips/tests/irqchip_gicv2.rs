@@ -2,6 +2,8 @@
 //! model (Linux drivers/irqchip/irq-gic.c `gic_irq_domain_translate`,
 //! `gic_irq_domain_map`, `gic_handle_irq`, `gic_eoi_irq`, `gic_set_affinity`).
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -11,7 +13,7 @@ use irqkit_chips::gic::GicV2;
 use irqkit_chips::irqchip::gicv2::{GicV2Irq, ModelGicV2Ports};
 use irqkit_chips::irqchip::gicv3::{GIC_IRQ_TYPE_LPI, GIC_PPI, GIC_SPI};
 use irqkit_chips::mmio::Mmio;
-use irqkit_core::irq::{Flags, IrqReturn};
+
 use irqkit_core::testing::FakePlatform;
 use irqkit_core::{CpuId, CpuMask, IrqError, IrqSystem};
 
@@ -38,14 +40,7 @@ fn machine(split_eoi: bool) -> Machine {
 }
 
 fn cpu_entry(m: &Machine, cpu: u32) -> Result<u32, IrqError> {
-    FakePlatform::enter_cpu(CpuId(cpu));
-    let flags = m.sys.local_irq_save();
-    let ctx = m.sys.irq_enter();
-    let r = m.irq.handle_irq(&m.sys, &ctx);
-    m.sys.irq_exit(ctx);
-    m.sys.local_irq_restore(flags);
-    FakePlatform::enter_cpu(CpuId(0));
-    r
+    common::on_cpu_irq(&m.sys, cpu, |ctx| m.irq.handle_irq(&m.sys, ctx))
 }
 
 fn active(m: &Machine, intid: u32) -> bool {
@@ -57,16 +52,12 @@ fn counting(
     virq: u32,
     clear: Option<u32>,
 ) -> (Arc<AtomicU32>, irqkit_core::irq::Registration) {
-    let hits = Arc::new(AtomicU32::new(0));
-    let (h, g) = (hits.clone(), m.gic.clone());
-    let f = move |_: &irqkit_core::HardIrq| {
-        h.fetch_add(1, Ordering::SeqCst);
+    let g = m.gic.clone();
+    common::counting(&m.sys, virq, "dev", move || {
         if let Some(l) = clear {
             g.set_line(l, false).unwrap();
         }
-        IrqReturn::HANDLED
-    };
-    (hits, m.sys.request_irq(virq, f, Flags::empty(), "dev").unwrap())
+    })
 }
 
 #[test]

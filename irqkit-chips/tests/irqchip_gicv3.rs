@@ -2,12 +2,13 @@
 //! model (Linux drivers/irqchip/irq-gic-v3.c: `gic_irq_domain_translate`,
 //! `gic_irq_domain_map`, `gic_handle_irq`, `gic_eoi_irq`, `gic_set_affinity`).
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use irqkit_chips::gic::v3::cpu_affinity;
 use irqkit_chips::gic::v3_dist::{GICD_ICFGR, GICD_IROUTER, GICD_ISACTIVER, GICD_ISPENDR};
-use irqkit_chips::gic::v3_driver::{GicV3Driver, ModelSysRegs};
 use irqkit_chips::gic::{GicV3, GicV3Config, ModelMemory};
 use irqkit_chips::irqchip::gicv3::{GicV3Irq, ModelGicV3Ports, GIC_PPI, GIC_SPI};
 use irqkit_chips::mmio::Mmio;
@@ -29,29 +30,15 @@ fn machine() -> Machine {
 }
 
 fn machine_with(split_eoi: bool) -> Machine {
-    let (sys, platform) = FakePlatform::system(4);
-    let gic = Arc::new(GicV3::new(GicV3Config::default(), Arc::new(ModelMemory::new())).unwrap());
-    let drv = GicV3Driver::probe(&gic.dist_view(0), split_eoi);
-    drv.dist_init(&gic.dist_view(0), 0).unwrap();
-    for cpu in 0..4 {
-        drv.redist_init(&gic.redist_view(cpu), cpu).unwrap();
-        drv.cpu_init(&ModelSysRegs { gic: &gic, cpu });
-    }
-    let ports = ModelGicV3Ports { gic: gic.clone(), platform };
-    let irq = GicV3Irq::new(&sys, ports, drv).unwrap();
+    let mem = Arc::new(ModelMemory::new());
+    let (sys, gic, irq) =
+        common::gicv3_system(GicV3Config::default(), mem, split_eoi, |_, _, _| {});
     Machine { sys, gic, irq }
 }
 
 /// The arch entry on `cpu`: mask, irq_enter, gic_handle_irq, irq_exit, restore.
 fn cpu_entry(m: &Machine, cpu: u32) -> Result<Option<u32>, IrqError> {
-    FakePlatform::enter_cpu(CpuId(cpu));
-    let flags = m.sys.local_irq_save();
-    let ctx = m.sys.irq_enter();
-    let r = m.irq.handle_irq(&m.sys, &ctx);
-    m.sys.irq_exit(ctx);
-    m.sys.local_irq_restore(flags);
-    FakePlatform::enter_cpu(CpuId(0));
-    r
+    common::on_cpu_irq(&m.sys, cpu, |ctx| m.irq.handle_irq(&m.sys, ctx))
 }
 
 fn asserted_cpus(gic: &GicV3) -> Vec<u32> {

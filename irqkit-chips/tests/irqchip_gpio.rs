@@ -3,11 +3,12 @@
 //! switching flow handlers; include/linux/irqchip/chained_irq.h; kernel/irq/chip.c
 //! `irq_set_chained_handler`), behind a GIC SPI and behind an IO-APIC level pin.
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use irqkit_chips::gic::v3_dist::GICD_ISACTIVER;
-use irqkit_chips::gic::v3_driver::{GicV3Driver, ModelSysRegs};
 use irqkit_chips::gic::{GicV3, GicV3Config, ModelMemory};
 use irqkit_chips::gpio::{GpioController, GPIO_IRQ_ENABLE};
 use irqkit_chips::irqchip::gicv3::{GicV3Irq, ModelGicV3Ports, GIC_SPI};
@@ -32,15 +33,8 @@ struct Machine {
 }
 
 fn machine() -> Machine {
-    let (sys, platform) = FakePlatform::system(4);
-    let gic = Arc::new(GicV3::new(GicV3Config::default(), Arc::new(ModelMemory::new())).unwrap());
-    let drv = GicV3Driver::probe(&gic.dist_view(0), false);
-    drv.dist_init(&gic.dist_view(0), 0).unwrap();
-    for cpu in 0..4 {
-        drv.redist_init(&gic.redist_view(cpu), cpu).unwrap();
-        drv.cpu_init(&ModelSysRegs { gic: &gic, cpu });
-    }
-    let irq = GicV3Irq::new(&sys, ModelGicV3Ports { gic: gic.clone(), platform }, drv).unwrap();
+    let mem = Arc::new(ModelMemory::new());
+    let (sys, gic, irq) = common::gicv3_system(GicV3Config::default(), mem, false, |_, _, _| {});
     let (parent_virq, parent) =
         irq.map_chained_parent(&sys, &[GIC_SPI, SPI - 32, LEVEL_HIGH]).unwrap();
     let gpio = Arc::new(GpioController::new(8).unwrap());
@@ -52,14 +46,7 @@ fn machine() -> Machine {
 }
 
 fn cpu_entry(m: &Machine, cpu: u32) -> Result<Option<u32>, IrqError> {
-    FakePlatform::enter_cpu(CpuId(cpu));
-    let flags = m.sys.local_irq_save();
-    let ctx = m.sys.irq_enter();
-    let r = m.irq.handle_irq(&m.sys, &ctx);
-    m.sys.irq_exit(ctx);
-    m.sys.local_irq_restore(flags);
-    FakePlatform::enter_cpu(CpuId(0));
-    r
+    common::on_cpu_irq(&m.sys, cpu, |ctx| m.irq.handle_irq(&m.sys, ctx))
 }
 
 fn spi_active(m: &Machine) -> bool {

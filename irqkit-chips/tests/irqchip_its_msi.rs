@@ -3,18 +3,18 @@
 //! `its_set_affinity`; irq-gic-v3-its-msi-parent.c `its_msi_prepare`;
 //! kernel/irq/irqdomain.c hierarchy allocation).
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use irqkit_chips::gic::its_driver::ItsDriver;
 use irqkit_chips::gic::its_msi::ItsMsiDomain;
-use irqkit_chips::gic::v3_driver::{GicV3Driver, ModelSysRegs};
 use irqkit_chips::gic::{GicV3, GicV3Config, ModelMemory};
 use irqkit_chips::irqchip::gicv3::{GicV3Irq, ModelGicV3Ports};
 use irqkit_chips::irqchip::its_msi::{ItsMsi, ModelItsPorts};
 use irqkit_chips::mmio::Mmio;
-use irqkit_core::irq::{Flags, IrqReturn};
-use irqkit_core::testing::FakePlatform;
+
 use irqkit_core::{CpuId, CpuMask, IrqError, IrqSystem, Task};
 
 const PROP: u64 = 0x10_0000;
@@ -31,23 +31,18 @@ struct Machine {
 }
 
 fn machine() -> Machine {
-    let (sys, platform) = FakePlatform::system(4);
     let mem = Arc::new(ModelMemory::new());
     let cfg = GicV3Config { its: true, ..GicV3Config::default() };
-    let gic = Arc::new(GicV3::new(cfg, mem.clone()).unwrap());
-    let drv = GicV3Driver::probe(&gic.dist_view(0), false);
-    drv.dist_init(&gic.dist_view(0), 0).unwrap();
-    for cpu in 0..4 {
-        drv.redist_init(&gic.redist_view(cpu), cpu).unwrap();
-        drv.cpu_init(&ModelSysRegs { gic: &gic, cpu });
-        drv.lpi_init(&gic.redist_view(cpu), &*mem, cpu, PROP, PEND + cpu as u64 * 0x10000).unwrap();
-    }
+    let m2 = mem.clone();
+    let (sys, gic, irq) = common::gicv3_system(cfg, mem.clone(), false, move |drv, gic, cpu| {
+        let pend = PEND + cpu as u64 * 0x10000;
+        drv.lpi_init(&gic.redist_view(cpu), &*m2, cpu, PROP, pend).unwrap();
+    });
     let its = ItsDriver::init(&gic.its_view(0), &*mem, ITS_PA, QUEUE).unwrap();
     for cpu in 0..4u32 {
         its.mapc(&gic.its_view(0), &*mem, cpu as u16, cpu).unwrap();
         its.invall(&gic.its_view(0), &*mem, cpu as u16).unwrap();
     }
-    let irq = GicV3Irq::new(&sys, ModelGicV3Ports { gic: gic.clone(), platform }, drv).unwrap();
     let dom = ItsMsiDomain::new(1024, PROP, ITT, 0x1_0000).unwrap();
     let ports = ModelItsPorts { gic: gic.clone() };
     let msi = ItsMsi::new(&sys, irq.domain(), ports, its, dom).unwrap();
@@ -55,14 +50,7 @@ fn machine() -> Machine {
 }
 
 fn cpu_entry(m: &Machine, cpu: u32) -> Result<Option<u32>, IrqError> {
-    FakePlatform::enter_cpu(CpuId(cpu));
-    let flags = m.sys.local_irq_save();
-    let ctx = m.sys.irq_enter();
-    let r = m.irq.handle_irq(&m.sys, &ctx);
-    m.sys.irq_exit(ctx);
-    m.sys.local_irq_restore(flags);
-    FakePlatform::enter_cpu(CpuId(0));
-    r
+    common::on_cpu_irq(&m.sys, cpu, |ctx| m.irq.handle_irq(&m.sys, ctx))
 }
 
 /// The device's posted write of its MSI message; the bus supplies the DeviceID.
@@ -73,21 +61,7 @@ fn device_write(m: &Machine, virq: u32) {
 }
 
 fn counter(m: &Machine, virq: u32, name: &str) -> (Arc<AtomicU32>, irqkit_core::irq::Registration) {
-    let hits = Arc::new(AtomicU32::new(0));
-    let h = hits.clone();
-    let reg = m
-        .sys
-        .request_irq(
-            virq,
-            move |_| {
-                h.fetch_add(1, Ordering::SeqCst);
-                IrqReturn::HANDLED
-            },
-            Flags::empty(),
-            name,
-        )
-        .unwrap();
-    (hits, reg)
+    common::counting(&m.sys, virq, name, || {})
 }
 
 #[test]

@@ -4,6 +4,8 @@
 //! `apic_set_affinity`, `irq_complete_move`; arch/x86/kernel/apic/msi.c; irq.c
 //! `common_interrupt`).
 
+mod common;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
@@ -39,14 +41,7 @@ fn machine() -> Machine {
 }
 
 fn cpu_entry(m: &Machine, cpu: u32) -> Result<Option<u8>, IrqError> {
-    FakePlatform::enter_cpu(CpuId(cpu));
-    let flags = m.sys.local_irq_save();
-    let ctx = m.sys.irq_enter();
-    let r = m.x86.handle_irq(&m.sys, &ctx);
-    m.sys.irq_exit(ctx);
-    m.sys.local_irq_restore(flags);
-    FakePlatform::enter_cpu(CpuId(0));
-    r
+    common::on_cpu_irq(&m.sys, cpu, |ctx| m.x86.handle_irq(&m.sys, ctx))
 }
 
 fn asserted(m: &Machine) -> Vec<u32> {
