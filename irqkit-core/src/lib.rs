@@ -24,7 +24,7 @@
 #![warn(missing_docs)]
 
 extern crate alloc;
-#[cfg(any(test, feature = "testing"))]
+#[cfg(any(test, feature = "testing", feature = "std"))]
 extern crate std;
 
 pub mod cpu;

@@ -4,7 +4,7 @@ use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 
-use super::atomic::{spin_hint, Ordering};
+use super::atomic::{Ordering, SpinWait};
 use crate::cpu::IrqFlags;
 use crate::IrqSystem;
 // loom's atomics have no const constructor, which `RawMutex::INIT` needs; the lock
@@ -26,9 +26,10 @@ unsafe impl lock_api::RawMutex for RawSpinLock {
 
     #[inline]
     fn lock(&self) {
+        let mut wait = SpinWait::new();
         while !self.try_lock() {
             while self.locked.load(Ordering::Relaxed) {
-                spin_hint();
+                wait.spin();
             }
         }
     }
