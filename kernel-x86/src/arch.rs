@@ -113,3 +113,18 @@ pub fn qemu_exit(code: u32) -> ! {
     outl(0xf4, code);
     halt_forever()
 }
+
+/// CPUID leaf 1, ECX bit 24: the local APIC timer has TSC-deadline mode.
+pub fn has_tsc_deadline() -> bool {
+    // SAFETY: CPUID exists on every x86_64 CPU and only reads identification data.
+    #[allow(unused_unsafe)]
+    let r = unsafe { core::arch::x86_64::__cpuid(1) };
+    r.ecx & (1 << 24) != 0
+}
+
+/// Orders earlier stores (an LVT write to MMIO) before a following WRMSR.
+#[inline]
+pub fn mfence() {
+    // SAFETY: a fence has no effect beyond ordering.
+    unsafe { asm!("mfence", options(nostack, preserves_flags)) }
+}

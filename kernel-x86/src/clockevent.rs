@@ -1,4 +1,4 @@
-//! Per-CPU clock events: the local APIC timer in one-shot mode serves both the periodic
+//! Per-CPU clock events: the local APIC timer in one-shot (or TSC-deadline) mode serves both the periodic
 //! tick and one high-resolution timer, as Linux's highres mode emulates the tick with
 //! `tick_sched_timer` on the same clock event device.
 //!
@@ -40,8 +40,9 @@ pub struct Due {
 
 fn program(ev: &ClockEvent) {
     let next = ev.next_tick.load(Ordering::Relaxed).min(ev.hr_expires.load(Ordering::Relaxed));
-    let delta = next.saturating_sub(lapic::now_ns()).max(MIN_DELTA_NS);
-    lapic::oneshot_ns(delta);
+    let now = lapic::now_ns();
+    let delta = next.saturating_sub(now).max(MIN_DELTA_NS);
+    lapic::program_ns(now + delta, delta);
 }
 
 /// Starts `cpu`'s tick at `hz` (call on that CPU).
