@@ -1,13 +1,14 @@
-//! Per-CPU clock events: the local APIC timer in one-shot (or TSC-deadline) mode serves both the periodic
-//! tick and one high-resolution timer, as Linux's highres mode emulates the tick with
-//! `tick_sched_timer` on the same clock event device.
+//! Per-CPU clock events: the local APIC timer in one-shot (or TSC-deadline) mode serves
+//! both the periodic tick and one high-resolution timer, as Linux's highres mode
+//! emulates the tick with `tick_sched_timer` on the same clock event device.
 //!
 //! Each timer interrupt compares the TSC clock with the next tick and the armed
 //! high-resolution expiry, reports which are due, and programs the APIC count for the
 //! earlier of the two that remain. The APIC counts QEMU's 1 GHz bus clock at divide-by-1,
 //! so a count is a nanosecond; if it fires a little before the TSC says the deadline is
 //! reached (the two clocks are calibrated, not identical), the handler simply programs
-//! the short remainder.
+//! the short remainder (counted as an early interrupt). In TSC-deadline mode the
+//! deadline is the TSC value itself, so the interrupt cannot come early.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,11 +24,49 @@ const DISARMED: u64 = u64::MAX;
 struct ClockEvent {
     next_tick: AtomicU64,
     hr_expires: AtomicU64,
+    /// Timer interrupts that found nothing due yet (arrived before the programmed
+    /// time: APIC count vs calibrated TSC; impossible in TSC-deadline mode).
+    early: AtomicU64,
+    /// High-resolution expiries handled, the last one's deadline and handling time.
+    hr_fired: AtomicU64,
+    hr_last_deadline: AtomicU64,
+    hr_last_at: AtomicU64,
 }
 
-static EVENTS: [ClockEvent; MAX_CPUS] =
-    [const { ClockEvent { next_tick: AtomicU64::new(0), hr_expires: AtomicU64::new(DISARMED) } };
-        MAX_CPUS];
+static EVENTS: [ClockEvent; MAX_CPUS] = [const {
+    ClockEvent {
+        next_tick: AtomicU64::new(0),
+        hr_expires: AtomicU64::new(DISARMED),
+        early: AtomicU64::new(0),
+        hr_fired: AtomicU64::new(0),
+        hr_last_deadline: AtomicU64::new(0),
+        hr_last_at: AtomicU64::new(0),
+    }
+}; MAX_CPUS];
+
+/// A CPU's clock-event counters (see [`stats`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Timer interrupts that arrived before anything was due.
+    pub early: u64,
+    /// High-resolution expiries handled.
+    pub hr_fired: u64,
+    /// Deadline of the last one.
+    pub hr_last_deadline: u64,
+    /// Clock time at which the timer interrupt handled it.
+    pub hr_last_at: u64,
+}
+
+/// `cpu`'s counters.
+pub fn stats(cpu: usize) -> Stats {
+    let ev = &EVENTS[cpu];
+    Stats {
+        early: ev.early.load(Ordering::Relaxed),
+        hr_fired: ev.hr_fired.load(Ordering::Acquire),
+        hr_last_deadline: ev.hr_last_deadline.load(Ordering::Relaxed),
+        hr_last_at: ev.hr_last_at.load(Ordering::Relaxed),
+    }
+}
 static PERIOD_NS: AtomicU64 = AtomicU64::new(0);
 
 /// What a timer interrupt found due.
@@ -70,9 +109,15 @@ pub fn expire(cpu: usize) -> Due {
         }
         ev.next_tick.store(next_tick, Ordering::Relaxed);
     }
-    let hrtimer = now >= ev.hr_expires.load(Ordering::Relaxed);
+    let expires = ev.hr_expires.load(Ordering::Relaxed);
+    let hrtimer = now >= expires;
     if hrtimer {
         ev.hr_expires.store(DISARMED, Ordering::Relaxed);
+        ev.hr_last_deadline.store(expires, Ordering::Relaxed);
+        ev.hr_last_at.store(now, Ordering::Relaxed);
+        ev.hr_fired.fetch_add(1, Ordering::Release);
+    } else if !tick {
+        ev.early.fetch_add(1, Ordering::Relaxed);
     }
     program(ev);
     Due { tick, hrtimer }

@@ -19,6 +19,7 @@ mod boot;
 mod clockevent;
 mod cyclictest;
 mod devices;
+mod edu;
 mod fmtbuf;
 mod gdt;
 mod heap;
@@ -29,6 +30,7 @@ mod irq_hooks;
 mod lapic;
 mod mem;
 mod mmio;
+mod pci;
 mod pci_msi;
 mod percpu;
 mod pic;
@@ -37,9 +39,11 @@ mod selftest;
 mod selftest_bh;
 mod selftest_devices;
 mod selftest_heap;
+mod selftest_msi;
 mod selftest_proc;
 mod selftest_sched;
 mod selftest_storm;
+mod selftest_timer;
 mod selftest_wq;
 mod serial;
 mod shell;
@@ -169,6 +173,13 @@ extern "C" fn kmain(magic: u32, info: u32) -> ! {
     if let Err(e) = devices::init(target, keyboard) {
         kprintln!("requesting the IO-APIC lines failed: {}", e);
         fail_exit();
+    }
+    match edu::probe() {
+        Ok(Some(e)) => {
+            kprintln!("pci: edu at 00:{:02x}.{} on MSI, irq {}", e.dev.dev, e.dev.func, e.irq)
+        }
+        Ok(None) => kprintln!("pci: no edu device"),
+        Err(e) => kprintln!("pci: edu probe failed: {}", e),
     }
 
     if cmdline_has(info, "selftest") {

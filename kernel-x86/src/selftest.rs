@@ -17,7 +17,8 @@ use crate::lapic::{self, CALL_FUNCTION_VECTOR, IRQ_WORK_VECTOR, RESCHEDULE_VECTO
 use crate::traps::{self, class_code, Class};
 use crate::{
     arch, ex_table, kprintln, percpu, platform, selftest_bh, selftest_devices, selftest_heap,
-    selftest_proc, selftest_sched, selftest_storm, selftest_wq, shell,
+    selftest_msi, selftest_proc, selftest_sched, selftest_storm, selftest_timer, selftest_wq,
+    shell,
 };
 
 /// Ticks every CPU must have taken (40 ms at HZ=250).
@@ -260,9 +261,11 @@ pub fn run(n: usize, serial_target: usize) -> ! {
         (0..n).all(|c| percpu::area(c).ticks.load(Ordering::Relaxed) >= MIN_TICKS)
     });
     check(ticks, format_args!("LAPIC timer ticks (>= {MIN_TICKS}) on all {n} CPUs"));
+    selftest_timer::run();
     test_ipis(n);
     selftest_devices::test_serial(n, serial_target);
     selftest_devices::test_keyboard();
+    selftest_msi::run(n);
     selftest_bh::run(n);
     selftest_wq::run(n);
     let storm = selftest_storm::run(n);

@@ -19,6 +19,7 @@ use irqkit_chips::mmio_hw::VolatileMmio;
 use irqkit_chips::x86::apic_driver::LapicDriver;
 use irqkit_chips::x86::lapic_regs::APIC_IRR;
 use irqkit_chips::x86::msi::MsiMessage;
+use irqkit_chips::x86::vector::NR_IRQS_LEGACY;
 use irqkit_core::irq::Trigger;
 use irqkit_core::{HardIrq, IrqError, IrqSystem};
 
@@ -91,23 +92,35 @@ pub fn init(sys: &IrqSystem, nr_cpus: usize, reserved: &[u8]) -> Result<u32, Irq
     })
 }
 
-/// Maps ISA `pin` of the IO-APIC as Linux irq `pin`, edge-triggered active-high (ISA
-/// lines are, in the MP table's default and ACPI's), so it gets the edge flow.
-///
-/// Linux preallocates the 16 legacy descriptors and an ISA pin's mapping claims its own;
-/// here the free ones below `pin` are held for the moment of the allocation instead.
-pub fn map_isa_pin(sys: &IrqSystem, pin: u32) -> Result<u32, IrqError> {
-    let x86 = get().ok_or(IrqError::NotFound("x86 domains not set up"))?;
-    let held: Vec<u32> = (1..pin).filter(|&i| sys.irq_alloc_descs(i, 1, true).is_ok()).collect();
-    let virq = x86.map_pin(sys, &[pin, Trigger::EDGE_RISING.bits()]);
+/// Runs `f` with every free descriptor in `1..below` held, so an allocation inside
+/// takes the lowest free irq at or above `below` (Linux preallocates the 16 legacy
+/// descriptors; here the free ones are held for the moment of the allocation instead).
+fn with_legacy_held<R>(sys: &IrqSystem, below: u32, f: impl FnOnce() -> R) -> R {
+    let held: Vec<u32> = (1..below).filter(|&i| sys.irq_alloc_descs(i, 1, true).is_ok()).collect();
+    let r = f();
     for i in held {
         let _ = sys.irq_free_descs(i, 1);
     }
-    let virq = virq?;
+    r
+}
+
+/// Maps ISA `pin` of the IO-APIC as Linux irq `pin`, edge-triggered active-high (ISA
+/// lines are, in the MP table's default and ACPI's), so it gets the edge flow.
+pub fn map_isa_pin(sys: &IrqSystem, pin: u32) -> Result<u32, IrqError> {
+    let x86 = get().ok_or(IrqError::NotFound("x86 domains not set up"))?;
+    let virq =
+        with_legacy_held(sys, pin, || x86.map_pin(sys, &[pin, Trigger::EDGE_RISING.bits()]))?;
     if virq != pin {
         return Err(IrqError::Busy("ISA irq number already taken"));
     }
     Ok(virq)
+}
+
+/// `pci_alloc_irq_vectors(dev, 1, 1, PCI_IRQ_MSI)` in the PCI-MSI domain for requester
+/// `rid`, above the legacy irq numbers as in Linux.
+pub fn msi_alloc(sys: &IrqSystem, rid: u32) -> Result<u32, IrqError> {
+    let x86 = get().ok_or(IrqError::NotFound("x86 domains not set up"))?;
+    with_legacy_held(sys, NR_IRQS_LEGACY, || x86.msi_alloc(sys, rid, 1))
 }
 
 /// Points kernel-owned `vector` on `cpu` at `irq` (outside the domains).
