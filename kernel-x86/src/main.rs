@@ -50,6 +50,7 @@ mod shell;
 mod smp;
 mod switch;
 mod traps;
+mod virtio_rng;
 mod x86irq;
 
 use core::sync::atomic::Ordering;
@@ -180,6 +181,16 @@ extern "C" fn kmain(magic: u32, info: u32) -> ! {
         }
         Ok(None) => kprintln!("pci: no edu device"),
         Err(e) => kprintln!("pci: edu probe failed: {}", e),
+    }
+    match virtio_rng::probe() {
+        Ok(Some(v)) => kprintln!(
+            "pci: virtio-rng at 00:{:02x}.{} on MSI-X, irq {}",
+            v.dev.dev,
+            v.dev.func,
+            v.irq
+        ),
+        Ok(None) => kprintln!("pci: no virtio-rng device"),
+        Err(e) => kprintln!("pci: virtio-rng probe failed: {}", e),
     }
 
     if cmdline_has(info, "selftest") {

@@ -9,7 +9,9 @@ use crate::arch::{hw_irq_restore, hw_irq_save, inl, inw, outl, outw};
 
 const CONFIG_ADDRESS: u16 = 0xCF8;
 const CONFIG_DATA: u16 = 0xCFC;
-/// Command register: memory space, bus master, INTx disable.
+/// Command register: I/O space decoding.
+pub const CMD_IO: u16 = 1 << 0;
+/// Memory space decoding.
 pub const CMD_MEMORY: u16 = 1 << 1;
 /// Bus master: the device may write memory, which an MSI is.
 pub const CMD_MASTER: u16 = 1 << 2;
