@@ -16,6 +16,16 @@ use crate::arch::{hw_irq_restore, hw_irq_save};
 use crate::lapic;
 use crate::percpu::MAX_CPUS;
 
+/// Why an expired high-resolution timer does not reprogram the device at once: under
+/// QEMU TCG a write of the APIC's initial count costs about 25 µs (QEMU rearms its
+/// timer list and wakes its main loop), and it would sit between the expiry and the
+/// woken thread, which usually re-arms the timer right away anyway
+/// ([`arm_hrtimer`] programs the earlier of its deadline and the tick). In LAPIC mode
+/// the timer runs periodic, so without that re-arm it fires again one period (at most
+/// one tick period) later, finds nothing due, and programs the tick then: the tick is
+/// never lost, at worst late by less than one period. In TSC-deadline mode there is no
+/// such backstop (and an MSR write is cheap), so expiry always reprograms.
+///
 /// Shortest programmed delay: below this the interrupt would arrive while the handler
 /// that programmed it is still returning.
 const MIN_DELTA_NS: u64 = 2_000;
@@ -90,7 +100,7 @@ pub fn start(cpu: usize, hz: u32) {
     PERIOD_NS.store(period, Ordering::Relaxed);
     let ev = &EVENTS[cpu];
     ev.next_tick.store(lapic::now_ns() + period, Ordering::Relaxed);
-    lapic::oneshot_mode();
+    lapic::clockevent_mode();
     program(ev);
 }
 
@@ -119,7 +129,9 @@ pub fn expire(cpu: usize) -> Due {
     } else if !tick {
         ev.early.fetch_add(1, Ordering::Relaxed);
     }
-    program(ev);
+    if !hrtimer || lapic::tsc_deadline_mode() {
+        program(ev);
+    }
     Due { tick, hrtimer }
 }
 

@@ -46,6 +46,9 @@ extern "C" fn do_vector(frame: &mut TrapFrame) {
         area.vector_counts[vector as usize].fetch_add(1, Ordering::Relaxed);
         return;
     }
+    if vector == TIMER_VECTOR {
+        area.timer_entry_tsc.store(arch::rdtsc(), Ordering::Relaxed);
+    }
     let sys = platform::system();
     let cpu = sys.this_cpu();
     if cpu.irqs_disabled() {

@@ -118,7 +118,7 @@ extern "C" fn kmain(magic: u32, info: u32) -> ! {
     kprintln!(
         "tsc: {} kHz; timer: {}",
         lapic::tsc_per_ms(),
-        if lapic::tsc_deadline_mode() { "TSC-deadline" } else { "LAPIC one-shot" }
+        if lapic::tsc_deadline_mode() { "TSC-deadline" } else { "LAPIC count (periodic backstop)" }
     );
 
     let mut ids = acpi::cpu_apic_ids();

@@ -51,6 +51,9 @@ pub struct CpuArea {
     /// Device interrupts delivered here per irq (irqs below [`NR_COUNTED_IRQS`]), which
     /// the self-test compares with `/proc/interrupts`: vectors change when lines move.
     pub irq_deliveries: [AtomicU64; NR_COUNTED_IRQS],
+    /// TSC at the last entry of the timer vector (before any lazy-mask deferral), for
+    /// the cyclictest latency breakdown.
+    pub timer_entry_tsc: AtomicU64,
 }
 
 /// Irqs whose per-CPU deliveries [`CpuArea::irq_deliveries`] counts.
@@ -81,6 +84,7 @@ impl CpuArea {
             vector_irq: [UNUSED; 256],
             unknown_vectors: AtomicU64::new(0),
             irq_deliveries: [Z64; NR_COUNTED_IRQS],
+            timer_entry_tsc: AtomicU64::new(0),
         }
     }
 

@@ -94,6 +94,17 @@ impl LapicDriver {
         Ok(())
     }
 
+    /// Periodic mode at divide `div` on `vector`, not yet armed: every write of the
+    /// initial count restarts it, and without one it fires again a full count later.
+    pub fn timer_periodic(apic: &impl Mmio, vector: u8, div: u32) -> Result<(), IrqError> {
+        if vector < FIRST_EXTERNAL_VECTOR {
+            return Err(IrqError::InvalidArgument("timer vector"));
+        }
+        apic.write32(APIC_TDCR, div & 0xB);
+        apic.write32(APIC_LVTT, mode::PERIODIC | vector as u32);
+        Ok(())
+    }
+
     /// Arms the one-shot timer with `count` (0 stops it): one MMIO write, the hot path
     /// of every timer interrupt in one-shot mode.
     #[inline]
@@ -140,6 +151,7 @@ mod tests {
             Err(IrqError::InvalidArgument(_))
         ));
         assert!(LapicDriver::timer_tsc_deadline(&a, 0x0F).is_err());
+        assert!(LapicDriver::timer_periodic(&a, 0x1F, divide::BY_1).is_err());
     }
 
     #[test]
@@ -152,6 +164,15 @@ mod tests {
         assert_eq!(LapicDriver::timer_current(&a), 1000);
         l.advance_time(0, 400).unwrap();
         assert_eq!(LapicDriver::timer_current(&a), 600);
+        // Periodic: the count reloads after expiring, so the timer fires again.
+        LapicDriver::timer_periodic(&a, 0xEC, divide::BY_1).unwrap();
+        LapicDriver::timer_arm(&a, 100);
+        l.advance_time(0, 500).unwrap();
+        assert!(l.irq_asserted(0));
+        assert_eq!(l.acknowledge(0).unwrap(), 0xEC);
+        l.eoi(0).unwrap();
+        l.advance_time(0, 600).unwrap();
+        assert!(l.irq_asserted(0), "fired again without a new count");
         LapicDriver::setup_lint1_nmi(&a);
         assert_eq!(a.read32(APIC_LVT1), DM_NMI);
         assert_eq!(LapicDriver::read_esr(&a), 0);
