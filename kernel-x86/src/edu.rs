@@ -79,12 +79,16 @@ pub fn probe() -> Result<Option<&'static Edu>, IrqError> {
     let handler = move |_h: &irqkit_core::HardIrq| {
         let status = edu.regs.read32(REG_INT_STATUS);
         edu.regs.write32(REG_INT_ACK, status);
-        RUNS[percpu::this_cpu()].fetch_add(1, Ordering::Release);
         if status == 0 {
             EMPTY_RUNS.fetch_add(1, Ordering::Relaxed);
-            return IrqReturn::NONE;
         }
-        IrqReturn::HANDLED
+        // Counted after the acknowledgement: the self-test raises the next one then.
+        RUNS[percpu::this_cpu()].fetch_add(1, Ordering::Release);
+        if status == 0 {
+            IrqReturn::NONE
+        } else {
+            IrqReturn::HANDLED
+        }
     };
     let reg = sys.request_irq(irq, handler, Flags::empty(), "edu")?;
     core::mem::forget(reg);

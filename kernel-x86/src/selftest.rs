@@ -50,6 +50,24 @@ pub fn hex_mask(text: &Result<alloc::string::String, irqkit_core::IrqError>) -> 
     u64::from_str_radix(t.trim(), 16).ok()
 }
 
+/// `echo MASK > /proc/irq/N/smp_affinity`, retried for up to 2 s while it answers
+/// EBUSY: a previous move of the irq is complete only once its old CPU released the old
+/// vector (at that CPU's next tick), and on a loaded host that vCPU may not run for a
+/// while. A user would retry the same way.
+pub fn write_affinity(irq: u32, mask: &str) -> Result<usize, irqkit_core::IrqError> {
+    let sys = platform::system();
+    let file = irqkit_core::irq::ProcIrqFile::SmpAffinity;
+    let mut r = sys.proc_irq_write(irq, file, mask);
+    wait_for(2 * SECOND, || {
+        if !matches!(r, Err(irqkit_core::IrqError::Busy(_))) {
+            return true;
+        }
+        r = sys.proc_irq_write(irq, file, mask);
+        false
+    });
+    r
+}
+
 /// Spins until `cond` or `ns` nanoseconds pass; returns the last value of `cond`.
 pub fn wait_for(ns: u64, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = lapic::now_ns() + ns;

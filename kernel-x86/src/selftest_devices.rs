@@ -32,11 +32,20 @@ pub fn check_isa_entry(pin: u32, cpu: usize) {
 pub fn test_serial(n: usize, target: usize) {
     check_isa_entry(COM1_IRQ, target);
     receive_pattern(n, target);
+    // Let `target` take every COM1 edge already signalled (the UART raised the last one
+    // before the thread read the last byte): two of its ticks later, any still pending
+    // in its IRR has been handled — a pending lower vector is delivered as soon as the
+    // first tick's handler returns. Otherwise such a late interrupt would count as one
+    // "elsewhere" after the move, and CPU 0's edge flow could find the irq in progress.
+    let ticks = |c: usize| percpu::area(c).ticks.load(core::sync::atomic::Ordering::Relaxed);
+    let t0 = ticks(target);
+    let drained = wait_for(SECOND, || ticks(target) >= t0 + 2);
+    check(drained, format_args!("CPU{target} ticked twice after the first pattern"));
     // Move the line to CPU 0: `echo 1 > /proc/irq/4/smp_affinity`.
     let sys = platform::system();
     let before: alloc::vec::Vec<u64> =
         (0..n).map(|c| percpu::area(c).irq_count(COM1_IRQ)).collect();
-    let moved = sys.proc_irq_write(COM1_IRQ, ProcIrqFile::SmpAffinity, "1");
+    let moved = crate::selftest::write_affinity(COM1_IRQ, "1");
     let read = sys.proc_irq_read(COM1_IRQ, ProcIrqFile::EffectiveAffinity);
     check(
         moved.is_ok() && crate::selftest::hex_mask(&read) == Some(1),

@@ -9,10 +9,10 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use irqkit_chips::x86::msi::MsiMessage;
 use irqkit_core::irq::ProcIrqFile;
-use irqkit_core::{CpuId, CpuMask};
+use irqkit_core::CpuId;
 
 use crate::percpu::MAX_CPUS;
-use crate::selftest::{check, hex_mask, wait_for, SECOND};
+use crate::selftest::{check, hex_mask, wait_for, write_affinity, SECOND};
 use crate::{edu, kprintln, lapic, pci_msi, percpu, platform, virtio_rng};
 
 /// Requests per phase.
@@ -68,17 +68,17 @@ fn phase(d: &Dut<'_>, n: usize, cpu: usize) {
 fn run_device(d: &Dut<'_>, n: usize) {
     let sys = platform::system();
     let last = n - 1;
-    let moved = sys.irq_set_affinity(d.irq, &CpuMask::single(CpuId(last as u32)));
+    let moved = write_affinity(d.irq, &alloc::format!("{:x}", 1u64 << last));
     check(
         moved.is_ok(),
         format_args!("{} irq {} affinity set to CPU{last} ({moved:?})", d.name, d.irq),
     );
     phase(d, n, last);
-    let w = sys.proc_irq_write(d.irq, ProcIrqFile::SmpAffinity, "1");
+    let w = write_affinity(d.irq, "1");
     let eff = sys.proc_irq_read(d.irq, ProcIrqFile::EffectiveAffinity);
     check(
         w.is_ok() && hex_mask(&eff) == Some(1),
-        format_args!("echo 1 > /proc/irq/{}/smp_affinity (effective {eff:?})", d.irq),
+        format_args!("echo 1 > /proc/irq/{}/smp_affinity ({w:?}, effective {eff:?})", d.irq),
     );
     phase(d, n, 0);
     let kstat: alloc::vec::Vec<u32> =

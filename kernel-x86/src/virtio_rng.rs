@@ -177,11 +177,16 @@ pub fn probe() -> Result<Option<&'static VirtioRng>, IrqError> {
         seen: AtomicU16::new(0),
     }));
     let handler = move |_h: &irqkit_core::HardIrq| {
+        let fresh = rng.complete();
+        if !fresh {
+            EMPTY_RUNS.fetch_add(1, Ordering::Relaxed);
+        }
+        // Counted last: the self-test posts the next buffer when it sees this, and the
+        // used ring must not be read again by this run after that.
         RUNS[percpu::this_cpu()].fetch_add(1, Ordering::Release);
-        if rng.complete() {
+        if fresh {
             IrqReturn::HANDLED
         } else {
-            EMPTY_RUNS.fetch_add(1, Ordering::Relaxed);
             IrqReturn::NONE
         }
     };
