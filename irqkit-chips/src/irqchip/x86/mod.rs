@@ -14,9 +14,8 @@ use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use irqkit_core::sync::atomic::AtomicU64;
-
 use irqkit_core::irq::{IrqData, IrqDomain, RevMap};
+use irqkit_core::sync::atomic::AtomicU64;
 use irqkit_core::sync::SpinLock;
 use irqkit_core::{CpuMask, HardIrq, IrqError, IrqSystem};
 
