@@ -191,3 +191,34 @@ impl MsiWrites for X86Irq<HwPorts> {
         self.ports().msi_writes.lock().unwrap().clone()
     }
 }
+
+#[test]
+fn ioapic_lock_keeps_concurrent_read_modify_writes_of_two_pins_apart() {
+    // io_apic.c: every IOREGSEL/IOWIN sequence runs under ioapic_lock. Two CPUs masking
+    // and unmasking different pins at once would otherwise select each other's
+    // register between the select and the data access and corrupt the other entry.
+    let m = machine();
+    let lines: Vec<_> = [8u32, 9].iter().map(|&pin| (pin, edge_line(&m, pin))).collect();
+    for (_, (virq, _)) in &lines {
+        move_to(&m, *virq, 0).unwrap(); // one CPU: two vectors, so the entries differ
+    }
+    let before: Vec<u64> = lines.iter().map(|(pin, _)| m.io.rte(*pin).unwrap()).collect();
+    let untouched = m.io.rte(10).unwrap();
+    std::thread::scope(|s| {
+        for (i, (pin, (virq, _))) in lines.iter().enumerate() {
+            let (_, d) = m.x86.map_chained_parent(&m.sys, &[*pin, EDGE_RISING]).unwrap();
+            assert_eq!(d.irq, *virq);
+            s.spawn(move || {
+                FakePlatform::enter_cpu(CpuId(i as u32 + 1));
+                for _ in 0..5000 {
+                    d.chip.mask(&d);
+                    d.chip.unmask(&d);
+                }
+            });
+        }
+    });
+    assert_ne!(before[0] as u8, before[1] as u8);
+    let after: Vec<u64> = lines.iter().map(|(pin, _)| m.io.rte(*pin).unwrap()).collect();
+    assert_eq!(after, before, "each entry ends as it began: unmasked, own vector and destination");
+    assert_eq!(m.io.rte(10).unwrap(), untouched);
+}
