@@ -105,15 +105,19 @@ pub fn run() -> ! {
         }
         let q = |v: &Vec<u32>, pct: usize| v[v.len() * pct / 100] / 1000;
         kprintln!(
-            "cyclictest breakdown (us, median/p90): deadline -> timer vector entry {}/{}, -> handler {}/{}, -> thread {}/{}; total {}/{}; {} early timer interrupts",
+            "cyclictest breakdown (us, median/p90/max): deadline -> timer vector entry {}/{}/{}, -> handler {}/{}/{}, -> thread {}/{}/{}; total {}/{}/{}; {} early timer interrupts",
             q(&segs[0], 50),
             q(&segs[0], 90),
+            segs[0][segs[0].len() - 1] / 1000,
             q(&segs[1], 50),
             q(&segs[1], 90),
+            segs[1][segs[1].len() - 1] / 1000,
             q(&segs[2], 50),
             q(&segs[2], 90),
+            segs[2][segs[2].len() - 1] / 1000,
             q(&segs[3], 50),
             q(&segs[3], 90),
+            segs[3][segs[3].len() - 1] / 1000,
             clockevent::stats(CPU).early
         );
         let area = crate::percpu::area(CPU);
