@@ -59,7 +59,7 @@ else
         "$sysroot/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-objcopy" -O elf32-i386 "$elf64" "$image"
 fi
 
-qemu_args=(-machine q35 -m 256M -display none -no-reboot -monitor none
+qemu_args=(-machine q35 -m 256M -display none -no-reboot -monitor none -device edu -device virtio-rng-pci
            -device isa-debug-exit,iobase=0xf4,iosize=0x04 -kernel "$image")
 
 if [[ $cyclic -eq 1 ]]; then

@@ -27,6 +27,10 @@
 //!   [`x86::i8259_driver::I8259Driver`], [`gpio::GpioIrqDriver`].
 //! * x86 vectors: [`x86::VectorMatrix`], [`x86::vector::VectorTable`],
 //!   [`x86::vector_domain::ApicIrq`], [`x86::msi_domain::msi_alloc`].
+//! * x86 on real hardware: [`irqchip::x86::X86Irq`] over an [`irqchip::x86::X86Ports`]
+//!   that reads only its own APIC (`remote_irr() == false`): dispatch with
+//!   `X86Irq::handle_vector`, release moved vectors with `X86Irq::vector_cleanup` from
+//!   each CPU's tick; LAPIC bring-up, IPIs and timer modes in [`x86::lapic_hw`].
 #![no_std]
 #![warn(missing_docs)]
 

@@ -32,6 +32,37 @@ pub fn outl(port: u16, v: u32) {
     }
 }
 
+/// Reads a 32-bit value from an I/O port.
+#[inline]
+pub fn inl(port: u16) -> u32 {
+    let v: u32;
+    // SAFETY: as for `inb` (the PCI configuration data port).
+    unsafe {
+        asm!("in eax, dx", out("eax") v, in("dx") port, options(nomem, nostack, preserves_flags))
+    }
+    v
+}
+
+/// Writes a 16-bit value to an I/O port.
+#[inline]
+pub fn outw(port: u16, v: u16) {
+    // SAFETY: as for `outb`.
+    unsafe {
+        asm!("out dx, ax", in("dx") port, in("ax") v, options(nomem, nostack, preserves_flags))
+    }
+}
+
+/// Reads a 16-bit value from an I/O port.
+#[inline]
+pub fn inw(port: u16) -> u16 {
+    let v: u16;
+    // SAFETY: as for `inb`.
+    unsafe {
+        asm!("in ax, dx", out("ax") v, in("dx") port, options(nomem, nostack, preserves_flags))
+    }
+    v
+}
+
 /// Writes a model-specific register.
 ///
 /// # Safety
@@ -112,4 +143,19 @@ pub fn halt_forever() -> ! {
 pub fn qemu_exit(code: u32) -> ! {
     outl(0xf4, code);
     halt_forever()
+}
+
+/// CPUID leaf 1, ECX bit 24: the local APIC timer has TSC-deadline mode.
+pub fn has_tsc_deadline() -> bool {
+    // SAFETY: CPUID exists on every x86_64 CPU and only reads identification data.
+    #[allow(unused_unsafe)]
+    let r = unsafe { core::arch::x86_64::__cpuid(1) };
+    r.ecx & (1 << 24) != 0
+}
+
+/// Orders earlier stores (an LVT write to MMIO) before a following WRMSR.
+#[inline]
+pub fn mfence() {
+    // SAFETY: a fence has no effect beyond ordering.
+    unsafe { asm!("mfence", options(nostack, preserves_flags)) }
 }

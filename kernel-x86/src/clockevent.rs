@@ -1,13 +1,14 @@
-//! Per-CPU clock events: the local APIC timer in one-shot mode serves both the periodic
-//! tick and one high-resolution timer, as Linux's highres mode emulates the tick with
-//! `tick_sched_timer` on the same clock event device.
+//! Per-CPU clock events: the local APIC timer in one-shot (or TSC-deadline) mode serves
+//! both the periodic tick and one high-resolution timer, as Linux's highres mode
+//! emulates the tick with `tick_sched_timer` on the same clock event device.
 //!
 //! Each timer interrupt compares the TSC clock with the next tick and the armed
 //! high-resolution expiry, reports which are due, and programs the APIC count for the
 //! earlier of the two that remain. The APIC counts QEMU's 1 GHz bus clock at divide-by-1,
 //! so a count is a nanosecond; if it fires a little before the TSC says the deadline is
 //! reached (the two clocks are calibrated, not identical), the handler simply programs
-//! the short remainder.
+//! the short remainder (counted as an early interrupt). In TSC-deadline mode the
+//! deadline is the TSC value itself, so the interrupt cannot come early.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,6 +16,16 @@ use crate::arch::{hw_irq_restore, hw_irq_save};
 use crate::lapic;
 use crate::percpu::MAX_CPUS;
 
+/// Why an expired high-resolution timer does not reprogram the device at once: under
+/// QEMU TCG a write of the APIC's initial count costs about 25 µs (QEMU rearms its
+/// timer list and wakes its main loop), and it would sit between the expiry and the
+/// woken thread, which usually re-arms the timer right away anyway
+/// ([`arm_hrtimer`] programs the earlier of its deadline and the tick). In LAPIC mode
+/// the timer runs periodic, so without that re-arm it fires again one period (at most
+/// one tick period) later, finds nothing due, and programs the tick then: the tick is
+/// never lost, at worst late by less than one period. In TSC-deadline mode there is no
+/// such backstop (and an MSR write is cheap), so expiry always reprograms.
+///
 /// Shortest programmed delay: below this the interrupt would arrive while the handler
 /// that programmed it is still returning.
 const MIN_DELTA_NS: u64 = 2_000;
@@ -23,11 +34,49 @@ const DISARMED: u64 = u64::MAX;
 struct ClockEvent {
     next_tick: AtomicU64,
     hr_expires: AtomicU64,
+    /// Timer interrupts that found nothing due yet (arrived before the programmed
+    /// time: APIC count vs calibrated TSC; impossible in TSC-deadline mode).
+    early: AtomicU64,
+    /// High-resolution expiries handled, the last one's deadline and handling time.
+    hr_fired: AtomicU64,
+    hr_last_deadline: AtomicU64,
+    hr_last_at: AtomicU64,
 }
 
-static EVENTS: [ClockEvent; MAX_CPUS] =
-    [const { ClockEvent { next_tick: AtomicU64::new(0), hr_expires: AtomicU64::new(DISARMED) } };
-        MAX_CPUS];
+static EVENTS: [ClockEvent; MAX_CPUS] = [const {
+    ClockEvent {
+        next_tick: AtomicU64::new(0),
+        hr_expires: AtomicU64::new(DISARMED),
+        early: AtomicU64::new(0),
+        hr_fired: AtomicU64::new(0),
+        hr_last_deadline: AtomicU64::new(0),
+        hr_last_at: AtomicU64::new(0),
+    }
+}; MAX_CPUS];
+
+/// A CPU's clock-event counters (see [`stats`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Timer interrupts that arrived before anything was due.
+    pub early: u64,
+    /// High-resolution expiries handled.
+    pub hr_fired: u64,
+    /// Deadline of the last one.
+    pub hr_last_deadline: u64,
+    /// Clock time at which the timer interrupt handled it.
+    pub hr_last_at: u64,
+}
+
+/// `cpu`'s counters.
+pub fn stats(cpu: usize) -> Stats {
+    let ev = &EVENTS[cpu];
+    Stats {
+        early: ev.early.load(Ordering::Relaxed),
+        hr_fired: ev.hr_fired.load(Ordering::Acquire),
+        hr_last_deadline: ev.hr_last_deadline.load(Ordering::Relaxed),
+        hr_last_at: ev.hr_last_at.load(Ordering::Relaxed),
+    }
+}
 static PERIOD_NS: AtomicU64 = AtomicU64::new(0);
 
 /// What a timer interrupt found due.
@@ -40,8 +89,9 @@ pub struct Due {
 
 fn program(ev: &ClockEvent) {
     let next = ev.next_tick.load(Ordering::Relaxed).min(ev.hr_expires.load(Ordering::Relaxed));
-    let delta = next.saturating_sub(lapic::now_ns()).max(MIN_DELTA_NS);
-    lapic::oneshot_ns(delta);
+    let now = lapic::now_ns();
+    let delta = next.saturating_sub(now).max(MIN_DELTA_NS);
+    lapic::program_ns(now + delta, delta);
 }
 
 /// Starts `cpu`'s tick at `hz` (call on that CPU).
@@ -50,7 +100,7 @@ pub fn start(cpu: usize, hz: u32) {
     PERIOD_NS.store(period, Ordering::Relaxed);
     let ev = &EVENTS[cpu];
     ev.next_tick.store(lapic::now_ns() + period, Ordering::Relaxed);
-    lapic::oneshot_mode();
+    lapic::clockevent_mode();
     program(ev);
 }
 
@@ -69,11 +119,19 @@ pub fn expire(cpu: usize) -> Due {
         }
         ev.next_tick.store(next_tick, Ordering::Relaxed);
     }
-    let hrtimer = now >= ev.hr_expires.load(Ordering::Relaxed);
+    let expires = ev.hr_expires.load(Ordering::Relaxed);
+    let hrtimer = now >= expires;
     if hrtimer {
         ev.hr_expires.store(DISARMED, Ordering::Relaxed);
+        ev.hr_last_deadline.store(expires, Ordering::Relaxed);
+        ev.hr_last_at.store(now, Ordering::Relaxed);
+        ev.hr_fired.fetch_add(1, Ordering::Release);
+    } else if !tick {
+        ev.early.fetch_add(1, Ordering::Relaxed);
     }
-    program(ev);
+    if !hrtimer || lapic::tsc_deadline_mode() {
+        program(ev);
+    }
     Due { tick, hrtimer }
 }
 

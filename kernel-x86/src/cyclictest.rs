@@ -8,12 +8,13 @@
 //! compared side by side with `../shared/tools/linux-cyclictest.sh`.
 
 use alloc::boxed::Box;
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 use irqkit_core::sched::{KthreadSpec, Policy, WaitQueue};
 use irqkit_core::{CpuId, HardIrq, IrqSystem};
 
-use crate::{arch, clockevent, kprintln, lapic, platform};
+use crate::{arch, clockevent, kprintln, lapic, percpu, platform};
 
 const INTERVAL_NS: u64 = 1_000_000;
 const LOOPS: u64 = 2_000;
@@ -49,6 +50,8 @@ pub fn run() -> ! {
     let spec = KthreadSpec::bound("cyclictest", CpuId(CPU as u32)).policy(Policy::Fifo(PRIORITY));
     let spawned = sys.spawn_kthread(spec, move |task| {
         let (mut min, mut max, mut sum, mut act) = (u64::MAX, 0u64, 0u64, 0u64);
+        // Per-sample segments (ns): deadline → timer vector entry → handler → thread.
+        let mut segs: [Vec<u32>; 4] = core::array::from_fn(|_| Vec::with_capacity(LOOPS as usize));
         let mut next = lapic::now_ns() + INTERVAL_NS;
         let mut hist = [0u32; 8];
         for _ in 0..LOOPS {
@@ -60,6 +63,13 @@ pub fn run() -> ! {
             }
             let now = lapic::now_ns();
             act = now.saturating_sub(next);
+            // Where the latency went: deadline → timer handler, handler → this thread.
+            let at = clockevent::stats(CPU).hr_last_at;
+            let entry = lapic::tsc_to_ns(percpu::area(CPU).timer_entry_tsc.load(Ordering::Relaxed));
+            let parts = [entry.saturating_sub(next), at.saturating_sub(entry), now.saturating_sub(at), act];
+            for (v, p) in segs.iter_mut().zip(parts) {
+                v.push(p.min(u32::MAX as u64) as u32);
+            }
             min = min.min(act);
             max = max.max(act);
             sum += act;
@@ -89,6 +99,26 @@ pub fn run() -> ! {
         kprintln!(
             "cyclictest histogram (us): <50 {} <100 {} <200 {} <500 {} <1000 {} <2000 {} <5000 {} more {}",
             hist[0], hist[1], hist[2], hist[3], hist[4], hist[5], hist[6], hist[7]
+        );
+        for v in segs.iter_mut() {
+            v.sort_unstable();
+        }
+        let q = |v: &Vec<u32>, pct: usize| v[v.len() * pct / 100] / 1000;
+        kprintln!(
+            "cyclictest breakdown (us, median/p90/max): deadline -> timer vector entry {}/{}/{}, -> handler {}/{}/{}, -> thread {}/{}/{}; total {}/{}/{}; {} early timer interrupts",
+            q(&segs[0], 50),
+            q(&segs[0], 90),
+            segs[0][segs[0].len() - 1] / 1000,
+            q(&segs[1], 50),
+            q(&segs[1], 90),
+            segs[1][segs[1].len() - 1] / 1000,
+            q(&segs[2], 50),
+            q(&segs[2], 90),
+            segs[2][segs[2].len() - 1] / 1000,
+            q(&segs[3], 50),
+            q(&segs[3], 90),
+            segs[3][segs[3].len() - 1] / 1000,
+            clockevent::stats(CPU).early
         );
         let area = crate::percpu::area(CPU);
         kprintln!(

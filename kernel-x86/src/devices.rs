@@ -1,12 +1,14 @@
 //! The IO-APIC device lines through the generic IRQ layer: COM1 (irq 4) and the PS/2
-//! keyboard (irq 1), each a threaded ONESHOT handler.
+//! keyboard (irq 1), each a threaded ONESHOT handler, on irqkit-chips' IO-APIC domain.
 //!
-//! The hard handler only acknowledges the interrupt to the core (WAKE_THREAD); the
-//! fasteoi flow masks the pin and EOIs, the line's thread (`irq/N-name`, FIFO 50)
-//! drains the device, and the core unmasks the pin when the thread returns. The pins
-//! are level triggered (see [`crate::irqchip`]): a byte that arrived while the pin was
-//! masked still holds the line high at unmask, and the IO-APIC delivers it then. COM1's hard handler also schedules the
-//! self-test's tasklet, the Linux pattern of deferring work from a hard handler.
+//! The ISA lines are edge-triggered, active high, as Linux programs them, so they get
+//! the `edge` flow: ack (the LAPIC EOI) first, no masking, then the hard handler, which
+//! only wakes the line's thread (`irq/N-name`, FIFO 50); the thread drains the device.
+//! An edge IO-APIC entry loses an edge that arrives while it is masked — the edge flow
+//! never masks it, and the thread reads until the device is empty: a byte that arrives
+//! during the drain is taken by the same pass, and one that arrives after the drain
+//! raises a fresh edge, which wakes the thread again. COM1's hard handler also schedules
+//! the self-test's tasklet and work, the Linux pattern of deferring from a hard handler.
 
 use alloc::boxed::Box;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -16,12 +18,10 @@ use irqkit_core::tasklet::Tasklet;
 use irqkit_core::workqueue::Work;
 use irqkit_core::{IrqError, IrqSystem};
 
-use crate::{i8042, irqchip, kprintln, platform, serial};
+use crate::{i8042, kprintln, platform, serial, x86irq};
 
 /// Linux irq (= IO-APIC pin) of COM1.
 pub const COM1_IRQ: u32 = 4;
-/// Vector of COM1's IO-APIC entry (Linux's ISA_IRQ_VECTOR(4)).
-pub const COM1_VECTOR: u8 = 0x34;
 /// Linux irq of the PS/2 keyboard.
 pub const KBD_IRQ: u32 = i8042::KBD_PIN;
 
@@ -58,8 +58,7 @@ pub static THREAD_BAD: AtomicU32 = AtomicU32::new(0);
 /// to `com1_cpu`, the keyboard to CPU 0.
 pub fn init(com1_cpu: usize, keyboard: bool) -> Result<(), IrqError> {
     let sys = platform::system_arc();
-    let domain = irqchip::create_domain(&sys, crate::ioapic::nr_pins())?;
-    irqchip::setup_ioapic_irq(&sys, &domain, COM1_IRQ, COM1_VECTOR, com1_cpu, true)?;
+    x86irq::map_isa_pin(&sys, COM1_IRQ)?;
     // Default affinity is every CPU; start where the self-test expects the line.
     sys.irq_set_affinity(
         COM1_IRQ,
@@ -109,16 +108,13 @@ pub fn init(com1_cpu: usize, keyboard: bool) -> Result<(), IrqError> {
     // The line lives as long as the machine.
     core::mem::forget(reg);
     if keyboard {
-        request_keyboard(&sys, &domain)?;
+        request_keyboard(&sys)?;
     }
     Ok(())
 }
 
-fn request_keyboard(
-    sys: &alloc::sync::Arc<IrqSystem>,
-    domain: &alloc::sync::Arc<irqkit_core::irq::IrqDomain>,
-) -> Result<(), IrqError> {
-    irqchip::setup_ioapic_irq(sys, domain, KBD_IRQ, i8042::KBD_VECTOR, 0, true)?;
+fn request_keyboard(sys: &alloc::sync::Arc<IrqSystem>) -> Result<(), IrqError> {
+    x86irq::map_isa_pin(sys, KBD_IRQ)?;
     sys.irq_set_affinity(KBD_IRQ, &irqkit_core::CpuMask::single(irqkit_core::CpuId(0)))?;
     let reg = sys.request_threaded_irq(
         KBD_IRQ,

@@ -18,8 +18,6 @@ const CONFIG_KBD_IRQ: u8 = 1 << 0;
 /// Bounded polling: a missing controller must not hang the boot.
 const SPIN_LIMIT: u32 = 100_000;
 
-/// Vector of IRQ 1 (Linux's ISA_IRQ_VECTOR(1)).
-pub const KBD_VECTOR: u8 = 0x31;
 /// IO-APIC pin of IRQ 1.
 pub const KBD_PIN: u32 = 1;
 

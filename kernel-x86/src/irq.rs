@@ -12,8 +12,8 @@
 //!
 //! Every handled interrupt is bracketed by `irq_enter`/`irq_exit` with the soft mask set,
 //! as the core's context rules require; `irq_exit` runs pending softirqs. Device
-//! vectors go through the per-CPU `vector_irq` table to `generic_handle_irq`, whose
-//! flow handler EOIs through the chip ([`crate::irqchip`]).
+//! vectors go through the vector domain's per-CPU table to `generic_handle_irq`, whose
+//! flow handler EOIs through the chip ([`crate::x86irq`]).
 
 use core::sync::atomic::Ordering;
 
@@ -27,7 +27,7 @@ use crate::lapic::{
 };
 use crate::percpu::{self, CpuArea};
 use crate::{
-    arch, clockevent, cyclictest, irqchip, kprintln, lapic, platform, selftest_sched, switch, traps,
+    arch, clockevent, cyclictest, kprintln, lapic, platform, selftest_sched, switch, traps, x86irq,
 };
 
 const RFLAGS_IF: u64 = 1 << 9;
@@ -45,6 +45,9 @@ extern "C" fn do_vector(frame: &mut TrapFrame) {
         // No EOI for the spurious vector: it never set an in-service bit.
         area.vector_counts[vector as usize].fetch_add(1, Ordering::Relaxed);
         return;
+    }
+    if vector == TIMER_VECTOR {
+        area.timer_entry_tsc.store(arch::rdtsc(), Ordering::Relaxed);
     }
     let sys = platform::system();
     let cpu = sys.this_cpu();
@@ -76,12 +79,18 @@ fn handle_vector(sys: &IrqSystem, cpu: &CpuState, area: &CpuArea, vector: u8) {
         // need_resched was set by the sender; the interrupt return path switches.
         RESCHEDULE_VECTOR => {}
         _ => {
-            // A device vector: its descriptor's flow handler EOIs through the chip.
-            let irq = area.vector_irq[vector as usize].load(Ordering::Acquire);
-            if irq != irqchip::VECTOR_UNUSED && sys.generic_handle_irq(irq, &hardirq).is_ok() {
-                eoi = false;
-            } else {
-                area.unknown_vectors.fetch_add(1, Ordering::Relaxed);
+            // A device vector: the flow handler EOIs through the chip (and the
+            // dispatch EOIs a vector with no irq itself).
+            eoi = false;
+            match x86irq::handle_device_vector(sys, &hardirq, vector) {
+                Ok(irq) => {
+                    if let Some(c) = area.irq_deliveries.get(irq as usize) {
+                        c.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Err(_) => {
+                    area.unknown_vectors.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
     }
@@ -125,6 +134,8 @@ fn timer_interrupt(sys: &IrqSystem, area: &CpuArea, hardirq: &HardIrq) {
     }
     if due.tick {
         area.ticks.fetch_add(1, Ordering::Relaxed);
+        // Linux releases a moved irq's old vector from a timer on the old CPU.
+        x86irq::vector_cleanup();
         if area.sched_ready.load(Ordering::Relaxed) {
             // jiffies, the timer wheel's softirq, irq_work_tick and scheduler_tick.
             sys.tick(hardirq);

@@ -2,8 +2,8 @@
 //!
 //! Boot order (details in README.md): multiboot `_start` ([`boot`]) → long mode →
 //! [`kmain`]: heap, COM1, per-CPU area, GDT/TSS/IST, IDT, local APIC, TSC calibration,
-//! IO-APIC (8259s masked), ACPI MADT → `IrqSystem` → `swapper/0` → clock event
-//! ([`clockevent`]) → APs ([`smp`]) → `IrqHooks`, ksoftirqd, workqueues, COM1 and the
+//! 8259s masked, ACPI MADT → `IrqSystem` → `swapper/0` → clock event ([`clockevent`])
+//! → APs ([`smp`]) → x86 irq domains ([`x86irq`]) → `IrqHooks`, ksoftirqd, workqueues, COM1 and the
 //! PS/2 keyboard requested as threaded ONESHOT irqs ([`devices`]) → the self-test
 //! ([`selftest`]), the cyclictest measurement ([`cyclictest`]) or the serial shell
 //! ([`shell`]).
@@ -19,33 +19,39 @@ mod boot;
 mod clockevent;
 mod cyclictest;
 mod devices;
+mod edu;
 mod fmtbuf;
 mod gdt;
 mod heap;
 mod i8042;
 mod idt;
-mod ioapic;
 mod irq;
 mod irq_hooks;
-mod irqchip;
 mod lapic;
 mod mem;
 mod mmio;
+mod pci;
+mod pci_msi;
 mod percpu;
+mod pic;
 mod platform;
 mod selftest;
 mod selftest_bh;
 mod selftest_devices;
 mod selftest_heap;
+mod selftest_msi;
 mod selftest_proc;
 mod selftest_sched;
 mod selftest_storm;
+mod selftest_timer;
 mod selftest_wq;
 mod serial;
 mod shell;
 mod smp;
 mod switch;
 mod traps;
+mod virtio_rng;
+mod x86irq;
 
 use core::sync::atomic::Ordering;
 
@@ -103,10 +109,17 @@ extern "C" fn kmain(magic: u32, info: u32) -> ! {
     gdt::init_cpu(0);
     idt::init();
     idt::load();
-    lapic::init_cpu();
+    // The 8259s go quiet first, as in Linux (init_ISA_irqs before setup_local_APIC):
+    // their output dropping while LINT0 is still the BIOS's ExtINT withdraws a PIT
+    // interrupt QEMU would otherwise still present after LINT0 is masked (as vector -1).
+    pic::mask_8259();
+    lapic::init_cpu(true);
     lapic::calibrate_tsc();
-    ioapic::init();
-    kprintln!("tsc: {} kHz; io-apic: {} pins", lapic::tsc_per_ms(), ioapic::nr_pins());
+    kprintln!(
+        "tsc: {} kHz; timer: {}",
+        lapic::tsc_per_ms(),
+        if lapic::tsc_deadline_mode() { "TSC-deadline" } else { "LAPIC count (periodic backstop)" }
+    );
 
     let mut ids = acpi::cpu_apic_ids();
     ids.retain(|&id| id != bsp_apic);
@@ -129,6 +142,15 @@ extern "C" fn kmain(magic: u32, info: u32) -> ! {
 
     let online = smp::start_aps(&ids);
     kprintln!("smp: {} of {} CPUs online", online, ids.len());
+    // The vector matrix and the IO-APIC / PCI-MSI domains, over every online CPU; the
+    // storm test's vector stays the kernel's.
+    match x86irq::init(platform::system(), online, &[selftest_storm::STORM_VECTOR]) {
+        Ok(pins) => kprintln!("io-apic: {} pins (all masked)", pins),
+        Err(e) => {
+            kprintln!("setting up the x86 irq domains failed: {}", e);
+            fail_exit();
+        }
+    }
 
     // Bottom halves and the generic IRQ layer's services, then the device lines. COM1
     // goes to the last CPU, so the serial test also proves IO-APIC delivery to an AP.
@@ -153,6 +175,23 @@ extern "C" fn kmain(magic: u32, info: u32) -> ! {
         kprintln!("requesting the IO-APIC lines failed: {}", e);
         fail_exit();
     }
+    match edu::probe() {
+        Ok(Some(e)) => {
+            kprintln!("pci: edu at 00:{:02x}.{} on MSI, irq {}", e.dev.dev, e.dev.func, e.irq)
+        }
+        Ok(None) => kprintln!("pci: no edu device"),
+        Err(e) => kprintln!("pci: edu probe failed: {}", e),
+    }
+    match virtio_rng::probe() {
+        Ok(Some(v)) => kprintln!(
+            "pci: virtio-rng at 00:{:02x}.{} on MSI-X, irq {}",
+            v.dev.dev,
+            v.dev.func,
+            v.irq
+        ),
+        Ok(None) => kprintln!("pci: no virtio-rng device"),
+        Err(e) => kprintln!("pci: virtio-rng probe failed: {}", e),
+    }
 
     if cmdline_has(info, "selftest") {
         selftest::run(online, target)
@@ -172,7 +211,7 @@ extern "C" fn ap_main(cpu: u32) -> ! {
     area.apic_id.store(lapic::id(), Ordering::Relaxed);
     gdt::init_cpu(cpu);
     idt::load();
-    lapic::init_cpu();
+    lapic::init_cpu(false);
     let sys = platform::system();
     if let Ok(c) = sys.cpu(CpuId(cpu as u32)) {
         c.set_online(true);

@@ -1,61 +1,33 @@
-//! Real MMIO behind `irqkit_chips::mmio::Mmio`, so the chips' drivers can drive QEMU's
-//! devices; the kernel's own APIC code already goes through it.
+//! The APICs' register pages as `irqkit_chips::mmio::Mmio` frames (volatile accesses
+//! through `irqkit_chips::mmio_hw::VolatileMmio`), for the chips' LAPIC and IO-APIC
+//! drivers.
 
-use irqkit_chips::mmio::{Mmio, MmioError, Width};
+use core::ptr::NonNull;
 
-/// A window of device registers at a physical address (identity-mapped, uncached).
-pub struct PhysMmio {
-    base: usize,
-    len: usize,
+use irqkit_chips::mmio_hw::VolatileMmio;
+
+/// The xAPIC page: each CPU reaches its own local APIC at this address.
+const LAPIC_BASE: usize = 0xFEE0_0000;
+/// The IO-APIC's IOREGSEL/IOWIN/EOI window.
+const IOAPIC_BASE: usize = 0xFEC0_0000;
+const IOAPIC_LEN: usize = 0x100;
+
+fn frame(base: usize, len: usize) -> VolatileMmio {
+    let p = NonNull::new(base as *mut u8).unwrap_or(NonNull::dangling());
+    // SAFETY: boot.rs identity-maps the top GiB of the first 4 GiB uncached (PCD|PWT);
+    // these are the APICs' register frames, which no Rust object occupies, for the
+    // machine's whole life.
+    unsafe { VolatileMmio::new(p, len) }
 }
 
-impl PhysMmio {
-    /// A window of `len` bytes at `base`.
-    ///
-    /// # Safety
-    /// `base..base + len` must be device registers mapped uncached at the same virtual
-    /// address, and nothing else may treat that range as memory.
-    pub const unsafe fn new(base: usize, len: usize) -> Self {
-        PhysMmio { base, len }
-    }
-
-    /// The address of a `width`-sized register at `offset`, or the typed error for an
-    /// access outside the window or misaligned.
-    fn addr(&self, offset: usize, width: Width) -> Result<usize, MmioError> {
-        let n = width.bytes();
-        if offset.checked_add(n).is_none_or(|end| end > self.len) {
-            return Err(MmioError::OutOfRange { offset });
-        }
-        if !offset.is_multiple_of(n) || n > 4 {
-            return Err(MmioError::BadWidth { offset, width });
-        }
-        Ok(self.base + offset)
-    }
+/// The calling CPU's local APIC.
+#[inline]
+pub fn lapic() -> VolatileMmio {
+    frame(LAPIC_BASE, 0x1000)
 }
 
-impl Mmio for PhysMmio {
-    fn read(&self, offset: usize, width: Width) -> Result<u64, MmioError> {
-        let a = self.addr(offset, width)?;
-        // SAFETY: inside the window `new`'s caller vouched for, naturally aligned.
-        Ok(unsafe {
-            match width {
-                Width::W8 => (a as *const u8).read_volatile() as u64,
-                Width::W16 => (a as *const u16).read_volatile() as u64,
-                _ => (a as *const u32).read_volatile() as u64,
-            }
-        })
-    }
-
-    fn write(&self, offset: usize, width: Width, value: u64) -> Result<(), MmioError> {
-        let a = self.addr(offset, width)?;
-        // SAFETY: as for `read`.
-        unsafe {
-            match width {
-                Width::W8 => (a as *mut u8).write_volatile(value as u8),
-                Width::W16 => (a as *mut u16).write_volatile(value as u16),
-                _ => (a as *mut u32).write_volatile(value as u32),
-            }
-        }
-        Ok(())
-    }
+/// The IO-APIC (the chips' glue serialises its index/data pair with `ioapic_lock`).
+#[inline]
+pub fn ioapic() -> VolatileMmio {
+    frame(IOAPIC_BASE, IOAPIC_LEN)
 }

@@ -48,12 +48,21 @@ pub struct CpuArea {
     pub vector_irq: [AtomicU32; 256],
     /// Device vectors that arrived with no irq bound here (Linux: "No irq handler").
     pub unknown_vectors: AtomicU64,
+    /// Device interrupts delivered here per irq (irqs below [`NR_COUNTED_IRQS`]), which
+    /// the self-test compares with `/proc/interrupts`: vectors change when lines move.
+    pub irq_deliveries: [AtomicU64; NR_COUNTED_IRQS],
+    /// TSC at the last entry of the timer vector (before any lazy-mask deferral), for
+    /// the cyclictest latency breakdown.
+    pub timer_entry_tsc: AtomicU64,
 }
+
+/// Irqs whose per-CPU deliveries [`CpuArea::irq_deliveries`] counts.
+pub const NR_COUNTED_IRQS: usize = 32;
 
 #[allow(clippy::declare_interior_mutable_const)]
 const Z64: AtomicU64 = AtomicU64::new(0);
 #[allow(clippy::declare_interior_mutable_const)]
-const UNUSED: AtomicU32 = AtomicU32::new(crate::irqchip::VECTOR_UNUSED);
+const UNUSED: AtomicU32 = AtomicU32::new(crate::x86irq::VECTOR_UNUSED);
 
 impl CpuArea {
     const fn new(cpu: u32) -> Self {
@@ -74,12 +83,19 @@ impl CpuArea {
             bad_context: AtomicBool::new(false),
             vector_irq: [UNUSED; 256],
             unknown_vectors: AtomicU64::new(0),
+            irq_deliveries: [Z64; NR_COUNTED_IRQS],
+            timer_entry_tsc: AtomicU64::new(0),
         }
     }
 
     /// Count of `vector` on this CPU.
     pub fn count(&self, vector: u8) -> u64 {
         self.vector_counts[vector as usize].load(Ordering::Relaxed)
+    }
+
+    /// Device interrupts of `irq` delivered on this CPU (0 beyond the counted irqs).
+    pub fn irq_count(&self, irq: u32) -> u64 {
+        self.irq_deliveries.get(irq as usize).map_or(0, |c| c.load(Ordering::Relaxed))
     }
 }
 

@@ -17,7 +17,8 @@ use crate::lapic::{self, CALL_FUNCTION_VECTOR, IRQ_WORK_VECTOR, RESCHEDULE_VECTO
 use crate::traps::{self, class_code, Class};
 use crate::{
     arch, ex_table, kprintln, percpu, platform, selftest_bh, selftest_devices, selftest_heap,
-    selftest_proc, selftest_sched, selftest_storm, selftest_wq, shell,
+    selftest_msi, selftest_proc, selftest_sched, selftest_storm, selftest_timer, selftest_wq,
+    shell,
 };
 
 /// Ticks every CPU must have taken (40 ms at HZ=250).
@@ -47,6 +48,24 @@ pub fn check(ok: bool, what: core::fmt::Arguments<'_>) {
 pub fn hex_mask(text: &Result<alloc::string::String, irqkit_core::IrqError>) -> Option<u64> {
     let t = text.as_ref().ok()?;
     u64::from_str_radix(t.trim(), 16).ok()
+}
+
+/// `echo MASK > /proc/irq/N/smp_affinity`, retried for up to 2 s while it answers
+/// EBUSY: a previous move of the irq is complete only once its old CPU released the old
+/// vector (at that CPU's next tick), and on a loaded host that vCPU may not run for a
+/// while. A user would retry the same way.
+pub fn write_affinity(irq: u32, mask: &str) -> Result<usize, irqkit_core::IrqError> {
+    let sys = platform::system();
+    let file = irqkit_core::irq::ProcIrqFile::SmpAffinity;
+    let mut r = sys.proc_irq_write(irq, file, mask);
+    wait_for(2 * SECOND, || {
+        if !matches!(r, Err(irqkit_core::IrqError::Busy(_))) {
+            return true;
+        }
+        r = sys.proc_irq_write(irq, file, mask);
+        false
+    });
+    r
 }
 
 /// Spins until `cond` or `ns` nanoseconds pass; returns the last value of `cond`.
@@ -260,9 +279,11 @@ pub fn run(n: usize, serial_target: usize) -> ! {
         (0..n).all(|c| percpu::area(c).ticks.load(Ordering::Relaxed) >= MIN_TICKS)
     });
     check(ticks, format_args!("LAPIC timer ticks (>= {MIN_TICKS}) on all {n} CPUs"));
+    selftest_timer::run();
     test_ipis(n);
     selftest_devices::test_serial(n, serial_target);
     selftest_devices::test_keyboard();
+    selftest_msi::run(n);
     selftest_bh::run(n);
     selftest_wq::run(n);
     let storm = selftest_storm::run(n);

@@ -3,9 +3,10 @@
 //! `run.sh --selftest` answers `SERIAL-READY` by typing [`SERIAL_PATTERN`] into COM1 and
 //! `KBD-READY` by `sendkey a` on the QEMU monitor.
 
+use irqkit_chips::x86::ioapic::{RTE_ACTIVE_LOW, RTE_LEVEL, RTE_LOGICAL, RTE_MASKED};
 use irqkit_core::irq::ProcIrqFile;
 
-use crate::devices::{COM1_IRQ, COM1_VECTOR, SERIAL_RX};
+use crate::devices::{COM1_IRQ, KBD_IRQ, SERIAL_RX};
 use crate::percpu;
 use crate::selftest::{check, wait_for, SECOND};
 use crate::{kprintln, platform};
@@ -13,20 +14,46 @@ use crate::{kprintln, platform};
 /// The bytes `run.sh --selftest` types into COM1 once it sees `SERIAL-READY`.
 const SERIAL_PATTERN: &[u8] = b"irqkit serial selftest: 0123456789 ABCDEFGHIJKLMNOPQRSTUVWXYZ\n";
 
+/// Checks that IO-APIC `pin` is programmed as Linux programs an ISA line: edge,
+/// active high, fixed delivery, unmasked, physical destination = the APIC ID of `cpu`.
+pub fn check_isa_entry(pin: u32, cpu: usize) {
+    let sys = platform::system();
+    let rte = crate::x86irq::get().map(|x| x.ioapic_rte(sys, pin));
+    let apic = percpu::area(cpu).apic_id.load(core::sync::atomic::Ordering::Relaxed);
+    let ok = matches!(rte, Some(Ok(r)) if r & (RTE_LEVEL | RTE_ACTIVE_LOW | RTE_MASKED | 0x700 | RTE_LOGICAL) == 0
+        && (r >> 56) as u32 == apic && r as u8 >= 0x20);
+    check(
+        ok,
+        format_args!("IO-APIC pin {pin}: edge, active high, unmasked, to APIC {apic} ({rte:x?})"),
+    );
+}
+
 /// COM1 input on `target`, then on CPU 0 after an affinity change; a bad mask refused.
 pub fn test_serial(n: usize, target: usize) {
+    check_isa_entry(COM1_IRQ, target);
     receive_pattern(n, target);
+    // Let `target` take every COM1 edge already signalled (the UART raised the last one
+    // before the thread read the last byte): two of its ticks later, any still pending
+    // in its IRR has been handled — a pending lower vector is delivered as soon as the
+    // first tick's handler returns. Otherwise such a late interrupt would count as one
+    // "elsewhere" after the move, and CPU 0's edge flow could find the irq in progress.
+    let ticks = |c: usize| percpu::area(c).ticks.load(core::sync::atomic::Ordering::Relaxed);
+    let t0 = ticks(target);
+    let drained = wait_for(SECOND, || ticks(target) >= t0 + 2);
+    check(drained, format_args!("CPU{target} ticked twice after the first pattern"));
     // Move the line to CPU 0: `echo 1 > /proc/irq/4/smp_affinity`.
     let sys = platform::system();
-    let before: alloc::vec::Vec<u64> = (0..n).map(|c| percpu::area(c).count(COM1_VECTOR)).collect();
-    let moved = sys.proc_irq_write(COM1_IRQ, ProcIrqFile::SmpAffinity, "1");
+    let before: alloc::vec::Vec<u64> =
+        (0..n).map(|c| percpu::area(c).irq_count(COM1_IRQ)).collect();
+    let moved = crate::selftest::write_affinity(COM1_IRQ, "1");
     let read = sys.proc_irq_read(COM1_IRQ, ProcIrqFile::EffectiveAffinity);
     check(
         moved.is_ok() && crate::selftest::hex_mask(&read) == Some(1),
         format_args!("smp_affinity 1 accepted for irq 4 (effective {read:?})"),
     );
+    check_isa_entry(COM1_IRQ, 0);
     receive_pattern(n, 0);
-    let after: alloc::vec::Vec<u64> = (0..n).map(|c| percpu::area(c).count(COM1_VECTOR)).collect();
+    let after: alloc::vec::Vec<u64> = (0..n).map(|c| percpu::area(c).irq_count(COM1_IRQ)).collect();
     let others_quiet = (1..n).all(|c| after[c] == before[c]);
     check(
         after[0] > before[0] && others_quiet,
@@ -49,7 +76,8 @@ pub fn test_serial(n: usize, target: usize) {
 }
 
 fn receive_pattern(n: usize, target: usize) {
-    let before: alloc::vec::Vec<u64> = (0..n).map(|c| percpu::area(c).count(COM1_VECTOR)).collect();
+    let before: alloc::vec::Vec<u64> =
+        (0..n).map(|c| percpu::area(c).irq_count(COM1_IRQ)).collect();
     kprintln!("SERIAL-READY");
     let mut got = alloc::vec::Vec::new();
     let arrived = wait_for(10 * SECOND, || {
@@ -66,7 +94,7 @@ fn receive_pattern(n: usize, target: usize) {
             SERIAL_PATTERN.len()
         ),
     );
-    let delta = |c: usize| percpu::area(c).count(COM1_VECTOR) - before[c];
+    let delta = |c: usize| percpu::area(c).irq_count(COM1_IRQ) - before[c];
     let on_target = delta(target);
     let elsewhere: u64 = (0..n).filter(|&c| c != target).map(delta).sum();
     check(
@@ -80,6 +108,7 @@ fn receive_pattern(n: usize, target: usize) {
 /// `run.sh` answers `KBD-READY` with `sendkey a` on the QEMU monitor: press and
 /// release of A are scan codes 0x1e and 0x9e (set 1, the controller translates).
 pub fn test_keyboard() {
+    check_isa_entry(KBD_IRQ, 0);
     kprintln!("KBD-READY");
     let mut got = alloc::vec::Vec::new();
     let arrived = wait_for(10 * SECOND, || {
@@ -88,7 +117,7 @@ pub fn test_keyboard() {
         }
         got.len() >= 2
     });
-    let irqs = percpu::area(0).count(crate::i8042::KBD_VECTOR);
+    let irqs = percpu::area(0).irq_count(KBD_IRQ);
     check(
         arrived && got == [0x1e, 0x9e] && irqs >= 1,
         format_args!(

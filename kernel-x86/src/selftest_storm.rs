@@ -21,9 +21,9 @@ use irqkit_core::Task;
 
 use crate::lapic::{self, TIMER_VECTOR};
 use crate::selftest::{check, wait_for, SECOND};
-use crate::{devices, irqchip, kprintln, percpu, platform};
+use crate::{devices, kprintln, percpu, platform, x86irq};
 
-/// The storm line's vector (a free device vector).
+/// The storm line's vector (kept out of the vector matrix at boot).
 pub const STORM_VECTOR: u8 = 0x40;
 
 /// The simulated level line.
@@ -79,8 +79,8 @@ impl IrqChip for StormChip {
     }
 }
 
-/// Runs the storm on the last of `n` CPUs; returns the storm line's irq and vector.
-pub fn run(n: usize) -> Option<(u32, u8)> {
+/// Runs the storm on the last of `n` CPUs; returns the storm line's irq.
+pub fn run(n: usize) -> Option<u32> {
     let sys = platform::system_arc();
     let cpu = n - 1;
     let result = (|| -> Result<_, irqkit_core::IrqError> {
@@ -97,7 +97,7 @@ pub fn run(n: usize) -> Option<(u32, u8)> {
             "fasteoi",
         )?;
         sys.irq_set_chip_data(irq, l.clone())?;
-        irqchip::bind_vector(cpu, STORM_VECTOR, irq);
+        x86irq::bind_vector(cpu, STORM_VECTOR, irq);
         let reg = sys.request_irq(irq, |_h| IrqReturn::NONE, Flags::empty(), "storm")?;
         Ok((irq, l, reg))
     })();
@@ -149,5 +149,5 @@ pub fn run(n: usize) -> Option<(u32, u8)> {
     let freed = reg.free(&Task::entered());
     check(freed.is_ok(), format_args!("storm handler freed ({freed:?})"));
     devices::print_irq_log();
-    Some((irq, STORM_VECTOR))
+    Some(irq)
 }

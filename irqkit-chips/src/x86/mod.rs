@@ -2,6 +2,7 @@
 //! and drivers of the local APIC, IO-APIC, cascaded 8259 pair and MSI messages (spec §8).
 
 pub mod lapic;
+pub mod lapic_hw;
 pub mod lapic_regs;
 pub mod lapic_set;
 pub mod lapic_timer;

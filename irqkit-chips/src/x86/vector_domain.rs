@@ -55,8 +55,12 @@ impl ApicIrq {
     }
 
     /// Affinity change: a no-op if the current CPU is online and in `mask`; `Busy`
-    /// while a previous move is still in progress; otherwise a new vector, the old one
-    /// kept as `prev` (or freed at once when its CPU is offline). Returns whether it moved.
+    /// while a previous move is still in progress — except a move back to the CPU the
+    /// irq is leaving before any interrupt arrived on the new vector, which takes the
+    /// old vector back and leaves the new one to be cleaned up (Linux answers EBUSY;
+    /// the IO-APIC cannot tell, and the abandoned vector gets the same IRR check);
+    /// otherwise a new vector, the old one kept as `prev` (or freed at once when its
+    /// CPU is offline). Returns whether it moved.
     pub fn set_affinity(
         &mut self,
         matrix: &VectorMatrix,
@@ -68,8 +72,15 @@ impl ApicIrq {
         if mask & online & bit(self.cpu) != 0 {
             return Ok(false);
         }
-        if self.move_in_progress() {
-            return Err(IrqError::Busy("vector move in progress"));
+        if let Some((pc, pv)) = self.prev {
+            if self.cleanup_pending || mask & online & bit(pc) == 0 {
+                return Err(IrqError::Busy("vector move in progress"));
+            }
+            let abandoned = (self.cpu, self.vector);
+            (self.cpu, self.vector) = (pc, pv);
+            self.prev = Some(abandoned);
+            self.cleanup_pending = true;
+            return Ok(true);
         }
         let next = Self::assign(matrix, tables, self.irq, mask, online)?;
         let old = (self.cpu, self.vector);

@@ -9,7 +9,7 @@ use irqkit_core::irq::{
 };
 use irqkit_core::{CpuId, CpuMask, IrqError, IrqSystem};
 
-use super::{X86Ports, X86Shared};
+use super::{X86Irq, X86Ports, X86Shared};
 use crate::irqchip::driver_trigger;
 use crate::irqchip::irqs_off;
 use crate::trigger::Trigger;
@@ -31,10 +31,10 @@ impl<P: X86Ports> IrqChip for IoApicChip<P> {
     }
     fn mask(&self, d: &IrqData) {
         // Fails only for a pin beyond the IO-APIC, which the domain never maps.
-        let _ = self.0.io.mask(&self.0.ports.ioapic(), d.hwirq as u32);
+        let _ = self.0.with_io(|io| self.0.io.mask(io, d.hwirq as u32));
     }
     fn unmask(&self, d: &IrqData) {
-        let _ = self.0.io.unmask(&self.0.ports.ioapic(), d.hwirq as u32);
+        let _ = self.0.with_io(|io| self.0.io.unmask(io, d.hwirq as u32));
     }
     fn ack(&self, _d: &IrqData) {
         // apic_ack_edge: edge pins need only the local APIC EOI.
@@ -45,7 +45,7 @@ impl<P: X86Ports> IrqChip for IoApicChip<P> {
         // broadcast), or an explicit IO-APIC EOI if the vector arrived as edge.
         let Some((_, vector)) = self.0.target(d.irq) else { return };
         let p = &self.0.ports;
-        let _ = self.0.io.ack_level(&p.ioapic(), &p.apic(), d.hwirq as u32, vector);
+        let _ = self.0.with_io(|io| self.0.io.ack_level(io, &p.apic(), d.hwirq as u32, vector));
     }
     fn set_affinity(
         &self,
@@ -54,11 +54,15 @@ impl<P: X86Ports> IrqChip for IoApicChip<P> {
         _force: bool,
     ) -> Result<(SetResult, CpuMask), IrqError> {
         let (cpu, vector) = self.0.move_vector(d.irq, mask)?;
-        // ioapic_configure_entry: new vector and destination in the RTE.
-        let (io, pin) = (self.0.ports.ioapic(), d.hwirq as u32);
-        let rte = self.0.io.read_rte(&io, pin)?;
-        let rte = (rte & !(0xFF | 0xFF << 56)) | vector as u64 | (cpu as u64) << 56;
-        self.0.io.write_rte(&io, pin, rte)?;
+        let dest = self.0.dest_id(cpu)?;
+        // ioapic_configure_entry: new vector and destination in the RTE, the low word
+        // (vector) last so the entry never names the new vector on the old CPU.
+        let pin = d.hwirq as u32;
+        self.0.with_io(|io| {
+            let rte = self.0.io.read_rte(io, pin)?;
+            let rte = (rte & !(0xFF | 0xFF << 56)) | vector as u64 | (dest as u64) << 56;
+            self.0.io.write_rte(io, pin, rte)
+        })?;
         Ok((SetResult::Done, CpuMask::single(CpuId(cpu))))
     }
 }
@@ -119,10 +123,19 @@ impl<P: X86Ports> DomainOps for IoApicDomainOps<P> {
         let s = &self.0;
         let (pin, t) = *s.pins.lock().get(&d.irq).ok_or(IrqError::NotFound("IO-APIC pin"))?;
         let (cpu, vector) = s.target(d.irq).ok_or(IrqError::NotFound("irq has no vector"))?;
-        let dest = u8::try_from(cpu).map_err(|_| IrqError::InvalidArgument("APIC ID > 255"))?;
-        s.io.setup_pin(&s.ports.ioapic(), pin, vector, dest, t)
+        let dest = s.dest_id(cpu)?;
+        s.with_io(|io| s.io.setup_pin(io, pin, vector, dest, t))
     }
     fn deactivate(&self, _domain: &IrqDomain, d: &IrqData) {
-        let _ = self.0.io.mask(&self.0.ports.ioapic(), d.hwirq as u32);
+        let _ = self.0.with_io(|io| self.0.io.mask(io, d.hwirq as u32));
+    }
+}
+
+impl<P: X86Ports> X86Irq<P> {
+    /// The redirection entry of IO-APIC `pin`, read under `ioapic_lock` (what
+    /// `/sys/kernel/debug/irq/irqs/N` shows as the IO-APIC level's state).
+    pub fn ioapic_rte(&self, sys: &IrqSystem, pin: u32) -> Result<u64, IrqError> {
+        let s = &self.shared;
+        irqs_off(sys, || s.with_io(|io| s.io.read_rte(io, pin)))
     }
 }

@@ -15,27 +15,29 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use irqkit_core::irq::{IrqData, IrqDomain, RevMap};
+use irqkit_core::sync::atomic::AtomicU64;
 use irqkit_core::sync::SpinLock;
-use irqkit_core::{CpuMask, HardIrq, IrqError, IrqSystem, Platform};
+use irqkit_core::{CpuMask, HardIrq, IrqError, IrqSystem};
 
+mod cleanup;
 mod ioapic;
+mod model_ports;
 mod msi;
 mod vector;
 
 pub use ioapic::{IoApicChip, IoApicDomainOps};
+pub use model_ports::ModelX86Ports;
 pub use msi::{PciMsiChip, PciMsiDomainOps};
 pub use vector::{VectorChip, VectorDomainOps};
 
 use crate::irqchip::irqs_off;
-use crate::mmio::{CpuView, Mmio};
+use crate::mmio::Mmio;
 use crate::trigger::Trigger;
 use crate::x86::apic_driver::{IoApicDriver, LapicDriver};
-use crate::x86::ioapic::{IoApic, IoApicFrame};
-use crate::x86::lapic_regs::LapicFrame;
 use crate::x86::msi::MsiMessage;
 use crate::x86::vector::{VectorSlot, VectorTable};
 use crate::x86::vector_domain::ApicIrq;
-use crate::x86::{LapicSet, VectorMatrix};
+use crate::x86::VectorMatrix;
 
 /// How the glue reaches the calling CPU's local APIC and the IO-APIC.
 pub trait X86Ports: Send + Sync + 'static {
@@ -60,43 +62,20 @@ pub trait X86Ports: Send + Sync + 'static {
     fn acknowledge(&self) -> Option<u8>;
     /// Whether `vector` is still requested in `cpu`'s IRR (vector cleanup check).
     fn vector_in_irr(&self, cpu: u32, vector: u8) -> bool;
-}
-
-/// [`X86Ports`] on the LAPIC and IO-APIC models.
-pub struct ModelX86Ports {
-    /// The local APICs.
-    pub lapics: Arc<LapicSet>,
-    /// The IO-APIC.
-    pub ioapic: Arc<IoApic>,
-    /// The machine (for `current_cpu`).
-    pub platform: Arc<dyn Platform>,
-}
-
-impl X86Ports for ModelX86Ports {
-    type Apic<'a> = CpuView<LapicFrame<'a>>;
-    type Io<'a> = CpuView<IoApicFrame<'a>>;
-    fn this_cpu(&self) -> u32 {
-        self.platform.current_cpu().map_or(0, |c| c.0)
+    /// Whether [`X86Ports::vector_in_irr`] can look at another CPU's APIC. A model can;
+    /// a CPU on real hardware sees only its own, so the old vector of a moved irq is
+    /// then cleaned up on its old CPU by [`X86Irq::vector_cleanup`].
+    fn remote_irr(&self) -> bool {
+        true
     }
-    fn num_cpus(&self) -> u32 {
-        self.lapics.num_cpus()
+    /// The APIC ID of CPU `cpu`, which RTEs and MSI messages name. The models number
+    /// APICs like CPUs; on hardware the firmware (ACPI MADT) decides.
+    fn apic_id(&self, cpu: u32) -> u32 {
+        cpu
     }
-    fn apic(&self) -> Self::Apic<'_> {
-        self.lapics.mmio_view(self.this_cpu())
-    }
-    fn ioapic(&self) -> Self::Io<'_> {
-        self.ioapic.mmio_view()
-    }
-    fn acknowledge(&self) -> Option<u8> {
-        let cpu = self.this_cpu();
-        if !self.lapics.irq_asserted(cpu) {
-            return None;
-        }
-        self.lapics.acknowledge(cpu).ok()
-    }
-    fn vector_in_irr(&self, cpu: u32, vector: u8) -> bool {
-        self.lapics.vector_state(cpu, vector).is_some_and(|(irr, _, _)| irr)
-    }
+    /// `pci_write_msi_msg`: gives the device behind `virq` its message, at activation
+    /// and after every affinity change (a model device reads it with `msi_msg`).
+    fn write_msi_msg(&self, _virq: u32, _msg: &MsiMessage) {}
 }
 
 pub(crate) struct X86Shared<P: X86Ports> {
@@ -108,6 +87,11 @@ pub(crate) struct X86Shared<P: X86Ports> {
     pub(crate) tables: SpinLock<Vec<VectorTable>>,
     pub(crate) pins: SpinLock<BTreeMap<u32, (u32, Trigger)>>,
     pub(crate) msi: SpinLock<BTreeMap<u32, MsiMessage>>,
+    /// Linux's `ioapic_lock`: IOREGSEL/IOWIN is one index/data pair for every CPU, so
+    /// each register access pair (and each read-modify-write) must be atomic.
+    pub(crate) io_lock: SpinLock<()>,
+    /// Bit `c`: CPU `c` has a moved irq's old vector to clean up (hardware ports).
+    pub(crate) cleanup_cpus: AtomicU64,
 }
 
 impl<P: X86Ports> X86Shared<P> {
@@ -130,7 +114,23 @@ impl<P: X86Ports> X86Shared<P> {
         let mut apic = self.apic.lock();
         let a = apic.get_mut(&virq).ok_or(IrqError::NotFound("irq has no vector"))?;
         a.set_affinity(&self.matrix, &mut self.tables.lock(), bits, self.online())?;
+        if let (Some((old, _)), true) = (a.prev, a.cleanup_pending) {
+            // A move back before any interrupt: the abandoned vector waits on its CPU.
+            self.schedule_cleanup(old);
+        }
         Ok((a.cpu, a.vector))
+    }
+
+    /// Runs `f` on the IO-APIC's registers under `ioapic_lock`.
+    pub(crate) fn with_io<R>(&self, f: impl FnOnce(&P::Io<'_>) -> R) -> R {
+        let _g = self.io_lock.lock();
+        f(&self.ports.ioapic())
+    }
+
+    /// The APIC ID of `cpu` as an xAPIC destination (8 bits).
+    pub(crate) fn dest_id(&self, cpu: u32) -> Result<u8, IrqError> {
+        u8::try_from(self.ports.apic_id(cpu))
+            .map_err(|_| IrqError::InvalidArgument("APIC ID > 255"))
     }
 }
 
@@ -151,6 +151,7 @@ impl<P: X86Ports> X86Irq<P> {
         for cpu in 0..n {
             matrix.online(cpu)?;
         }
+        // Nothing else can reach the IO-APIC before the domains exist: no lock yet.
         let io = IoApicDriver::probe(&ports.ioapic());
         let pins = io.pins();
         let shared = Arc::new(X86Shared {
@@ -161,6 +162,8 @@ impl<P: X86Ports> X86Irq<P> {
             tables: SpinLock::new((0..n).map(|_| VectorTable::new()).collect()),
             pins: SpinLock::new(BTreeMap::new()),
             msi: SpinLock::new(BTreeMap::new()),
+            io_lock: SpinLock::new(()),
+            cleanup_cpus: AtomicU64::new(0),
         });
         let ops = Arc::new(VectorDomainOps(shared.clone()));
         let vector = sys.irq_domain_create("VECTOR", RevMap::Tree, ops, None, None)?;
@@ -176,6 +179,11 @@ impl<P: X86Ports> X86Irq<P> {
         let msi =
             sys.irq_domain_create("PCI-MSI", RevMap::Tree, ops, Some(vector.clone()), None)?;
         Ok(X86Irq { shared, vector, ioapic, msi })
+    }
+
+    /// The ports the domains reach the hardware through.
+    pub fn ports(&self) -> &P {
+        &self.shared.ports
     }
 
     /// The root vector domain.
@@ -236,29 +244,31 @@ impl<P: X86Ports> X86Irq<P> {
     /// vector, `None` if nothing was deliverable. An unassigned vector is EOIed here
     /// and reported ("No irq handler for vector").
     pub fn handle_irq(&self, sys: &IrqSystem, ctx: &HardIrq) -> Result<Option<u8>, IrqError> {
+        let Some(vector) = self.shared.ports.acknowledge() else { return Ok(None) };
+        self.handle_vector(sys, ctx, vector).map(|_| Some(vector))
+    }
+
+    /// `common_interrupt` for a vector the CPU has already taken (on hardware: the IDT
+    /// entry it entered). Returns the irq that handled it.
+    pub fn handle_vector(
+        &self,
+        sys: &IrqSystem,
+        ctx: &HardIrq,
+        vector: u8,
+    ) -> Result<u32, IrqError> {
         let s = &self.shared;
-        let Some(vector) = s.ports.acknowledge() else { return Ok(None) };
         let cpu = s.ports.this_cpu();
         let slot = s.tables.lock().get_mut(cpu as usize).map(|t| t.lookup(vector));
         let Some(VectorSlot::Irq(virq)) = slot else {
             LapicDriver::eoi(&s.ports.apic());
             return Err(IrqError::NotFound("No irq handler for vector"));
         };
-        sys.generic_handle_irq(virq, ctx)?;
-        self.complete_move(virq, cpu);
-        Ok(Some(vector))
-    }
-
-    /// `irq_complete_move` + vector cleanup once the first interrupt hit the new CPU.
-    fn complete_move(&self, virq: u32, cpu: u32) {
-        let s = &self.shared;
-        let mut apic = s.apic.lock();
-        let Some(a) = apic.get_mut(&virq) else { return };
-        a.complete_move(cpu);
-        if a.move_in_progress() && a.cleanup_pending {
-            let in_irr = a.prev.is_some_and(|(c, v)| s.ports.vector_in_irr(c, v));
-            // Busy: still pending in the old APIC; the next interrupt retries.
-            let _ = a.cleanup(&s.matrix, &mut s.tables.lock(), in_irr);
+        if let Err(e) = sys.generic_handle_irq(virq, ctx) {
+            // No flow handler ran to EOI it (common_interrupt's `apic_eoi` on failure).
+            LapicDriver::eoi(&s.ports.apic());
+            return Err(e);
         }
+        self.complete_move(virq, cpu);
+        Ok(virq)
     }
 }

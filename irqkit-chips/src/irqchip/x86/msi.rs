@@ -36,7 +36,9 @@ impl<P: X86Ports> IrqChip for PciMsiChip<P> {
         let r = p.chip.set_affinity(p, mask, force)?;
         // msi_domain_set_affinity: recompose and "write" the message for the device.
         let (cpu, vector) = self.0.target(d.irq).ok_or(IrqError::NotFound("irq has no vector"))?;
-        self.0.msi.lock().insert(d.irq, MsiMessage::compose(cpu, vector, false)?);
+        let msg = MsiMessage::compose(self.0.ports.apic_id(cpu), vector, false)?;
+        self.0.msi.lock().insert(d.irq, msg);
+        self.0.ports.write_msi_msg(d.irq, &msg);
         Ok(r)
     }
 }
@@ -61,7 +63,7 @@ impl<P: X86Ports> DomainOps for PciMsiDomainOps<P> {
             let r = (|| {
                 let target = irqs_off(sys, || self.0.target(v));
                 let (cpu, vector) = target.ok_or(IrqError::NotFound("no vector"))?;
-                let msg = MsiMessage::compose(cpu, vector, false)?;
+                let msg = MsiMessage::compose(self.0.ports.apic_id(cpu), vector, false)?;
                 irqs_off(sys, || self.0.msi.lock().insert(v, msg));
                 let hwirq = (rid as u64) << 11 | i as u64;
                 let chip = Arc::new(PciMsiChip(self.0.clone()));
@@ -90,5 +92,11 @@ impl<P: X86Ports> DomainOps for PciMsiDomainOps<P> {
             }
         });
         sys.irq_domain_free_irqs_parent(domain, virq, nr);
+    }
+    fn activate(&self, _domain: &IrqDomain, d: &IrqData) -> Result<(), IrqError> {
+        // msi_domain_activate: the device gets its message when the irq is started.
+        let msg = *self.0.msi.lock().get(&d.irq).ok_or(IrqError::NotFound("not a PCI MSI"))?;
+        self.0.ports.write_msi_msg(d.irq, &msg);
+        Ok(())
     }
 }
