@@ -70,6 +70,7 @@ impl IrqSystem {
         crate::tasklet::install_softirqs(&softirq);
         crate::timer::install_softirq(&softirq);
         let irq = crate::irq::IrqCore::new(&config);
+        let wq = crate::workqueue::Workqueues::new(config.nr_cpus);
         Ok(Arc::new(IrqSystem {
             platform,
             cpus,
@@ -80,7 +81,7 @@ impl IrqSystem {
             irq_work,
             timers,
             irq,
-            wq: crate::workqueue::Workqueues::new(),
+            wq,
         }))
     }
 

@@ -36,15 +36,18 @@ impl IrqSystem {
     /// `alloc_workqueue(name, flags, max_active)`. Without WQ_UNBOUND the workqueue
     /// is per-CPU (WQ_PERCPU states that explicitly). max_active 0 means 1024;
     /// values outside 1..=2048 are clamped with a warning in the workqueue log.
-    /// `InvalidArgument` for WQ_BH with other flags than HIGHPRI/PERCPU or with a
-    /// non-zero max_active; `Unsupported` for WQ_BH itself (not built yet).
+    /// A WQ_BH workqueue runs [`BhWork`] items in softirq context and needs no
+    /// worker threads (so no `workqueue_init` either); `InvalidArgument` for WQ_BH
+    /// with other flags than HIGHPRI/PERCPU or with a non-zero max_active.
     pub fn alloc_workqueue(
         self: &Arc<Self>,
         name: &str,
         flags: u32,
         max_active: i32,
     ) -> Result<Workqueue, IrqError> {
-        self.workqueue_init()?;
+        if flags & WQ_BH == 0 {
+            self.workqueue_init()?;
+        }
         self.alloc_workqueue_inner(name, flags, max_active)
     }
 
@@ -66,7 +69,13 @@ impl IrqSystem {
             if max_active != 0 {
                 return Err(IrqError::InvalidArgument("BH workqueues need max_active 0"));
             }
-            return Err(IrqError::Unsupported("WQ_BH workqueues are not built yet"));
+            if !self.wq.bh_runners.swap(true, Ordering::AcqRel) {
+                // Busy only if another runner got there first; its pools still work
+                // as far as queueing goes, so this is reported, not fatal.
+                if super::bh::install_bh_runners(self).is_err() {
+                    self.wq.log(self, String::from("workqueue: BH runner already installed"));
+                }
+            }
         }
         if flags & WQ_UNBOUND != 0 && flags & WQ_PERCPU != 0 {
             return Err(IrqError::InvalidArgument("WQ_UNBOUND and WQ_PERCPU exclude each other"));
@@ -84,9 +93,15 @@ impl IrqSystem {
             self.wq
                 .log(self, format!("workqueue: name exceeds WQ_NAME_LEN. Truncating to: {name}"));
         }
-        let max = clamp_max_active(self, &name, max_active);
         let highpri = flags & WQ_HIGHPRI != 0;
-        let pools: Vec<Arc<Pool>> = if flags & WQ_UNBOUND != 0 {
+        // BH workqueues have no max_active limit (Linux: "get no limit").
+        let max =
+            if flags & WQ_BH != 0 { u32::MAX } else { clamp_max_active(self, &name, max_active) };
+        let pools: Vec<Arc<Pool>> = if flags & WQ_BH != 0 {
+            (0..self.nr_cpus())
+                .map(|c| self.wq.bh_pools[c * 2 + highpri as usize].clone())
+                .collect()
+        } else if flags & WQ_UNBOUND != 0 {
             alloc::vec![self.wq.unbound_pool(self, highpri)?]
         } else {
             (0..self.nr_cpus())
@@ -146,7 +161,13 @@ impl IrqSystem {
     }
 
     /// `workqueue_set_max_active`: re-clamps and activates inactive works if raised.
+    /// Ignored (and logged) for a BH workqueue, where max_active means nothing.
     pub fn workqueue_set_max_active(&self, wq: &Workqueue, max_active: i32) {
+        if wq.0.flags & WQ_BH != 0 {
+            self.wq
+                .log(self, format!("workqueue: max_active of BH workqueue {} is fixed", wq.0.name));
+            return;
+        }
         let max = clamp_max_active(self, &wq.0.name, max_active);
         let max = if wq.is_ordered() { 1 } else { max };
         wq.0.max_active.store(max, Ordering::Relaxed);

@@ -15,7 +15,11 @@ impl IrqSystem {
         for pool in self.wq.all_pools(self) {
             let g = pool.inner.lock_irqsave(self);
             let cpu = match pool.cpu {
-                Some(c) => alloc::format!("cpu {:3}", c.0),
+                Some(c) => alloc::format!(
+                    "cpu {:3}{}",
+                    c.0,
+                    super::bh::describe(&pool).unwrap_or_default()
+                ),
                 None => String::from("unbound"),
             };
             let _ = writeln!(

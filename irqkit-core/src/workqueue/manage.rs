@@ -25,7 +25,8 @@ impl SchedHooks for WorkerHooks {
         if w.flags() & WORKER_NOT_RUNNING != 0 || w.is_sleeping() {
             return;
         }
-        let mut g = w.pool.inner.lock_irqsave(&sys);
+        let Some(pool) = w.pool.upgrade() else { return };
+        let mut g = pool.inner.lock_irqsave(&sys);
         // Re-check under the lock: flags change only under it.
         if w.flags() & WORKER_NOT_RUNNING != 0 || w.is_sleeping() {
             return;
@@ -45,7 +46,8 @@ impl SchedHooks for WorkerHooks {
         if !w.is_sleeping() {
             return;
         }
-        let mut g = w.pool.inner.lock_irqsave(&sys);
+        let Some(pool) = w.pool.upgrade() else { return };
+        let mut g = pool.inner.lock_irqsave(&sys);
         if w.sleeping.swap(false, Ordering::AcqRel) && w.flags() & WORKER_NOT_RUNNING == 0 {
             g.nr_running += 1;
         }
@@ -76,7 +78,8 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
         let w = Arc::new(Worker {
             id,
             name,
-            pool: pool.clone(),
+            pool: Arc::downgrade(pool),
+            pool_id: pool.id,
             flags: AtomicU32::new(WORKER_PREP | WORKER_IDLE | unbound),
             sleeping: AtomicBool::new(false),
             woken: AtomicBool::new(false),
@@ -113,8 +116,8 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
         affinity,
         hooks: Some(hooks),
     };
-    let (sys2, w2) = (sys.clone(), w.clone());
-    match sys.spawn_kthread(spec, move |task| worker_thread(&sys2, w2, task)) {
+    let (sys2, w2, p2) = (sys.clone(), w.clone(), pool.clone());
+    match sys.spawn_kthread(spec, move |task| worker_thread(&sys2, p2, w2, task)) {
         Ok(t) => {
             w.thread_id.store(t.id().0, Ordering::Release);
             sys.wq.workers.lock_irqsave(sys).insert(t.id(), w.clone());

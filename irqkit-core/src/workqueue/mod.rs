@@ -14,13 +14,22 @@
 //! [`IDLE_WORKER_TIMEOUT_MS`]. A `WQ_MEM_RECLAIM` workqueue has a rescuer thread
 //! that runs its works when worker creation fails (mayday).
 //!
+//! `WQ_BH` workqueues (`system_bh_wq`, `system_bh_highpri_wq`) are served by two
+//! more pools per CPU that have no threads: their works run in softirq context on
+//! the queueing CPU, from TASKLET_SOFTIRQ and HI_SOFTIRQ (see `bh.rs`). Their items
+//! are [`BhWork`]s, whose functions get `&SoftIrq` instead of `&Task`; the
+//! workqueue refuses the other kind with `InvalidArgument`.
+//!
 //! Call [`IrqSystem::workqueue_init`] once the CPUs are online (`alloc_workqueue`
 //! does it on first use); it creates the pools, their first workers and the system
 //! workqueues.
 //!
 //! # Departures from Linux (documented, not hidden)
 //!
-//! - No WQ_BH pools, no affinity scopes (one unbound pool per priority spanning all
+//! - No delayed BH works (a [`DelayedWork`] is a task work); flushing or cancelling
+//!   a BH work waits by sleeping, from task context only (Linux also busy-waits from
+//!   BH or other non-hardirq atomic context).
+//! - No affinity scopes (one unbound pool per priority spanning all
 //!   CPUs), no CPU hotplug: bound kworkers stay bound, so a runtime that refuses to
 //!   offline a CPU with bound threads refuses it once workqueues are up.
 //!   CPU-intensive detection measures wall time since the item started or last
@@ -35,6 +44,9 @@
 //!   PENDING instead of WARNing and leaving the work pending for ever.
 
 mod api;
+mod bh;
+#[cfg(test)]
+mod bh_tests;
 mod create;
 mod dump;
 mod flush;
@@ -50,9 +62,10 @@ mod work;
 mod worker;
 mod wq;
 
+pub use bh::{BH_WORKER_NS, BH_WORKER_RESTARTS};
 pub(crate) use process::wq_worker_tick;
 pub use system_wqs::SystemWqs;
-pub use work::{work_inner_size, DelayedWork, Work, WorkFn};
+pub use work::{work_inner_size, BhWork, BhWorkFn, DelayedWork, Work, WorkFn};
 pub use wq::{Workqueue, WqInner, WqStats};
 
 use alloc::collections::BTreeMap;
@@ -68,7 +81,7 @@ use crate::{IrqError, IrqSystem};
 use pool::Pool;
 use worker::Worker;
 
-/// Run in softirq context (not built yet: `alloc_workqueue` reports `Unsupported`).
+/// Run in softirq context on the queueing CPU (BH pools); takes [`BhWork`] items only.
 pub const WQ_BH: u32 = 1 << 0;
 /// Not bound to a CPU; served by the shared unbound pool.
 pub const WQ_UNBOUND: u32 = 1 << 1;
@@ -125,6 +138,9 @@ pub type WorkGuard = fn(&mut dyn FnMut()) -> bool;
 /// All workqueue state of one [`IrqSystem`].
 pub struct Workqueues {
     pub(crate) inited: SpinLockIrq<bool>,
+    /// BH pools: index `cpu * 2 + highpri`; made with the system (no threads needed).
+    pub(crate) bh_pools: Vec<Arc<Pool>>,
+    pub(crate) bh_runners: AtomicBool,
     /// Per-CPU pools: index `cpu * 2 + highpri`.
     pub(crate) cpu_pools: SpinLockIrq<Vec<Arc<Pool>>>,
     /// Unbound pools: normal, highpri.
@@ -147,16 +163,19 @@ pub struct Workqueues {
 }
 
 impl Workqueues {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(nr_cpus: usize) -> Self {
         Workqueues {
             inited: SpinLockIrq::new(false),
+            bh_pools: bh::bh_pools(nr_cpus),
+            bh_runners: AtomicBool::new(false),
             cpu_pools: SpinLockIrq::new(Vec::new()),
             unbound_pools: SpinLockIrq::new(Vec::new()),
             system: SpinLockIrq::new(None),
             registry: SpinLockIrq::new(Vec::new()),
             workers: SpinLockIrq::new(BTreeMap::new()),
             next_wq_id: AtomicU32::new(1),
-            next_pool_id: AtomicU32::new(0),
+            // Per CPU: two BH pools, then two normal pools (ids cpu*4..cpu*4+3).
+            next_pool_id: AtomicU32::new(nr_cpus as u32 * 4),
             work_flush_wait: WaitQueue::new(),
             work_flushers: AtomicUsize::new(0),
             fail_create: AtomicBool::new(false),
@@ -193,12 +212,23 @@ impl Workqueues {
     }
 
     pub(crate) fn pool_by_id(&self, sys: &IrqSystem, id: u32) -> Option<Arc<Pool>> {
+        if id % 4 < 2 {
+            if let Some(p) = self.bh_pools.get((id / 4 * 2 + id % 4) as usize) {
+                return Some(p.clone());
+            }
+        }
         let c = self.cpu_pools.lock_irqsave(sys).iter().find(|p| p.id == id).cloned();
         c.or_else(|| self.unbound_pools.lock_irqsave(sys).iter().find(|p| p.id == id).cloned())
     }
 
     pub(crate) fn all_pools(&self, sys: &IrqSystem) -> Vec<Arc<Pool>> {
-        let mut v = self.cpu_pools.lock_irqsave(sys).clone();
+        let mut v = Vec::new();
+        let cpu_pools = self.cpu_pools.lock_irqsave(sys).clone();
+        // Linux's order: per CPU its BH pools, then its normal pools.
+        for (c, bh) in self.bh_pools.chunks(2).enumerate() {
+            v.extend(bh.iter().cloned());
+            v.extend(cpu_pools.iter().filter(|p| p.cpu.is_some_and(|x| x.index() == c)).cloned());
+        }
         v.extend(self.unbound_pools.lock_irqsave(sys).iter().cloned());
         v
     }

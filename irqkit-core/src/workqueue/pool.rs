@@ -8,6 +8,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use super::bh::BhKick;
 use super::work::Work;
 use super::worker::{Worker, WORKER_DIE, WORKER_NOT_RUNNING};
 use super::WqInner;
@@ -50,6 +51,8 @@ pub(crate) struct PoolInner {
     pub(crate) nr_running: u32,
     pub(crate) manager_active: bool,
     pub(crate) pwqs: BTreeMap<u32, Pwq>,
+    /// How to kick a BH pool (raise its softirq here or on its CPU); `None` otherwise.
+    pub(crate) bh: Option<BhKick>,
 }
 
 /// A worker pool: per CPU normal and highpri, plus the shared unbound pools.
@@ -63,23 +66,48 @@ pub(crate) struct Pool {
     /// Workers created / destroyed (for the dump and the reaping test).
     pub(crate) nr_created: AtomicU64,
     pub(crate) nr_reaped: AtomicU64,
+    /// A BH pool's pseudo-worker (no thread: it runs from the softirq).
+    pub(crate) bh_worker: Option<Arc<Worker>>,
 }
 
 impl Pool {
     pub(crate) fn new(id: u32, cpu: Option<CpuId>, highpri: bool) -> Arc<Pool> {
+        Self::build(id, cpu, highpri, false)
+    }
+
+    /// A pool; `bh` makes it a BH pool of `cpu` with its pseudo-worker attached.
+    pub(crate) fn build(id: u32, cpu: Option<CpuId>, highpri: bool, bh: bool) -> Arc<Pool> {
         Arc::new_cyclic(|me: &alloc::sync::Weak<Pool>| {
+            let (bh_kick, bh_worker) = match (bh, cpu) {
+                (true, Some(c)) => {
+                    let w = Worker::new_bh(me.clone(), id, c, highpri);
+                    (Some(BhKick::new(c, highpri)), Some(w))
+                }
+                _ => (None, None),
+            };
+            let workers = bh_worker
+                .iter()
+                .map(|w| WorkerSlot {
+                    worker: w.clone(),
+                    current: None,
+                    scheduled: VecDeque::new(),
+                    last_wq: None,
+                })
+                .collect();
             let me = me.clone();
             Pool {
                 id,
                 cpu,
                 highpri,
+                bh_worker,
                 inner: SpinLockIrq::new(PoolInner {
                     worklist: VecDeque::new(),
-                    workers: Vec::new(),
+                    workers,
                     idle: Vec::new(),
                     nr_running: 0,
                     manager_active: false,
                     pwqs: BTreeMap::new(),
+                    bh: bh_kick,
                 }),
                 idle_timer: Timer::new(move |sys, _t, _ctx| {
                     if let Some(p) = me.upgrade() {
@@ -151,6 +179,10 @@ impl PoolInner {
     pub(crate) fn kick(&self, sys: &IrqSystem) -> bool {
         if !self.need_more_worker() {
             return false;
+        }
+        if let Some(bh) = &self.bh {
+            bh.kick(sys);
+            return true;
         }
         match self.idle.last() {
             Some(w) => {

@@ -5,9 +5,9 @@ use alloc::format;
 use alloc::sync::Arc;
 
 use super::pool::{Item, Pool, PoolInner};
+use super::work::WorkCtx;
 use super::worker::{Worker, WORKER_CPU_INTENSIVE, WORKER_NOT_RUNNING};
 use super::{WQ_CPU_INTENSIVE, WQ_MEM_RECLAIM};
-use crate::cpu::Task;
 use crate::sched::Thread;
 use crate::sync::atomic::Ordering;
 use crate::sync::SpinLockIrqGuard;
@@ -19,13 +19,13 @@ pub(crate) fn process_scheduled<'a>(
     pool: &'a Arc<Pool>,
     w: &Arc<Worker>,
     mut g: SpinLockIrqGuard<'a, PoolInner>,
-    task: &Task,
+    ctx: WorkCtx<'_>,
     rescuer: bool,
 ) -> SpinLockIrqGuard<'a, PoolInner> {
     loop {
         let Some(slot) = g.slot(w) else { return g };
         let Some(item) = slot.scheduled.pop_front() else { return g };
-        g = process_one_work(sys, pool, w, g, item, task, rescuer);
+        g = process_one_work(sys, pool, w, g, item, ctx, rescuer);
     }
 }
 
@@ -36,7 +36,7 @@ fn process_one_work<'a>(
     w: &Arc<Worker>,
     mut g: SpinLockIrqGuard<'a, PoolInner>,
     item: Item,
-    task: &Task,
+    ctx: WorkCtx<'_>,
     rescuer: bool,
 ) -> SpinLockIrqGuard<'a, PoolInner> {
     let cpu_intensive = item.wq.flags & WQ_CPU_INTENSIVE != 0;
@@ -63,7 +63,7 @@ fn process_one_work<'a>(
         wq.stats.rescued.fetch_add(1, Ordering::Relaxed);
     }
     let start = sys.now_ns();
-    let ok = sys.wq.run_guarded(sys, &mut || work.call(sys, task));
+    let ok = sys.wq.run_guarded(sys, &mut || work.call(sys, ctx));
     wq.stats.cpu_time_ns.fetch_add(sys.now_ns().saturating_sub(start), Ordering::Relaxed);
     if !ok {
         wq.stats.panicked.fetch_add(1, Ordering::Relaxed);
@@ -114,7 +114,8 @@ pub(crate) fn wq_worker_tick(sys: &IrqSystem, curr: &Thread) {
     if ran < thresh_ns {
         return;
     }
-    let mut g = w.pool.inner.lock_irqsave(sys);
+    let Some(pool) = w.pool.upgrade() else { return };
+    let mut g = pool.inner.lock_irqsave(sys);
     let Some(wq) = g.slot(&w).and_then(|s| s.current.as_ref().map(|c| c.wq.clone())) else {
         return;
     };

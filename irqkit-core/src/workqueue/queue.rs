@@ -6,7 +6,7 @@ use alloc::sync::Arc;
 use super::pool::{Item, Pool};
 use super::work::{DelayedInner, NO_POOL};
 use super::wq::{DESTROYED, DESTROYING, DRAINING};
-use super::{DelayedWork, Work, Workqueue, __WQ_ORDERED};
+use super::{DelayedWork, Work, Workqueue, __WQ_ORDERED, WQ_BH};
 use crate::cpu::CpuId;
 use crate::sync::atomic::Ordering;
 use crate::{IrqError, IrqSystem};
@@ -14,6 +14,17 @@ use crate::{IrqError, IrqSystem};
 /// True if the caller is a worker executing an item of `wq` (chained queueing).
 fn is_chained_work(sys: &IrqSystem, wq: &Workqueue) -> bool {
     super::api::current_item(sys).is_some_and(|it| Arc::ptr_eq(&it.wq, &wq.0))
+}
+
+/// A task work goes to threaded workqueues only, a BH work to WQ_BH ones only.
+pub(crate) fn check_kind(wq: &Workqueue, work: &Work) -> Result<(), IrqError> {
+    match (wq.0.flags & WQ_BH != 0, work.is_bh()) {
+        (true, false) => Err(IrqError::InvalidArgument(
+            "a task-context Work cannot run on a WQ_BH workqueue (use BhWork)",
+        )),
+        (false, true) => Err(IrqError::InvalidArgument("a BhWork runs only on a WQ_BH workqueue")),
+        _ => Ok(()),
+    }
 }
 
 /// `__queue_work`: the caller owns PENDING. On error PENDING is still owned and the
@@ -75,7 +86,8 @@ pub(crate) fn __queue_work(
 impl IrqSystem {
     /// `queue_work_on(cpu, wq, work)`: `Ok(false)` if the work was already pending
     /// (or is disabled), `Ok(true)` if this call queued it. `cpu` is ignored for
-    /// unbound workqueues. `AlreadyFreed` on a destroyed workqueue, `Busy` while it
+    /// unbound workqueues. `InvalidArgument` if the work's kind does not match the
+    /// workqueue (a [`super::BhWork`] needs WQ_BH, a plain [`Work`] needs a threaded one). `AlreadyFreed` on a destroyed workqueue, `Busy` while it
     /// drains (unless chained from its own work); the work stays idle then.
     pub fn queue_work_on(
         &self,
@@ -88,6 +100,7 @@ impl IrqSystem {
                 return Err(IrqError::NotFound("no such cpu"));
             }
         }
+        check_kind(wq, work)?;
         let flags = self.local_irq_save();
         let r = if !work.try_claim_pending() {
             Ok(false)
@@ -136,6 +149,7 @@ impl IrqSystem {
                 return Err(IrqError::NotFound("no such cpu"));
             }
         }
+        check_kind(wq, dwork.work())?;
         let flags = self.local_irq_save();
         let r = if !dwork.work().try_claim_pending() {
             Ok(false)
@@ -178,6 +192,7 @@ impl IrqSystem {
         dwork: &DelayedWork,
         delay: u64,
     ) -> Result<bool, IrqError> {
+        check_kind(wq, dwork.work())?;
         let flags = self.local_irq_save();
         let was = super::flush::grab_pending(self, dwork.work());
         let r = if dwork.work().0.data.load(Ordering::Acquire) >> 16 != 0 {

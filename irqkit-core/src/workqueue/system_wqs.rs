@@ -33,6 +33,10 @@ pub struct SystemWqs {
     pub system_freezable_power_efficient_wq: Workqueue,
     /// `system_dfl_long_wq` ("events_dfl_long").
     pub system_dfl_long_wq: Workqueue,
+    /// `system_bh_wq` ("events_bh", BH|PERCPU): [`BhWork`] in TASKLET_SOFTIRQ.
+    pub system_bh_wq: Workqueue,
+    /// `system_bh_highpri_wq` ("events_bh_highpri"): [`BhWork`] in HI_SOFTIRQ.
+    pub system_bh_highpri_wq: Workqueue,
 }
 
 impl IrqSystem {
@@ -49,7 +53,7 @@ impl IrqSystem {
         let mut cpu_pools = Vec::new();
         for c in 0..self.nr_cpus() {
             for hi in [false, true] {
-                let id = self.wq.next_pool_id.fetch_add(1, Ordering::Relaxed);
+                let id = (c * 4 + 2) as u32 + hi as u32;
                 cpu_pools.push(Pool::new(id, Some(CpuId(c as u32)), hi));
             }
         }
@@ -84,6 +88,8 @@ impl IrqSystem {
                 0,
             )?,
             system_dfl_long_wq: mk("events_dfl_long", WQ_UNBOUND, WQ_MAX_ACTIVE as i32)?,
+            system_bh_wq: mk("events_bh", WQ_BH | WQ_PERCPU, 0)?,
+            system_bh_highpri_wq: mk("events_bh_highpri", WQ_BH | WQ_HIGHPRI | WQ_PERCPU, 0)?,
         };
         *self.wq.system.lock_irqsave(self) = Some(s);
         Ok(())

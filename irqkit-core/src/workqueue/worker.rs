@@ -7,11 +7,12 @@
 //! one blocks with work queued (concurrency management).
 
 use alloc::string::String;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 
 use super::manage::create_worker;
 use super::pool::{Pool, PoolInner};
 use super::process::{process_scheduled, send_mayday};
+use super::work::WorkCtx;
 use crate::cpu::Task;
 use crate::sched::{ThreadId, WaitQueue};
 use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -37,7 +38,10 @@ const CREATE_COOLDOWN_MS: u64 = 1000;
 pub(crate) struct Worker {
     pub(crate) id: u32,
     pub(crate) name: String,
-    pub(crate) pool: Arc<Pool>,
+    /// The pool (weak: the pool's worker list holds the worker, and a BH pool's
+    /// pseudo-worker is made inside the pool).
+    pub(crate) pool: Weak<Pool>,
+    pub(crate) pool_id: u32,
     /// Worker flags; changed only under the pool lock, read anywhere.
     pub(crate) flags: AtomicU32,
     /// Blocked while busy (the hooks took it out of nr_running).
@@ -64,7 +68,7 @@ impl Worker {
     }
     /// The pool this worker serves (a rescuer: the pool it is helping now).
     pub(crate) fn attached_pool(&self) -> u32 {
-        self.pool.id
+        self.pool_id
     }
     pub(crate) fn is_rescuer(&self) -> bool {
         self.rescuer
@@ -75,7 +79,8 @@ impl Worker {
         Arc::new(Worker {
             id: u32::MAX,
             name,
-            pool: pool.clone(),
+            pool: Arc::downgrade(pool),
+            pool_id: pool.id,
             flags: AtomicU32::new(WORKER_UNBOUND),
             sleeping: AtomicBool::new(false),
             woken: AtomicBool::new(false),
@@ -113,12 +118,11 @@ fn worker_detach(sys: &IrqSystem, w: &Arc<Worker>, mut g: SpinLockIrqGuard<'_, P
     sys.wq.workers.lock_irqsave(sys).remove(&ThreadId(w.thread_id.load(Ordering::Acquire)));
 }
 
-pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, w: Arc<Worker>, task: &Task) {
+pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker>, task: &Task) {
     let me = sys.current_thread().expect("worker runs on a kernel thread");
     // Registration raced with our start: make sure current_work can find us.
     sys.wq.workers.lock_irqsave(sys).insert(me.id(), w.clone());
     w.thread_id.store(me.id().0, Ordering::Release);
-    let pool = w.pool.clone();
     loop {
         let mut g = pool.inner.lock_irqsave(sys);
         if me.should_stop() || w.flags() & WORKER_DIE != 0 {
@@ -167,7 +171,7 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, w: Arc<Worker>, task: &Task) {
                 let mine = Arc::ptr_eq(&g.workers[target].worker, &w);
                 g.workers[target].scheduled.push_back(item);
                 if mine {
-                    g = process_scheduled(sys, &pool, &w, g, task, false);
+                    g = process_scheduled(sys, &pool, &w, g, WorkCtx::Task(task), false);
                 }
                 if !g.keep_working() {
                     break;
