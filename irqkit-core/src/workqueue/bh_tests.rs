@@ -208,3 +208,32 @@ fn bh_workqueue_bad_input_is_a_typed_error() {
     assert_eq!(wq.max_active(), u32::MAX);
     assert!(wq.0.pools.iter().all(|p| p.bh_worker.is_some()));
 }
+
+// kernel/workqueue.c workqueue_softirq_dead / drain_dead_softirq_workfn: what is
+// left in an offline CPU's BH pool runs on a live CPU, from a BH work that requeues
+// itself while the dead pool has work (never more than one BH budget at a time).
+#[test]
+fn dead_cpu_bh_works_run_on_a_live_cpu() {
+    let (sys, _p) = FakePlatform::system(2);
+    let wq = sys.alloc_workqueue("bh", WQ_BH, 0).unwrap();
+    let log = Log::default();
+    let works: Vec<_> = (0..25).map(|_| logging("w", &log)).collect();
+    FakePlatform::enter_cpu(CpuId(1));
+    // Task context, no ksoftirqd: TASKLET is only marked pending on CPU 1.
+    for w in works.iter() {
+        sys.queue_work(&wq, w.work()).unwrap();
+    }
+    FakePlatform::enter_cpu(CpuId(0));
+    assert!(matches!(sys.workqueue_softirq_dead(CpuId(1)), Err(IrqError::Busy(_))));
+    sys.cpu(CpuId(1)).unwrap().set_online(false);
+    let drains = sys.workqueue_softirq_dead(CpuId(1)).unwrap();
+    assert_eq!(drains.len(), 1, "only the normal pool had work");
+    assert!(log.lock().unwrap().is_empty());
+    sys.local_bh_disable();
+    sys.local_bh_enable().unwrap();
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 25, "nothing lost");
+    assert!(log.iter().all(|e| e.1 == 0 && e.2), "on CPU 0, in softirq");
+    assert!(drains.iter().all(|d| sys.work_busy(d) == 0), "drain finished");
+    assert!(works.iter().all(|w| !w.is_pending()));
+}

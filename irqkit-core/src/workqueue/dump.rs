@@ -16,9 +16,10 @@ impl IrqSystem {
             let g = pool.inner.lock_irqsave(self);
             let cpu = match pool.cpu {
                 Some(c) => alloc::format!(
-                    "cpu {:3}{}",
+                    "cpu {:3}{}{}",
                     c.0,
-                    super::bh::describe(&pool).unwrap_or_default()
+                    super::bh::describe(&pool).unwrap_or_default(),
+                    if g.disassociated { " disassociated" } else { "" }
                 ),
                 None => String::from("unbound"),
             };

@@ -74,7 +74,8 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
             Some(c) => format!("kworker/{}:{}", c.0, id),
             None => format!("kworker/u{}:{}", pool.id, id),
         };
-        let unbound = if pool.cpu.is_none() { WORKER_UNBOUND } else { 0 };
+        // worker_attach_to_pool: a disassociated pool's new workers are unbound too.
+        let unbound = if pool.cpu.is_none() || g.disassociated { WORKER_UNBOUND } else { 0 };
         let w = Arc::new(Worker {
             id,
             name,
@@ -96,10 +97,12 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
             last_wq: None,
         });
         g.idle.insert(0, w.clone());
-        w
+        (w, unbound != 0)
     };
+    let (w, unbound) = w;
     let affinity = match pool.cpu {
-        Some(c) => Affinity::Bound(c),
+        Some(c) if !unbound => Affinity::Bound(c),
+        Some(c) => Affinity::Unbound(super::hotplug::unbound_mask(sys, c)),
         None => {
             let mut m = CpuMask::new();
             for i in 0..sys.nr_cpus() {

@@ -29,10 +29,12 @@
 //! - No delayed BH works (a [`DelayedWork`] is a task work); flushing or cancelling
 //!   a BH work waits by sleeping, from task context only (Linux also busy-waits from
 //!   BH or other non-hardirq atomic context).
-//! - No affinity scopes (one unbound pool per priority spanning all
-//!   CPUs), no CPU hotplug: bound kworkers stay bound, so a runtime that refuses to
-//!   offline a CPU with bound threads refuses it once workqueues are up.
-//!   CPU-intensive detection measures wall time since the item started or last
+//! - No affinity scopes (one unbound pool per priority spanning all CPUs).
+//! - CPU hotplug (`hotplug.rs`): Linux migrates a dying CPU's running kworker at
+//!   once; a runtime that keeps running an offline CPU's current thread until it
+//!   blocks (the hosted machine) has that worker finish its current item there and
+//!   hand the rest of the pool to a worker on an online CPU.
+//! - CPU-intensive detection measures wall time since the item started or last
 //!   woke (Linux measures the task's CPU time).
 //! - The rescuer is an unbound thread; it does not migrate to the CPU of the pool it
 //!   helps, so a rescued per-CPU work may run on another CPU.
@@ -50,6 +52,7 @@ mod bh_tests;
 mod create;
 mod dump;
 mod flush;
+mod hotplug;
 #[cfg(loom)]
 mod loom_model;
 mod manage;

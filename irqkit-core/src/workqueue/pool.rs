@@ -53,6 +53,12 @@ pub(crate) struct PoolInner {
     pub(crate) pwqs: BTreeMap<u32, Pwq>,
     /// How to kick a BH pool (raise its softirq here or on its CPU); `None` otherwise.
     pub(crate) bh: Option<BhKick>,
+    /// `POOL_DISASSOCIATED`: a per-CPU pool whose CPU is offline; its workers run
+    /// unbound and outside concurrency management until the CPU returns.
+    pub(crate) disassociated: bool,
+    /// `POOL_BH_DRAINING`: a dead CPU's BH pool being run from another CPU; it
+    /// cannot be kicked (the drain work requeues itself instead).
+    pub(crate) bh_draining: bool,
 }
 
 /// A worker pool: per CPU normal and highpri, plus the shared unbound pools.
@@ -108,6 +114,8 @@ impl Pool {
                     manager_active: false,
                     pwqs: BTreeMap::new(),
                     bh: bh_kick,
+                    disassociated: false,
+                    bh_draining: false,
                 }),
                 idle_timer: Timer::new(move |sys, _t, _ctx| {
                     if let Some(p) = me.upgrade() {
@@ -181,7 +189,9 @@ impl PoolInner {
             return false;
         }
         if let Some(bh) = &self.bh {
-            bh.kick(sys);
+            if !self.bh_draining {
+                bh.kick(sys);
+            }
             return true;
         }
         match self.idle.last() {

@@ -51,11 +51,14 @@ pub(crate) fn __queue_work(
         let c = cpu
             .or_else(|| sys.current_cpu())
             .unwrap_or_else(|| sys.online_mask().first().unwrap_or(CpuId(0)));
-        if !sys.cpu(c)?.online() {
-            // Linux WARNs and queues anyway; with no worker there it would never run.
+        let p = wq.0.pools.get(c.index()).ok_or(IrqError::NotFound("no such cpu"))?;
+        // A DISASSOCIATED pool runs its work unbound (Linux queues there too). A CPU
+        // that is offline without that (never brought up, or a BH pool, which needs
+        // its CPU) would never run the work: refused.
+        if !sys.cpu(c)?.online() && !p.inner.lock_irqsave(sys).disassociated {
             return Err(IrqError::CpuOffline(c.0));
         }
-        wq.0.pools.get(c.index()).ok_or(IrqError::NotFound("no such cpu"))?
+        p
     } else {
         &wq.0.pools[0]
     };

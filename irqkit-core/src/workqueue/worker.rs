@@ -29,8 +29,12 @@ pub(crate) const WORKER_PREP: u32 = 8;
 pub(crate) const WORKER_CPU_INTENSIVE: u32 = 0x40;
 /// `WORKER_UNBOUND`: an unbound pool's worker (never concurrency-managed).
 pub(crate) const WORKER_UNBOUND: u32 = 0x80;
+/// `WORKER_REBOUND`: bound again after its CPU came back; rejoins `nr_running` when
+/// it next starts processing.
+pub(crate) const WORKER_REBOUND: u32 = 0x100;
 /// Flags that take a worker out of `nr_running`.
-pub(crate) const WORKER_NOT_RUNNING: u32 = WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_UNBOUND;
+pub(crate) const WORKER_NOT_RUNNING: u32 =
+    WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_UNBOUND | WORKER_REBOUND;
 /// Linux's CREATE_COOLDOWN (HZ): wait after a failed worker creation.
 const CREATE_COOLDOWN_MS: u64 = 1000;
 
@@ -161,7 +165,7 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
             }
         }
         if work_now {
-            g.worker_clr_flags(&w, WORKER_PREP);
+            g.worker_clr_flags(&w, WORKER_PREP | WORKER_REBOUND);
             loop {
                 let Some(item) = g.worklist.pop_front() else { break };
                 // assign_work: hand it to the worker already running it, if any.
@@ -176,8 +180,18 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
                 if !g.keep_working() {
                     break;
                 }
+                // Our CPU went offline under us (the hosted machine keeps running
+                // its current thread): stop taking work here. Going idle kicks an
+                // unbound worker, which wakes on an online CPU.
+                if g.disassociated && !sys.this_cpu().online() {
+                    break;
+                }
             }
             g.worker_set_flags(&w, WORKER_PREP);
+        }
+        let mut handoff = false;
+        if g.disassociated && !sys.this_cpu().online() {
+            (g, handoff) = hand_off_offline(sys, &pool, g);
         }
         // worker_enter_idle
         w.set_flags(WORKER_IDLE);
@@ -189,7 +203,7 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
             pool.idle_timer.modify(sys, sys.jiffies() + sys.msecs_to_jiffies(ms) + 1);
         }
         // A kick that came in while we were busy: the pool may still need us.
-        let again = g.need_more_worker();
+        let again = !handoff && g.need_more_worker();
         drop(g);
         if !again {
             let _ = w
@@ -197,4 +211,30 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
                 .wait_event(sys, task, || w.woken.load(Ordering::Acquire) || me.should_stop());
         }
     }
+}
+
+/// A worker whose CPU went offline under it (the hosted machine keeps running a
+/// CPU's current thread until it blocks; Linux migrates it at once) hands the
+/// pool's work to another worker — an idle one, or a new one — which wakes on an
+/// online CPU, and then sleeps so that its own next wake-up moves it there too.
+/// Returns true if someone else will take the work; false (keep working here, so
+/// nothing is stuck) if no worker could be found or made.
+fn hand_off_offline<'a>(
+    sys: &'a Arc<IrqSystem>,
+    pool: &'a Arc<Pool>,
+    mut g: SpinLockIrqGuard<'a, PoolInner>,
+) -> (SpinLockIrqGuard<'a, PoolInner>, bool) {
+    if g.worklist.is_empty() {
+        return (g, true);
+    }
+    if g.idle.is_empty() && !g.manager_active {
+        g.manager_active = true;
+        drop(g);
+        let _ = create_worker(sys, pool);
+        g = pool.inner.lock_irqsave(sys);
+        g.manager_active = false;
+    }
+    // We are not on the idle list yet: this wakes another worker.
+    let handed = g.kick(sys);
+    (g, handed)
 }
