@@ -19,7 +19,7 @@ use super::pool::Pool;
 use super::process::process_scheduled;
 use super::work::WorkCtx;
 use super::worker::{Worker, WORKER_IDLE, WORKER_PREP};
-use crate::cpu::{CpuId, SoftIrq};
+use crate::cpu::{CpuId, CpuMask, SoftIrq};
 use crate::irq_work::{IrqWork, IRQ_WORK_HARD_IRQ};
 use crate::sched::WaitQueue;
 use crate::softirq::SoftirqVec;
@@ -145,7 +145,8 @@ pub(crate) fn bh_pools(nr_cpus: usize) -> alloc::vec::Vec<Arc<Pool>> {
     let mut v = alloc::vec::Vec::with_capacity(nr_cpus * 2);
     for c in 0..nr_cpus {
         for hi in [false, true] {
-            v.push(Pool::build((c * 4) as u32 + hi as u32, Some(CpuId(c as u32)), hi, true));
+            let (id, cpu) = ((c * 4) as u32 + hi as u32, CpuId(c as u32));
+            v.push(Pool::build(id, Some(cpu), hi, true, (CpuMask::single(cpu), true)));
         }
     }
     v

@@ -7,7 +7,8 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::pool::Pool;
-use super::wq::{FlushState, WqStats, DESTROYED, DESTROYING};
+use super::scope::AffinityScope;
+use super::wq::{FlushState, UnboundPods, WqStats, DESTROYED, DESTROYING};
 use super::*;
 use crate::cpu::{CpuId, Task};
 use crate::sched::WaitQueue;
@@ -102,7 +103,7 @@ impl IrqSystem {
                 .map(|c| self.wq.bh_pools[c * 2 + highpri as usize].clone())
                 .collect()
         } else if flags & WQ_UNBOUND != 0 {
-            alloc::vec![self.wq.unbound_pool(self, highpri)?]
+            Vec::new() // pods: apply_unbound_attrs below
         } else {
             (0..self.nr_cpus())
                 .map(|c| self.wq.cpu_pool(self, CpuId(c as u32), highpri))
@@ -114,6 +115,12 @@ impl IrqSystem {
             flags,
             max_active: AtomicU32::new(max),
             pools,
+            unbound: SpinLockIrq::new(UnboundPods {
+                scope: AffinityScope::Default,
+                strict: false,
+                by_cpu: Vec::new(),
+                used: Vec::new(),
+            }),
             state: AtomicU32::new(0),
             frozen: AtomicBool::new(false),
             flush: SpinLockIrq::new(FlushState { color: 0, in_flight: VecDeque::new() }),
@@ -124,6 +131,9 @@ impl IrqSystem {
             rescuer: SpinLockIrq::new(None),
             stats: WqStats::default(),
         });
+        if flags & WQ_UNBOUND != 0 {
+            super::attrs::apply_unbound_attrs(self, &inner)?;
+        }
         if flags & WQ_MEM_RECLAIM != 0 {
             let t = super::rescuer::start_rescuer(self, &inner)?;
             *inner.rescuer.lock_irqsave(self) = Some(t);
@@ -171,7 +181,7 @@ impl IrqSystem {
         let max = clamp_max_active(self, &wq.0.name, max_active);
         let max = if wq.is_ordered() { 1 } else { max };
         wq.0.max_active.store(max, Ordering::Relaxed);
-        for pool in wq.0.pools.iter() {
+        for pool in wq.0.all_pools(self).iter() {
             let mut g = pool.inner.lock_irqsave(self);
             if let Some(p) = g.pwqs.get_mut(&wq.0.id) {
                 p.max_active = max;
@@ -182,16 +192,16 @@ impl IrqSystem {
 
     /// `workqueue_congested(cpu, wq)`: the pwq serving `cpu` has inactive works.
     pub fn workqueue_congested(&self, cpu: Option<CpuId>, wq: &Workqueue) -> bool {
+        let c = cpu.or(self.current_cpu()).unwrap_or(CpuId(0));
         let pool = if wq.0.is_percpu() {
-            let c = cpu.or(self.current_cpu()).unwrap_or(CpuId(0));
-            match wq.0.pools.get(c.index()) {
-                Some(p) => p,
-                None => return false,
-            }
+            wq.0.pools.get(c.index()).cloned()
         } else {
-            &wq.0.pools[0]
+            wq.0.unbound_pool_for(self, c)
         };
-        pool.inner.lock_irqsave(self).pwq_counts(wq.0.id).is_some_and(|(_, i)| i > 0)
+        let Some(pool) = pool else { return false };
+        let congested =
+            pool.inner.lock_irqsave(self).pwq_counts(wq.0.id).is_some_and(|(_, i)| i > 0);
+        congested
     }
 
     /// `freeze_workqueues_begin`: freezable workqueues start no new work (queued
@@ -209,7 +219,7 @@ impl IrqSystem {
         let wqs: Vec<_> = self.wq.registry.lock_irqsave(self).clone();
         for wq in wqs.iter().filter(|w| w.frozen()) {
             wq.frozen.store(false, Ordering::Release);
-            for pool in wq.pools.iter() {
+            for pool in wq.all_pools(self).iter() {
                 pool.inner.lock_irqsave(self).activate(self, wq.id);
             }
         }

@@ -103,13 +103,9 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
     let affinity = match pool.cpu {
         Some(c) if !unbound => Affinity::Bound(c),
         Some(c) => Affinity::Unbound(super::hotplug::unbound_mask(sys, c)),
-        None => {
-            let mut m = CpuMask::new();
-            for i in 0..sys.nr_cpus() {
-                m.set(crate::CpuId(i as u32));
-            }
-            Affinity::Unbound(m)
-        }
+        // An unbound pool's workers: inside the pod if strict, else anywhere.
+        None if pool.strict => Affinity::Unbound(pool.pod),
+        None => Affinity::Unbound(CpuMask::first_n(sys.nr_cpus())),
     };
     let hooks: Arc<dyn SchedHooks> =
         Arc::new(WorkerHooks { worker: Arc::downgrade(&w), sys: Arc::downgrade(sys) });

@@ -4,8 +4,9 @@
 //! # Model
 //!
 //! Per CPU there is a normal pool (`kworker/N:M`, nice 0) and a highpri pool
-//! (`kworker/N:MH`, nice −20); unbound workqueues share one unbound pool per
-//! priority (`kworker/uP:M`). A [`Workqueue`] owns no threads: it feeds pools
+//! (`kworker/N:MH`, nice −20); an unbound workqueue has one pool per pod of its
+//! affinity scope (`scope.rs`, `attrs.rs`), shared with every workqueue of equal
+//! attributes (`kworker/uP:M`), and queues to the pod of the queueing CPU. A [`Workqueue`] owns no threads: it feeds pools
 //! through pool_workqueues that enforce `max_active` with an inactive list. A pool
 //! keeps one worker running per CPU as long as its work does not block; when the
 //! last running worker sleeps, the scheduler hook wakes an idle worker, and a
@@ -29,7 +30,11 @@
 //! - No delayed BH works (a [`DelayedWork`] is a task work); flushing or cancelling
 //!   a BH work waits by sleeping, from task context only (Linux also busy-waits from
 //!   BH or other non-hardirq atomic context).
-//! - No affinity scopes (one unbound pool per priority spanning all CPUs).
+//! - Affinity scopes: a non-strict pool's workers may run on any CPU and get no
+//!   wake-up hint towards their pod (Linux's `wake_cpu`), so only strict scopes pin
+//!   work to the pod; pods of a strict pool whose CPUs all go offline are not
+//!   re-pointed to a fallback pool (Linux's `dfl_pwq`). max_active applies per pod
+//!   pool, not per NUMA node.
 //! - CPU hotplug (`hotplug.rs`): Linux migrates a dying CPU's running kworker at
 //!   once; a runtime that keeps running an offline CPU's current thread until it
 //!   blocks (the hosted machine) has that worker finish its current item there and
@@ -46,6 +51,7 @@
 //!   PENDING instead of WARNing and leaving the work pending for ever.
 
 mod api;
+mod attrs;
 mod bh;
 #[cfg(test)]
 mod bh_tests;
@@ -60,13 +66,16 @@ mod pool;
 mod process;
 mod queue;
 mod rescuer;
+mod scope;
 mod system_wqs;
 mod work;
 mod worker;
 mod wq;
 
+pub use attrs::WqAttrs;
 pub use bh::{BH_WORKER_NS, BH_WORKER_RESTARTS};
 pub(crate) use process::wq_worker_tick;
+pub use scope::{AffinityScope, CpuTopo, CpuTopology, WQ_CACHE_SHARD_SIZE_DFL};
 pub use system_wqs::SystemWqs;
 pub use work::{work_inner_size, BhWork, BhWorkFn, DelayedWork, Work, WorkFn};
 pub use wq::{Workqueue, WqInner, WqStats};
@@ -146,8 +155,15 @@ pub struct Workqueues {
     pub(crate) bh_runners: AtomicBool,
     /// Per-CPU pools: index `cpu * 2 + highpri`.
     pub(crate) cpu_pools: SpinLockIrq<Vec<Arc<Pool>>>,
-    /// Unbound pools: normal, highpri.
+    /// Unbound pools, shared by workqueues with equal attributes (priority, pod,
+    /// strictness); made on demand.
     pub(crate) unbound_pools: SpinLockIrq<Vec<Arc<Pool>>>,
+    /// The CPU topology that affinity scopes split into pods.
+    pub(crate) topology: SpinLockIrq<CpuTopology>,
+    /// `workqueue.default_affinity_scope` (never `Default` itself).
+    pub(crate) default_scope: SpinLockIrq<AffinityScope>,
+    /// `workqueue.cache_shard_size`.
+    pub(crate) cache_shard_size: AtomicUsize,
     pub(crate) system: SpinLockIrq<Option<SystemWqs>>,
     pub(crate) registry: SpinLockIrq<Vec<Arc<WqInner>>>,
     pub(crate) workers: SpinLockIrq<BTreeMap<ThreadId, Arc<Worker>>>,
@@ -166,13 +182,22 @@ pub struct Workqueues {
 }
 
 impl Workqueues {
-    pub(crate) fn new(nr_cpus: usize) -> Self {
+    pub(crate) fn new(config: &crate::system::SystemConfig) -> Self {
+        let nr_cpus = config.nr_cpus;
+        let topology = match &config.topology {
+            Some(t) if t.validate(nr_cpus).is_ok() => t.clone(),
+            _ => CpuTopology::flat(nr_cpus),
+        };
         Workqueues {
             inited: SpinLockIrq::new(false),
             bh_pools: bh::bh_pools(nr_cpus),
             bh_runners: AtomicBool::new(false),
             cpu_pools: SpinLockIrq::new(Vec::new()),
             unbound_pools: SpinLockIrq::new(Vec::new()),
+            topology: SpinLockIrq::new(topology),
+            // Today's Linux default (older kernels used "cache").
+            default_scope: SpinLockIrq::new(AffinityScope::CacheShard),
+            cache_shard_size: AtomicUsize::new(WQ_CACHE_SHARD_SIZE_DFL),
             system: SpinLockIrq::new(None),
             registry: SpinLockIrq::new(Vec::new()),
             workers: SpinLockIrq::new(BTreeMap::new()),
@@ -247,17 +272,5 @@ impl Workqueues {
             .get(cpu.index() * 2 + highpri as usize)
             .cloned()
             .ok_or(IrqError::NotFound("no worker pool for that cpu"))
-    }
-
-    pub(crate) fn unbound_pool(
-        &self,
-        sys: &IrqSystem,
-        highpri: bool,
-    ) -> Result<Arc<Pool>, IrqError> {
-        self.unbound_pools
-            .lock_irqsave(sys)
-            .get(highpri as usize)
-            .cloned()
-            .ok_or(IrqError::NotFound("workqueues not initialised"))
     }
 }

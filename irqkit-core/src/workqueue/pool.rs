@@ -12,7 +12,7 @@ use super::bh::BhKick;
 use super::work::Work;
 use super::worker::{Worker, WORKER_DIE, WORKER_NOT_RUNNING};
 use super::WqInner;
-use crate::cpu::CpuId;
+use crate::cpu::{CpuId, CpuMask};
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::SpinLockIrq;
 use crate::timer::Timer;
@@ -74,15 +74,30 @@ pub(crate) struct Pool {
     pub(crate) nr_reaped: AtomicU64,
     /// A BH pool's pseudo-worker (no thread: it runs from the softirq).
     pub(crate) bh_worker: Option<Arc<Worker>>,
+    /// An unbound pool's pod (`__pod_cpumask`); a per-CPU pool's CPU.
+    pub(crate) pod: CpuMask,
+    /// `affn_strict`: workers stay inside the pod (else they may run on any CPU).
+    pub(crate) strict: bool,
 }
 
 impl Pool {
-    pub(crate) fn new(id: u32, cpu: Option<CpuId>, highpri: bool) -> Arc<Pool> {
-        Self::build(id, cpu, highpri, false)
+    pub(crate) fn new(id: u32, cpu: CpuId, highpri: bool) -> Arc<Pool> {
+        Self::build(id, Some(cpu), highpri, false, (CpuMask::single(cpu), true))
+    }
+
+    /// An unbound pool for the pod `pod` (`strict`: its workers stay inside it).
+    pub(crate) fn new_unbound(id: u32, highpri: bool, pod: CpuMask, strict: bool) -> Arc<Pool> {
+        Self::build(id, None, highpri, false, (pod, strict))
     }
 
     /// A pool; `bh` makes it a BH pool of `cpu` with its pseudo-worker attached.
-    pub(crate) fn build(id: u32, cpu: Option<CpuId>, highpri: bool, bh: bool) -> Arc<Pool> {
+    pub(crate) fn build(
+        id: u32,
+        cpu: Option<CpuId>,
+        highpri: bool,
+        bh: bool,
+        (pod, strict): (CpuMask, bool),
+    ) -> Arc<Pool> {
         Arc::new_cyclic(|me: &alloc::sync::Weak<Pool>| {
             let (bh_kick, bh_worker) = match (bh, cpu) {
                 (true, Some(c)) => {
@@ -106,6 +121,8 @@ impl Pool {
                 cpu,
                 highpri,
                 bh_worker,
+                pod,
+                strict,
                 inner: SpinLockIrq::new(PoolInner {
                     worklist: VecDeque::new(),
                     workers,

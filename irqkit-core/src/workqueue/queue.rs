@@ -47,10 +47,10 @@ pub(crate) fn __queue_work(
         sys.wq.log(sys, format!("workqueue: cannot queue {:#x} on wq {}", work.addr(), wq.0.name));
         return Err(IrqError::Busy("workqueue is draining"));
     }
-    let mut pool: &Arc<Pool> = if wq.0.is_percpu() {
-        let c = cpu
-            .or_else(|| sys.current_cpu())
-            .unwrap_or_else(|| sys.online_mask().first().unwrap_or(CpuId(0)));
+    let c = cpu
+        .or_else(|| sys.current_cpu())
+        .unwrap_or_else(|| sys.online_mask().first().unwrap_or(CpuId(0)));
+    let mut pool: Arc<Pool> = if wq.0.is_percpu() {
         let p = wq.0.pools.get(c.index()).ok_or(IrqError::NotFound("no such cpu"))?;
         // A DISASSOCIATED pool runs its work unbound (Linux queues there too). A CPU
         // that is offline without that (never brought up, or a BH pool, which needs
@@ -58,14 +58,14 @@ pub(crate) fn __queue_work(
         if !sys.cpu(c)?.online() && !p.inner.lock_irqsave(sys).disassociated {
             return Err(IrqError::CpuOffline(c.0));
         }
-        p
+        p.clone()
     } else {
-        &wq.0.pools[0]
+        // The pool of the queueing (or requested) CPU's pod.
+        wq.0.unbound_pool_for(sys, c).ok_or(IrqError::NotFound("no such cpu"))?
     };
     // Non-reentrancy: if the pool that last ran this work is running it now for
     // this workqueue, queue it there so it cannot run concurrently with itself.
     let last_id = work.0.last_pool.load(Ordering::Acquire);
-    let redirect;
     if wq.0.flags & __WQ_ORDERED == 0 && last_id != NO_POOL && last_id != pool.id {
         if let Some(last) = sys.wq.pool_by_id(sys, last_id) {
             let g = last.inner.lock_irqsave(sys);
@@ -74,8 +74,7 @@ pub(crate) fn __queue_work(
             });
             drop(g);
             if busy_here {
-                redirect = last;
-                pool = &redirect;
+                pool = last;
             }
         }
     }

@@ -54,13 +54,14 @@ impl IrqSystem {
         for c in 0..self.nr_cpus() {
             for hi in [false, true] {
                 let id = (c * 4 + 2) as u32 + hi as u32;
-                cpu_pools.push(Pool::new(id, Some(CpuId(c as u32)), hi));
+                cpu_pools.push(Pool::new(id, CpuId(c as u32), hi));
             }
         }
         let mut unbound = Vec::new();
         for hi in [false, true] {
             let id = self.wq.next_pool_id.fetch_add(1, Ordering::Relaxed);
-            unbound.push(Pool::new(id, None, hi));
+            let all = crate::cpu::CpuMask::first_n(self.nr_cpus());
+            unbound.push(Pool::new_unbound(id, hi, all, false));
         }
         *self.wq.cpu_pools.lock_irqsave(self) = cpu_pools.clone();
         *self.wq.unbound_pools.lock_irqsave(self) = unbound.clone();
