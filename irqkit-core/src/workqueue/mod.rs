@@ -90,6 +90,7 @@ use crate::sched::{ThreadId, WaitQueue};
 use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::SpinLockIrq;
 use crate::{IrqError, IrqSystem};
+use crossbeam_utils::atomic::AtomicCell;
 use pool::Pool;
 use worker::Worker;
 
@@ -177,7 +178,8 @@ pub struct Workqueues {
     pub(crate) idle_timeout_ms: AtomicU64,
     pub(crate) cpu_intensive_thresh_us: AtomicU64,
     pub(crate) power_efficient: AtomicBool,
-    pub(crate) guard: SpinLockIrq<Option<WorkGuard>>,
+    /// Read for every item: an atomic word, not a lock.
+    pub(crate) guard: AtomicCell<Option<WorkGuard>>,
     pub(crate) log: SpinLockIrq<Vec<String>>,
 }
 
@@ -210,7 +212,7 @@ impl Workqueues {
             idle_timeout_ms: AtomicU64::new(IDLE_WORKER_TIMEOUT_MS),
             cpu_intensive_thresh_us: AtomicU64::new(CPU_INTENSIVE_THRESH_US),
             power_efficient: AtomicBool::new(false),
-            guard: SpinLockIrq::new(None),
+            guard: AtomicCell::new(None),
             log: SpinLockIrq::new(Vec::new()),
         }
     }
@@ -222,9 +224,8 @@ impl Workqueues {
         }
     }
 
-    pub(crate) fn run_guarded(&self, sys: &IrqSystem, f: &mut dyn FnMut()) -> bool {
-        let g = *self.guard.lock_irqsave(sys);
-        match g {
+    pub(crate) fn run_guarded(&self, f: &mut dyn FnMut()) -> bool {
+        match self.guard.load() {
             Some(g) => g(f),
             None => {
                 f();

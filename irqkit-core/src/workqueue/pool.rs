@@ -61,6 +61,25 @@ pub(crate) struct PoolInner {
     pub(crate) bh_draining: bool,
 }
 
+/// The outcome of [`PoolInner::kick_deferred`].
+pub(crate) enum Kick {
+    /// The pool needs no worker, or has no idle one.
+    None,
+    /// Already handled (a worker woken earlier, or a BH pool raised).
+    Done,
+    /// This worker's wake-up is owed: call [`Kick::wake`] after unlocking.
+    Wake(Arc<Worker>),
+}
+
+impl Kick {
+    /// Issues the owed wake-up, if any (call it without the pool lock).
+    pub(crate) fn wake(self, sys: &IrqSystem) {
+        if let Kick::Wake(w) = self {
+            w.wait.wake_all(sys);
+        }
+    }
+}
+
 /// A worker pool: per CPU normal and highpri, plus the shared unbound pools.
 pub(crate) struct Pool {
     pub(crate) id: u32,
@@ -200,23 +219,36 @@ impl PoolInner {
     }
 
     /// `kick_pool`: wakes the most recently idle worker if the pool needs one.
-    /// Returns true if a worker was woken.
+    /// Returns true if a worker was woken (or a BH pool raised).
     pub(crate) fn kick(&self, sys: &IrqSystem) -> bool {
+        match self.kick_deferred(sys) {
+            Kick::None => false,
+            Kick::Done => true,
+            Kick::Wake(w) => {
+                w.wait.wake_all(sys);
+                true
+            }
+        }
+    }
+
+    /// `kick_pool` whose wake-up the caller issues once it dropped the pool lock
+    /// ([`Kick::wake`]): the futex call of a hosted wake-up then never lengthens the
+    /// lock hold that producers and workers contend for. Only a worker not yet
+    /// woken since it went idle is returned; a BH pool is raised at once.
+    pub(crate) fn kick_deferred(&self, sys: &IrqSystem) -> Kick {
         if !self.need_more_worker() {
-            return false;
+            return Kick::None;
         }
         if let Some(bh) = &self.bh {
             if !self.bh_draining {
                 bh.kick(sys);
             }
-            return true;
+            return Kick::Done;
         }
         match self.idle.last() {
-            Some(w) => {
-                w.wake(sys);
-                true
-            }
-            None => false,
+            Some(w) if w.claim_wake() => Kick::Wake(w.clone()),
+            Some(_) => Kick::Done,
+            None => Kick::None,
         }
     }
 
@@ -248,7 +280,9 @@ impl PoolInner {
     }
 
     /// Adds an active item (counted in its pwq's `nr_active`) to the worklist.
-    pub(crate) fn insert_work(&mut self, sys: &IrqSystem, pool_id: u32, item: Item) {
+    /// Returns the kick to issue after unlocking.
+    #[must_use]
+    pub(crate) fn insert_work(&mut self, sys: &IrqSystem, pool_id: u32, item: Item) -> Kick {
         let max = item.wq.max_active();
         let pwq = self.pwqs.entry(item.wq.id).or_insert_with(|| Pwq {
             nr_active: 0,
@@ -260,9 +294,10 @@ impl PoolInner {
         if pwq.inactive.is_empty() && pwq.nr_active < pwq.max_active && !item.wq.frozen() {
             pwq.nr_active += 1;
             self.worklist.push_back(item);
-            self.kick(sys);
+            self.kick_deferred(sys)
         } else {
             pwq.inactive.push_back(item);
+            Kick::None
         }
     }
 

@@ -40,30 +40,34 @@ fn process_one_work<'a>(
     rescuer: bool,
 ) -> SpinLockIrqGuard<'a, PoolInner> {
     let cpu_intensive = item.wq.flags & WQ_CPU_INTENSIVE != 0;
-    w.current_at.store(sys.now_ns(), Ordering::Relaxed);
+    let start = sys.now_ns();
+    w.current_at.store(start, Ordering::Relaxed);
     let work = item.work.clone();
     let wq = item.wq.clone();
+    let color = item.color;
     if let Some(slot) = g.slot(w) {
-        slot.current = Some(item.clone());
-        slot.last_wq = Some(wq.clone());
+        slot.current = Some(item);
+        if !slot.last_wq.as_ref().is_some_and(|l| Arc::ptr_eq(l, &wq)) {
+            slot.last_wq = Some(wq.clone());
+        }
     }
     if cpu_intensive {
         g.worker_set_flags(w, WORKER_CPU_INTENSIVE);
         wq.stats.cpu_intensive.fetch_add(1, Ordering::Relaxed);
     }
     // Chain execution for workers outside concurrency management.
-    g.kick(sys);
+    let kick = g.kick_deferred(sys);
     work.0.queued.store(false, Ordering::Relaxed);
     work.0.last_pool.store(pool.id, Ordering::Release);
     // PENDING is cleared before the call, so the function may requeue itself.
     work.clear_pending();
     drop(g);
+    kick.wake(sys);
     wq.stats.started.fetch_add(1, Ordering::Relaxed);
     if rescuer {
         wq.stats.rescued.fetch_add(1, Ordering::Relaxed);
     }
-    let start = sys.now_ns();
-    let ok = sys.wq.run_guarded(sys, &mut || work.call(sys, ctx));
+    let ok = sys.wq.run_guarded(&mut || work.call(sys, ctx));
     wq.stats.cpu_time_ns.fetch_add(sys.now_ns().saturating_sub(start), Ordering::Relaxed);
     if !ok {
         wq.stats.panicked.fetch_add(1, Ordering::Relaxed);
@@ -77,13 +81,12 @@ fn process_one_work<'a>(
     if w.flags() & WORKER_CPU_INTENSIVE != 0 {
         g.worker_clr_flags(w, WORKER_CPU_INTENSIVE);
     }
-    if let Some(slot) = g.slot(w) {
-        slot.current = None;
-    }
+    // The item goes back out of the slot; dropped with the guard's scope below.
+    let _done = g.slot(w).and_then(|slot| slot.current.take());
     work.0.nr_done.fetch_add(1, Ordering::SeqCst);
     g.dec_active(sys, wq.id);
     wq.stats.completed.fetch_add(1, Ordering::Relaxed);
-    wq.flush_done(sys, item.color);
+    wq.flush_done(sys, color);
     sys.wq.wake_work_flushers(sys);
     g
 }

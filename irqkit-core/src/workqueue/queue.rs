@@ -81,7 +81,9 @@ pub(crate) fn __queue_work(
     let mut g = pool.inner.lock_irqsave(sys);
     let color = wq.0.flush_get(sys);
     work.0.nr_queued.fetch_add(1, Ordering::SeqCst);
-    g.insert_work(sys, pool.id, Item { work: work.clone(), wq: wq.0.clone(), color });
+    let kick = g.insert_work(sys, pool.id, Item { work: work.clone(), wq: wq.0.clone(), color });
+    drop(g);
+    kick.wake(sys);
     Ok(())
 }
 

@@ -107,7 +107,7 @@ impl IrqSystem {
 
     /// Installs the panic guard work functions run under (see [`WorkGuard`]).
     pub fn set_work_guard(&self, guard: WorkGuard) {
-        *self.wq.guard.lock_irqsave(self) = Some(guard);
+        self.wq.guard.store(Some(guard));
     }
 
     /// Fault injection: while `fail` is set, creating a worker fails (tests the

@@ -106,11 +106,17 @@ impl Worker {
 
     /// Wakes the worker from its idle wait (or makes the next wait return at once).
     pub(crate) fn wake(&self, sys: &IrqSystem) {
-        // Only the first kick since the worker went idle needs a wake-up: it clears
-        // `woken` (under the pool lock, as kicks run) before it sleeps again.
-        if !self.woken.swap(true, Ordering::AcqRel) {
+        if self.claim_wake() {
             self.wait.wake_all(sys);
         }
+    }
+
+    /// The first kick since the worker went idle claims its wake-up (true: the
+    /// caller must call `wait.wake_all`, which it may do after dropping the pool
+    /// lock). The worker clears `woken` under the pool lock before it sleeps again,
+    /// and its wait re-checks `woken`, so a wake-up issued late is never lost.
+    pub(crate) fn claim_wake(&self) -> bool {
+        !self.woken.swap(true, Ordering::AcqRel)
     }
 }
 
