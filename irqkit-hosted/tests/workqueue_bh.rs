@@ -7,8 +7,8 @@ mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
+use irqkit_core::sched::ThreadState;
 use irqkit_core::workqueue::*;
 use irqkit_core::{CpuId, IrqError};
 use irqkit_hosted::{Machine, MachineConfig};
@@ -29,12 +29,22 @@ fn gated(started: &Arc<AtomicBool>, gate: &Arc<AtomicBool>, done: &Arc<AtomicBoo
     })
 }
 
-/// Opens `gate` from a plain OS thread once `started` is seen (plus a pause, so a
-/// waiter that does not wait would be caught returning before `done`).
-fn open_later(started: Arc<AtomicBool>, gate: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+/// Opens `gate` from a plain OS thread once the BH work started and the waiter (the
+/// `run_on/0` thread) sleeps: the work cannot finish before the waiter looks, so a
+/// waiter that returned without waiting would be caught.
+fn open_later(
+    m: &Machine,
+    started: Arc<AtomicBool>,
+    gate: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let sys = m.sys().clone();
     std::thread::spawn(move || {
         common::wait_until("BH work started", || started.load(Ordering::SeqCst));
-        std::thread::sleep(Duration::from_millis(20));
+        common::wait_until("waiter sleeps", || {
+            sys.threads()
+                .iter()
+                .any(|t| t.name() == "run_on/0" && t.state() == ThreadState::Sleeping)
+        });
         gate.store(true, Ordering::SeqCst);
     })
 }
@@ -79,7 +89,7 @@ fn flush_work_waits_for_a_running_bh_work() {
     let (started, gate, done) = Default::default();
     let w = gated(&started, &gate, &done);
     assert_eq!(m.sys().queue_work_on(Some(CpuId(1)), &wq, w.work()), Ok(true));
-    let opener = open_later(started.clone(), gate.clone());
+    let opener = open_later(&m, started.clone(), gate.clone());
     common::wait_until("BH work started", || started.load(Ordering::SeqCst));
     let (sys, w2, d2) = (m.sys().clone(), w.clone(), done.clone());
     let r = m.run_on(CpuId(0), move |t| (sys.flush_work(t, w2.work()), d2.load(Ordering::SeqCst)));
@@ -98,7 +108,7 @@ fn cancel_work_sync_waits_for_a_running_bh_work() {
     let (started, gate, done) = Default::default();
     let w = gated(&started, &gate, &done);
     assert_eq!(m.sys().queue_work_on(Some(CpuId(1)), &wq, w.work()), Ok(true));
-    let opener = open_later(started.clone(), gate.clone());
+    let opener = open_later(&m, started.clone(), gate.clone());
     common::wait_until("BH work started", || started.load(Ordering::SeqCst));
     let (sys, w2, d2) = (m.sys().clone(), w.clone(), done.clone());
     let r = m

@@ -76,6 +76,11 @@ fn process_one_work<'a>(
             format!("workqueue: work {:#x} on {} panicked; contained", work.addr(), wq.name),
         );
     }
+    // The function has returned: this instance counts as flushed for
+    // flush_workqueue. Done before relocking, so the pool lock that producers and
+    // other workers wait for is not held across the workqueue's flush lock.
+    wq.stats.completed.fetch_add(1, Ordering::Relaxed);
+    wq.flush_done(sys, color);
     let mut g = pool.inner.lock_irqsave(sys);
     // Declared or detected by the tick: the flag ends with the item.
     if w.flags() & WORKER_CPU_INTENSIVE != 0 {
@@ -83,10 +88,10 @@ fn process_one_work<'a>(
     }
     // The item goes back out of the slot; dropped with the guard's scope below.
     let _done = g.slot(w).and_then(|slot| slot.current.take());
+    // flush_work / cancel_work_sync see the instance done only once it is no longer
+    // the worker's current work.
     work.0.nr_done.fetch_add(1, Ordering::SeqCst);
     g.dec_active(sys, wq.id);
-    wq.stats.completed.fetch_add(1, Ordering::Relaxed);
-    wq.flush_done(sys, color);
     sys.wq.wake_work_flushers(sys);
     g
 }

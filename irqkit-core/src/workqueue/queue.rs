@@ -78,10 +78,13 @@ pub(crate) fn __queue_work(
             }
         }
     }
-    let mut g = pool.inner.lock_irqsave(sys);
+    // Accounting and reference counts before the pool lock: the lock hold, which
+    // the pool's workers contend for, covers only the list insertion and the kick.
     let color = wq.0.flush_get(sys);
     work.0.nr_queued.fetch_add(1, Ordering::SeqCst);
-    let kick = g.insert_work(sys, pool.id, Item { work: work.clone(), wq: wq.0.clone(), color });
+    let item = Item { work: work.clone(), wq: wq.0.clone(), color };
+    let mut g = pool.inner.lock_irqsave(sys);
+    let kick = g.insert_work(sys, pool.id, item);
     drop(g);
     kick.wake(sys);
     Ok(())
