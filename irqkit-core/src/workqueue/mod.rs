@@ -53,13 +53,13 @@
 mod api;
 mod attrs;
 mod bh;
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod bh_tests;
 mod create;
 mod dump;
 mod flush;
 mod hotplug;
-#[cfg(loom)]
+#[cfg(all(test, loom))]
 mod loom_model;
 mod manage;
 mod pool;

@@ -154,7 +154,8 @@ fn shard_of(topo: &CpuTopology, c: usize, shard_size: usize) -> u32 {
     (idx / shard_size.max(1)) as u32
 }
 
-#[cfg(test)]
+// Plain unit tests: loom's atomics only work inside a loom model.
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 

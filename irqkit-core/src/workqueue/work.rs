@@ -279,7 +279,8 @@ impl BhWork {
     }
 }
 
-#[cfg(test)]
+// Plain unit tests: loom's atomics only work inside a loom model.
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
