@@ -55,8 +55,11 @@ mod attrs;
 mod bh;
 #[cfg(all(test, not(loom)))]
 mod bh_tests;
+mod bh_work;
 mod create;
+mod delayed;
 mod dump;
+mod flags;
 mod flush;
 mod hotplug;
 #[cfg(all(test, loom))]
@@ -64,6 +67,7 @@ mod loom_model;
 mod manage;
 mod pool;
 mod process;
+mod pwq;
 mod queue;
 mod rescuer;
 mod scope;
@@ -74,10 +78,12 @@ mod wq;
 
 pub use attrs::WqAttrs;
 pub use bh::{BH_WORKER_NS, BH_WORKER_RESTARTS};
+pub use bh_work::{BhWork, BhWorkFn};
+pub use flags::*;
 pub(crate) use process::wq_worker_tick;
 pub use scope::{AffinityScope, CpuTopo, CpuTopology, WQ_CACHE_SHARD_SIZE_DFL};
 pub use system_wqs::SystemWqs;
-pub use work::{work_inner_size, BhWork, BhWorkFn, DelayedWork, Work, WorkFn};
+pub use work::{work_inner_size, DelayedWork, Work, WorkFn};
 pub use wq::{Workqueue, WqInner, WqStats};
 
 use alloc::collections::BTreeMap;
@@ -93,56 +99,6 @@ use crate::{IrqError, IrqSystem};
 use crossbeam_utils::atomic::AtomicCell;
 use pool::Pool;
 use worker::Worker;
-
-/// Run in softirq context on the queueing CPU (BH pools); takes [`BhWork`] items only.
-pub const WQ_BH: u32 = 1 << 0;
-/// Not bound to a CPU; served by the shared unbound pool.
-pub const WQ_UNBOUND: u32 = 1 << 1;
-/// Stops at freeze, resumes at thaw.
-pub const WQ_FREEZABLE: u32 = 1 << 2;
-/// May be used in memory reclaim: has a rescuer thread.
-pub const WQ_MEM_RECLAIM: u32 = 1 << 3;
-/// Served by the highpri pools (nice −20).
-pub const WQ_HIGHPRI: u32 = 1 << 4;
-/// Items leave concurrency management while they run.
-pub const WQ_CPU_INTENSIVE: u32 = 1 << 5;
-/// Visible in sysfs (accepted, no effect here).
-pub const WQ_SYSFS: u32 = 1 << 6;
-/// Unbound when `power_efficient` is set, per-CPU otherwise.
-pub const WQ_POWER_EFFICIENT: u32 = 1 << 7;
-/// Explicitly per-CPU.
-pub const WQ_PERCPU: u32 = 1 << 8;
-/// Internal: ordered workqueue (one at a time, FIFO).
-pub const __WQ_ORDERED: u32 = 1 << 17;
-/// Internal: created by the legacy `create_workqueue` helpers.
-pub const __WQ_LEGACY: u32 = 1 << 18;
-const WQ_ALL_FLAGS: u32 = WQ_BH
-    | WQ_UNBOUND
-    | WQ_FREEZABLE
-    | WQ_MEM_RECLAIM
-    | WQ_HIGHPRI
-    | WQ_CPU_INTENSIVE
-    | WQ_SYSFS
-    | WQ_POWER_EFFICIENT
-    | WQ_PERCPU
-    | __WQ_ORDERED
-    | __WQ_LEGACY;
-
-/// `WQ_MAX_ACTIVE`.
-pub const WQ_MAX_ACTIVE: u32 = 2048;
-/// `WQ_DFL_ACTIVE`: what max_active 0 means.
-pub const WQ_DFL_ACTIVE: u32 = 1024;
-/// `WQ_NAME_LEN` (names are truncated to one less).
-pub const WQ_NAME_LEN: usize = 32;
-/// `IDLE_WORKER_TIMEOUT` (300 s), the default of the configurable reaping timeout.
-pub const IDLE_WORKER_TIMEOUT_MS: u64 = 300_000;
-/// `wq_cpu_intensive_thresh_us` default: 10 ms without sleeping makes a work
-/// CPU-intensive.
-pub const CPU_INTENSIVE_THRESH_US: u64 = 10_000;
-/// `work_busy` bit: PENDING set.
-pub const WORK_BUSY_PENDING: u32 = 1;
-/// `work_busy` bit: executing now.
-pub const WORK_BUSY_RUNNING: u32 = 2;
 
 /// Runs a work function and contains a panic: true if it returned normally. The
 /// hosted runtime installs one built on `std::panic::catch_unwind`.

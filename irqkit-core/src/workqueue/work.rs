@@ -1,4 +1,4 @@
-//! Work items: `Work` (a function plus Linux's PENDING bit), `BhWork` and `DelayedWork`.
+//! Work items: `Work` (a function plus the PENDING bit) and `DelayedWork`; `BhWork` is in `bh_work.rs`.
 //!
 //! `work->data` in Linux packs PENDING, INACTIVE, PWQ and the off-queue pool id into
 //! one word. Here the word keeps PENDING, the BH kind and the disable depth (the
@@ -10,7 +10,7 @@
 //! Linux runs any `work_struct` wherever its workqueue runs it, so a function written
 //! for a sleeping worker can end up in softirq context on a `WQ_BH` workqueue. irqkit
 //! makes the context part of the item's type: a [`Work`] function receives `&Task`
-//! and only ever runs in a kworker; a [`BhWork`] function receives `&SoftIrq` and only
+//! and only ever runs in a kworker; a [`BhWork`](super::BhWork) function receives `&SoftIrq` and only
 //! ever runs in a BH pool. The kind is a bit of the data word (Linux has the same
 //! bit off-queue, `WORK_OFFQ_BH`), and queueing checks it against the workqueue:
 //! a task work on a `WQ_BH` workqueue, or a BH work on a threaded one, is refused
@@ -29,7 +29,7 @@ use crate::IrqSystem;
 
 /// `WORK_STRUCT_PENDING`: queued, or a delayed work's timer is armed.
 pub(crate) const PENDING: u32 = 1;
-/// The item is a [`BhWork`] (set at creation, never changes): Linux's `WORK_OFFQ_BH`.
+/// The item is a [`BhWork`](super::BhWork) (set at creation, never changes): Linux's `WORK_OFFQ_BH`.
 pub(crate) const BH: u32 = 2;
 /// One level of `disable_work` depth (depth lives above the flag bits).
 pub(crate) const DISABLE_ONE: u32 = 1 << 16;
@@ -38,9 +38,6 @@ pub(crate) const NO_POOL: u32 = u32::MAX;
 
 /// The function a work runs: system, the work itself (so it may requeue), task token.
 pub type WorkFn = dyn Fn(&IrqSystem, &Work, &Task) + Send + Sync;
-
-/// The function a BH work runs: system, the work itself, softirq token.
-pub type BhWorkFn = dyn Fn(&IrqSystem, &BhWork, &SoftIrq) + Send + Sync;
 
 /// The context an item runs in, as its executor proves it.
 #[derive(Clone, Copy)]
@@ -53,7 +50,7 @@ pub(crate) enum WorkCtx<'a> {
 
 /// What the item stores: one indirect call taking the context; the public
 /// constructors wrap the caller's typed function so it only runs in its own context.
-type StoredFn = dyn Fn(&IrqSystem, &Work, WorkCtx<'_>) + Send + Sync;
+pub(crate) type StoredFn = dyn Fn(&IrqSystem, &Work, WorkCtx<'_>) + Send + Sync;
 
 pub(crate) struct WorkInner {
     /// PENDING bit and disable depth: claimed with atomic read-modify-write.
@@ -103,7 +100,7 @@ impl Work {
         Self::build(0, func, dwork)
     }
 
-    fn build(kind: u32, func: Box<StoredFn>, dwork: Option<Weak<DelayedInner>>) -> Self {
+    pub(crate) fn build(kind: u32, func: Box<StoredFn>, dwork: Option<Weak<DelayedInner>>) -> Self {
         Work(Arc::new(WorkInner {
             data: AtomicU32::new(kind),
             last_pool: AtomicU32::new(NO_POOL),
@@ -130,7 +127,7 @@ impl Work {
         Arc::as_ptr(&self.0) as usize
     }
 
-    /// True for the work inside a [`BhWork`].
+    /// True for the work inside a [`BhWork`](super::BhWork).
     pub fn is_bh(&self) -> bool {
         self.0.data.load(Ordering::Relaxed) & BH != 0
     }
@@ -206,7 +203,7 @@ impl DelayedWork {
                 work,
                 timer: Timer::new(move |sys, _t, _ctx| {
                     if let Some(d) = me.upgrade() {
-                        super::queue::delayed_work_timer_fn(sys, &d);
+                        super::delayed::delayed_work_timer_fn(sys, &d);
                     }
                 }),
                 target: SpinLockIrq::new(None),
@@ -233,50 +230,6 @@ fn task_fn(f: impl Fn(&IrqSystem, &Work, &Task) + Send + Sync + 'static) -> Box<
             f(sys, w, t)
         }
     })
-}
-
-/// A BH work item: its function runs in softirq context on a `WQ_BH` workqueue
-/// (`system_bh_wq`, `system_bh_highpri_wq`) and receives `&SoftIrq`, never `&Task`,
-/// so it cannot call anything that sleeps. Queue [`BhWork::work`] with the usual
-/// calls (`queue_work`, `cancel_work_sync`, `flush_work`, ...); a threaded workqueue
-/// refuses it with `InvalidArgument`.
-///
-/// ```compile_fail
-/// use irqkit_core::workqueue::BhWork;
-/// // error: a BH work function gets `&SoftIrq`, not `&Task`.
-/// let w = BhWork::new(|_sys, _w, t: &irqkit_core::Task| {});
-/// ```
-#[derive(Clone)]
-pub struct BhWork(pub(crate) Work);
-
-impl fmt::Debug for BhWork {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BhWork({:#x}, pending {})", self.0.addr(), self.0.is_pending())
-    }
-}
-
-impl BhWork {
-    /// `INIT_WORK` for a work meant for a BH workqueue: an idle item running `func`
-    /// in softirq context.
-    pub fn new(func: impl Fn(&IrqSystem, &BhWork, &SoftIrq) + Send + Sync + 'static) -> Self {
-        let stored: Box<StoredFn> = Box::new(move |sys, w, ctx| {
-            if let WorkCtx::Bh(tok) = ctx {
-                // One reference count per run; the handle is what the function may requeue.
-                func(sys, &BhWork(w.clone()), tok)
-            }
-        });
-        BhWork(Work::build(BH, stored, None))
-    }
-
-    /// The work item itself, for the queue / flush / cancel calls.
-    pub fn work(&self) -> &Work {
-        &self.0
-    }
-
-    /// `work_pending`.
-    pub fn is_pending(&self) -> bool {
-        self.0.is_pending()
-    }
 }
 
 // Plain unit tests: loom's atomics only work inside a loom model.
