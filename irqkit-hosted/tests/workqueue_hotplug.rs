@@ -30,6 +30,16 @@ fn pool_workers(m: &Machine, cpu: u32) -> Vec<Arc<irqkit_core::sched::Thread>> {
         .collect()
 }
 
+/// Opens a gate when dropped, so a failing assertion cannot leave a work spinning
+/// on a CPU (which would keep the machine from shutting down).
+struct OpenOnDrop(Arc<AtomicBool>);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 /// A work recording the CPU it ran on.
 fn recorder(log: &Arc<Mutex<Vec<u32>>>) -> Work {
     let log = log.clone();
@@ -45,6 +55,7 @@ fn per_cpu_work_runs_across_cpu_down_and_workers_rebind_on_cpu_up() {
     let sys = m.sys().clone();
     let wq = sys.alloc_workqueue("hotplug", WQ_PERCPU, 0).unwrap();
     let (started, gate) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let _open = OpenOnDrop(gate.clone());
     let (s2, g2) = (started.clone(), gate.clone());
     let blocker = Work::new(move |_s, _w, _t| {
         s2.store(true, Ordering::SeqCst);
@@ -146,4 +157,68 @@ fn bad_input_hotplug_calls() {
     assert_eq!(sys.workqueue_online_cpu(CpuId(1)), Err(IrqError::CpuOffline(1)));
     m.cpu_up(CpuId(1)).unwrap();
     assert_eq!(sys.queue_work_on(Some(CpuId(1)), &bh, w.work()), Ok(true));
+}
+
+// kernel/workqueue.c wq_update_pod: a strict unbound pool whose whole pod goes
+// offline must not strand its work: its workers may run on the online CPUs until
+// the pod returns, then they are confined to the pod again.
+#[test]
+fn strict_unbound_pool_survives_its_whole_pod_going_offline() {
+    let m = Machine::new(MachineConfig { nr_cpus: 4, hz: 1000, ..Default::default() }).unwrap();
+    let sys = m.sys().clone();
+    let topo =
+        CpuTopology { cpus: (0..4).map(|c| CpuTopo { core: c, llc: c / 2, node: 0 }).collect() };
+    sys.wq_set_cpu_topology(topo).unwrap();
+    let wq = sys.alloc_workqueue("pod", WQ_UNBOUND, 0).unwrap();
+    sys.workqueue_set_affinity_scope(&wq, AffinityScope::Cache, true).unwrap();
+    let (started, gate) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let _open = OpenOnDrop(gate.clone());
+    let (s2, g2) = (started.clone(), gate.clone());
+    let blocker = Work::new(move |_s, _w, _t| {
+        s2.store(true, Ordering::SeqCst);
+        while !g2.load(Ordering::SeqCst) {
+            std::hint::spin_loop();
+        }
+    });
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let works: Vec<Work> = (0..10).map(|_| recorder(&log)).collect();
+    let (s3, wq3, b3, w3) = (sys.clone(), wq.clone(), blocker.clone(), works.clone());
+    m.run_on(CpuId(2), move |_t| {
+        s3.queue_work(&wq3, &b3).unwrap();
+        for w in w3.iter() {
+            s3.queue_work(&wq3, w).unwrap();
+        }
+    })
+    .unwrap();
+    common::wait_until("blocker started", || started.load(Ordering::SeqCst));
+    common::wait_until("run_on/2 gone", || !sys.thread_names().iter().any(|n| n == "run_on/2"));
+    let confined_to = |cpus: &[u32]| {
+        sys.threads()
+            .into_iter()
+            .filter(|t| t.name().starts_with("kworker/u") && t.state() != ThreadState::Dead)
+            .filter(|t| t.affinity() == Affinity::Unbound(mask(cpus)))
+            .count()
+    };
+    // The LLC-0 pool's workers are confined to {0,1} already; count them apart.
+    let llc0_before = confined_to(&[0, 1]);
+    m.cpu_down(CpuId(3)).unwrap();
+    m.cpu_down(CpuId(2)).unwrap();
+    // A worker the pool's manager is creating right now may still carry the pod; it
+    // is re-aimed before it first runs.
+    common::wait_until("no worker confined to the offline pod", || confined_to(&[2, 3]) == 0);
+    assert!(confined_to(&[0, 1]) > llc0_before, "the pod's workers run on the online CPUs");
+    gate.store(true, Ordering::SeqCst);
+    common::wait_until("all 10 works ran", || log.lock().unwrap().len() == 10);
+    m.cpu_up(CpuId(2)).unwrap();
+    m.cpu_up(CpuId(3)).unwrap();
+    assert!(confined_to(&[2, 3]) >= 1, "the pod's workers are confined to it again");
+    assert!(sys.wq_dump().contains("unbound pod 2-3 strict"));
+}
+
+fn mask(cpus: &[u32]) -> irqkit_core::cpu::CpuMask {
+    let mut m = irqkit_core::cpu::CpuMask::new();
+    for c in cpus {
+        m.set(CpuId(*c));
+    }
+    m
 }

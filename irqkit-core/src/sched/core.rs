@@ -284,8 +284,9 @@ impl IrqSystem {
             && t.state() == ThreadState::Runnable
             && !t.on_cpu.load(Ordering::Acquire)
             && self.sched.rqs.get(from).is_some_and(|rq| rq.lock().remove(t));
+        let mut target = from;
         if moved {
-            let target = self.select_cpu(t);
+            target = self.select_cpu(t);
             t.set_cpu(target);
             let mut rq = self.sched.rqs[target].lock();
             rq.enqueue(t.clone(), false);
@@ -297,7 +298,8 @@ impl IrqSystem {
         }
         drop(wl);
         self.local_irq_restore(flags);
-        moved
+        // Nowhere else to go (no allowed CPU online): it stayed where it was.
+        moved && target != from
     }
 
     /// Sets `need_resched` on `target` and kicks it if it is another CPU.
@@ -474,7 +476,17 @@ impl IrqSystem {
                 self.local_irq_enable();
                 break;
             }
-            let queued = self.sched.rqs[cpu].lock().nr_queued();
+            let mut queued = self.sched.rqs[cpu].lock().nr_queued();
+            if queued > 0 && !self.this_cpu().online() {
+                // An offline CPU runs only its parked per-CPU threads: anything else
+                // queued here (preempted while the CPU went down) moves to an online
+                // CPU, as Linux's migrate_tasks does.
+                let threads = self.sched.rqs[cpu].lock().queued_threads();
+                for t in threads.iter().filter(|t| !t.is_percpu_smpboot()) {
+                    self.migrate_queued_thread(t);
+                }
+                queued = self.sched.rqs[cpu].lock().nr_queued();
+            }
             if queued > 0 || self.this_cpu().need_resched() {
                 self.__schedule(Switch::Voluntary);
             } else {

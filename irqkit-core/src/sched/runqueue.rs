@@ -110,6 +110,11 @@ impl RunQueue {
         false
     }
 
+    /// The queued threads (for CPU hotplug migration).
+    pub(crate) fn queued_threads(&self) -> Vec<Arc<Thread>> {
+        self.fifo.iter().flatten().chain(self.normal.iter()).cloned().collect()
+    }
+
     /// True if normal threads are waiting (time slicing matters).
     pub(crate) fn has_normal_waiting(&self) -> bool {
         !self.normal.is_empty()

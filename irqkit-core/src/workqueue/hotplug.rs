@@ -7,7 +7,9 @@
 //! unbound pool), its thread may run on any online CPU, and queued or newly queued
 //! works keep running — nothing is lost or stuck. When the CPU returns the workers
 //! are bound to it again and marked WORKER_REBOUND, which they drop (rejoining
-//! `nr_running`) the next time they start processing. The CPU's BH pools cannot run
+//! `nr_running`) the next time they start processing. A strict unbound pool whose
+//! whole pod is offline lets its workers run on the online CPUs until the pod
+//! returns. The CPU's BH pools cannot run
 //! without their CPU; `workqueue_softirq_dead` runs what is left in them from a
 //! BH work on a live CPU.
 
@@ -35,6 +37,32 @@ pub(crate) fn unbound_mask(sys: &IrqSystem, dead: CpuId) -> CpuMask {
         m.set(dead);
     }
     m
+}
+
+/// Where a strict unbound pool's workers may run: its pod, or — while every CPU of
+/// the pod is offline — the online CPUs (Linux falls back to the default pwq then),
+/// so its queued work is never stranded on offline CPUs.
+pub(crate) fn strict_pool_mask(sys: &IrqSystem, pool: &Pool) -> CpuMask {
+    let online = sys.online_mask();
+    if pool.pod.intersects(&online) || online.is_empty() {
+        pool.pod
+    } else {
+        online
+    }
+}
+
+/// `wq_update_pod` for hotplug: re-applies every strict unbound pool's worker mask.
+fn update_strict_unbound_pools(sys: &IrqSystem) {
+    let pools: Vec<Arc<Pool>> = sys.wq.unbound_pools.lock_irqsave(sys).clone();
+    for pool in pools.iter().filter(|p| p.strict) {
+        let mask = strict_pool_mask(sys, pool);
+        let workers: Vec<Arc<Worker>> =
+            pool.inner.lock_irqsave(sys).workers.iter().map(|s| s.worker.clone()).collect();
+        let threads = worker_threads(sys, &workers);
+        if threads.iter().any(|t| t.affinity() != Affinity::Unbound(mask)) {
+            set_affinity_all(sys, &threads, Affinity::Unbound(mask));
+        }
+    }
 }
 
 /// The kernel threads of `workers` (rescuers excluded: they are unbound anyway).
@@ -81,6 +109,7 @@ impl IrqSystem {
             let threads = worker_threads(self, &workers);
             set_affinity_all(self, &threads, Affinity::Unbound(unbound_mask(self, cpu)));
         }
+        update_strict_unbound_pools(self);
         Ok(())
     }
 
@@ -111,6 +140,7 @@ impl IrqSystem {
             let threads = worker_threads(self, &workers);
             set_affinity_all(self, &threads, Affinity::Bound(cpu));
         }
+        update_strict_unbound_pools(self);
         Ok(())
     }
 

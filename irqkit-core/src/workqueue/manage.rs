@@ -56,6 +56,18 @@ impl SchedHooks for WorkerHooks {
     }
 }
 
+/// Where a worker of `pool` may run now (`unbound`: the per-CPU pool is
+/// disassociated).
+fn worker_affinity(sys: &IrqSystem, pool: &Pool, unbound: bool) -> Affinity {
+    match pool.cpu {
+        Some(c) if !unbound => Affinity::Bound(c),
+        Some(c) => Affinity::Unbound(super::hotplug::unbound_mask(sys, c)),
+        // An unbound pool's workers: inside the pod if strict, else anywhere.
+        None if pool.strict => Affinity::Unbound(super::hotplug::strict_pool_mask(sys, pool)),
+        None => Affinity::Unbound(CpuMask::first_n(sys.nr_cpus())),
+    }
+}
+
 /// `create_worker`: a new idle worker for `pool`, its thread started. Fails when the
 /// fault-injection switch is on, or when the thread cannot be created.
 pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<(), IrqError> {
@@ -100,13 +112,7 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
         (w, unbound != 0)
     };
     let (w, unbound) = w;
-    let affinity = match pool.cpu {
-        Some(c) if !unbound => Affinity::Bound(c),
-        Some(c) => Affinity::Unbound(super::hotplug::unbound_mask(sys, c)),
-        // An unbound pool's workers: inside the pod if strict, else anywhere.
-        None if pool.strict => Affinity::Unbound(pool.pod),
-        None => Affinity::Unbound(CpuMask::first_n(sys.nr_cpus())),
-    };
+    let affinity = worker_affinity(sys, pool, unbound);
     let hooks: Arc<dyn SchedHooks> =
         Arc::new(WorkerHooks { worker: Arc::downgrade(&w), sys: Arc::downgrade(sys) });
     let spec = KthreadSpec {
@@ -116,10 +122,19 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
         hooks: Some(hooks),
     };
     let (sys2, w2, p2) = (sys.clone(), w.clone(), pool.clone());
-    match sys.spawn_kthread(spec, move |task| worker_thread(&sys2, p2, w2, task)) {
+    match sys.create_kthread(spec, move |task| worker_thread(&sys2, p2, w2, task)) {
         Ok(t) => {
             w.thread_id.store(t.id().0, Ordering::Release);
             sys.wq.workers.lock_irqsave(sys).insert(t.id(), w.clone());
+            // CPU hotplug may have changed the pool (disassociated, rebound, pod
+            // offline) since the affinity was chosen, and missed this thread while
+            // its id was unknown: choose again before it first runs.
+            let disassociated = pool.cpu.is_some() && pool.inner.lock_irqsave(sys).disassociated;
+            let now = worker_affinity(sys, pool, disassociated);
+            if now != affinity {
+                t.set_affinity(now);
+            }
+            sys.wake_up_process(&t);
             pool.nr_created.fetch_add(1, Ordering::Relaxed);
             Ok(())
         }
