@@ -6,8 +6,9 @@
 //! Per CPU there is a normal pool (`kworker/N:M`, nice 0) and a highpri pool
 //! (`kworker/N:MH`, nice −20); an unbound workqueue has one pool per pod of its
 //! affinity scope (`scope.rs`, `attrs.rs`), shared with every workqueue of equal
-//! attributes (`kworker/uP:M`), and queues to the pod of the queueing CPU. A [`Workqueue`] owns no threads: it feeds pools
-//! through pool_workqueues that enforce `max_active` with an inactive list. A pool
+//! attributes (`kworker/uP:M`), and queues to the pod of the queueing CPU. A
+//! [`Workqueue`] owns no threads: it feeds pools through pool_workqueues (`pwq.rs`)
+//! that enforce `max_active` with an inactive list. A per-CPU pool
 //! keeps one worker running per CPU as long as its work does not block; when the
 //! last running worker sleeps, the scheduler hook wakes an idle worker, and a
 //! worker that leaves the idle list with no idle worker left first creates one (the
@@ -32,9 +33,9 @@
 //!   BH or other non-hardirq atomic context).
 //! - Affinity scopes: a non-strict pool's workers may run on any CPU and get no
 //!   wake-up hint towards their pod (Linux's `wake_cpu`), so only strict scopes pin
-//!   work to the pod; pods of a strict pool whose CPUs all go offline are not
-//!   re-pointed to a fallback pool (Linux's `dfl_pwq`). max_active applies per pod
-//!   pool, not per NUMA node.
+//!   work to the pod; a strict pool whose pod is all offline keeps its pwq and lets
+//!   its workers run on the online CPUs (Linux switches to the default pwq).
+//!   max_active applies per pod pool, not per NUMA node.
 //! - CPU hotplug (`hotplug.rs`): Linux migrates a dying CPU's running kworker at
 //!   once; a runtime that keeps running an offline CPU's current thread until it
 //!   blocks (the hosted machine) has that worker finish its current item there and

@@ -92,10 +92,12 @@ pub(crate) fn __queue_work(
 
 impl IrqSystem {
     /// `queue_work_on(cpu, wq, work)`: `Ok(false)` if the work was already pending
-    /// (or is disabled), `Ok(true)` if this call queued it. `cpu` is ignored for
-    /// unbound workqueues. `InvalidArgument` if the work's kind does not match the
-    /// workqueue (a [`super::BhWork`] needs WQ_BH, a plain [`Work`] needs a threaded one). `AlreadyFreed` on a destroyed workqueue, `Busy` while it
-    /// drains (unless chained from its own work); the work stays idle then.
+    /// (or is disabled), `Ok(true)` if this call queued it. On an unbound workqueue
+    /// `cpu` picks the pod (default: the caller's CPU). `InvalidArgument` if the
+    /// work's kind does not match the workqueue (a [`super::BhWork`] needs WQ_BH, a
+    /// plain [`Work`] a threaded one); `AlreadyFreed` on a destroyed workqueue; `Busy`
+    /// while it drains (unless chained from its own work); `CpuOffline` for an
+    /// offline CPU whose pool cannot run it. The work stays idle on every error.
     pub fn queue_work_on(
         &self,
         cpu: Option<CpuId>,
