@@ -82,6 +82,8 @@ fn per_cpu_work_runs_across_cpu_down_and_workers_rebind_on_cpu_up() {
             a => panic!("{} still {a:?}", t.name()),
         }
     }
+    let dump = sys.wq_dump();
+    assert!(dump.contains("pool[06] cpu   1 disassociated nice   0"), "{dump}");
     gate.store(true, Ordering::SeqCst);
     common::wait_until("all 30 works ran", || log.lock().unwrap().len() == 30);
     assert!(before.iter().chain(during.iter()).all(|w| !w.is_pending()));
@@ -105,7 +107,7 @@ fn per_cpu_work_runs_across_cpu_down_and_workers_rebind_on_cpu_up() {
     common::wait_until("work after cpu_up ran", || !log.lock().unwrap().is_empty());
     assert_eq!(*log.lock().unwrap(), [1], "bound to CPU 1 again");
     let dump = sys.wq_dump();
-    assert!(dump.contains("pool[06] cpu   1 nice"), "{dump}");
+    assert!(dump.contains("pool[06] cpu   1 nice"), "associated again: {dump}");
 }
 
 // kernel/smpboot.c: only per-CPU smpboot threads park with their CPU; the decision is
