@@ -20,6 +20,9 @@ pub struct SystemConfig {
     pub irqfixup: crate::irq::IrqFixup,
     /// `noirqdebug`: no spurious detection for newly requested lines.
     pub noirqdebug: bool,
+    /// CPU topology for workqueue affinity scopes; `None`: one CPU per core, one
+    /// LLC, one node.
+    pub topology: Option<crate::workqueue::CpuTopology>,
 }
 
 impl Default for SystemConfig {
@@ -30,6 +33,7 @@ impl Default for SystemConfig {
             threadirqs: false,
             irqfixup: crate::irq::IrqFixup::Off,
             noirqdebug: false,
+            topology: None,
         }
     }
 }
@@ -70,6 +74,10 @@ impl IrqSystem {
         crate::tasklet::install_softirqs(&softirq);
         crate::timer::install_softirq(&softirq);
         let irq = crate::irq::IrqCore::new(&config);
+        if let Some(t) = &config.topology {
+            t.validate(config.nr_cpus)?;
+        }
+        let wq = crate::workqueue::Workqueues::new(&config);
         Ok(Arc::new(IrqSystem {
             platform,
             cpus,
@@ -80,7 +88,7 @@ impl IrqSystem {
             irq_work,
             timers,
             irq,
-            wq: crate::workqueue::Workqueues::new(),
+            wq,
         }))
     }
 

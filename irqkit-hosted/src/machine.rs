@@ -418,8 +418,12 @@ impl Machine {
     }
 
     /// Takes `cpu` offline: no new thread is placed there and interrupts or IPIs aimed
-    /// at it are refused (`CpuOffline`). Refused for the last online CPU and for a CPU
-    /// that still runs kernel threads bound to it.
+    /// at it are refused (`CpuOffline`). Per-CPU smpboot threads (ksoftirqd/N,
+    /// irq_work/N) park with it; its worker pools become DISASSOCIATED (their
+    /// kworkers run unbound on the other CPUs and keep executing the pools' work) and
+    /// what is left in its BH pools runs on a live CPU before this returns. Refused
+    /// (`Busy`, nothing changed) for the last online CPU and for a CPU that other
+    /// kernel threads are still bound to.
     pub fn cpu_down(&self, cpu: CpuId) -> Result<(), IrqError> {
         let cs = self.sys.cpu(cpu)?;
         if !cs.online() {
@@ -428,32 +432,43 @@ impl Machine {
         if self.sys.online_mask().weight() == 1 {
             return Err(IrqError::Busy("cannot offline the last online cpu"));
         }
-        // Per-CPU "smpboot" threads (ksoftirqd/N, irq_work/N) park with their CPU in
-        // Linux; they only ever run for interrupts of that CPU, which stop arriving.
-        // Per-CPU kworkers stay too: their pool's work waits for the CPU to return
-        // (Linux instead runs it unbound meanwhile — not implemented yet).
-        let parks = |name: &str| {
-            name.starts_with("ksoftirqd/")
-                || name.starts_with("irq_work/")
-                || name.starts_with(&format!("kworker/{}:", cpu.0))
-        };
+        cs.set_online(false);
+        // CPUHP_AP_WORKQUEUE_ONLINE: unbind the kworkers first, so they are no longer
+        // bound threads for the check below.
+        self.sys.workqueue_offline_cpu(cpu)?;
         let bound = self.sys.threads().iter().any(|t| {
             t.policy() != Policy::Idle
-                && !parks(&t.name())
+                && !t.is_percpu_smpboot()
                 && t.affinity() == irqkit_core::sched::Affinity::Bound(cpu)
                 && t.state() != irqkit_core::sched::ThreadState::Dead
         });
         if bound {
+            cs.set_online(true);
+            self.sys.workqueue_online_cpu(cpu)?;
             return Err(IrqError::Busy("kernel threads are bound to this cpu"));
         }
-        cs.set_online(false);
+        // migrate_tasks: runnable threads queued there go to an online CPU.
+        for t in self.sys.threads() {
+            if t.cpu() == cpu && !t.is_percpu_smpboot() && t.policy() != Policy::Idle {
+                self.sys.migrate_queued_thread(&t);
+            }
+        }
+        // CPUHP_SOFTIRQ_DEAD: the BH pools' leftovers run on a live CPU.
+        let drains = self.sys.workqueue_softirq_dead(cpu)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while drains.iter().any(|w| self.sys.work_busy(w) != 0) {
+            if Instant::now() > deadline {
+                return Err(IrqError::Busy("BH works of the dead cpu did not finish"));
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
         Ok(())
     }
 
-    /// Brings an offline `cpu` back online.
+    /// Brings an offline `cpu` back online; its worker pools bind to it again.
     pub fn cpu_up(&self, cpu: CpuId) -> Result<(), IrqError> {
         self.sys.cpu(cpu)?.set_online(true);
-        Ok(())
+        self.sys.workqueue_online_cpu(cpu)
     }
 
     /// Counters of `cpu`.

@@ -191,7 +191,9 @@ fn workers_carry_linux_names_and_the_dump_shows_pools_and_workqueues() {
     assert_eq!(s.system_percpu_wq.max_active(), WQ_DFL_ACTIVE);
     let dump = m.sys().wq_dump();
     assert!(dump.contains("events_highpri"), "{dump}");
-    assert!(dump.contains("pool[00] cpu   0 nice   0"), "{dump}");
+    // Linux's pool ids: per CPU two BH pools, then the normal and highpri pools.
+    assert!(dump.contains("pool[00] cpu   0 bh nice   0"), "{dump}");
+    assert!(dump.contains("pool[02] cpu   0 nice   0"), "{dump}");
 }
 
 // schedule_on_each_cpu runs the function once on every online CPU; current_work and

@@ -328,14 +328,41 @@ fn delayed_work_runs_through_the_timer_wheel_and_cancel_reports_pending() {
     // mod_delayed_work: idle -> false, pending -> true.
     assert_eq!(sys.mod_delayed_work(&wq, &d, 10_000), Ok(false));
     assert_eq!(sys.mod_delayed_work(&wq, &d, 10_000), Ok(true));
-    // flush_delayed_work queues it now and waits.
+    // flush_delayed_work queues it now and waits. The work holds until the flusher
+    // sleeps, so it cannot finish before flush_work looks (which would make the
+    // answer false, "was idle", legitimately).
+    let gate = Arc::new(AtomicBool::new(false));
+    let (g2, r3) = (gate.clone(), ran_at.clone());
+    let held = DelayedWork::new(move |s, _w, _t| {
+        while !g2.load(Ordering::SeqCst) {
+            std::hint::spin_loop();
+        }
+        r3.store(s.jiffies().max(1), Ordering::SeqCst);
+    });
     ran_at.store(0, Ordering::SeqCst);
-    let (s, d2) = (sys.clone(), d.clone());
-    let flushed = m.run_on(CpuId(1), move |t| s.flush_delayed_work(t, &d2)).unwrap().unwrap();
+    assert_eq!(sys.mod_delayed_work(&wq, &held, 10_000), Ok(false));
+    let (s, h2) = (sys.clone(), held.clone());
+    let opener = {
+        let (sys, gate) = (sys.clone(), gate.clone());
+        std::thread::spawn(move || {
+            common::wait_until("flusher sleeps", || {
+                sys.threads().iter().any(|t| {
+                    t.name() == "run_on/1" && t.state() == irqkit_core::sched::ThreadState::Sleeping
+                })
+            });
+            gate.store(true, Ordering::SeqCst);
+        })
+    };
+    let flushed = m.run_on(CpuId(1), move |t| s.flush_delayed_work(t, &h2)).unwrap().unwrap();
+    opener.join().unwrap();
     assert!(flushed);
     assert_ne!(ran_at.load(Ordering::SeqCst), 0, "ran long before its 10 s timer");
+    // cancel_delayed_work_sync: `d` still has its 10 s timer armed (true); `held`
+    // has run and is idle (false).
     let (s, d2) = (sys.clone(), d.clone());
-    assert_eq!(m.run_on(CpuId(1), move |t| s.cancel_delayed_work_sync(t, &d2)).unwrap(), Ok(false));
+    assert_eq!(m.run_on(CpuId(1), move |t| s.cancel_delayed_work_sync(t, &d2)).unwrap(), Ok(true));
+    let (s, h2) = (sys.clone(), held.clone());
+    assert_eq!(m.run_on(CpuId(1), move |t| s.cancel_delayed_work_sync(t, &h2)).unwrap(), Ok(false));
 }
 
 // kernel/workqueue.c drain_workqueue: only chained works (queued by the wq's own

@@ -27,6 +27,7 @@ impl IrqSystem {
             let spec = KthreadSpec::bound(format!("irq_work/{}", cpu.0), cpu)
                 .policy(Policy::Fifo(IRQ_WORKD_PRIO));
             let t = self.spawn_kthread(spec, move |task| sys.irq_workd(cpu, task))?;
+            t.set_percpu_smpboot();
             *self.irq_work.cpus[cpu].thread.lock_irqsave(self) = Some(t);
         }
         Ok(())

@@ -271,6 +271,37 @@ impl IrqSystem {
         true
     }
 
+    /// Moves a queued (runnable, not running) thread off a CPU it may no longer run
+    /// on — after an affinity change, or because that CPU went offline — to the CPU
+    /// a wake-up would pick (`set_cpus_allowed_ptr` / `migrate_tasks`). A running
+    /// thread is left alone: it moves at its next wake-up. True if it moved.
+    pub fn migrate_queued_thread(&self, t: &Arc<Thread>) -> bool {
+        let flags = self.local_irq_save();
+        let wl = t.wake_lock.lock();
+        let from = t.cpu();
+        let stays = t.allowed_on(from) && self.cpu(from).is_ok_and(|c| c.online());
+        let moved = !stays
+            && t.state() == ThreadState::Runnable
+            && !t.on_cpu.load(Ordering::Acquire)
+            && self.sched.rqs.get(from).is_some_and(|rq| rq.lock().remove(t));
+        let mut target = from;
+        if moved {
+            target = self.select_cpu(t);
+            t.set_cpu(target);
+            let mut rq = self.sched.rqs[target].lock();
+            rq.enqueue(t.clone(), false);
+            let preempt = t.policy().rank() > rq.curr.as_ref().map_or(0, |c| c.policy().rank());
+            drop(rq);
+            if preempt {
+                self.resched_cpu(target, self.current_cpu());
+            }
+        }
+        drop(wl);
+        self.local_irq_restore(flags);
+        // Nowhere else to go (no allowed CPU online): it stayed where it was.
+        moved && target != from
+    }
+
     /// Sets `need_resched` on `target` and kicks it if it is another CPU.
     fn resched_cpu(&self, target: CpuId, here: Option<CpuId>) {
         let cpu = &self.cpu(target).expect("target cpu exists");
@@ -445,7 +476,17 @@ impl IrqSystem {
                 self.local_irq_enable();
                 break;
             }
-            let queued = self.sched.rqs[cpu].lock().nr_queued();
+            let mut queued = self.sched.rqs[cpu].lock().nr_queued();
+            if queued > 0 && !self.this_cpu().online() {
+                // An offline CPU runs only its parked per-CPU threads: anything else
+                // queued here (preempted while the CPU went down) moves to an online
+                // CPU, as Linux's migrate_tasks does.
+                let threads = self.sched.rqs[cpu].lock().queued_threads();
+                for t in threads.iter().filter(|t| !t.is_percpu_smpboot()) {
+                    self.migrate_queued_thread(t);
+                }
+                queued = self.sched.rqs[cpu].lock().nr_queued();
+            }
             if queued > 0 || self.this_cpu().need_resched() {
                 self.__schedule(Switch::Voluntary);
             } else {

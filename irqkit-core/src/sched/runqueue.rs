@@ -93,7 +93,6 @@ impl RunQueue {
     }
 
     /// Removes `t` if queued; true if it was.
-    #[allow(dead_code)] // used by CPU hotplug migration (later layer)
     pub(crate) fn remove(&mut self, t: &Arc<Thread>) -> bool {
         for (p, q) in self.fifo.iter_mut().enumerate() {
             if let Some(i) = q.iter().position(|x| Arc::ptr_eq(x, t)) {
@@ -109,6 +108,11 @@ impl RunQueue {
             return true;
         }
         false
+    }
+
+    /// The queued threads (for CPU hotplug migration).
+    pub(crate) fn queued_threads(&self) -> Vec<Arc<Thread>> {
+        self.fifo.iter().flatten().chain(self.normal.iter()).cloned().collect()
     }
 
     /// True if normal threads are waiting (time slicing matters).

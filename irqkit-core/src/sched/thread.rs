@@ -139,6 +139,9 @@ pub struct Thread {
     pub(crate) saved_preempt_count: AtomicU32,
     pub(crate) slice_ticks: AtomicU32,
     stop: AtomicBool,
+    /// A per-CPU "smpboot" thread (ksoftirqd/N, irq_work/N): it parks with its CPU
+    /// instead of keeping the CPU from going offline.
+    percpu_smpboot: AtomicBool,
     nvcsw: AtomicU64,
     nivcsw: AtomicU64,
     runtime: spin_once::Once<Arc<dyn Any + Send + Sync>>,
@@ -167,6 +170,7 @@ impl Thread {
             saved_preempt_count: AtomicU32::new(0),
             slice_ticks: AtomicU32::new(0),
             stop: AtomicBool::new(false),
+            percpu_smpboot: AtomicBool::new(false),
             nvcsw: AtomicU64::new(0),
             nivcsw: AtomicU64::new(0),
             runtime: spin_once::Once::new(),
@@ -262,6 +266,17 @@ impl Thread {
 
     pub(crate) fn set_stop(&self) {
         self.stop.store(true, Ordering::Release);
+    }
+
+    /// Marks a per-CPU smpboot thread (`smpboot_register_percpu_thread`): CPU
+    /// hotplug parks it with its CPU rather than refusing to offline the CPU.
+    pub fn set_percpu_smpboot(&self) {
+        self.percpu_smpboot.store(true, Ordering::Release);
+    }
+
+    /// True for a per-CPU smpboot thread (see [`Thread::set_percpu_smpboot`]).
+    pub fn is_percpu_smpboot(&self) -> bool {
+        self.percpu_smpboot.load(Ordering::Acquire)
     }
 
     /// Voluntary context switches (the thread blocked).

@@ -23,6 +23,7 @@ impl IrqSystem {
             let sys = self.clone();
             let spec = KthreadSpec::bound(format!("ksoftirqd/{}", cpu.0), cpu);
             let t = self.spawn_kthread(spec, move |task| sys.ksoftirqd_thread(cpu, task))?;
+            t.set_percpu_smpboot();
             *self.softirq.cpus[cpu].ksoftirqd.lock_irqsave(self) = Some(t);
             self.softirq.cpus[cpu].has_ksoftirqd.store(true, Ordering::Release);
         }

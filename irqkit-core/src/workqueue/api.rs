@@ -13,7 +13,11 @@ use crate::{IrqError, IrqSystem};
 
 /// The item the calling worker (or rescuer) is executing, if the caller is one.
 pub(crate) fn current_item(sys: &IrqSystem) -> Option<Item> {
-    sys.current_cpu()?;
+    // `current_wq_worker`: only a worker's own task context counts; a softirq that
+    // interrupted a kworker (a BH work, say) is not that worker.
+    if !sys.this_cpu_opt()?.in_task() {
+        return None;
+    }
     let me = sys.current_thread()?;
     let w = sys.wq.workers.lock_irqsave(sys).get(&me.id()).cloned()?;
     let pool = sys.wq.pool_by_id(sys, w.attached_pool())?;

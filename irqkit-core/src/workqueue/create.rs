@@ -7,7 +7,8 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::pool::Pool;
-use super::wq::{FlushState, WqStats, DESTROYED, DESTROYING};
+use super::scope::AffinityScope;
+use super::wq::{FlushState, UnboundPods, WqStats, DESTROYED, DESTROYING};
 use super::*;
 use crate::cpu::{CpuId, Task};
 use crate::sched::WaitQueue;
@@ -36,15 +37,18 @@ impl IrqSystem {
     /// `alloc_workqueue(name, flags, max_active)`. Without WQ_UNBOUND the workqueue
     /// is per-CPU (WQ_PERCPU states that explicitly). max_active 0 means 1024;
     /// values outside 1..=2048 are clamped with a warning in the workqueue log.
-    /// `InvalidArgument` for WQ_BH with other flags than HIGHPRI/PERCPU or with a
-    /// non-zero max_active; `Unsupported` for WQ_BH itself (not built yet).
+    /// A WQ_BH workqueue runs [`BhWork`] items in softirq context and needs no
+    /// worker threads (so no `workqueue_init` either); `InvalidArgument` for WQ_BH
+    /// with other flags than HIGHPRI/PERCPU or with a non-zero max_active.
     pub fn alloc_workqueue(
         self: &Arc<Self>,
         name: &str,
         flags: u32,
         max_active: i32,
     ) -> Result<Workqueue, IrqError> {
-        self.workqueue_init()?;
+        if flags & WQ_BH == 0 {
+            self.workqueue_init()?;
+        }
         self.alloc_workqueue_inner(name, flags, max_active)
     }
 
@@ -66,7 +70,13 @@ impl IrqSystem {
             if max_active != 0 {
                 return Err(IrqError::InvalidArgument("BH workqueues need max_active 0"));
             }
-            return Err(IrqError::Unsupported("WQ_BH workqueues are not built yet"));
+            if !self.wq.bh_runners.swap(true, Ordering::AcqRel) {
+                // Busy only if another runner got there first; its pools still work
+                // as far as queueing goes, so this is reported, not fatal.
+                if super::bh::install_bh_runners(self).is_err() {
+                    self.wq.log(self, String::from("workqueue: BH runner already installed"));
+                }
+            }
         }
         if flags & WQ_UNBOUND != 0 && flags & WQ_PERCPU != 0 {
             return Err(IrqError::InvalidArgument("WQ_UNBOUND and WQ_PERCPU exclude each other"));
@@ -84,10 +94,16 @@ impl IrqSystem {
             self.wq
                 .log(self, format!("workqueue: name exceeds WQ_NAME_LEN. Truncating to: {name}"));
         }
-        let max = clamp_max_active(self, &name, max_active);
         let highpri = flags & WQ_HIGHPRI != 0;
-        let pools: Vec<Arc<Pool>> = if flags & WQ_UNBOUND != 0 {
-            alloc::vec![self.wq.unbound_pool(self, highpri)?]
+        // BH workqueues have no max_active limit (Linux: "get no limit").
+        let max =
+            if flags & WQ_BH != 0 { u32::MAX } else { clamp_max_active(self, &name, max_active) };
+        let pools: Vec<Arc<Pool>> = if flags & WQ_BH != 0 {
+            (0..self.nr_cpus())
+                .map(|c| self.wq.bh_pools[c * 2 + highpri as usize].clone())
+                .collect()
+        } else if flags & WQ_UNBOUND != 0 {
+            Vec::new() // pods: apply_unbound_attrs below
         } else {
             (0..self.nr_cpus())
                 .map(|c| self.wq.cpu_pool(self, CpuId(c as u32), highpri))
@@ -99,6 +115,12 @@ impl IrqSystem {
             flags,
             max_active: AtomicU32::new(max),
             pools,
+            unbound: SpinLockIrq::new(UnboundPods {
+                scope: AffinityScope::Default,
+                strict: false,
+                by_cpu: Vec::new(),
+                used: Vec::new(),
+            }),
             state: AtomicU32::new(0),
             frozen: AtomicBool::new(false),
             flush: SpinLockIrq::new(FlushState { color: 0, in_flight: VecDeque::new() }),
@@ -109,6 +131,9 @@ impl IrqSystem {
             rescuer: SpinLockIrq::new(None),
             stats: WqStats::default(),
         });
+        if flags & WQ_UNBOUND != 0 {
+            super::attrs::apply_unbound_attrs(self, &inner)?;
+        }
         if flags & WQ_MEM_RECLAIM != 0 {
             let t = super::rescuer::start_rescuer(self, &inner)?;
             *inner.rescuer.lock_irqsave(self) = Some(t);
@@ -146,11 +171,17 @@ impl IrqSystem {
     }
 
     /// `workqueue_set_max_active`: re-clamps and activates inactive works if raised.
+    /// Ignored (and logged) for a BH workqueue, where max_active means nothing.
     pub fn workqueue_set_max_active(&self, wq: &Workqueue, max_active: i32) {
+        if wq.0.flags & WQ_BH != 0 {
+            self.wq
+                .log(self, format!("workqueue: max_active of BH workqueue {} is fixed", wq.0.name));
+            return;
+        }
         let max = clamp_max_active(self, &wq.0.name, max_active);
         let max = if wq.is_ordered() { 1 } else { max };
         wq.0.max_active.store(max, Ordering::Relaxed);
-        for pool in wq.0.pools.iter() {
+        for pool in wq.0.all_pools(self).iter() {
             let mut g = pool.inner.lock_irqsave(self);
             if let Some(p) = g.pwqs.get_mut(&wq.0.id) {
                 p.max_active = max;
@@ -161,16 +192,16 @@ impl IrqSystem {
 
     /// `workqueue_congested(cpu, wq)`: the pwq serving `cpu` has inactive works.
     pub fn workqueue_congested(&self, cpu: Option<CpuId>, wq: &Workqueue) -> bool {
+        let c = cpu.or(self.current_cpu()).unwrap_or(CpuId(0));
         let pool = if wq.0.is_percpu() {
-            let c = cpu.or(self.current_cpu()).unwrap_or(CpuId(0));
-            match wq.0.pools.get(c.index()) {
-                Some(p) => p,
-                None => return false,
-            }
+            wq.0.pools.get(c.index()).cloned()
         } else {
-            &wq.0.pools[0]
+            wq.0.unbound_pool_for(self, c)
         };
-        pool.inner.lock_irqsave(self).pwq_counts(wq.0.id).is_some_and(|(_, i)| i > 0)
+        let Some(pool) = pool else { return false };
+        let congested =
+            pool.inner.lock_irqsave(self).pwq_counts(wq.0.id).is_some_and(|(_, i)| i > 0);
+        congested
     }
 
     /// `freeze_workqueues_begin`: freezable workqueues start no new work (queued
@@ -188,7 +219,7 @@ impl IrqSystem {
         let wqs: Vec<_> = self.wq.registry.lock_irqsave(self).clone();
         for wq in wqs.iter().filter(|w| w.frozen()) {
             wq.frozen.store(false, Ordering::Release);
-            for pool in wq.pools.iter() {
+            for pool in wq.all_pools(self).iter() {
                 pool.inner.lock_irqsave(self).activate(self, wq.id);
             }
         }

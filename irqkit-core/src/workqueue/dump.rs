@@ -15,8 +15,17 @@ impl IrqSystem {
         for pool in self.wq.all_pools(self) {
             let g = pool.inner.lock_irqsave(self);
             let cpu = match pool.cpu {
-                Some(c) => alloc::format!("cpu {:3}", c.0),
-                None => String::from("unbound"),
+                Some(c) => alloc::format!(
+                    "cpu {:3}{}{}",
+                    c.0,
+                    super::bh::describe(&pool).unwrap_or_default(),
+                    if g.disassociated { " disassociated" } else { "" }
+                ),
+                None => alloc::format!(
+                    "unbound pod {}{}",
+                    pool.pod.to_list_string(),
+                    if pool.strict { " strict" } else { "" }
+                ),
             };
             let _ = writeln!(
                 o,
@@ -57,6 +66,7 @@ impl IrqSystem {
         }
         let _ = writeln!(o, "Workqueues");
         let wqs = self.wq.registry.lock_irqsave(self).clone();
+        let _ = writeln!(o, "Default affinity scope: {}", self.wq_default_affinity_scope().name());
         for wq in wqs.iter() {
             let st = &wq.stats;
             let _ = writeln!(
@@ -74,7 +84,23 @@ impl IrqSystem {
                 st.rescued.load(Ordering::Relaxed),
                 st.panicked.load(Ordering::Relaxed),
             );
-            for pool in wq.pools.iter() {
+            if let Some(a) = self.workqueue_attrs(&super::Workqueue(wq.clone())) {
+                let pods: alloc::vec::Vec<String> =
+                    a.pods.iter().map(|m| m.to_list_string()).collect();
+                let _ = writeln!(
+                    o,
+                    "    affinity_scope {}{} affinity_strict {} pods [{}]",
+                    a.scope.name(),
+                    if a.scope == super::AffinityScope::Default {
+                        alloc::format!(" ({})", a.effective_scope.name())
+                    } else {
+                        String::new()
+                    },
+                    a.strict as u8,
+                    pods.join("] [")
+                );
+            }
+            for pool in wq.all_pools(self).iter() {
                 if let Some((a, i)) = pool.inner.lock_irqsave(self).pwq_counts(wq.id) {
                     if a > 0 || i > 0 {
                         let _ = writeln!(o, "    pwq pool[{:02}] active {a} inactive {i}", pool.id);

@@ -87,7 +87,7 @@ impl IrqSystem {
         self.might_sleep("flush_delayed_work")?;
         check_not_self(self, dwork.work(), "flush_delayed_work")?;
         let flags = self.local_irq_save();
-        if dwork.timer().del(self) && super::queue::queue_now(self, &dwork.0).is_err() {
+        if dwork.timer().del(self) && super::delayed::queue_now(self, &dwork.0).is_err() {
             dwork.work().clear_pending();
         }
         self.local_irq_restore(flags);

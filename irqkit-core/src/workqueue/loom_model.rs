@@ -98,3 +98,41 @@ fn cancel_racing_execution_either_removes_or_finds_it_idle() {
         assert!(!w2.is_pending());
     });
 }
+
+/// The deferred kick (`PoolInner::kick_deferred` + `Kick::wake`): the kicker claims
+/// the idle worker's wake-up under the pool lock and wakes it after unlocking; the
+/// worker clears `woken` under the lock and sleeps until it is set. A wake-up issued
+/// after the unlock is never lost: the worker either sees `woken` before sleeping or
+/// is woken from its sleep (loom reports a worker parked for ever as a deadlock).
+#[test]
+fn deferred_kick_never_loses_the_wakeup() {
+    use crate::sync::atomic::AtomicBool;
+    loom::model(|| {
+        let pool = Arc::new(Mutex::new(0u32)); // the worklist length
+        let woken = Arc::new(AtomicBool::new(true));
+        let (p2, w2) = (pool.clone(), woken.clone());
+        let worker = loom::thread::spawn(move || {
+            // worker_enter_idle: clear `woken` under the lock, then wait for it.
+            *p2.lock().unwrap() += 0;
+            w2.store(false, Ordering::Release);
+            let work_now = *p2.lock().unwrap() > 0;
+            if !work_now {
+                while !w2.load(Ordering::Acquire) {
+                    loom::thread::park();
+                }
+            }
+            true
+        });
+        let me = worker.thread().clone();
+        // A producer: insert under the lock, claim the wake-up, wake after unlock.
+        let owed = {
+            let mut g = pool.lock().unwrap();
+            *g += 1;
+            !woken.swap(true, Ordering::AcqRel)
+        };
+        if owed {
+            me.unpark();
+        }
+        assert!(worker.join().unwrap());
+    });
+}

@@ -25,7 +25,8 @@ impl SchedHooks for WorkerHooks {
         if w.flags() & WORKER_NOT_RUNNING != 0 || w.is_sleeping() {
             return;
         }
-        let mut g = w.pool.inner.lock_irqsave(&sys);
+        let Some(pool) = w.pool.upgrade() else { return };
+        let mut g = pool.inner.lock_irqsave(&sys);
         // Re-check under the lock: flags change only under it.
         if w.flags() & WORKER_NOT_RUNNING != 0 || w.is_sleeping() {
             return;
@@ -45,12 +46,25 @@ impl SchedHooks for WorkerHooks {
         if !w.is_sleeping() {
             return;
         }
-        let mut g = w.pool.inner.lock_irqsave(&sys);
+        let Some(pool) = w.pool.upgrade() else { return };
+        let mut g = pool.inner.lock_irqsave(&sys);
         if w.sleeping.swap(false, Ordering::AcqRel) && w.flags() & WORKER_NOT_RUNNING == 0 {
             g.nr_running += 1;
         }
         // "Ran for the threshold without sleeping" counts from here.
         w.current_at.store(sys.now_ns(), Ordering::Relaxed);
+    }
+}
+
+/// Where a worker of `pool` may run now (`unbound`: the per-CPU pool is
+/// disassociated).
+fn worker_affinity(sys: &IrqSystem, pool: &Pool, unbound: bool) -> Affinity {
+    match pool.cpu {
+        Some(c) if !unbound => Affinity::Bound(c),
+        Some(c) => Affinity::Unbound(super::hotplug::unbound_mask(sys, c)),
+        // An unbound pool's workers: inside the pod if strict, else anywhere.
+        None if pool.strict => Affinity::Unbound(super::hotplug::strict_pool_mask(sys, pool)),
+        None => Affinity::Unbound(CpuMask::first_n(sys.nr_cpus())),
     }
 }
 
@@ -72,11 +86,13 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
             Some(c) => format!("kworker/{}:{}", c.0, id),
             None => format!("kworker/u{}:{}", pool.id, id),
         };
-        let unbound = if pool.cpu.is_none() { WORKER_UNBOUND } else { 0 };
+        // worker_attach_to_pool: a disassociated pool's new workers are unbound too.
+        let unbound = if pool.cpu.is_none() || g.disassociated { WORKER_UNBOUND } else { 0 };
         let w = Arc::new(Worker {
             id,
             name,
-            pool: pool.clone(),
+            pool: Arc::downgrade(pool),
+            pool_id: pool.id,
             flags: AtomicU32::new(WORKER_PREP | WORKER_IDLE | unbound),
             sleeping: AtomicBool::new(false),
             woken: AtomicBool::new(false),
@@ -93,18 +109,10 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
             last_wq: None,
         });
         g.idle.insert(0, w.clone());
-        w
+        (w, unbound != 0)
     };
-    let affinity = match pool.cpu {
-        Some(c) => Affinity::Bound(c),
-        None => {
-            let mut m = CpuMask::new();
-            for i in 0..sys.nr_cpus() {
-                m.set(crate::CpuId(i as u32));
-            }
-            Affinity::Unbound(m)
-        }
-    };
+    let (w, unbound) = w;
+    let affinity = worker_affinity(sys, pool, unbound);
     let hooks: Arc<dyn SchedHooks> =
         Arc::new(WorkerHooks { worker: Arc::downgrade(&w), sys: Arc::downgrade(sys) });
     let spec = KthreadSpec {
@@ -113,11 +121,20 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
         affinity,
         hooks: Some(hooks),
     };
-    let (sys2, w2) = (sys.clone(), w.clone());
-    match sys.spawn_kthread(spec, move |task| worker_thread(&sys2, w2, task)) {
+    let (sys2, w2, p2) = (sys.clone(), w.clone(), pool.clone());
+    match sys.create_kthread(spec, move |task| worker_thread(&sys2, p2, w2, task)) {
         Ok(t) => {
             w.thread_id.store(t.id().0, Ordering::Release);
             sys.wq.workers.lock_irqsave(sys).insert(t.id(), w.clone());
+            // CPU hotplug may have changed the pool (disassociated, rebound, pod
+            // offline) since the affinity was chosen, and missed this thread while
+            // its id was unknown: choose again before it first runs.
+            let disassociated = pool.cpu.is_some() && pool.inner.lock_irqsave(sys).disassociated;
+            let now = worker_affinity(sys, pool, disassociated);
+            if now != affinity {
+                t.set_affinity(now);
+            }
+            sys.wake_up_process(&t);
             pool.nr_created.fetch_add(1, Ordering::Relaxed);
             Ok(())
         }

@@ -4,9 +4,11 @@
 //! # Model
 //!
 //! Per CPU there is a normal pool (`kworker/N:M`, nice 0) and a highpri pool
-//! (`kworker/N:MH`, nice −20); unbound workqueues share one unbound pool per
-//! priority (`kworker/uP:M`). A [`Workqueue`] owns no threads: it feeds pools
-//! through pool_workqueues that enforce `max_active` with an inactive list. A pool
+//! (`kworker/N:MH`, nice −20); an unbound workqueue has one pool per pod of its
+//! affinity scope (`scope.rs`, `attrs.rs`), shared with every workqueue of equal
+//! attributes (`kworker/uP:M`), and queues to the pod of the queueing CPU. A
+//! [`Workqueue`] owns no threads: it feeds pools through pool_workqueues (`pwq.rs`)
+//! that enforce `max_active` with an inactive list. A per-CPU pool
 //! keeps one worker running per CPU as long as its work does not block; when the
 //! last running worker sleeps, the scheduler hook wakes an idle worker, and a
 //! worker that leaves the idle list with no idle worker left first creates one (the
@@ -14,16 +16,31 @@
 //! [`IDLE_WORKER_TIMEOUT_MS`]. A `WQ_MEM_RECLAIM` workqueue has a rescuer thread
 //! that runs its works when worker creation fails (mayday).
 //!
+//! `WQ_BH` workqueues (`system_bh_wq`, `system_bh_highpri_wq`) are served by two
+//! more pools per CPU that have no threads: their works run in softirq context on
+//! the queueing CPU, from TASKLET_SOFTIRQ and HI_SOFTIRQ (see `bh.rs`). Their items
+//! are [`BhWork`]s, whose functions get `&SoftIrq` instead of `&Task`; the
+//! workqueue refuses the other kind with `InvalidArgument`.
+//!
 //! Call [`IrqSystem::workqueue_init`] once the CPUs are online (`alloc_workqueue`
 //! does it on first use); it creates the pools, their first workers and the system
 //! workqueues.
 //!
 //! # Departures from Linux (documented, not hidden)
 //!
-//! - No WQ_BH pools, no affinity scopes (one unbound pool per priority spanning all
-//!   CPUs), no CPU hotplug: bound kworkers stay bound, so a runtime that refuses to
-//!   offline a CPU with bound threads refuses it once workqueues are up.
-//!   CPU-intensive detection measures wall time since the item started or last
+//! - No delayed BH works (a [`DelayedWork`] is a task work); flushing or cancelling
+//!   a BH work waits by sleeping, from task context only (Linux also busy-waits from
+//!   BH or other non-hardirq atomic context).
+//! - Affinity scopes: a non-strict pool's workers may run on any CPU and get no
+//!   wake-up hint towards their pod (Linux's `wake_cpu`), so only strict scopes pin
+//!   work to the pod; a strict pool whose pod is all offline keeps its pwq and lets
+//!   its workers run on the online CPUs (Linux switches to the default pwq).
+//!   max_active applies per pod pool, not per NUMA node.
+//! - CPU hotplug (`hotplug.rs`): Linux migrates a dying CPU's running kworker at
+//!   once; a runtime that keeps running an offline CPU's current thread until it
+//!   blocks (the hosted machine) has that worker finish its current item there and
+//!   hand the rest of the pool to a worker on an online CPU.
+//! - CPU-intensive detection measures wall time since the item started or last
 //!   woke (Linux measures the task's CPU time).
 //! - The rescuer is an unbound thread; it does not migrate to the CPU of the pool it
 //!   helps, so a rescued per-CPU work may run on another CPU.
@@ -35,22 +52,37 @@
 //!   PENDING instead of WARNing and leaving the work pending for ever.
 
 mod api;
+mod attrs;
+mod bh;
+#[cfg(all(test, not(loom)))]
+mod bh_tests;
+mod bh_work;
 mod create;
+mod delayed;
 mod dump;
+mod flags;
 mod flush;
-#[cfg(loom)]
+mod hotplug;
+#[cfg(all(test, loom))]
 mod loom_model;
 mod manage;
 mod pool;
 mod process;
+mod pwq;
 mod queue;
 mod rescuer;
+mod scope;
 mod system_wqs;
 mod work;
 mod worker;
 mod wq;
 
+pub use attrs::WqAttrs;
+pub use bh::{BH_WORKER_NS, BH_WORKER_RESTARTS};
+pub use bh_work::{BhWork, BhWorkFn};
+pub use flags::*;
 pub(crate) use process::wq_worker_tick;
+pub use scope::{AffinityScope, CpuTopo, CpuTopology, WQ_CACHE_SHARD_SIZE_DFL};
 pub use system_wqs::SystemWqs;
 pub use work::{work_inner_size, DelayedWork, Work, WorkFn};
 pub use wq::{Workqueue, WqInner, WqStats};
@@ -65,58 +97,9 @@ use crate::sched::{ThreadId, WaitQueue};
 use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::SpinLockIrq;
 use crate::{IrqError, IrqSystem};
+use crossbeam_utils::atomic::AtomicCell;
 use pool::Pool;
 use worker::Worker;
-
-/// Run in softirq context (not built yet: `alloc_workqueue` reports `Unsupported`).
-pub const WQ_BH: u32 = 1 << 0;
-/// Not bound to a CPU; served by the shared unbound pool.
-pub const WQ_UNBOUND: u32 = 1 << 1;
-/// Stops at freeze, resumes at thaw.
-pub const WQ_FREEZABLE: u32 = 1 << 2;
-/// May be used in memory reclaim: has a rescuer thread.
-pub const WQ_MEM_RECLAIM: u32 = 1 << 3;
-/// Served by the highpri pools (nice −20).
-pub const WQ_HIGHPRI: u32 = 1 << 4;
-/// Items leave concurrency management while they run.
-pub const WQ_CPU_INTENSIVE: u32 = 1 << 5;
-/// Visible in sysfs (accepted, no effect here).
-pub const WQ_SYSFS: u32 = 1 << 6;
-/// Unbound when `power_efficient` is set, per-CPU otherwise.
-pub const WQ_POWER_EFFICIENT: u32 = 1 << 7;
-/// Explicitly per-CPU.
-pub const WQ_PERCPU: u32 = 1 << 8;
-/// Internal: ordered workqueue (one at a time, FIFO).
-pub const __WQ_ORDERED: u32 = 1 << 17;
-/// Internal: created by the legacy `create_workqueue` helpers.
-pub const __WQ_LEGACY: u32 = 1 << 18;
-const WQ_ALL_FLAGS: u32 = WQ_BH
-    | WQ_UNBOUND
-    | WQ_FREEZABLE
-    | WQ_MEM_RECLAIM
-    | WQ_HIGHPRI
-    | WQ_CPU_INTENSIVE
-    | WQ_SYSFS
-    | WQ_POWER_EFFICIENT
-    | WQ_PERCPU
-    | __WQ_ORDERED
-    | __WQ_LEGACY;
-
-/// `WQ_MAX_ACTIVE`.
-pub const WQ_MAX_ACTIVE: u32 = 2048;
-/// `WQ_DFL_ACTIVE`: what max_active 0 means.
-pub const WQ_DFL_ACTIVE: u32 = 1024;
-/// `WQ_NAME_LEN` (names are truncated to one less).
-pub const WQ_NAME_LEN: usize = 32;
-/// `IDLE_WORKER_TIMEOUT` (300 s), the default of the configurable reaping timeout.
-pub const IDLE_WORKER_TIMEOUT_MS: u64 = 300_000;
-/// `wq_cpu_intensive_thresh_us` default: 10 ms without sleeping makes a work
-/// CPU-intensive.
-pub const CPU_INTENSIVE_THRESH_US: u64 = 10_000;
-/// `work_busy` bit: PENDING set.
-pub const WORK_BUSY_PENDING: u32 = 1;
-/// `work_busy` bit: executing now.
-pub const WORK_BUSY_RUNNING: u32 = 2;
 
 /// Runs a work function and contains a panic: true if it returned normally. The
 /// hosted runtime installs one built on `std::panic::catch_unwind`.
@@ -125,10 +108,20 @@ pub type WorkGuard = fn(&mut dyn FnMut()) -> bool;
 /// All workqueue state of one [`IrqSystem`].
 pub struct Workqueues {
     pub(crate) inited: SpinLockIrq<bool>,
+    /// BH pools: index `cpu * 2 + highpri`; made with the system (no threads needed).
+    pub(crate) bh_pools: Vec<Arc<Pool>>,
+    pub(crate) bh_runners: AtomicBool,
     /// Per-CPU pools: index `cpu * 2 + highpri`.
     pub(crate) cpu_pools: SpinLockIrq<Vec<Arc<Pool>>>,
-    /// Unbound pools: normal, highpri.
+    /// Unbound pools, shared by workqueues with equal attributes (priority, pod,
+    /// strictness); made on demand.
     pub(crate) unbound_pools: SpinLockIrq<Vec<Arc<Pool>>>,
+    /// The CPU topology that affinity scopes split into pods.
+    pub(crate) topology: SpinLockIrq<CpuTopology>,
+    /// `workqueue.default_affinity_scope` (never `Default` itself).
+    pub(crate) default_scope: SpinLockIrq<AffinityScope>,
+    /// `workqueue.cache_shard_size`.
+    pub(crate) cache_shard_size: AtomicUsize,
     pub(crate) system: SpinLockIrq<Option<SystemWqs>>,
     pub(crate) registry: SpinLockIrq<Vec<Arc<WqInner>>>,
     pub(crate) workers: SpinLockIrq<BTreeMap<ThreadId, Arc<Worker>>>,
@@ -142,28 +135,41 @@ pub struct Workqueues {
     pub(crate) idle_timeout_ms: AtomicU64,
     pub(crate) cpu_intensive_thresh_us: AtomicU64,
     pub(crate) power_efficient: AtomicBool,
-    pub(crate) guard: SpinLockIrq<Option<WorkGuard>>,
+    /// Read for every item: an atomic word, not a lock.
+    pub(crate) guard: AtomicCell<Option<WorkGuard>>,
     pub(crate) log: SpinLockIrq<Vec<String>>,
 }
 
 impl Workqueues {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(config: &crate::system::SystemConfig) -> Self {
+        let nr_cpus = config.nr_cpus;
+        let topology = match &config.topology {
+            Some(t) if t.validate(nr_cpus).is_ok() => t.clone(),
+            _ => CpuTopology::flat(nr_cpus),
+        };
         Workqueues {
             inited: SpinLockIrq::new(false),
+            bh_pools: bh::bh_pools(nr_cpus),
+            bh_runners: AtomicBool::new(false),
             cpu_pools: SpinLockIrq::new(Vec::new()),
             unbound_pools: SpinLockIrq::new(Vec::new()),
+            topology: SpinLockIrq::new(topology),
+            // Today's Linux default (older kernels used "cache").
+            default_scope: SpinLockIrq::new(AffinityScope::CacheShard),
+            cache_shard_size: AtomicUsize::new(WQ_CACHE_SHARD_SIZE_DFL),
             system: SpinLockIrq::new(None),
             registry: SpinLockIrq::new(Vec::new()),
             workers: SpinLockIrq::new(BTreeMap::new()),
             next_wq_id: AtomicU32::new(1),
-            next_pool_id: AtomicU32::new(0),
+            // Per CPU: two BH pools, then two normal pools (ids cpu*4..cpu*4+3).
+            next_pool_id: AtomicU32::new(nr_cpus as u32 * 4),
             work_flush_wait: WaitQueue::new(),
             work_flushers: AtomicUsize::new(0),
             fail_create: AtomicBool::new(false),
             idle_timeout_ms: AtomicU64::new(IDLE_WORKER_TIMEOUT_MS),
             cpu_intensive_thresh_us: AtomicU64::new(CPU_INTENSIVE_THRESH_US),
             power_efficient: AtomicBool::new(false),
-            guard: SpinLockIrq::new(None),
+            guard: AtomicCell::new(None),
             log: SpinLockIrq::new(Vec::new()),
         }
     }
@@ -175,9 +181,8 @@ impl Workqueues {
         }
     }
 
-    pub(crate) fn run_guarded(&self, sys: &IrqSystem, f: &mut dyn FnMut()) -> bool {
-        let g = *self.guard.lock_irqsave(sys);
-        match g {
+    pub(crate) fn run_guarded(&self, f: &mut dyn FnMut()) -> bool {
+        match self.guard.load() {
             Some(g) => g(f),
             None => {
                 f();
@@ -193,12 +198,23 @@ impl Workqueues {
     }
 
     pub(crate) fn pool_by_id(&self, sys: &IrqSystem, id: u32) -> Option<Arc<Pool>> {
+        if id % 4 < 2 {
+            if let Some(p) = self.bh_pools.get((id / 4 * 2 + id % 4) as usize) {
+                return Some(p.clone());
+            }
+        }
         let c = self.cpu_pools.lock_irqsave(sys).iter().find(|p| p.id == id).cloned();
         c.or_else(|| self.unbound_pools.lock_irqsave(sys).iter().find(|p| p.id == id).cloned())
     }
 
     pub(crate) fn all_pools(&self, sys: &IrqSystem) -> Vec<Arc<Pool>> {
-        let mut v = self.cpu_pools.lock_irqsave(sys).clone();
+        let mut v = Vec::new();
+        let cpu_pools = self.cpu_pools.lock_irqsave(sys).clone();
+        // Linux's order: per CPU its BH pools, then its normal pools.
+        for (c, bh) in self.bh_pools.chunks(2).enumerate() {
+            v.extend(bh.iter().cloned());
+            v.extend(cpu_pools.iter().filter(|p| p.cpu.is_some_and(|x| x.index() == c)).cloned());
+        }
         v.extend(self.unbound_pools.lock_irqsave(sys).iter().cloned());
         v
     }
@@ -214,17 +230,5 @@ impl Workqueues {
             .get(cpu.index() * 2 + highpri as usize)
             .cloned()
             .ok_or(IrqError::NotFound("no worker pool for that cpu"))
-    }
-
-    pub(crate) fn unbound_pool(
-        &self,
-        sys: &IrqSystem,
-        highpri: bool,
-    ) -> Result<Arc<Pool>, IrqError> {
-        self.unbound_pools
-            .lock_irqsave(sys)
-            .get(highpri as usize)
-            .cloned()
-            .ok_or(IrqError::NotFound("workqueues not initialised"))
     }
 }

@@ -1,36 +1,24 @@
-//! Worker pools and the pool_workqueue bridge: worklist, workers, nr_running, max_active.
+//! Worker pools: worklist, workers, idle list, nr_running and the kick.
 //!
 //! One lock per pool guards everything about it, as `pool->lock` does in Linux:
 //! the worklist, the workers' current and scheduled works, the idle list, and every
-//! pool_workqueue (per-workqueue active count and inactive list) that feeds it.
+//! pool_workqueue (`pwq.rs`: per-workqueue active count and inactive list) that
+//! feeds it.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use super::bh::BhKick;
+pub(crate) use super::pwq::{Item, Pwq};
 use super::work::Work;
 use super::worker::{Worker, WORKER_DIE, WORKER_NOT_RUNNING};
 use super::WqInner;
-use crate::cpu::CpuId;
+use crate::cpu::{CpuId, CpuMask};
 use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::SpinLockIrq;
 use crate::timer::Timer;
 use crate::IrqSystem;
-
-/// One queueing instance of a work: the work, its workqueue and its flush color.
-#[derive(Clone)]
-pub(crate) struct Item {
-    pub(crate) work: Work,
-    pub(crate) wq: Arc<WqInner>,
-    pub(crate) color: u64,
-}
-
-/// A pool_workqueue: one workqueue's share of one pool (guarded by the pool lock).
-pub(crate) struct Pwq {
-    pub(crate) nr_active: u32,
-    pub(crate) max_active: u32,
-    pub(crate) inactive: VecDeque<Item>,
-}
 
 /// A worker as the pool sees it: its current and scheduled works.
 pub(crate) struct WorkerSlot {
@@ -50,6 +38,33 @@ pub(crate) struct PoolInner {
     pub(crate) nr_running: u32,
     pub(crate) manager_active: bool,
     pub(crate) pwqs: BTreeMap<u32, Pwq>,
+    /// How to kick a BH pool (raise its softirq here or on its CPU); `None` otherwise.
+    pub(crate) bh: Option<BhKick>,
+    /// `POOL_DISASSOCIATED`: a per-CPU pool whose CPU is offline; its workers run
+    /// unbound and outside concurrency management until the CPU returns.
+    pub(crate) disassociated: bool,
+    /// `POOL_BH_DRAINING`: a dead CPU's BH pool being run from another CPU; it
+    /// cannot be kicked (the drain work requeues itself instead).
+    pub(crate) bh_draining: bool,
+}
+
+/// The outcome of [`PoolInner::kick_deferred`].
+pub(crate) enum Kick {
+    /// The pool needs no worker, or has no idle one.
+    None,
+    /// Already handled (a worker woken earlier, or a BH pool raised).
+    Done,
+    /// This worker's wake-up is owed: call [`Kick::wake`] after unlocking.
+    Wake(Arc<Worker>),
+}
+
+impl Kick {
+    /// Issues the owed wake-up, if any (call it without the pool lock).
+    pub(crate) fn wake(self, sys: &IrqSystem) {
+        if let Kick::Wake(w) = self {
+            w.wait.wake_all(sys);
+        }
+    }
 }
 
 /// A worker pool: per CPU normal and highpri, plus the shared unbound pools.
@@ -63,23 +78,67 @@ pub(crate) struct Pool {
     /// Workers created / destroyed (for the dump and the reaping test).
     pub(crate) nr_created: AtomicU64,
     pub(crate) nr_reaped: AtomicU64,
+    /// A BH pool's pseudo-worker (no thread: it runs from the softirq).
+    pub(crate) bh_worker: Option<Arc<Worker>>,
+    /// An unbound pool's pod (`__pod_cpumask`); a per-CPU pool's CPU.
+    pub(crate) pod: CpuMask,
+    /// `affn_strict`: workers stay inside the pod (else they may run on any CPU).
+    pub(crate) strict: bool,
 }
 
 impl Pool {
-    pub(crate) fn new(id: u32, cpu: Option<CpuId>, highpri: bool) -> Arc<Pool> {
+    pub(crate) fn new(id: u32, cpu: CpuId, highpri: bool) -> Arc<Pool> {
+        Self::build(id, Some(cpu), highpri, false, (CpuMask::single(cpu), true))
+    }
+
+    /// An unbound pool for the pod `pod` (`strict`: its workers stay inside it).
+    pub(crate) fn new_unbound(id: u32, highpri: bool, pod: CpuMask, strict: bool) -> Arc<Pool> {
+        Self::build(id, None, highpri, false, (pod, strict))
+    }
+
+    /// A pool; `bh` makes it a BH pool of `cpu` with its pseudo-worker attached.
+    pub(crate) fn build(
+        id: u32,
+        cpu: Option<CpuId>,
+        highpri: bool,
+        bh: bool,
+        (pod, strict): (CpuMask, bool),
+    ) -> Arc<Pool> {
         Arc::new_cyclic(|me: &alloc::sync::Weak<Pool>| {
+            let (bh_kick, bh_worker) = match (bh, cpu) {
+                (true, Some(c)) => {
+                    let w = Worker::new_bh(me.clone(), id, c, highpri);
+                    (Some(BhKick::new(c, highpri)), Some(w))
+                }
+                _ => (None, None),
+            };
+            let workers = bh_worker
+                .iter()
+                .map(|w| WorkerSlot {
+                    worker: w.clone(),
+                    current: None,
+                    scheduled: VecDeque::new(),
+                    last_wq: None,
+                })
+                .collect();
             let me = me.clone();
             Pool {
                 id,
                 cpu,
                 highpri,
+                bh_worker,
+                pod,
+                strict,
                 inner: SpinLockIrq::new(PoolInner {
                     worklist: VecDeque::new(),
-                    workers: Vec::new(),
+                    workers,
                     idle: Vec::new(),
                     nr_running: 0,
                     manager_active: false,
                     pwqs: BTreeMap::new(),
+                    bh: bh_kick,
+                    disassociated: false,
+                    bh_draining: false,
                 }),
                 idle_timer: Timer::new(move |sys, _t, _ctx| {
                     if let Some(p) = me.upgrade() {
@@ -147,17 +206,36 @@ impl PoolInner {
     }
 
     /// `kick_pool`: wakes the most recently idle worker if the pool needs one.
-    /// Returns true if a worker was woken.
+    /// Returns true if a worker was woken (or a BH pool raised).
     pub(crate) fn kick(&self, sys: &IrqSystem) -> bool {
-        if !self.need_more_worker() {
-            return false;
-        }
-        match self.idle.last() {
-            Some(w) => {
-                w.wake(sys);
+        match self.kick_deferred(sys) {
+            Kick::None => false,
+            Kick::Done => true,
+            Kick::Wake(w) => {
+                w.wait.wake_all(sys);
                 true
             }
-            None => false,
+        }
+    }
+
+    /// `kick_pool` whose wake-up the caller issues once it dropped the pool lock
+    /// ([`Kick::wake`]): the futex call of a hosted wake-up then never lengthens the
+    /// lock hold that producers and workers contend for. Only a worker not yet
+    /// woken since it went idle is returned; a BH pool is raised at once.
+    pub(crate) fn kick_deferred(&self, sys: &IrqSystem) -> Kick {
+        if !self.need_more_worker() {
+            return Kick::None;
+        }
+        if let Some(bh) = &self.bh {
+            if !self.bh_draining {
+                bh.kick(sys);
+            }
+            return Kick::Done;
+        }
+        match self.idle.last() {
+            Some(w) if w.claim_wake() => Kick::Wake(w.clone()),
+            Some(_) => Kick::Done,
+            None => Kick::None,
         }
     }
 
@@ -186,79 +264,5 @@ impl PoolInner {
         {
             self.nr_running += 1;
         }
-    }
-
-    /// Adds an active item (counted in its pwq's `nr_active`) to the worklist.
-    pub(crate) fn insert_work(&mut self, sys: &IrqSystem, pool_id: u32, item: Item) {
-        let max = item.wq.max_active();
-        let pwq = self.pwqs.entry(item.wq.id).or_insert_with(|| Pwq {
-            nr_active: 0,
-            max_active: max,
-            inactive: VecDeque::new(),
-        });
-        item.work.0.last_pool.store(pool_id, Ordering::Release);
-        item.work.0.queued.store(true, Ordering::Release);
-        if pwq.inactive.is_empty() && pwq.nr_active < pwq.max_active && !item.wq.frozen() {
-            pwq.nr_active += 1;
-            self.worklist.push_back(item);
-            self.kick(sys);
-        } else {
-            pwq.inactive.push_back(item);
-        }
-    }
-
-    /// `pwq_dec_nr_in_flight` for an active item: frees its slot and activates the
-    /// oldest inactive work of the same pwq.
-    pub(crate) fn dec_active(&mut self, sys: &IrqSystem, wq_id: u32) {
-        let Some(pwq) = self.pwqs.get_mut(&wq_id) else { return };
-        pwq.nr_active = pwq.nr_active.saturating_sub(1);
-        self.activate(sys, wq_id);
-    }
-
-    /// Moves inactive works of `wq_id` onto the worklist while slots are free.
-    pub(crate) fn activate(&mut self, sys: &IrqSystem, wq_id: u32) {
-        let Some(pwq) = self.pwqs.get_mut(&wq_id) else { return };
-        let mut moved = false;
-        while pwq.nr_active < pwq.max_active {
-            let Some(next) = pwq.inactive.pop_front() else { break };
-            if next.wq.frozen() {
-                pwq.inactive.push_front(next);
-                break;
-            }
-            pwq.nr_active += 1;
-            self.worklist.push_back(next);
-            moved = true;
-        }
-        if moved {
-            self.kick(sys);
-        }
-    }
-
-    /// Removes a queued instance of `work` from any list of this pool (grabbing
-    /// PENDING from a queued work). Returns the removed item.
-    pub(crate) fn remove_queued(&mut self, sys: &IrqSystem, work: &Work) -> Option<Item> {
-        if let Some(i) = self.worklist.iter().position(|it| it.work.ptr_eq(work)) {
-            let it = self.worklist.remove(i)?;
-            self.dec_active(sys, it.wq.id);
-            return Some(it);
-        }
-        for slot in self.workers.iter_mut() {
-            if let Some(i) = slot.scheduled.iter().position(|it| it.work.ptr_eq(work)) {
-                let it = slot.scheduled.remove(i)?;
-                self.dec_active(sys, it.wq.id);
-                return Some(it);
-            }
-        }
-        for pwq in self.pwqs.values_mut() {
-            if let Some(i) = pwq.inactive.iter().position(|it| it.work.ptr_eq(work)) {
-                return pwq.inactive.remove(i);
-            }
-        }
-        None
-    }
-
-    /// Counts of (active, inactive) for `wq_id` in this pool.
-    pub(crate) fn pwq_counts(&self, wq_id: u32) -> Option<(u32, usize)> {
-        self.pwqs.get(&wq_id).map(|p| (p.nr_active, p.inactive.len()))
     }
 }

@@ -5,9 +5,9 @@ use alloc::format;
 use alloc::sync::Arc;
 
 use super::pool::{Item, Pool, PoolInner};
+use super::work::WorkCtx;
 use super::worker::{Worker, WORKER_CPU_INTENSIVE, WORKER_NOT_RUNNING};
 use super::{WQ_CPU_INTENSIVE, WQ_MEM_RECLAIM};
-use crate::cpu::Task;
 use crate::sched::Thread;
 use crate::sync::atomic::Ordering;
 use crate::sync::SpinLockIrqGuard;
@@ -19,13 +19,13 @@ pub(crate) fn process_scheduled<'a>(
     pool: &'a Arc<Pool>,
     w: &Arc<Worker>,
     mut g: SpinLockIrqGuard<'a, PoolInner>,
-    task: &Task,
+    ctx: WorkCtx<'_>,
     rescuer: bool,
 ) -> SpinLockIrqGuard<'a, PoolInner> {
     loop {
         let Some(slot) = g.slot(w) else { return g };
         let Some(item) = slot.scheduled.pop_front() else { return g };
-        g = process_one_work(sys, pool, w, g, item, task, rescuer);
+        g = process_one_work(sys, pool, w, g, item, ctx, rescuer);
     }
 }
 
@@ -36,34 +36,38 @@ fn process_one_work<'a>(
     w: &Arc<Worker>,
     mut g: SpinLockIrqGuard<'a, PoolInner>,
     item: Item,
-    task: &Task,
+    ctx: WorkCtx<'_>,
     rescuer: bool,
 ) -> SpinLockIrqGuard<'a, PoolInner> {
     let cpu_intensive = item.wq.flags & WQ_CPU_INTENSIVE != 0;
-    w.current_at.store(sys.now_ns(), Ordering::Relaxed);
+    let start = sys.now_ns();
+    w.current_at.store(start, Ordering::Relaxed);
     let work = item.work.clone();
     let wq = item.wq.clone();
+    let color = item.color;
     if let Some(slot) = g.slot(w) {
-        slot.current = Some(item.clone());
-        slot.last_wq = Some(wq.clone());
+        slot.current = Some(item);
+        if !slot.last_wq.as_ref().is_some_and(|l| Arc::ptr_eq(l, &wq)) {
+            slot.last_wq = Some(wq.clone());
+        }
     }
     if cpu_intensive {
         g.worker_set_flags(w, WORKER_CPU_INTENSIVE);
         wq.stats.cpu_intensive.fetch_add(1, Ordering::Relaxed);
     }
     // Chain execution for workers outside concurrency management.
-    g.kick(sys);
+    let kick = g.kick_deferred(sys);
     work.0.queued.store(false, Ordering::Relaxed);
     work.0.last_pool.store(pool.id, Ordering::Release);
     // PENDING is cleared before the call, so the function may requeue itself.
     work.clear_pending();
     drop(g);
+    kick.wake(sys);
     wq.stats.started.fetch_add(1, Ordering::Relaxed);
     if rescuer {
         wq.stats.rescued.fetch_add(1, Ordering::Relaxed);
     }
-    let start = sys.now_ns();
-    let ok = sys.wq.run_guarded(sys, &mut || work.call(sys, task));
+    let ok = sys.wq.run_guarded(&mut || work.call(sys, ctx));
     wq.stats.cpu_time_ns.fetch_add(sys.now_ns().saturating_sub(start), Ordering::Relaxed);
     if !ok {
         wq.stats.panicked.fetch_add(1, Ordering::Relaxed);
@@ -72,18 +76,22 @@ fn process_one_work<'a>(
             format!("workqueue: work {:#x} on {} panicked; contained", work.addr(), wq.name),
         );
     }
+    // The function has returned: this instance counts as flushed for
+    // flush_workqueue. Done before relocking, so the pool lock that producers and
+    // other workers wait for is not held across the workqueue's flush lock.
+    wq.stats.completed.fetch_add(1, Ordering::Relaxed);
+    wq.flush_done(sys, color);
     let mut g = pool.inner.lock_irqsave(sys);
     // Declared or detected by the tick: the flag ends with the item.
     if w.flags() & WORKER_CPU_INTENSIVE != 0 {
         g.worker_clr_flags(w, WORKER_CPU_INTENSIVE);
     }
-    if let Some(slot) = g.slot(w) {
-        slot.current = None;
-    }
+    // The item goes back out of the slot; dropped with the guard's scope below.
+    let _done = g.slot(w).and_then(|slot| slot.current.take());
+    // flush_work / cancel_work_sync see the instance done only once it is no longer
+    // the worker's current work.
     work.0.nr_done.fetch_add(1, Ordering::SeqCst);
     g.dec_active(sys, wq.id);
-    wq.stats.completed.fetch_add(1, Ordering::Relaxed);
-    wq.flush_done(sys, item.color);
     sys.wq.wake_work_flushers(sys);
     g
 }
@@ -114,7 +122,8 @@ pub(crate) fn wq_worker_tick(sys: &IrqSystem, curr: &Thread) {
     if ran < thresh_ns {
         return;
     }
-    let mut g = w.pool.inner.lock_irqsave(sys);
+    let Some(pool) = w.pool.upgrade() else { return };
+    let mut g = pool.inner.lock_irqsave(sys);
     let Some(wq) = g.slot(&w).and_then(|s| s.current.as_ref().map(|c| c.wq.clone())) else {
         return;
     };

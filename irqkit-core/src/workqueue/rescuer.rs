@@ -6,6 +6,7 @@ use alloc::sync::Arc;
 
 use super::pool::WorkerSlot;
 use super::process::process_scheduled;
+use super::work::WorkCtx;
 use super::worker::Worker;
 use super::WqInner;
 use crate::cpu::CpuMask;
@@ -66,7 +67,7 @@ pub(crate) fn start_rescuer(
                 }
             }
             g.workers.push(slot);
-            g = process_scheduled(sys, &pool, &w, g, task, true);
+            g = process_scheduled(sys, &pool, &w, g, WorkCtx::Task(task), true);
             g.workers.retain(|s| !Arc::ptr_eq(&s.worker, &w));
             g.kick(sys);
             drop(g);

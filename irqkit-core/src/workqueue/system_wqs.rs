@@ -33,6 +33,10 @@ pub struct SystemWqs {
     pub system_freezable_power_efficient_wq: Workqueue,
     /// `system_dfl_long_wq` ("events_dfl_long").
     pub system_dfl_long_wq: Workqueue,
+    /// `system_bh_wq` ("events_bh", BH|PERCPU): [`BhWork`] in TASKLET_SOFTIRQ.
+    pub system_bh_wq: Workqueue,
+    /// `system_bh_highpri_wq` ("events_bh_highpri"): [`BhWork`] in HI_SOFTIRQ.
+    pub system_bh_highpri_wq: Workqueue,
 }
 
 impl IrqSystem {
@@ -49,14 +53,15 @@ impl IrqSystem {
         let mut cpu_pools = Vec::new();
         for c in 0..self.nr_cpus() {
             for hi in [false, true] {
-                let id = self.wq.next_pool_id.fetch_add(1, Ordering::Relaxed);
-                cpu_pools.push(Pool::new(id, Some(CpuId(c as u32)), hi));
+                let id = (c * 4 + 2) as u32 + hi as u32;
+                cpu_pools.push(Pool::new(id, CpuId(c as u32), hi));
             }
         }
         let mut unbound = Vec::new();
         for hi in [false, true] {
             let id = self.wq.next_pool_id.fetch_add(1, Ordering::Relaxed);
-            unbound.push(Pool::new(id, None, hi));
+            let all = crate::cpu::CpuMask::first_n(self.nr_cpus());
+            unbound.push(Pool::new_unbound(id, hi, all, false));
         }
         *self.wq.cpu_pools.lock_irqsave(self) = cpu_pools.clone();
         *self.wq.unbound_pools.lock_irqsave(self) = unbound.clone();
@@ -84,6 +89,8 @@ impl IrqSystem {
                 0,
             )?,
             system_dfl_long_wq: mk("events_dfl_long", WQ_UNBOUND, WQ_MAX_ACTIVE as i32)?,
+            system_bh_wq: mk("events_bh", WQ_BH | WQ_PERCPU, 0)?,
+            system_bh_highpri_wq: mk("events_bh_highpri", WQ_BH | WQ_HIGHPRI | WQ_PERCPU, 0)?,
         };
         *self.wq.system.lock_irqsave(self) = Some(s);
         Ok(())
@@ -100,7 +107,7 @@ impl IrqSystem {
 
     /// Installs the panic guard work functions run under (see [`WorkGuard`]).
     pub fn set_work_guard(&self, guard: WorkGuard) {
-        *self.wq.guard.lock_irqsave(self) = Some(guard);
+        self.wq.guard.store(Some(guard));
     }
 
     /// Fault injection: while `fail` is set, creating a worker fails (tests the

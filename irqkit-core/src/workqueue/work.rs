@@ -1,16 +1,27 @@
-//! Work items: `Work` (a function plus Linux's PENDING bit) and `DelayedWork`.
+//! Work items: `Work` (a function plus the PENDING bit) and `DelayedWork`; `BhWork` is in `bh_work.rs`.
 //!
 //! `work->data` in Linux packs PENDING, INACTIVE, PWQ and the off-queue pool id into
-//! one word. Here the word keeps PENDING and the disable depth (the two things
-//! claimed lock-free); the "on a list" bit and the last pool live beside it and
-//! change only under the owning pool's lock.
+//! one word. Here the word keeps PENDING, the BH kind and the disable depth (the
+//! things claimed or checked lock-free); the "on a list" bit and the last pool live
+//! beside it and change only under the owning pool's lock.
+//!
+//! # Task works and BH works
+//!
+//! Linux runs any `work_struct` wherever its workqueue runs it, so a function written
+//! for a sleeping worker can end up in softirq context on a `WQ_BH` workqueue. irqkit
+//! makes the context part of the item's type: a [`Work`] function receives `&Task`
+//! and only ever runs in a kworker; a [`BhWork`](super::BhWork) function receives `&SoftIrq` and only
+//! ever runs in a BH pool. The kind is a bit of the data word (Linux has the same
+//! bit off-queue, `WORK_OFFQ_BH`), and queueing checks it against the workqueue:
+//! a task work on a `WQ_BH` workqueue, or a BH work on a threaded one, is refused
+//! with `InvalidArgument` before PENDING is touched.
 
 use alloc::boxed::Box;
 use alloc::sync::{Arc, Weak};
 use core::fmt;
 
 use super::Workqueue;
-use crate::cpu::{CpuId, Task};
+use crate::cpu::{CpuId, SoftIrq, Task};
 use crate::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use crate::sync::SpinLockIrq;
 use crate::timer::Timer;
@@ -18,6 +29,8 @@ use crate::IrqSystem;
 
 /// `WORK_STRUCT_PENDING`: queued, or a delayed work's timer is armed.
 pub(crate) const PENDING: u32 = 1;
+/// The item is a [`BhWork`](super::BhWork) (set at creation, never changes): Linux's `WORK_OFFQ_BH`.
+pub(crate) const BH: u32 = 2;
 /// One level of `disable_work` depth (depth lives above the flag bits).
 pub(crate) const DISABLE_ONE: u32 = 1 << 16;
 /// No pool yet (Linux's all-ones pool id).
@@ -25,6 +38,19 @@ pub(crate) const NO_POOL: u32 = u32::MAX;
 
 /// The function a work runs: system, the work itself (so it may requeue), task token.
 pub type WorkFn = dyn Fn(&IrqSystem, &Work, &Task) + Send + Sync;
+
+/// The context an item runs in, as its executor proves it.
+#[derive(Clone, Copy)]
+pub(crate) enum WorkCtx<'a> {
+    /// A kworker or rescuer thread.
+    Task(&'a Task),
+    /// A BH pool, in softirq context.
+    Bh(&'a SoftIrq),
+}
+
+/// What the item stores: one indirect call taking the context; the public
+/// constructors wrap the caller's typed function so it only runs in its own context.
+pub(crate) type StoredFn = dyn Fn(&IrqSystem, &Work, WorkCtx<'_>) + Send + Sync;
 
 pub(crate) struct WorkInner {
     /// PENDING bit and disable depth: claimed with atomic read-modify-write.
@@ -38,7 +64,7 @@ pub(crate) struct WorkInner {
     /// Both wrap (32 bits keep an idle work at 64 bytes); compare with [`seq_ge`].
     pub(crate) nr_queued: AtomicU32,
     pub(crate) nr_done: AtomicU32,
-    func: Box<WorkFn>,
+    func: Box<StoredFn>,
     /// The delayed work this work belongs to, for cancel to find the timer.
     pub(crate) dwork: Option<Weak<DelayedInner>>,
 }
@@ -67,12 +93,16 @@ impl fmt::Debug for Work {
 impl Work {
     /// `INIT_WORK`: an idle work running `func`.
     pub fn new(func: impl Fn(&IrqSystem, &Work, &Task) + Send + Sync + 'static) -> Self {
-        Self::with_dwork(Box::new(func), None)
+        Self::with_dwork(task_fn(func), None)
     }
 
-    fn with_dwork(func: Box<WorkFn>, dwork: Option<Weak<DelayedInner>>) -> Self {
+    fn with_dwork(func: Box<StoredFn>, dwork: Option<Weak<DelayedInner>>) -> Self {
+        Self::build(0, func, dwork)
+    }
+
+    pub(crate) fn build(kind: u32, func: Box<StoredFn>, dwork: Option<Weak<DelayedInner>>) -> Self {
         Work(Arc::new(WorkInner {
-            data: AtomicU32::new(0),
+            data: AtomicU32::new(kind),
             last_pool: AtomicU32::new(NO_POOL),
             queued: AtomicBool::new(false),
             nr_queued: AtomicU32::new(0),
@@ -97,8 +127,13 @@ impl Work {
         Arc::as_ptr(&self.0) as usize
     }
 
-    pub(crate) fn call(&self, sys: &IrqSystem, task: &Task) {
-        (self.0.func)(sys, self, task)
+    /// True for the work inside a [`BhWork`](super::BhWork).
+    pub fn is_bh(&self) -> bool {
+        self.0.data.load(Ordering::Relaxed) & BH != 0
+    }
+
+    pub(crate) fn call(&self, sys: &IrqSystem, ctx: WorkCtx<'_>) {
+        (self.0.func)(sys, self, ctx)
     }
 
     /// The test-and-set of `queue_work_on`: true if this caller now owns PENDING. A
@@ -160,7 +195,7 @@ impl fmt::Debug for DelayedWork {
 impl DelayedWork {
     /// `INIT_DELAYED_WORK`: an idle delayed work running `func`.
     pub fn new(func: impl Fn(&IrqSystem, &Work, &Task) + Send + Sync + 'static) -> Self {
-        let func: Box<WorkFn> = Box::new(func);
+        let func = task_fn(func);
         let inner = Arc::new_cyclic(|me: &Weak<DelayedInner>| {
             let work = Work::with_dwork(func, Some(me.clone()));
             let me = me.clone();
@@ -168,7 +203,7 @@ impl DelayedWork {
                 work,
                 timer: Timer::new(move |sys, _t, _ctx| {
                     if let Some(d) = me.upgrade() {
-                        super::queue::delayed_work_timer_fn(sys, &d);
+                        super::delayed::delayed_work_timer_fn(sys, &d);
                     }
                 }),
                 target: SpinLockIrq::new(None),
@@ -188,7 +223,17 @@ impl DelayedWork {
     }
 }
 
-#[cfg(test)]
+/// Wraps a task-context function: it is called only with a task token.
+fn task_fn(f: impl Fn(&IrqSystem, &Work, &Task) + Send + Sync + 'static) -> Box<StoredFn> {
+    Box::new(move |sys, w, ctx| {
+        if let WorkCtx::Task(t) = ctx {
+            f(sys, w, t)
+        }
+    })
+}
+
+// Plain unit tests: loom's atomics only work inside a loom model.
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 

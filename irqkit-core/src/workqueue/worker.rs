@@ -7,11 +7,12 @@
 //! one blocks with work queued (concurrency management).
 
 use alloc::string::String;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 
 use super::manage::create_worker;
 use super::pool::{Pool, PoolInner};
 use super::process::{process_scheduled, send_mayday};
+use super::work::WorkCtx;
 use crate::cpu::Task;
 use crate::sched::{ThreadId, WaitQueue};
 use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -28,8 +29,12 @@ pub(crate) const WORKER_PREP: u32 = 8;
 pub(crate) const WORKER_CPU_INTENSIVE: u32 = 0x40;
 /// `WORKER_UNBOUND`: an unbound pool's worker (never concurrency-managed).
 pub(crate) const WORKER_UNBOUND: u32 = 0x80;
+/// `WORKER_REBOUND`: bound again after its CPU came back; rejoins `nr_running` when
+/// it next starts processing.
+pub(crate) const WORKER_REBOUND: u32 = 0x100;
 /// Flags that take a worker out of `nr_running`.
-pub(crate) const WORKER_NOT_RUNNING: u32 = WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_UNBOUND;
+pub(crate) const WORKER_NOT_RUNNING: u32 =
+    WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_UNBOUND | WORKER_REBOUND;
 /// Linux's CREATE_COOLDOWN (HZ): wait after a failed worker creation.
 const CREATE_COOLDOWN_MS: u64 = 1000;
 
@@ -37,7 +42,10 @@ const CREATE_COOLDOWN_MS: u64 = 1000;
 pub(crate) struct Worker {
     pub(crate) id: u32,
     pub(crate) name: String,
-    pub(crate) pool: Arc<Pool>,
+    /// The pool (weak: the pool's worker list holds the worker, and a BH pool's
+    /// pseudo-worker is made inside the pool).
+    pub(crate) pool: Weak<Pool>,
+    pub(crate) pool_id: u32,
     /// Worker flags; changed only under the pool lock, read anywhere.
     pub(crate) flags: AtomicU32,
     /// Blocked while busy (the hooks took it out of nr_running).
@@ -64,7 +72,7 @@ impl Worker {
     }
     /// The pool this worker serves (a rescuer: the pool it is helping now).
     pub(crate) fn attached_pool(&self) -> u32 {
-        self.pool.id
+        self.pool_id
     }
     pub(crate) fn is_rescuer(&self) -> bool {
         self.rescuer
@@ -75,7 +83,8 @@ impl Worker {
         Arc::new(Worker {
             id: u32::MAX,
             name,
-            pool: pool.clone(),
+            pool: Arc::downgrade(pool),
+            pool_id: pool.id,
             flags: AtomicU32::new(WORKER_UNBOUND),
             sleeping: AtomicBool::new(false),
             woken: AtomicBool::new(false),
@@ -97,11 +106,17 @@ impl Worker {
 
     /// Wakes the worker from its idle wait (or makes the next wait return at once).
     pub(crate) fn wake(&self, sys: &IrqSystem) {
-        // Only the first kick since the worker went idle needs a wake-up: it clears
-        // `woken` (under the pool lock, as kicks run) before it sleeps again.
-        if !self.woken.swap(true, Ordering::AcqRel) {
+        if self.claim_wake() {
             self.wait.wake_all(sys);
         }
+    }
+
+    /// The first kick since the worker went idle claims its wake-up (true: the
+    /// caller must call `wait.wake_all`, which it may do after dropping the pool
+    /// lock). The worker clears `woken` under the pool lock before it sleeps again,
+    /// and its wait re-checks `woken`, so a wake-up issued late is never lost.
+    pub(crate) fn claim_wake(&self) -> bool {
+        !self.woken.swap(true, Ordering::AcqRel)
     }
 }
 
@@ -113,12 +128,11 @@ fn worker_detach(sys: &IrqSystem, w: &Arc<Worker>, mut g: SpinLockIrqGuard<'_, P
     sys.wq.workers.lock_irqsave(sys).remove(&ThreadId(w.thread_id.load(Ordering::Acquire)));
 }
 
-pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, w: Arc<Worker>, task: &Task) {
+pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker>, task: &Task) {
     let me = sys.current_thread().expect("worker runs on a kernel thread");
     // Registration raced with our start: make sure current_work can find us.
     sys.wq.workers.lock_irqsave(sys).insert(me.id(), w.clone());
     w.thread_id.store(me.id().0, Ordering::Release);
-    let pool = w.pool.clone();
     loop {
         let mut g = pool.inner.lock_irqsave(sys);
         if me.should_stop() || w.flags() & WORKER_DIE != 0 {
@@ -157,7 +171,7 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, w: Arc<Worker>, task: &Task) {
             }
         }
         if work_now {
-            g.worker_clr_flags(&w, WORKER_PREP);
+            g.worker_clr_flags(&w, WORKER_PREP | WORKER_REBOUND);
             loop {
                 let Some(item) = g.worklist.pop_front() else { break };
                 // assign_work: hand it to the worker already running it, if any.
@@ -167,13 +181,23 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, w: Arc<Worker>, task: &Task) {
                 let mine = Arc::ptr_eq(&g.workers[target].worker, &w);
                 g.workers[target].scheduled.push_back(item);
                 if mine {
-                    g = process_scheduled(sys, &pool, &w, g, task, false);
+                    g = process_scheduled(sys, &pool, &w, g, WorkCtx::Task(task), false);
                 }
                 if !g.keep_working() {
                     break;
                 }
+                // Our CPU went offline under us (the hosted machine keeps running
+                // its current thread): stop taking work here. Going idle kicks an
+                // unbound worker, which wakes on an online CPU.
+                if g.disassociated && !sys.this_cpu().online() {
+                    break;
+                }
             }
             g.worker_set_flags(&w, WORKER_PREP);
+        }
+        let mut handoff = false;
+        if g.disassociated && !sys.this_cpu().online() {
+            (g, handoff) = hand_off_offline(sys, &pool, g);
         }
         // worker_enter_idle
         w.set_flags(WORKER_IDLE);
@@ -185,7 +209,7 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, w: Arc<Worker>, task: &Task) {
             pool.idle_timer.modify(sys, sys.jiffies() + sys.msecs_to_jiffies(ms) + 1);
         }
         // A kick that came in while we were busy: the pool may still need us.
-        let again = g.need_more_worker();
+        let again = !handoff && g.need_more_worker();
         drop(g);
         if !again {
             let _ = w
@@ -193,4 +217,30 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, w: Arc<Worker>, task: &Task) {
                 .wait_event(sys, task, || w.woken.load(Ordering::Acquire) || me.should_stop());
         }
     }
+}
+
+/// A worker whose CPU went offline under it (the hosted machine keeps running a
+/// CPU's current thread until it blocks; Linux migrates it at once) hands the
+/// pool's work to another worker — an idle one, or a new one — which wakes on an
+/// online CPU, and then sleeps so that its own next wake-up moves it there too.
+/// Returns true if someone else will take the work; false (keep working here, so
+/// nothing is stuck) if no worker could be found or made.
+fn hand_off_offline<'a>(
+    sys: &'a Arc<IrqSystem>,
+    pool: &'a Arc<Pool>,
+    mut g: SpinLockIrqGuard<'a, PoolInner>,
+) -> (SpinLockIrqGuard<'a, PoolInner>, bool) {
+    if g.worklist.is_empty() {
+        return (g, true);
+    }
+    if g.idle.is_empty() && !g.manager_active {
+        g.manager_active = true;
+        drop(g);
+        let _ = create_worker(sys, pool);
+        g = pool.inner.lock_irqsave(sys);
+        g.manager_active = false;
+    }
+    // We are not on the idle list yet: this wakes another worker.
+    let handed = g.kick(sys);
+    (g, handed)
 }

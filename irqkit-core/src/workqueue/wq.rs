@@ -9,6 +9,8 @@ use core::fmt;
 use super::pool::Pool;
 use super::*;
 
+use super::scope::AffinityScope;
+use crate::cpu::CpuId;
 use crate::sched::{Thread, WaitQueue};
 use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::SpinLockIrq;
@@ -51,8 +53,10 @@ pub struct WqInner {
     pub(crate) name: String,
     pub(crate) flags: u32,
     pub(crate) max_active: AtomicU32,
-    /// Per-CPU pools indexed by CPU, or the one unbound pool.
+    /// Per-CPU (or BH) pools indexed by CPU; empty for an unbound workqueue.
     pub(crate) pools: Vec<Arc<Pool>>,
+    /// An unbound workqueue's scope and its pod pools (see `attrs.rs`).
+    pub(crate) unbound: SpinLockIrq<UnboundPods>,
     pub(crate) state: AtomicU32,
     pub(crate) frozen: AtomicBool,
     pub(crate) flush: SpinLockIrq<FlushState>,
@@ -64,6 +68,17 @@ pub struct WqInner {
     pub(crate) rescuer: SpinLockIrq<Option<Arc<Thread>>>,
     /// Counters.
     pub stats: WqStats,
+}
+
+/// An unbound workqueue's attributes and the pool serving each CPU's pod.
+pub(crate) struct UnboundPods {
+    /// As set (may be `Default`, which follows the system default).
+    pub(crate) scope: AffinityScope,
+    pub(crate) strict: bool,
+    /// `cpu_pwq`: the pool of each CPU's pod.
+    pub(crate) by_cpu: Vec<Arc<Pool>>,
+    /// Every pool this workqueue ever fed (old pods drain after a scope change).
+    pub(crate) used: Vec<Arc<Pool>>,
 }
 
 /// A workqueue handle (`struct workqueue_struct *`): cheap to clone.
@@ -120,6 +135,20 @@ impl WqInner {
     }
     pub(crate) fn is_percpu(&self) -> bool {
         self.flags & WQ_UNBOUND == 0
+    }
+
+    /// The pool an unbound workqueue uses for work queued from `cpu` (its pod's).
+    pub(crate) fn unbound_pool_for(&self, sys: &IrqSystem, cpu: CpuId) -> Option<Arc<Pool>> {
+        self.unbound.lock_irqsave(sys).by_cpu.get(cpu.index()).cloned()
+    }
+
+    /// Every pool that may hold this workqueue's works.
+    pub(crate) fn all_pools(&self, sys: &IrqSystem) -> Vec<Arc<Pool>> {
+        if self.is_percpu() {
+            self.pools.clone()
+        } else {
+            self.unbound.lock_irqsave(sys).used.clone()
+        }
     }
 
     /// Opens a flush color for one new instance; returns its color.

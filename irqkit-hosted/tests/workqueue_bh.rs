@@ -1,0 +1,136 @@
+//! WQ_BH workqueues on the hosted machine (kernel/workqueue.c `bh_worker`,
+//! `kick_bh_pool`, `__flush_work` / `__cancel_work_sync` for BH works): the system BH
+//! workqueues exist, works run in softirq context on the queueing CPU, and flush /
+//! cancel_work_sync from task context wait for a running BH work.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+
+use irqkit_core::sched::ThreadState;
+use irqkit_core::workqueue::*;
+use irqkit_core::{CpuId, IrqError};
+use irqkit_hosted::{Machine, MachineConfig};
+
+fn machine() -> Machine {
+    Machine::new(MachineConfig { nr_cpus: 2, hz: 1000, ..Default::default() }).unwrap()
+}
+
+/// A BH work that records it started, spins until `gate` opens, then records it ended.
+fn gated(started: &Arc<AtomicBool>, gate: &Arc<AtomicBool>, done: &Arc<AtomicBool>) -> BhWork {
+    let (s, g, d) = (started.clone(), gate.clone(), done.clone());
+    BhWork::new(move |_sys, _w, _ctx| {
+        s.store(true, Ordering::SeqCst);
+        while !g.load(Ordering::SeqCst) {
+            std::hint::spin_loop();
+        }
+        d.store(true, Ordering::SeqCst);
+    })
+}
+
+/// Opens `gate` from a plain OS thread once the BH work started and the waiter (the
+/// `run_on/0` thread) sleeps: the work cannot finish before the waiter looks, so a
+/// waiter that returned without waiting would be caught.
+fn open_later(
+    m: &Machine,
+    started: Arc<AtomicBool>,
+    gate: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let sys = m.sys().clone();
+    std::thread::spawn(move || {
+        common::wait_until("BH work started", || started.load(Ordering::SeqCst));
+        common::wait_until("waiter sleeps", || {
+            sys.threads()
+                .iter()
+                .any(|t| t.name() == "run_on/0" && t.state() == ThreadState::Sleeping)
+        });
+        gate.store(true, Ordering::SeqCst);
+    })
+}
+
+// kernel/workqueue.c workqueue_init_early: system_bh_wq ("events_bh") and
+// system_bh_highpri_wq ("events_bh_highpri") are BH|PERCPU workqueues.
+#[test]
+fn system_bh_workqueues_exist_and_run_in_softirq_on_the_queueing_cpu() {
+    let m = machine();
+    let s = m.sys().system_wqs().unwrap();
+    assert_eq!(s.system_bh_wq.name(), "events_bh");
+    assert_eq!(s.system_bh_highpri_wq.name(), "events_bh_highpri");
+    assert_eq!(s.system_bh_wq.flags(), WQ_BH | WQ_PERCPU);
+    assert_eq!(s.system_bh_highpri_wq.flags(), WQ_BH | WQ_HIGHPRI | WQ_PERCPU);
+    for wq in [s.system_bh_wq.clone(), s.system_bh_highpri_wq.clone()] {
+        let seen = Arc::new(AtomicU32::new(u32::MAX));
+        let softirq = Arc::new(AtomicBool::new(false));
+        let (s2, f2) = (seen.clone(), softirq.clone());
+        let w = BhWork::new(move |sys, _w, _ctx| {
+            f2.store(sys.in_serving_softirq(), Ordering::SeqCst);
+            s2.store(sys.current_cpu().unwrap().0, Ordering::SeqCst);
+        });
+        let (sys, w2) = (m.sys().clone(), w.clone());
+        // Queued from task context on CPU 1: ksoftirqd/1 (or an interrupt exit) runs it.
+        let queued = m.run_on(CpuId(1), move |_t| sys.queue_work(&wq, w2.work())).unwrap();
+        assert_eq!(queued, Ok(true));
+        common::wait_until("BH work ran", || seen.load(Ordering::SeqCst) != u32::MAX);
+        assert_eq!(seen.load(Ordering::SeqCst), 1, "on the queueing CPU");
+        assert!(softirq.load(Ordering::SeqCst), "in softirq context");
+    }
+    let dump = m.sys().wq_dump();
+    assert!(dump.contains("events_bh_highpri"), "{dump}");
+    assert!(dump.contains("cpu   1 bh"), "{dump}");
+}
+
+// kernel/workqueue.c __flush_work: flush_work of a running BH work returns true once
+// it has finished (task context sleeps meanwhile).
+#[test]
+fn flush_work_waits_for_a_running_bh_work() {
+    let m = machine();
+    let wq = m.sys().system_wqs().unwrap().system_bh_wq;
+    let (started, gate, done) = Default::default();
+    let w = gated(&started, &gate, &done);
+    assert_eq!(m.sys().queue_work_on(Some(CpuId(1)), &wq, w.work()), Ok(true));
+    let opener = open_later(&m, started.clone(), gate.clone());
+    common::wait_until("BH work started", || started.load(Ordering::SeqCst));
+    let (sys, w2, d2) = (m.sys().clone(), w.clone(), done.clone());
+    let r = m.run_on(CpuId(0), move |t| (sys.flush_work(t, w2.work()), d2.load(Ordering::SeqCst)));
+    let (flushed, done_at_return) = r.unwrap();
+    assert_eq!(flushed, Ok(true));
+    assert!(done_at_return, "flush_work returned before the BH work finished");
+    opener.join().unwrap();
+}
+
+// kernel/workqueue.c __cancel_work_sync: a BH work that is only running is not
+// pending (false), and cancel_work_sync waits for it to finish.
+#[test]
+fn cancel_work_sync_waits_for_a_running_bh_work() {
+    let m = machine();
+    let wq = m.sys().system_wqs().unwrap().system_bh_highpri_wq;
+    let (started, gate, done) = Default::default();
+    let w = gated(&started, &gate, &done);
+    assert_eq!(m.sys().queue_work_on(Some(CpuId(1)), &wq, w.work()), Ok(true));
+    let opener = open_later(&m, started.clone(), gate.clone());
+    common::wait_until("BH work started", || started.load(Ordering::SeqCst));
+    let (sys, w2, d2) = (m.sys().clone(), w.clone(), done.clone());
+    let r = m
+        .run_on(CpuId(0), move |t| (sys.cancel_work_sync(t, w2.work()), d2.load(Ordering::SeqCst)));
+    let (cancelled, done_at_return) = r.unwrap();
+    assert_eq!(cancelled, Ok(false), "it was running, not pending");
+    assert!(done_at_return, "cancel_work_sync returned while the BH work ran");
+    assert_eq!(m.sys().work_busy(w.work()), 0);
+    opener.join().unwrap();
+}
+
+// Context typing: a task work cannot be queued on a BH workqueue, nor a BH work on a
+// threaded one; PENDING stays clear in both cases.
+#[test]
+fn work_kind_must_match_the_workqueue() {
+    let m = machine();
+    let s = m.sys().system_wqs().unwrap();
+    let task_work = Work::new(|_s, _w, _t| {});
+    let bh_work = BhWork::new(|_s, _w, _c| {});
+    let inval = |r: Result<bool, IrqError>| matches!(r, Err(IrqError::InvalidArgument(_)));
+    assert!(inval(m.sys().queue_work(&s.system_bh_wq, &task_work)));
+    assert!(inval(m.sys().queue_work(&s.system_wq, bh_work.work())));
+    assert!(inval(m.sys().queue_work(&s.system_unbound_wq, bh_work.work())));
+    assert!(!task_work.is_pending() && !bh_work.is_pending());
+}
