@@ -38,7 +38,7 @@ pub(crate) fn free_irq(
         let mut nl: Vec<Arc<IrqAction>> = (*list).clone();
         nl.remove(pos);
         let last = nl.is_empty();
-        g.actions = if last { None } else { Some(Arc::new(nl)) };
+        g.set_actions(if last { None } else { Some(Arc::new(nl)) });
         super::pm::irq_pm_remove_action(desc, &mut g, action.flags);
         if last {
             if g.settings.contains(IrqSettings::PER_CPU_DEVID) {

@@ -6,16 +6,21 @@
 //! result to the spurious detector and clears INPROGRESS. INPROGRESS is what
 //! `synchronize_irq` and `free_irq` wait on, so a handler never runs after its free
 //! returned.
+//!
+//! The action list is read through an uncounted borrow (`action_list.rs`) rather than
+//! an `Arc` clone: the borrow count lives under the lock the flow holds anyway, so the
+//! hot path pays no atomic read-modify-write for it.
 
 use alloc::format;
 
 use super::action::IrqAction;
-use super::desc::{ActionList, DescInner, IrqDesc};
+use super::desc::{DescInner, IrqDesc};
 use super::flags::{IrqReturn, IrqSettings, IrqdState, IrqsState, ThreadFlags};
 use crate::cpu::HardIrq;
 use crate::sync::atomic::{AtomicU32, Ordering};
 use crate::sync::SpinLockIrqGuard;
 use crate::IrqSystem;
+use alloc::sync::Arc;
 
 /// The descriptor lock guard flow handlers pass around.
 pub(crate) type DescGuard<'a> = SpinLockIrqGuard<'a, DescInner>;
@@ -30,14 +35,16 @@ pub(crate) fn handle_irq_event<'a>(
 ) -> DescGuard<'a> {
     g.istate.remove(IrqsState::PENDING);
     desc.irqd_set(IrqdState::IRQ_INPROGRESS);
-    let actions = g.actions.clone();
+    let borrow = g.borrow_actions();
     drop(g);
-    let ret = match &actions {
-        Some(list) => handle_irq_event_percpu(sys, desc, list, ctx),
+    let ret = match &borrow {
+        Some(b) => handle_irq_event_percpu(sys, desc, b.actions(), ctx),
         None => IrqReturn::NONE,
     };
-    drop(actions);
     let mut g = desc.inner.lock_hardirq(sys, ctx);
+    if let Some(b) = borrow {
+        g.end_borrow(b);
+    }
     if !g.settings.contains(IrqSettings::NO_DEBUG) {
         super::spurious::note_interrupt(sys, desc, &mut g, ret);
     }
@@ -50,7 +57,7 @@ pub(crate) fn handle_irq_event<'a>(
 pub(crate) fn handle_irq_event_percpu(
     sys: &IrqSystem,
     desc: &IrqDesc,
-    actions: &ActionList,
+    actions: &[Arc<IrqAction>],
     ctx: &HardIrq,
 ) -> IrqReturn {
     let mut ret = IrqReturn::NONE;

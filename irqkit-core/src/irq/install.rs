@@ -158,7 +158,7 @@ pub(crate) fn install(
     }
     let mut list = old_list;
     list.push(action.clone());
-    g.actions = Some(Arc::new(list));
+    g.set_actions(Some(Arc::new(list)));
     super::pm::irq_pm_install_action(sys, desc, &mut g, flags);
     g.irq_count = 0;
     g.irqs_unhandled = 0;

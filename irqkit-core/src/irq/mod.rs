@@ -43,7 +43,7 @@
 //!
 //! | irqkit                    | Linux                          |
 //! |---------------------------|--------------------------------|
-//! | `desc.rs`, `sparse.rs`    | `irqdesc.c`, `irqdesc.h`       |
+//! | `desc.rs`, `desc_mask.rs`, `desc_rare.rs`, `action_list.rs`, `sparse.rs` | `irqdesc.c`, `irqdesc.h` |
 //! | `chip.rs`, `chip_state.rs`| `irq.h` `struct irq_chip`, `chip.c` helpers |
 //! | `flags.rs`, `bits.rs`     | `interrupt.h`, `irq.h`, `internals.h` flag words |
 //! | `hooks.rs`                | (runtime services: timers, tasklet, arch rows) |
@@ -77,11 +77,14 @@
 //! with interrupts off; disabling bottom halves around them waits for the softirq layer.
 
 mod action;
+mod action_list;
 mod affinity;
 mod bits;
 mod chip;
 mod chip_state;
 mod desc;
+mod desc_mask;
+mod desc_rare;
 mod domain;
 mod flags;
 mod flow;
@@ -115,6 +118,8 @@ pub use chip::{
     parent, ChipCallbacks, ChipState, DummyChip, IrqChip, IrqData, NoIrqChip, SetResult,
 };
 pub use desc::{ActionList, DescInner, IrqDesc};
+pub use desc_mask::DescMask;
+pub use desc_rare::PmCounts;
 pub use domain::{xlate_onecell, xlate_onetwocell, xlate_twocell, DomainOps, IrqDomain, RevMap};
 pub use flags::{
     ChipFlags, Flags, IrqReturn, IrqSettings, IrqdState, IrqsState, ThreadFlags, Trigger,

@@ -134,7 +134,8 @@ impl IrqSystem {
             let d = descs.ensure(i);
             d.reset(self);
             descs.kstat_reset(i);
-            d.inner.lock_irqsave(self).affinity = self.irq.default_affinity(self);
+            let aff = self.irq.default_affinity(self);
+            d.inner.lock_irqsave(self).affinity.set(&aff);
             d.set_allocated(true);
         }
         descs.nr_irqs.fetch_max(start + count, Ordering::Relaxed);

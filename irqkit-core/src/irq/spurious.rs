@@ -55,12 +55,26 @@ fn jiffies(sys: &IrqSystem) -> u64 {
 }
 
 /// `note_interrupt`: account one hard-interrupt result (descriptor lock held).
+///
+/// The common case — handled, no unhandled interrupt in the window, no `irqfixup` —
+/// changes nothing (the full path returns at `irqs_unhandled == 0` having touched no
+/// state), so it is decided inline and the rest stays out of the hot path.
+#[inline]
 pub(crate) fn note_interrupt(
     sys: &IrqSystem,
     desc: &IrqDesc,
     inner: &mut DescInner,
     ret: IrqReturn,
 ) {
+    if ret == IrqReturn::HANDLED && inner.irqs_unhandled == 0 && sys.irq.irqfixup() == IrqFixup::Off
+    {
+        return;
+    }
+    note_interrupt_slow(sys, desc, inner, ret)
+}
+
+#[inline(never)]
+fn note_interrupt_slow(sys: &IrqSystem, desc: &IrqDesc, inner: &mut DescInner, ret: IrqReturn) {
     if inner.istate.contains(IrqsState::POLL_INPROGRESS)
         || inner.settings.contains(IrqSettings::IS_POLLED)
     {
