@@ -206,6 +206,7 @@ impl IrqCore {
     }
 
     /// The `irqfixup` / `irqpoll` mode.
+    #[inline]
     pub fn irqfixup(&self) -> IrqFixup {
         IrqFixup::from_u8(self.irqfixup.load(Ordering::Relaxed))
     }

@@ -204,7 +204,9 @@ fn try_one_irq(sys: &IrqSystem, desc: &IrqDesc, force: bool) -> bool {
         let actions = g.actions.clone();
         drop(g);
         if let Some(list) = &actions {
-            if handle_irq_event_percpu(sys, desc, list, &ctx) == IrqReturn::HANDLED {
+            if handle_irq_event_percpu(sys, desc, list, &ctx, sys.this_cpu_opt())
+                == IrqReturn::HANDLED
+            {
                 handled = true;
             }
         }
