@@ -67,6 +67,8 @@
 //!   so the count never dips below zero (see `loom.rs`);
 //! - descriptors are recycled instead of freed under RCU, so `&IrqDesc` lookups are
 //!   lock-free without RCU; all `synchronize_irq` sleepers share one wait queue;
+//! - flows read the action list through a borrow counted under the descriptor lock,
+//!   and a list replaced meanwhile is freed by the last reader (`action_list.rs`);
 //! - a panicking handler is contained through a runtime-installed [`HandlerGuard`];
 //! - WARN/printk output goes to a bounded log ([`IrqCore::drain_log`]).
 //!

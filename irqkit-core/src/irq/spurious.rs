@@ -54,11 +54,8 @@ fn jiffies(sys: &IrqSystem) -> u64 {
     sys.now_ns() / (1_000_000_000 / sys.config().hz as u64).max(1)
 }
 
-/// `note_interrupt`: account one hard-interrupt result (descriptor lock held).
-///
-/// The common case — handled, no unhandled interrupt in the window, no `irqfixup` —
-/// changes nothing (the full path returns at `irqs_unhandled == 0` having touched no
-/// state), so it is decided inline and the rest stays out of the hot path.
+/// `note_interrupt`: account one hard-interrupt result (descriptor lock held). Handled
+/// with nothing unhandled in the window and no `irqfixup` changes no state: inline exit.
 #[inline]
 pub(crate) fn note_interrupt(
     sys: &IrqSystem,
@@ -66,8 +63,8 @@ pub(crate) fn note_interrupt(
     inner: &mut DescInner,
     ret: IrqReturn,
 ) {
-    if ret == IrqReturn::HANDLED && inner.irqs_unhandled == 0 && sys.irq.irqfixup() == IrqFixup::Off
-    {
+    let fixup = sys.irq.irqfixup();
+    if ret == IrqReturn::HANDLED && inner.irqs_unhandled == 0 && fixup == IrqFixup::Off {
         return;
     }
     note_interrupt_slow(sys, desc, inner, ret)

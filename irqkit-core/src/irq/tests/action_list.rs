@@ -95,3 +95,39 @@ fn rare_fields_default_like_linux_until_written() {
     assert_eq!(r.free(&task()).unwrap(), "x");
     assert_eq!(desc.inner.lock_irqsave(&sys).pm_counts(), PmCounts::default());
 }
+
+// irqdesc.c irq_free_descs/irq_alloc_descs: a descriptor recycled (misuse: from its
+// own handler) while a flow still walks its list keeps that list until the walk ends.
+#[test]
+fn descriptor_reset_under_a_running_flow_keeps_the_walked_list() {
+    let (sys, _p) = machine(1);
+    let irq = line(&sys, RecChip::basic(), FlowHandler::FastEoi);
+    let slot: Arc<Mutex<Option<Registration>>> = Arc::new(Mutex::new(None));
+    let (s2, sys2) = (slot.clone(), Arc::downgrade(&sys));
+    let token = Arc::new(());
+    let t2 = token.clone();
+    let reg = sys
+        .request_irq(
+            irq,
+            move |_| {
+                let _keep = &t2;
+                drop(s2.lock().unwrap().take());
+                let sys = sys2.upgrade().unwrap();
+                sys.irq_free_descs(irq, 1).unwrap();
+                assert_eq!(sys.irq_alloc_descs(irq, 1, true).unwrap(), irq);
+                IrqReturn::HANDLED
+            },
+            Flags::empty(),
+            "self",
+        )
+        .unwrap();
+    *slot.lock().unwrap() = Some(reg);
+    fire(&sys, irq);
+    let desc = sys.irq_to_desc(irq).unwrap();
+    let g = desc.inner.lock_irqsave(&sys);
+    assert_eq!(g.action_borrows(), 0);
+    assert!(g.actions().is_none());
+    assert!(g.rare().is_none_or(|r| r.retired.is_empty()));
+    drop(g);
+    assert_eq!(Arc::strong_count(&token), 1, "the walked list was not released");
+}
