@@ -5,7 +5,7 @@
 //!
 //! Linux walks `desc->action` with the lock dropped; `free_irq` unlinks an action under
 //! the lock and frees it only after `synchronize_hardirq`. Here the list is an
-//! immutable `Arc<Vec<..>>` replaced wholesale by writers. Cloning that `Arc` on every
+//! immutable `Arc<[..]>` replaced wholesale by writers. Cloning that `Arc` on every
 //! interrupt cost two locked read-modify-writes; instead:
 //!
 //! - a flow takes an [`ActionBorrow`] under the descriptor lock: a pointer to the
@@ -36,7 +36,7 @@ use super::desc::{ActionList, DescInner};
 /// while `owner.action_borrows` counts this borrow.
 #[must_use = "a borrow that is never ended keeps replaced lists alive forever"]
 pub(crate) struct ActionBorrow {
-    list: NonNull<Vec<Arc<IrqAction>>>,
+    list: NonNull<[Arc<IrqAction>]>,
     owner: *const DescInner,
     _not_send: PhantomData<*mut ()>,
 }

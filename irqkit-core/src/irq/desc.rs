@@ -14,7 +14,6 @@
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 
 use super::action::IrqAction;
 use super::chip::IrqData;
@@ -27,7 +26,7 @@ use crate::sync::SpinLockIrq;
 
 /// The actions of a line, in registration order. Replaced wholesale on request/free
 /// so the flow handler can walk a snapshot without holding the lock.
-pub type ActionList = Arc<Vec<Arc<IrqAction>>>;
+pub type ActionList = Arc<[Arc<IrqAction>]>;
 
 /// The lock-protected part of a descriptor (`struct irq_desc` fields under `desc->lock`).
 ///

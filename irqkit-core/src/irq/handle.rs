@@ -90,8 +90,9 @@ pub(crate) fn handle_irq_event_percpu(
     this_cpu: Option<&CpuState>,
 ) -> IrqReturn {
     let mut ret = IrqReturn::NONE;
+    let guard = sys.irq.guard();
     for action in actions.iter() {
-        let r = call_action(sys, action, ctx);
+        let r = call_action_guarded(sys, guard, action, ctx);
         if let Some(cpu) = this_cpu {
             if !cpu.irqs_disabled() {
                 // A handler must not re-enable interrupts; Linux WARNs once and disables.
@@ -126,10 +127,21 @@ pub(crate) fn handle_irq_event_percpu(
 /// Runs one primary handler, through the runtime's panic guard if installed.
 #[inline]
 pub(crate) fn call_action(sys: &IrqSystem, action: &IrqAction, ctx: &HardIrq) -> IrqReturn {
+    call_action_guarded(sys, sys.irq.guard(), action, ctx)
+}
+
+/// [`call_action`] with the guard looked up once per interrupt by the caller.
+#[inline(always)]
+fn call_action_guarded(
+    sys: &IrqSystem,
+    guard: Option<super::HandlerGuard>,
+    action: &IrqAction,
+    ctx: &HardIrq,
+) -> IrqReturn {
     if action.broken.load(Ordering::Relaxed) {
         return IrqReturn::NONE;
     }
-    match sys.irq.guard() {
+    match guard {
         None => action.call_primary(ctx),
         Some(guard) => match guard(&mut || action.call_primary(ctx)) {
             Ok(r) => r,

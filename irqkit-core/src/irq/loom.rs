@@ -59,21 +59,13 @@ fn wake_thread_accounting_never_underflows_and_drains_to_zero() {
 }
 
 fn list_of(names: &[&str]) -> ActionList {
-    Arc::new(
-        names
-            .iter()
-            .map(|n| Arc::new(IrqAction::new(1, String::from(*n), Flags::SHARED)))
-            .collect(),
-    )
+    names.iter().map(|n| Arc::new(IrqAction::new(1, String::from(*n), Flags::SHARED))).collect()
 }
 
 /// One flow handler (handle_irq_event): borrow under the lock, read the list with the
 /// lock dropped, end the borrow under the lock. Every list ever installed is known by a
 /// `Weak`, so "alive" is checked without touching freed memory.
-fn flow(
-    desc: &loom::sync::Mutex<DescInner>,
-    known: &[alloc::sync::Weak<alloc::vec::Vec<Arc<IrqAction>>>],
-) {
+fn flow(desc: &loom::sync::Mutex<DescInner>, known: &[alloc::sync::Weak<[Arc<IrqAction>]>]) {
     let b = desc.lock().unwrap().borrow_actions();
     if let Some(b) = &b {
         // Identify the borrowed list among the live ones by its element buffer.

@@ -26,8 +26,10 @@ const TOP: usize = (NR_IRQS_MAX as usize) >> LEAF_BITS;
 /// Irq numbers below this are legacy (ISA) and the initial `nr_irqs`.
 pub const NR_IRQS_LEGACY: u32 = 16;
 
-type DescLeaf = Box<[OnceBox<IrqDesc>]>;
-type CountLeaf = Box<[AtomicU32]>;
+// Fixed-size leaves: `OnceBox<[T; LEAF]>` is one pointer to the leaf, where a boxed
+// slice would add a second dependent load (and a length check) on every interrupt.
+type DescLeaf = [OnceBox<IrqDesc>; LEAF];
+type CountLeaf = [AtomicU32; LEAF];
 
 /// All descriptors of one system.
 pub struct IrqDescs {
@@ -89,10 +91,9 @@ impl IrqDescs {
 
     fn ensure(&self, irq: u32) -> &IrqDesc {
         let li = (irq >> LEAF_BITS) as usize;
-        let leaf =
-            self.top[li].get_or_init(|| Box::new((0..LEAF).map(|_| OnceBox::new()).collect()));
+        let leaf = self.top[li].get_or_init(|| Box::new(core::array::from_fn(|_| OnceBox::new())));
         for (_, t) in self.kstat.iter() {
-            t[li].get_or_init(|| Box::new((0..LEAF).map(|_| AtomicU32::new(0)).collect()));
+            t[li].get_or_init(|| Box::new(core::array::from_fn(|_| AtomicU32::new(0))));
         }
         leaf[(irq as usize) & (LEAF - 1)].get_or_init(|| Box::new(IrqDesc::new(irq)))
     }
