@@ -56,7 +56,7 @@ fn jiffies(sys: &IrqSystem) -> u64 {
 
 /// `note_interrupt`: account one hard-interrupt result (descriptor lock held). Handled
 /// with nothing unhandled in the window and no `irqfixup` changes no state: inline exit.
-#[inline]
+#[inline(always)]
 pub(crate) fn note_interrupt(
     sys: &IrqSystem,
     desc: &IrqDesc,
