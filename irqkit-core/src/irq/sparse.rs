@@ -31,6 +31,16 @@ pub const NR_IRQS_LEGACY: u32 = 16;
 type DescLeaf = [OnceBox<IrqDesc>; LEAF];
 type CountLeaf = [AtomicU32; LEAF];
 
+/// A leaf built on the heap: `Box::new([..; LEAF])` would first build its 8 KiB on the
+/// stack, and a descriptor may be allocated on a signal's alternate stack (hosted).
+fn boxed_leaf<T>(mut init: impl FnMut() -> T) -> Box<[T; LEAF]> {
+    let v: Vec<T> = (0..LEAF).map(|_| init()).collect();
+    match v.into_boxed_slice().try_into() {
+        Ok(leaf) => leaf,
+        Err(_) => unreachable!("a vector of LEAF elements converts to [T; LEAF]"),
+    }
+}
+
 /// All descriptors of one system.
 pub struct IrqDescs {
     top: Box<[OnceBox<DescLeaf>]>,
@@ -91,9 +101,9 @@ impl IrqDescs {
 
     fn ensure(&self, irq: u32) -> &IrqDesc {
         let li = (irq >> LEAF_BITS) as usize;
-        let leaf = self.top[li].get_or_init(|| Box::new(core::array::from_fn(|_| OnceBox::new())));
+        let leaf = self.top[li].get_or_init(|| boxed_leaf(OnceBox::new));
         for (_, t) in self.kstat.iter() {
-            t[li].get_or_init(|| Box::new(core::array::from_fn(|_| AtomicU32::new(0))));
+            t[li].get_or_init(|| boxed_leaf(|| AtomicU32::new(0)));
         }
         leaf[(irq as usize) & (LEAF - 1)].get_or_init(|| Box::new(IrqDesc::new(irq)))
     }
