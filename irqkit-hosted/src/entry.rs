@@ -87,8 +87,8 @@ impl Shared {
                 }
             },
             _ => {
-                let h = self.handlers[v as usize].lock().clone();
-                match h {
+                // Lock-free: no spinlock, no Arc clone per interrupt (`publish.rs`).
+                match self.handlers[v as usize].get() {
                     Some(h) => h(sys, &tok, cpu),
                     None => bump(&hc.counters.unhandled),
                 }

@@ -55,6 +55,7 @@ mod hostcpu;
 mod irq_glue;
 mod machine;
 mod platform;
+mod publish;
 mod shared;
 pub mod signals;
 mod stats;

@@ -12,7 +12,7 @@ use irqkit_core::system::SystemConfig;
 use irqkit_core::{CpuId, HardIrq, IrqError, IrqSystem, Nmi, Task};
 
 use crate::platform::{adopt_idle, HostPlatform};
-use crate::shared::{CallFn, KthreadPanic, NmiHandler, Shared, TickHook, VectorHandler};
+use crate::shared::{CallFn, KthreadPanic, Shared, TickHook, VectorHandler};
 use crate::stats::CpuStats;
 use crate::vector_chip::{VectorChip, VectorLine};
 use crate::{signals, thread_ctx, vectors};
@@ -373,7 +373,7 @@ impl Machine {
             return Err(IrqError::InvalidArgument("not a device vector (0x20..0xeb)"));
         }
         let h: VectorHandler = Arc::new(handler);
-        thread_ctx::with_irqs_masked(|| *self.shared.handlers[vector as usize].lock() = Some(h));
+        self.shared.handlers[vector as usize].set(Some(h));
         Ok(())
     }
 
@@ -383,11 +383,7 @@ impl Machine {
         &self,
         handler: impl Fn(&IrqSystem, &Nmi, CpuId) + Send + Sync + 'static,
     ) {
-        let b: Box<NmiHandler> = Box::new(Box::new(handler));
-        let old = self.shared.nmi_handler.swap(Box::into_raw(b), Ordering::AcqRel);
-        if !old.is_null() {
-            self.shared.nmi_retired.lock().unwrap().push(old);
-        }
+        self.shared.nmi_handler.set(Some(Box::new(handler)));
     }
 
     /// Adds a hook run on every tick of every CPU (hard-irq context).

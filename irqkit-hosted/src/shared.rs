@@ -1,7 +1,7 @@
 //! `Shared`: the runtime state every machine thread and raiser sees.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::JoinHandle;
 
@@ -11,6 +11,7 @@ use irqkit_core::{CpuId, HardIrq, IrqError, IrqSystem, Nmi};
 
 use crate::hostcpu::HostCpu;
 use crate::platform::HostThread;
+use crate::publish::Published;
 use crate::thread_ctx;
 
 /// A device-vector handler: runs in hard-irq context on the CPU that took the vector.
@@ -38,10 +39,10 @@ pub(crate) struct Shared {
     pub(crate) cpus: Box<[CachePadded<HostCpu>]>,
     pub(crate) pid: i32,
     pub(crate) sys: OnceLock<Weak<IrqSystem>>,
-    pub(crate) handlers: Box<[SpinLock<Option<VectorHandler>>]>,
-    pub(crate) nmi_handler: AtomicPtr<NmiHandler>,
-    /// Replaced NMI handlers, freed at machine drop (an NMI may still be running one).
-    pub(crate) nmi_retired: Mutex<Vec<*mut NmiHandler>>,
+    /// Device-vector handlers, read by the entry without a lock (`publish.rs`).
+    pub(crate) handlers: Box<[Published<VectorHandler>]>,
+    /// The NMI handler; replaced ones live until machine drop (an NMI may run one).
+    pub(crate) nmi_handler: Published<NmiHandler>,
     pub(crate) calls: Box<[SpinLock<VecDeque<CallFn>>]>,
     /// Copy-on-write: the tick clones the `Arc` (no allocation on the hard-irq path);
     /// adding a hook builds a new list.
@@ -60,12 +61,6 @@ pub(crate) struct Shared {
     pub(crate) tick_source: Mutex<Option<TickSource>>,
 }
 
-// SAFETY: the raw pointers in `nmi_retired` are owned boxes only touched under the
-// mutex and freed once at drop; everything else is Send + Sync already.
-unsafe impl Send for Shared {}
-// SAFETY: as above.
-unsafe impl Sync for Shared {}
-
 impl Shared {
     pub(crate) fn new(nr_cpus: usize) -> Self {
         Shared {
@@ -73,9 +68,8 @@ impl Shared {
             // SAFETY: getpid has no preconditions.
             pid: unsafe { libc::getpid() },
             sys: OnceLock::new(),
-            handlers: (0..256).map(|_| SpinLock::new(None)).collect(),
-            nmi_handler: AtomicPtr::new(std::ptr::null_mut()),
-            nmi_retired: Mutex::new(Vec::new()),
+            handlers: (0..256).map(|_| Published::new()).collect(),
+            nmi_handler: Published::new(),
             calls: (0..nr_cpus).map(|_| SpinLock::new(VecDeque::new())).collect(),
             tick_hooks: SpinLock::new(Arc::new(Vec::new())),
             panics: Mutex::new(Vec::new()),
@@ -173,26 +167,10 @@ impl Shared {
         for _ in 0..n {
             let Ok(tok) = sys.nmi_enter() else { return };
             crate::hostcpu::bump(&hc.counters.nmis);
-            let h = self.nmi_handler.load(Ordering::Acquire);
-            if !h.is_null() {
-                // SAFETY: handlers are only freed at machine drop, after every CPU
-                // thread has been joined, so `h` is live here.
-                unsafe { (*h)(sys, &tok, cpu) };
+            if let Some(h) = self.nmi_handler.get() {
+                h(sys, &tok, cpu);
             }
             sys.nmi_exit(tok);
-        }
-    }
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        let cur = self.nmi_handler.swap(std::ptr::null_mut(), Ordering::AcqRel);
-        let mut all = std::mem::take(&mut *self.nmi_retired.lock().unwrap());
-        all.push(cur);
-        for p in all.into_iter().filter(|p| !p.is_null()) {
-            // SAFETY: each pointer came from Box::into_raw and is freed exactly once,
-            // after all machine threads (the only readers) are gone.
-            drop(unsafe { Box::from_raw(p) });
         }
     }
 }

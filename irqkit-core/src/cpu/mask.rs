@@ -28,6 +28,20 @@ impl CpuMask {
         CpuMask { bits: [0; WORDS] }
     }
 
+    /// The set of CPUs 0..64 whose bits are `word` (bit n: CPU n).
+    #[inline]
+    pub const fn from_low_word(word: u64) -> Self {
+        let mut bits = [0; WORDS];
+        bits[0] = word;
+        CpuMask { bits }
+    }
+
+    /// The bits of CPUs 0..64, if no higher CPU is in the set.
+    #[inline]
+    pub fn low_word(&self) -> Option<u64> {
+        self.bits[1..].iter().all(|w| *w == 0).then_some(self.bits[0])
+    }
+
     /// CPUs `0..nr`.
     pub fn first_n(nr: usize) -> Self {
         let mut m = CpuMask::new();
@@ -235,6 +249,14 @@ mod tests {
         let mut m = CpuMask::first_n(2);
         m.set(CpuId(5));
         assert_eq!(m.to_list_string(), "0-1,5");
+    }
+
+    #[test]
+    fn low_word_round_trips_and_refuses_high_cpus() {
+        let m = CpuMask::first_n(4);
+        assert_eq!(m.low_word(), Some(0xf));
+        assert_eq!(CpuMask::from_low_word(0xf), m);
+        assert_eq!(CpuMask::single(CpuId(64)).low_word(), None);
     }
 
     #[test]

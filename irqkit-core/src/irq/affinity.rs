@@ -32,9 +32,9 @@ pub(crate) fn irq_do_set_affinity(
     }
     let (res, eff) = chip.set_affinity(&inner.data, &target, force)?;
     if res != SetResult::NoCopy {
-        inner.affinity = *mask;
+        inner.affinity.set(mask);
     }
-    inner.effective = eff;
+    inner.effective.set(&eff);
     if eff.is_empty() {
         sys.irq.log_line(
             sys,
@@ -61,14 +61,14 @@ pub(crate) fn irq_set_affinity_locked(
 ) -> Result<(), IrqError> {
     let st = desc.irqd();
     if !st.contains(IrqdState::ACTIVATED) && st.contains(IrqdState::AFFINITY_ON_ACTIVATE) {
-        inner.affinity = *mask;
-        inner.effective = *mask;
+        inner.affinity.set(mask);
+        inner.effective.set(mask);
     } else if !inner.data.chip.flags().contains(ChipFlags::MOVE_DEFERRED)
-        && inner.pending_mask.is_none()
+        && inner.pending_mask().is_none()
     {
         irq_do_set_affinity(sys, desc, inner, mask, force)?;
     } else {
-        inner.pending_mask = Some(alloc::boxed::Box::new(*mask));
+        inner.rare_mut().pending_mask = Some(*mask);
         desc.irqd_set(IrqdState::SETAFFINITY_PENDING);
     }
     desc.irqd_set(IrqdState::AFFINITY_SET);
@@ -85,7 +85,7 @@ pub(crate) fn irq_setup_affinity(sys: &IrqSystem, desc: &IrqDesc, inner: &mut De
         return;
     }
     let online = sys.online_mask();
-    let mut mask = inner.affinity;
+    let mut mask = inner.affinity.get();
     if !(st.intersects(IrqdState::AFFINITY_MANAGED | IrqdState::AFFINITY_SET)
         && mask.intersects(&online))
     {
@@ -101,7 +101,7 @@ pub(crate) fn irq_setup_affinity(sys: &IrqSystem, desc: &IrqDesc, inner: &mut De
     if desc.irqd().contains(IrqdState::AFFINITY_SET) || desc.is_managed() {
         return;
     }
-    inner.affinity = mask;
+    inner.affinity.set(&mask);
 }
 
 /// `irq_create_affinity_masks` (simplified `group_cpus_evenly`, one node): spreads
@@ -168,7 +168,7 @@ impl IrqSystem {
         }
         let desc = self.irq_to_desc(irq)?;
         let mut g = desc.inner.lock_irqsave(self);
-        g.affinity = *mask;
+        g.affinity.set(mask);
         desc.irqd_set(IrqdState::AFFINITY_MANAGED);
         Ok(())
     }
@@ -196,12 +196,12 @@ impl IrqSystem {
     /// The requested affinity (the pending one while a move is pending).
     pub fn irq_get_affinity(&self, irq: u32) -> Result<CpuMask, IrqError> {
         let g = self.irq_to_desc(irq)?.inner.lock_irqsave(self);
-        Ok(g.pending_mask.as_deref().copied().unwrap_or(g.affinity))
+        Ok(g.pending_mask().unwrap_or_else(|| g.affinity.get()))
     }
 
     /// The effective affinity.
     pub fn irq_get_effective_affinity(&self, irq: u32) -> Result<CpuMask, IrqError> {
-        Ok(self.irq_to_desc(irq)?.inner.lock_irqsave(self).effective)
+        Ok(self.irq_to_desc(irq)?.inner.lock_irqsave(self).effective.get())
     }
 
     /// Sets `irq_default_affinity`; it must contain an online CPU.
@@ -219,7 +219,7 @@ impl IrqSystem {
     pub fn irq_move_pending(&self, irq: u32) -> Result<(), IrqError> {
         let desc = self.irq_to_desc(irq)?;
         let mut g = desc.inner.lock_irqsave(self);
-        let Some(mask) = g.pending_mask.take() else { return Ok(()) };
+        let Some(mask) = g.take_pending_mask() else { return Ok(()) };
         desc.irqd_clear(IrqdState::SETAFFINITY_PENDING);
         irq_do_set_affinity(self, desc, &mut g, &mask, false)
     }

@@ -123,7 +123,7 @@ pub(crate) fn irq_startup(
     if desc.is_started() {
         irq_enable(desc, inner);
     } else if desc.is_managed() {
-        if !inner.affinity.intersects(&sys.online_mask()) {
+        if !inner.affinity.get().intersects(&sys.online_mask()) {
             if force {
                 sys.irq.log_line(
                     sys,
@@ -138,7 +138,7 @@ pub(crate) fn irq_startup(
             return Ok(());
         }
         super::domain::irq_activate(sys, desc, inner)?;
-        let mask = inner.affinity;
+        let mask = inner.affinity.get();
         let _ = super::affinity::irq_do_set_affinity(sys, desc, inner, &mask, false);
         __irq_startup(desc, inner);
     } else {

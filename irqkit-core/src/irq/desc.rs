@@ -14,21 +14,26 @@
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 
 use super::action::IrqAction;
 use super::chip::IrqData;
+use super::desc_mask::DescMask;
+use super::desc_rare::DescRare;
 use super::flags::{IrqSettings, IrqdState, IrqsState, Trigger};
 use super::flow::FlowHandler;
-use crate::cpu::CpuMask;
 use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crate::sync::SpinLockIrq;
 
 /// The actions of a line, in registration order. Replaced wholesale on request/free
 /// so the flow handler can walk a snapshot without holding the lock.
-pub type ActionList = Arc<Vec<Arc<IrqAction>>>;
+pub type ActionList = Arc<[Arc<IrqAction>]>;
 
 /// The lock-protected part of a descriptor (`struct irq_desc` fields under `desc->lock`).
+///
+/// Fields the hot path touches stay inline; rarely written ones live in one lazily
+/// allocated box (`desc_rare.rs`), and the two affinity masks are one word each on
+/// machines with up to 64 CPUs (`desc_mask.rs`), which keeps a mapped descriptor
+/// small when tens of thousands of MSI/LPI lines exist.
 pub struct DescInner {
     /// The chip binding, outermost hierarchy level first.
     pub data: IrqData,
@@ -38,14 +43,12 @@ pub struct DescInner {
     pub settings: IrqSettings,
     /// Nested disable count; 0 means enabled.
     pub depth: u32,
-    /// Nested `irq_set_irq_wake(on)` count.
-    pub wake_depth: u32,
     /// The flow handler.
     pub handler: FlowHandler,
-    /// The flow name shown after the hwirq in `/proc/interrupts` ("edge", "fasteoi").
-    pub flow_name: Option<&'static str>,
-    /// Registered actions (None: no action).
-    pub actions: Option<ActionList>,
+    /// Registered actions (None: no action); written only through `set_actions`.
+    pub(super) actions: Option<ActionList>,
+    /// Flow handlers reading `actions` with the lock dropped (`action_list.rs`).
+    pub(super) action_borrows: u32,
     /// True for a chained parent line (hidden from /proc and suspend).
     pub chained: bool,
     /// Spurious detector: interrupts counted since the first unhandled one.
@@ -57,68 +60,36 @@ pub struct DescInner {
     /// Threaded deferral snapshot; bit 31 marks "deferred".
     pub threads_handled_last: u32,
     /// Requested affinity.
-    pub affinity: CpuMask,
+    pub affinity: DescMask,
     /// Effective affinity (what the chip programmed).
-    pub effective: CpuMask,
-    /// A pending affinity move (applied from the next interrupt); boxed because it is
-    /// rare and a descriptor should stay small.
-    pub pending_mask: Option<Box<CpuMask>>,
-    /// Per-CPU lines: CPUs on which the line is enabled (boxed: per-CPU lines only).
-    percpu_enabled: Option<Box<CpuMask>>,
-    /// PM: number of actions and the NO_SUSPEND / COND_SUSPEND / FORCE_RESUME counts.
-    pub nr_actions: u16,
-    /// PM: actions with NO_SUSPEND.
-    pub no_suspend_depth: u16,
-    /// PM: actions with COND_SUSPEND.
-    pub cond_suspend_depth: u16,
-    /// PM: actions with FORCE_RESUME.
-    pub force_resume_depth: u16,
-    /// The parent line of a nested-thread line (for software resend).
-    pub parent_irq: Option<u32>,
-    /// NUMA node (`/proc/irq/N/node`).
-    pub node: i32,
+    pub effective: DescMask,
+    /// Rarely written fields, allocated on first write (`desc_rare.rs`).
+    pub(super) rare: Option<Box<DescRare>>,
 }
 
 impl DescInner {
-    fn new(irq: u32) -> Self {
+    pub(super) fn new(irq: u32) -> Self {
         DescInner {
             data: IrqData::new(irq),
             istate: IrqsState::empty(),
             settings: IrqSettings::empty(),
             depth: 1,
-            wake_depth: 0,
             handler: FlowHandler::Bad,
-            flow_name: None,
             actions: None,
+            action_borrows: 0,
             chained: false,
             irq_count: 0,
             last_unhandled: 0,
             irqs_unhandled: 0,
             threads_handled_last: 0,
-            affinity: CpuMask::new(),
-            effective: CpuMask::new(),
-            pending_mask: None,
-            percpu_enabled: None,
-            nr_actions: 0,
-            no_suspend_depth: 0,
-            cond_suspend_depth: 0,
-            force_resume_depth: 0,
-            parent_irq: None,
-            node: 0,
+            affinity: DescMask::new(),
+            effective: DescMask::new(),
+            rare: None,
         }
     }
 
-    /// Per-CPU lines: the CPUs on which the line is enabled.
-    pub fn percpu_enabled(&self) -> CpuMask {
-        self.percpu_enabled.as_deref().copied().unwrap_or_default()
-    }
-
-    /// Mutable access to the per-CPU enabled mask (allocated on first use).
-    pub(crate) fn percpu_enabled_mut(&mut self) -> &mut CpuMask {
-        self.percpu_enabled.get_or_insert_with(|| Box::new(CpuMask::new()))
-    }
-
     /// True if the line has at least one action.
+    #[inline]
     pub fn has_action(&self) -> bool {
         self.actions.as_ref().is_some_and(|a| !a.is_empty())
     }
@@ -174,7 +145,13 @@ impl IrqDesc {
 
     /// `desc_set_defaults`: no chip, bad-irq handler, DISABLED|MASKED, depth 1, zeroes.
     pub(crate) fn reset(&self, sys: &crate::IrqSystem) {
-        *self.inner.lock_irqsave(sys) = DescInner::new(self.irq);
+        let mut g = self.inner.lock_irqsave(sys);
+        let mut fresh = DescInner::new(self.irq);
+        // A flow may still read the old action list (only after misuse: the line was
+        // freed from its own handler); its lists must outlive the reset.
+        g.carry_borrows_to(&mut fresh);
+        *g = fresh;
+        drop(g);
         self.state
             .store((IrqdState::IRQ_DISABLED | IrqdState::IRQ_MASKED).bits(), Ordering::Release);
         self.tot_count.store(0, Ordering::Relaxed);

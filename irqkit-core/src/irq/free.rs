@@ -35,10 +35,10 @@ pub(crate) fn free_irq(
             sys.irq.log_line(sys, format!("Trying to free already-free IRQ {irq}"));
             return Err(IrqError::AlreadyFreed("irq handler already freed"));
         };
-        let mut nl: Vec<Arc<IrqAction>> = (*list).clone();
+        let mut nl: Vec<Arc<IrqAction>> = list.to_vec();
         nl.remove(pos);
         let last = nl.is_empty();
-        g.actions = if last { None } else { Some(Arc::new(nl)) };
+        g.set_actions(if last { None } else { Some(nl.into()) });
         super::pm::irq_pm_remove_action(desc, &mut g, action.flags);
         if last {
             if g.settings.contains(IrqSettings::PER_CPU_DEVID) {

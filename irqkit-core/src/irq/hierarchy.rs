@@ -119,7 +119,7 @@ impl IrqSystem {
         let desc = self.irq_to_desc(virq)?;
         let mut g = desc.inner.lock_irqsave(self);
         g.handler = handler;
-        g.flow_name = flow_name;
+        g.set_flow_name(flow_name);
         Ok(())
     }
 

@@ -20,18 +20,18 @@ fn migrate_one_irq(sys: &IrqSystem, desc: &IrqDesc, g: &mut DescInner, dying: Cp
         return false;
     }
     let online = sys.online_mask();
-    let pending = g.pending_mask.take().map(|b| *b);
+    let pending = g.take_pending_mask();
     desc.irqd_clear(IrqdState::SETAFFINITY_PENDING);
     if desc.is_per_cpu() || !desc.is_started() {
         return false;
     }
-    let eff = if g.effective.is_empty() { g.affinity } else { g.effective };
+    let eff = if g.effective.is_empty() { g.affinity.get() } else { g.effective.get() };
     if !eff.contains(dying) {
         return false;
     }
     let mut target = match pending {
         Some(p) if p.intersects(&online) => p,
-        _ => g.affinity,
+        _ => g.affinity.get(),
     };
     let masked_here = g.data.chip.flags().contains(ChipFlags::MOVE_DEFERRED) && !desc.is_masked();
     if masked_here {
@@ -90,7 +90,7 @@ impl IrqSystem {
             if desc.irqd().contains(IrqdState::MANAGED_SHUTDOWN) {
                 irq_startup_managed(self, desc, &mut g);
             } else if !desc.irqd().contains(IrqdState::SINGLE_TARGET) {
-                let m = g.affinity;
+                let m = g.affinity.get();
                 let _ = super::affinity::irq_do_set_affinity(self, desc, &mut g, &m, false);
             }
         }

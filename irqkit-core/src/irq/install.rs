@@ -37,8 +37,7 @@ pub(crate) fn install(
 ) -> Result<(), IrqError> {
     let irq = desc.irq();
     let mut g = desc.inner.lock_irqsave(sys);
-    let old_list: Vec<Arc<IrqAction>> =
-        g.actions.as_ref().map(|l| (**l).clone()).unwrap_or_default();
+    let old_list: Vec<Arc<IrqAction>> = g.actions.as_ref().map(|l| l.to_vec()).unwrap_or_default();
     let shared = !old_list.is_empty();
     let new_trigger = Trigger::from_bits_truncate(action.flags.bits() & Flags::TRIGGER_MASK.bits());
     let flags = action.flags;
@@ -158,7 +157,7 @@ pub(crate) fn install(
     }
     let mut list = old_list;
     list.push(action.clone());
-    g.actions = Some(Arc::new(list));
+    g.set_actions(Some(list.into()));
     super::pm::irq_pm_install_action(sys, desc, &mut g, flags);
     g.irq_count = 0;
     g.irqs_unhandled = 0;

@@ -206,23 +206,23 @@ impl IrqSystem {
             }
         };
         if on {
-            g.wake_depth += 1;
-            if g.wake_depth == 1 {
+            g.rare_mut().wake_depth += 1;
+            if g.wake_depth() == 1 {
                 if let Err(e) = set_wake(&g, true) {
-                    g.wake_depth = 0;
+                    g.rare_mut().wake_depth = 0;
                     return Err(e);
                 }
                 desc.irqd_set(IrqdState::WAKEUP_STATE);
             }
         } else {
-            if g.wake_depth == 0 {
+            if g.wake_depth() == 0 {
                 self.irq.log_line(self, format!("Unbalanced IRQ {irq} wake disable"));
                 return Err(IrqError::InvalidArgument("unbalanced wake disable"));
             }
-            g.wake_depth -= 1;
-            if g.wake_depth == 0 {
+            g.rare_mut().wake_depth -= 1;
+            if g.wake_depth() == 0 {
                 if let Err(e) = set_wake(&g, false) {
-                    g.wake_depth = 1;
+                    g.rare_mut().wake_depth = 1;
                     return Err(e);
                 }
                 desc.irqd_clear(IrqdState::WAKEUP_STATE);

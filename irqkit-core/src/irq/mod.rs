@@ -43,7 +43,7 @@
 //!
 //! | irqkit                    | Linux                          |
 //! |---------------------------|--------------------------------|
-//! | `desc.rs`, `sparse.rs`    | `irqdesc.c`, `irqdesc.h`       |
+//! | `desc.rs`, `desc_mask.rs`, `desc_rare.rs`, `action_list.rs`, `sparse.rs` | `irqdesc.c`, `irqdesc.h` |
 //! | `chip.rs`, `chip_state.rs`| `irq.h` `struct irq_chip`, `chip.c` helpers |
 //! | `flags.rs`, `bits.rs`     | `interrupt.h`, `irq.h`, `internals.h` flag words |
 //! | `hooks.rs`                | (runtime services: timers, tasklet, arch rows) |
@@ -67,6 +67,8 @@
 //!   so the count never dips below zero (see `loom.rs`);
 //! - descriptors are recycled instead of freed under RCU, so `&IrqDesc` lookups are
 //!   lock-free without RCU; all `synchronize_irq` sleepers share one wait queue;
+//! - flows read the action list through a borrow counted under the descriptor lock,
+//!   and a list replaced meanwhile is freed by the last reader (`action_list.rs`);
 //! - a panicking handler is contained through a runtime-installed [`HandlerGuard`];
 //! - WARN/printk output goes to a bounded log ([`IrqCore::drain_log`]).
 //!
@@ -77,11 +79,14 @@
 //! with interrupts off; disabling bottom halves around them waits for the softirq layer.
 
 mod action;
+mod action_list;
 mod affinity;
 mod bits;
 mod chip;
 mod chip_state;
 mod desc;
+mod desc_mask;
+mod desc_rare;
 mod domain;
 mod flags;
 mod flow;
@@ -115,6 +120,8 @@ pub use chip::{
     parent, ChipCallbacks, ChipState, DummyChip, IrqChip, IrqData, NoIrqChip, SetResult,
 };
 pub use desc::{ActionList, DescInner, IrqDesc};
+pub use desc_mask::DescMask;
+pub use desc_rare::PmCounts;
 pub use domain::{xlate_onecell, xlate_onetwocell, xlate_twocell, DomainOps, IrqDomain, RevMap};
 pub use flags::{
     ChipFlags, Flags, IrqReturn, IrqSettings, IrqdState, IrqsState, ThreadFlags, Trigger,
@@ -201,6 +208,7 @@ impl IrqCore {
     }
 
     /// The `irqfixup` / `irqpoll` mode.
+    #[inline]
     pub fn irqfixup(&self) -> IrqFixup {
         IrqFixup::from_u8(self.irqfixup.load(Ordering::Relaxed))
     }

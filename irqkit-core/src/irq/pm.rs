@@ -23,19 +23,21 @@ pub(crate) fn irq_pm_install_action(
     g: &mut DescInner,
     flags: Flags,
 ) {
-    g.nr_actions += 1;
+    let pm = &mut g.rare_mut().pm;
+    pm.nr_actions += 1;
     if flags.contains(Flags::FORCE_RESUME) {
-        g.force_resume_depth += 1;
-    }
-    if g.force_resume_depth != 0 && g.force_resume_depth != g.nr_actions {
-        sys.irq.log_line(sys, format!("irq {}: FORCE_RESUME set on only some actions", desc.irq()));
+        pm.force_resume_depth += 1;
     }
     if flags.contains(Flags::NO_SUSPEND) {
-        g.no_suspend_depth += 1;
+        pm.no_suspend_depth += 1;
     } else if flags.contains(Flags::COND_SUSPEND) {
-        g.cond_suspend_depth += 1;
+        pm.cond_suspend_depth += 1;
     }
-    if g.no_suspend_depth != 0 && g.no_suspend_depth + g.cond_suspend_depth != g.nr_actions {
+    let pm = *pm;
+    if pm.force_resume_depth != 0 && pm.force_resume_depth != pm.nr_actions {
+        sys.irq.log_line(sys, format!("irq {}: FORCE_RESUME set on only some actions", desc.irq()));
+    }
+    if pm.no_suspend_depth != 0 && pm.no_suspend_depth + pm.cond_suspend_depth != pm.nr_actions {
         sys.irq.log_line(
             sys,
             format!("irq {}: NO_SUSPEND mixed with suspendable actions", desc.irq()),
@@ -45,14 +47,17 @@ pub(crate) fn irq_pm_install_action(
 
 /// `irq_pm_remove_action`: reverses [`irq_pm_install_action`].
 pub(crate) fn irq_pm_remove_action(_desc: &IrqDesc, g: &mut DescInner, flags: Flags) {
-    g.nr_actions = g.nr_actions.saturating_sub(1);
+    // Nothing to undo if nothing was ever counted (no allocation on this path).
+    let Some(rare) = g.rare.as_mut() else { return };
+    let pm = &mut rare.pm;
+    pm.nr_actions = pm.nr_actions.saturating_sub(1);
     if flags.contains(Flags::FORCE_RESUME) {
-        g.force_resume_depth = g.force_resume_depth.saturating_sub(1);
+        pm.force_resume_depth = pm.force_resume_depth.saturating_sub(1);
     }
     if flags.contains(Flags::NO_SUSPEND) {
-        g.no_suspend_depth = g.no_suspend_depth.saturating_sub(1);
+        pm.no_suspend_depth = pm.no_suspend_depth.saturating_sub(1);
     } else if flags.contains(Flags::COND_SUSPEND) {
-        g.cond_suspend_depth = g.cond_suspend_depth.saturating_sub(1);
+        pm.cond_suspend_depth = pm.cond_suspend_depth.saturating_sub(1);
     }
 }
 
@@ -70,7 +75,7 @@ pub(crate) fn irq_pm_handle_wakeup(sys: &IrqSystem, desc: &IrqDesc, g: &mut Desc
 }
 
 fn suspend_one(sys: &IrqSystem, desc: &IrqDesc, g: &mut DescInner) -> bool {
-    if !g.has_action() || g.chained || g.no_suspend_depth > 0 {
+    if !g.has_action() || g.chained || g.pm_counts().no_suspend_depth > 0 {
         return false;
     }
     if desc.irqd().contains(IrqdState::WAKEUP_STATE) {
@@ -96,7 +101,7 @@ fn resume_one(sys: &IrqSystem, desc: &IrqDesc, g: &mut DescInner) {
         desc.irqd_clear(IrqdState::IRQ_ENABLED_ON_SUSPEND);
     }
     if !g.istate.contains(IrqsState::SUSPENDED) {
-        if g.force_resume_depth == 0 {
+        if g.pm_counts().force_resume_depth == 0 {
             return;
         }
         g.depth += 1;

@@ -70,7 +70,7 @@ impl IrqSystem {
             if show_level {
                 let _ = write!(out, " {:<8}", if desc.is_level() { "Level" } else { "Edge" });
             }
-            if let Some(n) = g.flow_name {
+            if let Some(n) = g.flow_name() {
                 let _ = write!(out, "-{n:<8}");
             }
             for (i, a) in g.actions.iter().flat_map(|l| l.iter()).enumerate() {

@@ -91,12 +91,13 @@ impl IrqSystem {
         let desc = self.irq_to_desc(irq)?;
         let g = desc.inner.lock_irqsave(self);
         let nr = self.nr_cpus();
-        let aff = g.pending_mask.as_deref().copied().unwrap_or(g.affinity);
+        let aff = g.pending_mask().unwrap_or_else(|| g.affinity.get());
+        let eff = g.effective.get();
         Ok(match file {
             ProcIrqFile::SmpAffinity => format!("{}\n", aff.to_hex_string(nr)),
             ProcIrqFile::SmpAffinityList => format!("{}\n", aff.to_list_string()),
-            ProcIrqFile::EffectiveAffinity => format!("{}\n", g.effective.to_hex_string(nr)),
-            ProcIrqFile::EffectiveAffinityList => format!("{}\n", g.effective.to_list_string()),
+            ProcIrqFile::EffectiveAffinity => format!("{}\n", eff.to_hex_string(nr)),
+            ProcIrqFile::EffectiveAffinityList => format!("{}\n", eff.to_list_string()),
             ProcIrqFile::AffinityHint => format!("{}\n", CpuMask::new().to_hex_string(nr)),
             ProcIrqFile::Spurious => {
                 let hz = self.config().hz as u64;
@@ -107,7 +108,7 @@ impl IrqSystem {
                     g.last_unhandled * 1000 / hz
                 )
             }
-            ProcIrqFile::Node => format!("{}\n", g.node),
+            ProcIrqFile::Node => format!("{}\n", g.node()),
         })
     }
 

@@ -51,7 +51,7 @@ fn irq_sw_resend(sys: &IrqSystem, desc: &IrqDesc, inner: &DescInner) -> Result<(
         return Err(IrqError::InvalidArgument("irq must be handled in hard-irq context"));
     }
     let target = if inner.settings.contains(IrqSettings::NESTED_THREAD) {
-        inner.parent_irq.ok_or(IrqError::InvalidArgument("nested irq without parent"))?
+        inner.parent_irq().ok_or(IrqError::InvalidArgument("nested irq without parent"))?
     } else {
         desc.irq()
     };

@@ -54,7 +54,7 @@ impl IrqSystem {
         name: &'static str,
     ) -> Result<(), IrqError> {
         self.irq_set_chip_and_handler(irq, chip, handler)?;
-        self.irq_to_desc(irq)?.inner.lock_irqsave(self).flow_name = Some(name);
+        self.irq_to_desc(irq)?.inner.lock_irqsave(self).set_flow_name(Some(name));
         Ok(())
     }
 
@@ -69,7 +69,7 @@ impl IrqSystem {
             desc.irqd_set(IrqdState::IRQ_DISABLED);
             if g.chained {
                 g.chained = false;
-                g.actions = None;
+                g.set_actions(None);
             }
             g.depth = 1;
             g.handler = FlowHandler::Bad;
@@ -124,7 +124,9 @@ impl IrqSystem {
         let desc = self.irq_to_desc(irq)?;
         let mut g = desc.inner.lock_irqsave(self);
         g.settings.insert(IrqSettings::NESTED_THREAD);
-        g.parent_irq = parent;
+        if parent.is_some() || g.parent_irq().is_some() {
+            g.rare_mut().parent_irq = parent;
+        }
         g.handler = FlowHandler::Nested;
         Ok(())
     }

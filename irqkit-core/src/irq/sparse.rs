@@ -26,8 +26,20 @@ const TOP: usize = (NR_IRQS_MAX as usize) >> LEAF_BITS;
 /// Irq numbers below this are legacy (ISA) and the initial `nr_irqs`.
 pub const NR_IRQS_LEGACY: u32 = 16;
 
-type DescLeaf = Box<[OnceBox<IrqDesc>]>;
-type CountLeaf = Box<[AtomicU32]>;
+// Fixed-size leaves: `OnceBox<[T; LEAF]>` is one pointer to the leaf, where a boxed
+// slice would add a second dependent load (and a length check) on every interrupt.
+type DescLeaf = [OnceBox<IrqDesc>; LEAF];
+type CountLeaf = [AtomicU32; LEAF];
+
+/// A leaf built on the heap: `Box::new([..; LEAF])` would first build its 8 KiB on the
+/// stack, and a descriptor may be allocated on a signal's alternate stack (hosted).
+fn boxed_leaf<T>(mut init: impl FnMut() -> T) -> Box<[T; LEAF]> {
+    let v: Vec<T> = (0..LEAF).map(|_| init()).collect();
+    match v.into_boxed_slice().try_into() {
+        Ok(leaf) => leaf,
+        Err(_) => unreachable!("a vector of LEAF elements converts to [T; LEAF]"),
+    }
+}
 
 /// All descriptors of one system.
 pub struct IrqDescs {
@@ -89,10 +101,9 @@ impl IrqDescs {
 
     fn ensure(&self, irq: u32) -> &IrqDesc {
         let li = (irq >> LEAF_BITS) as usize;
-        let leaf =
-            self.top[li].get_or_init(|| Box::new((0..LEAF).map(|_| OnceBox::new()).collect()));
+        let leaf = self.top[li].get_or_init(|| boxed_leaf(OnceBox::new));
         for (_, t) in self.kstat.iter() {
-            t[li].get_or_init(|| Box::new((0..LEAF).map(|_| AtomicU32::new(0)).collect()));
+            t[li].get_or_init(|| boxed_leaf(|| AtomicU32::new(0)));
         }
         leaf[(irq as usize) & (LEAF - 1)].get_or_init(|| Box::new(IrqDesc::new(irq)))
     }
@@ -134,7 +145,8 @@ impl IrqSystem {
             let d = descs.ensure(i);
             d.reset(self);
             descs.kstat_reset(i);
-            d.inner.lock_irqsave(self).affinity = self.irq.default_affinity(self);
+            let aff = self.irq.default_affinity(self);
+            d.inner.lock_irqsave(self).affinity.set(&aff);
             d.set_allocated(true);
         }
         descs.nr_irqs.fetch_max(start + count, Ordering::Relaxed);

@@ -54,13 +54,24 @@ fn jiffies(sys: &IrqSystem) -> u64 {
     sys.now_ns() / (1_000_000_000 / sys.config().hz as u64).max(1)
 }
 
-/// `note_interrupt`: account one hard-interrupt result (descriptor lock held).
+/// `note_interrupt`: account one hard-interrupt result (descriptor lock held). Handled
+/// with nothing unhandled in the window and no `irqfixup` changes no state: inline exit.
+#[inline(always)]
 pub(crate) fn note_interrupt(
     sys: &IrqSystem,
     desc: &IrqDesc,
     inner: &mut DescInner,
     ret: IrqReturn,
 ) {
+    let fixup = sys.irq.irqfixup();
+    if ret == IrqReturn::HANDLED && inner.irqs_unhandled == 0 && fixup == IrqFixup::Off {
+        return;
+    }
+    note_interrupt_slow(sys, desc, inner, ret)
+}
+
+#[inline(never)]
+fn note_interrupt_slow(sys: &IrqSystem, desc: &IrqDesc, inner: &mut DescInner, ret: IrqReturn) {
     if inner.istate.contains(IrqsState::POLL_INPROGRESS)
         || inner.settings.contains(IrqSettings::IS_POLLED)
     {
@@ -190,7 +201,9 @@ fn try_one_irq(sys: &IrqSystem, desc: &IrqDesc, force: bool) -> bool {
         let actions = g.actions.clone();
         drop(g);
         if let Some(list) = &actions {
-            if handle_irq_event_percpu(sys, desc, list, &ctx) == IrqReturn::HANDLED {
+            if handle_irq_event_percpu(sys, desc, list, &ctx, sys.this_cpu_opt())
+                == IrqReturn::HANDLED
+            {
                 handled = true;
             }
         }

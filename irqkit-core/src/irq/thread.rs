@@ -34,7 +34,7 @@ pub(crate) fn irq_thread(sys: &IrqSystem, action: &IrqAction, task: &Task) {
         }
         if action.test_and_clear_thread_flag(ThreadFlags::AFFINITY) {
             if let Ok(desc) = sys.irq_to_desc(action.irq()) {
-                let eff = desc.inner.lock_irqsave(sys).effective;
+                let eff = desc.inner.lock_irqsave(sys).effective.get();
                 if !eff.is_empty() {
                     me.set_affinity(Affinity::Unbound(eff));
                 }

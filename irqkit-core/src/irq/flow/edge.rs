@@ -28,7 +28,7 @@ pub(crate) fn handle_edge_irq<'a>(
         mask_ack_irq(desc, &g);
         return;
     }
-    kstat_incr_irqs_this_cpu(sys, desc, &g);
+    let this_cpu = kstat_incr_irqs_this_cpu(sys, desc, &g);
     if g.data.chip.callbacks().contains(ChipCallbacks::ACK) {
         g.data.chip.ack(&g.data);
     }
@@ -40,7 +40,7 @@ pub(crate) fn handle_edge_irq<'a>(
         if g.istate.contains(IrqsState::PENDING) && !desc.is_disabled() && desc.is_masked() {
             unmask_irq(desc, &g);
         }
-        g = handle_irq_event(sys, desc, g, ctx);
+        g = handle_irq_event(sys, desc, g, ctx, this_cpu);
         if !g.istate.contains(IrqsState::PENDING) || desc.is_disabled() {
             break;
         }

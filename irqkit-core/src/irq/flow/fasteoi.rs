@@ -11,7 +11,7 @@ use crate::irq::chip::ChipCallbacks;
 use crate::irq::chip_state::{mask_ack_irq, mask_irq, unmask_irq};
 use crate::irq::desc::{DescInner, IrqDesc};
 use crate::irq::flags::{ChipFlags, IrqdState, IrqsState};
-use crate::irq::handle::{handle_irq_event, DescGuard};
+use crate::irq::handle::{handle_irq_event, handle_irq_event_in_place, DescGuard, DescSlot};
 use crate::IrqSystem;
 
 #[inline]
@@ -27,6 +27,7 @@ fn eoi_unless_if_handled(inner: &DescInner) {
 }
 
 /// `cond_unmask_eoi_irq`.
+#[inline(always)]
 fn cond_unmask_eoi_irq(desc: &IrqDesc, inner: &DescInner) {
     if !inner.istate.contains(IrqsState::ONESHOT) {
         eoi(inner);
@@ -67,17 +68,49 @@ fn fasteoi<'a>(sys: &'a IrqSystem, desc: &'a IrqDesc, g: DescGuard<'a>, ctx: &Ha
         eoi_unless_if_handled(&g);
         return;
     }
-    kstat_incr_irqs_this_cpu(sys, desc, &g);
+    let this_cpu = kstat_incr_irqs_this_cpu(sys, desc, &g);
     if g.istate.contains(IrqsState::ONESHOT) {
         mask_irq(desc, &g);
     }
     if v == Variant::Ack && g.data.chip.callbacks().contains(ChipCallbacks::ACK) {
         g.data.chip.ack(&g.data);
     }
-    let mut g = handle_irq_event(sys, desc, g, ctx);
+    let mut g = handle_irq_event(sys, desc, g, ctx, this_cpu);
     cond_unmask_eoi_irq(desc, &g);
     if v == Variant::Plain && g.istate.contains(IrqsState::PENDING) {
         let _ = crate::irq::resend::check_irq_resend(sys, desc, &mut g, false);
+    }
+}
+
+/// `handle_fasteoi_irq` on a guard slot (the dispatch fast path): the common case —
+/// not in progress, no wake-up armed, enabled, with an action — is decided here with
+/// the guard in place; every other case takes [`handle_fasteoi_irq`] unchanged.
+#[inline(always)]
+pub(crate) fn handle_fasteoi_irq_in_place<'a>(
+    sys: &'a IrqSystem,
+    desc: &'a IrqDesc,
+    slot: &mut DescSlot<'a>,
+    ctx: &HardIrq,
+) {
+    let Some(g) = slot.as_mut() else { return };
+    let refuse = IrqdState::IRQ_INPROGRESS | IrqdState::WAKEUP_ARMED | IrqdState::IRQ_DISABLED;
+    if desc.irqd().intersects(refuse) || !g.has_action() {
+        if let Some(g) = slot.take() {
+            handle_fasteoi_irq(sys, desc, g, ctx);
+        }
+        return;
+    }
+    // irq_can_handle_pm and irq_can_handle_actions both pass; the latter's side effect:
+    g.istate.remove(IrqsState::REPLAY | IrqsState::WAITING);
+    let this_cpu = kstat_incr_irqs_this_cpu(sys, desc, g);
+    if g.istate.contains(IrqsState::ONESHOT) {
+        mask_irq(desc, g);
+    }
+    handle_irq_event_in_place(sys, desc, slot, ctx, this_cpu);
+    let Some(g) = slot.as_mut() else { return };
+    cond_unmask_eoi_irq(desc, g);
+    if g.istate.contains(IrqsState::PENDING) {
+        let _ = crate::irq::resend::check_irq_resend(sys, desc, g, false);
     }
 }
 

@@ -24,8 +24,8 @@ pub(crate) fn handle_level_irq<'a>(
     if !ok {
         return;
     }
-    kstat_incr_irqs_this_cpu(sys, desc, &g);
-    let g = handle_irq_event(sys, desc, g, ctx);
+    let this_cpu = kstat_incr_irqs_this_cpu(sys, desc, &g);
+    let g = handle_irq_event(sys, desc, g, ctx, this_cpu);
     cond_unmask_irq(desc, &g);
 }
 

@@ -44,7 +44,7 @@ pub(crate) fn handle_percpu_irq<'a>(
     let actions = g.actions.clone();
     drop(g);
     let ret = match &actions {
-        Some(list) => handle_irq_event_percpu(sys, desc, list, ctx),
+        Some(list) => handle_irq_event_percpu(sys, desc, list, ctx, sys.this_cpu_opt()),
         None => IrqReturn::NONE,
     };
     let mut g = desc.inner.lock_irqsave(sys);

@@ -25,8 +25,8 @@ pub(crate) fn handle_simple_irq<'a>(
     if !irq_can_handle_actions(desc, &mut g) {
         return;
     }
-    kstat_incr_irqs_this_cpu(sys, desc, &g);
-    drop(handle_irq_event(sys, desc, g, ctx));
+    let this_cpu = kstat_incr_irqs_this_cpu(sys, desc, &g);
+    drop(handle_irq_event(sys, desc, g, ctx, this_cpu));
 }
 
 /// `handle_untracked_irq`: like simple, without statistics or spurious detection.
@@ -45,7 +45,7 @@ pub(crate) fn handle_untracked_irq<'a>(
     let actions = g.actions.clone();
     drop(g);
     if let Some(list) = &actions {
-        handle_irq_event_percpu(sys, desc, list, ctx);
+        handle_irq_event_percpu(sys, desc, list, ctx, sys.this_cpu_opt());
     }
     let _g = desc.inner.lock_irqsave(sys);
     desc.irqd_clear(IrqdState::IRQ_INPROGRESS);

@@ -82,7 +82,7 @@ fn irq_wake_nests_and_rejects_unbalanced_disable() {
     let nowake = RecChip::new(ChipCallbacks::MASK | ChipCallbacks::UNMASK, ChipFlags::empty());
     let irq2 = line(&sys, nowake, FlowHandler::Level);
     assert!(matches!(sys.irq_set_irq_wake(irq2, true), Err(IrqError::Unsupported(_))));
-    assert_eq!(sys.irq_to_desc(irq2).unwrap().inner.lock_irqsave(&sys).wake_depth, 0);
+    assert_eq!(sys.irq_to_desc(irq2).unwrap().inner.lock_irqsave(&sys).wake_depth(), 0);
 }
 
 // Bad input on the remaining calls: each a typed error, nothing changed.

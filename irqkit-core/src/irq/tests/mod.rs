@@ -1,6 +1,7 @@
 //! Conformance tests of the generic IRQ layer, each named after the Linux rule it
 //! checks and citing the kernel file. A recording fake chip logs every callback.
 
+mod action_list;
 mod domain;
 mod flow;
 mod flow_eoi;

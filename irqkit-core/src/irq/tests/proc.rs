@@ -46,7 +46,7 @@ fn mapped(
     sys.irq_domain_associate(dom, virq, hwirq).unwrap();
     sys.irq_set_chip_and_handler(virq, chip, FlowHandler::Edge).unwrap();
     if let Some(f) = flow {
-        sys.irq_to_desc(virq).unwrap().inner.lock_irqsave(sys).flow_name = Some(f);
+        sys.irq_to_desc(virq).unwrap().inner.lock_irqsave(sys).set_flow_name(Some(f));
     }
 }
 
