@@ -148,19 +148,38 @@ pub(crate) fn unblock_irq_signal() {
 /// too small for nested interrupts) and both signals unblocked (threads inherit the
 /// creator's mask, which may have the interrupt signal blocked).
 pub(crate) struct ThreadSignals {
-    stack: Vec<u8>,
+    /// The mapping: one guard page, then the stack proper.
+    map: *mut libc::c_void,
 }
 
-const ALT_STACK: usize = 256 * 1024;
+/// Usable alternate-stack size. Interrupt entry, softirqs run at its exit, a nested
+/// interrupt and an NMI can all be on it at once; unoptimised builds overflowed 256 KiB
+/// under load (the kernel logs "overflowed sigaltstack"). Pages are committed only
+/// when touched, so the size costs address space, not memory.
+const ALT_STACK: usize = 1024 * 1024;
+/// A PROT_NONE page below the stack: an overflow faults there instead of silently
+/// overwriting whatever the allocator placed below.
+const GUARD: usize = 4096;
 
 impl ThreadSignals {
     pub(crate) fn setup() -> Self {
-        let mut stack = vec![0u8; ALT_STACK];
-        // SAFETY: `stack` outlives the registration: Drop disables the alt stack before
-        // freeing it, and the struct lives on this thread's stack for its whole life.
+        // SAFETY: an anonymous private mapping owned by this struct; the guard page is
+        // made inaccessible; the alt stack is registered only on success and disabled
+        // in Drop before the mapping goes away. The signal-mask calls only change this
+        // thread's mask.
         unsafe {
+            let map = libc::mmap(
+                std::ptr::null_mut(),
+                GUARD + ALT_STACK,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            );
+            assert!(map != libc::MAP_FAILED, "mmap of the interrupt stack failed");
+            libc::mprotect(map, GUARD, libc::PROT_NONE);
             let ss = libc::stack_t {
-                ss_sp: stack.as_mut_ptr() as *mut libc::c_void,
+                ss_sp: (map as *mut u8).add(GUARD) as *mut libc::c_void,
                 ss_flags: 0,
                 ss_size: ALT_STACK,
             };
@@ -170,16 +189,16 @@ impl ThreadSignals {
             libc::sigaddset(&mut set, irq_signal());
             libc::sigaddset(&mut set, nmi_signal());
             libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            thread_ctx::set_sig_blocked(false);
+            ThreadSignals { map }
         }
-        thread_ctx::set_sig_blocked(false);
-        ThreadSignals { stack }
     }
 }
 
 impl Drop for ThreadSignals {
     fn drop(&mut self) {
         // SAFETY: block both signals so none lands after the alt stack goes away, then
-        // disable the alt stack.
+        // disable the alt stack, then unmap it (it is no longer registered).
         unsafe {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
@@ -192,7 +211,7 @@ impl Drop for ThreadSignals {
                 ss_size: 0,
             };
             libc::sigaltstack(&ss, std::ptr::null_mut());
+            libc::munmap(self.map, GUARD + ALT_STACK);
         }
-        let _ = self.stack.len();
     }
 }
