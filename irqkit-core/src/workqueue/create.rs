@@ -95,9 +95,13 @@ impl IrqSystem {
                 .log(self, format!("workqueue: name exceeds WQ_NAME_LEN. Truncating to: {name}"));
         }
         let highpri = flags & WQ_HIGHPRI != 0;
-        // BH workqueues have no max_active limit (Linux: "get no limit").
-        let max =
-            if flags & WQ_BH != 0 { u32::MAX } else { clamp_max_active(self, &name, max_active) };
+        // BH workqueues have no max_active limit: Linux sets INT_MAX, which is also what
+        // its dump shows.
+        let max = if flags & WQ_BH != 0 {
+            i32::MAX as u32
+        } else {
+            clamp_max_active(self, &name, max_active)
+        };
         let pools: Vec<Arc<Pool>> = if flags & WQ_BH != 0 {
             (0..self.nr_cpus())
                 .map(|c| self.wq.bh_pools[c * 2 + highpri as usize].clone())
