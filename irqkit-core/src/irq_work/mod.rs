@@ -213,8 +213,10 @@ pub(crate) fn claim(flags: &AtomicU64) -> Option<u32> {
 pub(crate) fn run_single(flags: &AtomicU64, call: impl FnOnce()) -> Option<u64> {
     const PENDING: u64 = IRQ_WORK_PENDING as u64;
     // Linux uses a plain store here; an RMW costs the same as a SeqCst store on x86
-    // and keeps the protocol within what the loom model can check.
-    let mut cur = flags.fetch_and(!PENDING, Ordering::SeqCst) & !PENDING;
+    // and keeps the protocol within what the loom model can check. A listed item has
+    // PENDING set and only its runner clears it, so subtracting clears it: one
+    // `lock xadd`, where a fetch_and whose result is used is a cmpxchg loop.
+    let mut cur = flags.fetch_sub(PENDING, Ordering::SeqCst) - PENDING;
     call();
     // Linux's single cmpxchg, retried only when just the handle count moved.
     loop {

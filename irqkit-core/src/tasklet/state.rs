@@ -47,7 +47,9 @@ pub(crate) fn action_step(state: &AtomicU64, call: impl FnOnce()) -> Step {
             .is_ok()
     {
         call();
-        return Step::Ran(state.fetch_and(!RUN, Ordering::AcqRel));
+        // We set RUN, so subtracting it clears it: one `lock xadd`, where a fetch_and
+        // whose result is used compiles to a cmpxchg loop on x86.
+        return Step::Ran(state.fetch_sub(RUN, Ordering::AcqRel));
     }
     // tasklet_trylock: set RUN. The old word also says whether it is disabled.
     let old = state.fetch_or(RUN, Ordering::Acquire);
@@ -63,7 +65,7 @@ pub(crate) fn action_step(state: &AtomicU64, call: impl FnOnce()) -> Step {
     if ran {
         call();
     }
-    let old = state.fetch_and(!RUN, Ordering::AcqRel);
+    let old = state.fetch_sub(RUN, Ordering::AcqRel); // we set RUN: clears it
     if ran {
         Step::Ran(old)
     } else {
