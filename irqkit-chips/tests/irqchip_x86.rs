@@ -10,11 +10,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use irqkit_chips::irqchip::x86::{ModelX86Ports, X86Irq};
-use irqkit_chips::x86::apic_driver::LapicDriver;
 use irqkit_chips::x86::ioapic::{IoApic, RTE_MASKED, RTE_REMOTE_IRR};
 use irqkit_chips::x86::{DeliveryMode, Destination, LapicSet};
 use irqkit_core::irq::{Flags, IrqReturn, Registration};
-use irqkit_core::testing::FakePlatform;
 use irqkit_core::{CpuId, CpuMask, IrqError, IrqSystem};
 
 const EDGE_RISING: u32 = 1;
@@ -29,13 +27,8 @@ struct Machine {
 }
 
 fn machine() -> Machine {
-    let (sys, platform) = FakePlatform::system(4);
-    let lapics = Arc::new(LapicSet::new(4).unwrap());
-    for cpu in 0..4 {
-        LapicDriver::setup(&lapics.mmio_view(cpu));
-    }
-    let io = IoApic::new(0, 24, lapics.clone()).unwrap();
-    let ports = ModelX86Ports { lapics: lapics.clone(), ioapic: io.clone(), platform };
+    let (sys, ports) = common::x86_model_ports();
+    let (lapics, io) = (ports.lapics.clone(), ports.ioapic.clone());
     let x86 = X86Irq::new(&sys, ports).unwrap();
     Machine { sys, lapics, io, x86 }
 }

@@ -4,10 +4,11 @@
 //! `assign_vector_locked`, `irq_matrix_assign_system`; kernel/irq/msi.c
 //! `msi_domain_activate`, `msi_domain_set_affinity`; io_apic.c `ioapic_lock`).
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use irqkit_chips::irqchip::x86::{ModelX86Ports, X86Irq, X86Ports};
-use irqkit_chips::x86::apic_driver::LapicDriver;
 use irqkit_chips::x86::ioapic::IoApic;
 use irqkit_chips::x86::msi::MsiMessage;
 use irqkit_chips::x86::{DeliveryMode, Destination, LapicSet};
@@ -61,13 +62,8 @@ struct Machine {
 }
 
 fn machine() -> Machine {
-    let (sys, platform) = FakePlatform::system(4);
-    let lapics = Arc::new(LapicSet::new(4).unwrap());
-    for cpu in 0..4 {
-        LapicDriver::setup(&lapics.mmio_view(cpu));
-    }
-    let io = IoApic::new(0, 24, lapics.clone()).unwrap();
-    let model = ModelX86Ports { lapics: lapics.clone(), ioapic: io.clone(), platform };
+    let (sys, model) = common::x86_model_ports();
+    let (lapics, io) = (model.lapics.clone(), model.ioapic.clone());
     let x86 = X86Irq::new(&sys, HwPorts { model, msi_writes: Mutex::new(Vec::new()) }).unwrap();
     Machine { sys, lapics, io, x86 }
 }

@@ -65,3 +65,16 @@ pub fn counting(
     };
     (hits, sys.request_irq(virq, handler, Flags::empty(), name).unwrap())
 }
+
+/// A 4-CPU system with four local APIC models set up by their driver and a 24-pin
+/// IO-APIC model, as the ports the x86 glue runs on.
+pub fn x86_model_ports() -> (Arc<IrqSystem>, irqkit_chips::irqchip::x86::ModelX86Ports) {
+    use irqkit_chips::x86::apic_driver::LapicDriver;
+    let (sys, platform) = FakePlatform::system(4);
+    let lapics = Arc::new(irqkit_chips::x86::LapicSet::new(4).unwrap());
+    for cpu in 0..4 {
+        LapicDriver::setup(&lapics.mmio_view(cpu));
+    }
+    let ioapic = irqkit_chips::x86::ioapic::IoApic::new(0, 24, lapics.clone()).unwrap();
+    (sys, irqkit_chips::irqchip::x86::ModelX86Ports { lapics, ioapic, platform })
+}

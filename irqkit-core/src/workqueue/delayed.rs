@@ -32,13 +32,7 @@ impl IrqSystem {
         let r = if !dwork.work().try_claim_pending() {
             Ok(false)
         } else {
-            match __queue_delayed_work(self, cpu, wq, &dwork.0, delay) {
-                Ok(()) => Ok(true),
-                Err(e) => {
-                    dwork.work().clear_pending();
-                    Err(e)
-                }
-            }
+            queue_claimed(self, cpu, wq, dwork, delay).map(|()| true)
         };
         self.local_irq_restore(flags);
         r
@@ -77,13 +71,7 @@ impl IrqSystem {
             dwork.work().clear_pending();
             Ok(was)
         } else {
-            match __queue_delayed_work(self, cpu, wq, &dwork.0, delay) {
-                Ok(()) => Ok(was),
-                Err(e) => {
-                    dwork.work().clear_pending();
-                    Err(e)
-                }
-            }
+            queue_claimed(self, cpu, wq, dwork, delay).map(|()| was)
         };
         self.local_irq_restore(flags);
         r
@@ -98,6 +86,19 @@ impl IrqSystem {
     ) -> Result<bool, IrqError> {
         self.mod_delayed_work_on(None, wq, dwork, delay)
     }
+}
+
+/// Queues `dwork`, whose PENDING the caller claimed; on failure gives the claim back,
+/// so a refused queue leaves the work idle.
+fn queue_claimed(
+    sys: &IrqSystem,
+    cpu: Option<CpuId>,
+    wq: &Workqueue,
+    dwork: &DelayedWork,
+    delay: u64,
+) -> Result<(), IrqError> {
+    __queue_delayed_work(sys, cpu, wq, &dwork.0, delay)
+        .inspect_err(|_| dwork.work().clear_pending())
 }
 
 /// `__queue_delayed_work`: the caller owns PENDING.
