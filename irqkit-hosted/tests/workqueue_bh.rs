@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use irqkit_core::sched::ThreadState;
 use irqkit_core::workqueue::*;
-use irqkit_core::{CpuId, IrqError};
+use irqkit_core::{CpuId, IrqError, IrqSystem, Task};
 use irqkit_hosted::{Machine, MachineConfig};
 
 fn machine() -> Machine {
@@ -51,6 +51,24 @@ fn open_later(
 
 // kernel/workqueue.c workqueue_init_early: system_bh_wq ("events_bh") and
 // system_bh_highpri_wq ("events_bh_highpri") are BH|PERCPU workqueues.
+/// Queues a gated BH work on CPU 1, waits until it runs, then calls `f` from task
+/// context on CPU 0 while the gate opens later. Returns the work, `f`'s result with
+/// whether the work had finished when `f` returned, and the gate opener to join.
+fn while_bh_work_runs<R: Send + 'static>(
+    m: &Machine,
+    wq: &Workqueue,
+    f: impl FnOnce(&IrqSystem, &Task, &BhWork) -> R + Send + 'static,
+) -> (BhWork, (R, bool), std::thread::JoinHandle<()>) {
+    let (started, gate, done) = Default::default();
+    let w = gated(&started, &gate, &done);
+    assert_eq!(m.sys().queue_work_on(Some(CpuId(1)), wq, w.work()), Ok(true));
+    let opener = open_later(m, started.clone(), gate.clone());
+    common::wait_until("BH work started", || started.load(Ordering::SeqCst));
+    let (sys, w2, d2) = (m.sys().clone(), w.clone(), done.clone());
+    let r = m.run_on(CpuId(0), move |t| (f(&sys, t, &w2), d2.load(Ordering::SeqCst)));
+    (w, r.unwrap(), opener)
+}
+
 #[test]
 fn system_bh_workqueues_exist_and_run_in_softirq_on_the_queueing_cpu() {
     let m = machine();
@@ -86,14 +104,8 @@ fn system_bh_workqueues_exist_and_run_in_softirq_on_the_queueing_cpu() {
 fn flush_work_waits_for_a_running_bh_work() {
     let m = machine();
     let wq = m.sys().system_wqs().unwrap().system_bh_wq;
-    let (started, gate, done) = Default::default();
-    let w = gated(&started, &gate, &done);
-    assert_eq!(m.sys().queue_work_on(Some(CpuId(1)), &wq, w.work()), Ok(true));
-    let opener = open_later(&m, started.clone(), gate.clone());
-    common::wait_until("BH work started", || started.load(Ordering::SeqCst));
-    let (sys, w2, d2) = (m.sys().clone(), w.clone(), done.clone());
-    let r = m.run_on(CpuId(0), move |t| (sys.flush_work(t, w2.work()), d2.load(Ordering::SeqCst)));
-    let (flushed, done_at_return) = r.unwrap();
+    let (_w, (flushed, done_at_return), opener) =
+        while_bh_work_runs(&m, &wq, |sys, t, w| sys.flush_work(t, w.work()));
     assert_eq!(flushed, Ok(true));
     assert!(done_at_return, "flush_work returned before the BH work finished");
     opener.join().unwrap();
@@ -105,15 +117,8 @@ fn flush_work_waits_for_a_running_bh_work() {
 fn cancel_work_sync_waits_for_a_running_bh_work() {
     let m = machine();
     let wq = m.sys().system_wqs().unwrap().system_bh_highpri_wq;
-    let (started, gate, done) = Default::default();
-    let w = gated(&started, &gate, &done);
-    assert_eq!(m.sys().queue_work_on(Some(CpuId(1)), &wq, w.work()), Ok(true));
-    let opener = open_later(&m, started.clone(), gate.clone());
-    common::wait_until("BH work started", || started.load(Ordering::SeqCst));
-    let (sys, w2, d2) = (m.sys().clone(), w.clone(), done.clone());
-    let r = m
-        .run_on(CpuId(0), move |t| (sys.cancel_work_sync(t, w2.work()), d2.load(Ordering::SeqCst)));
-    let (cancelled, done_at_return) = r.unwrap();
+    let (w, (cancelled, done_at_return), opener) =
+        while_bh_work_runs(&m, &wq, |sys, t, w| sys.cancel_work_sync(t, w.work()));
     assert_eq!(cancelled, Ok(false), "it was running, not pending");
     assert!(done_at_return, "cancel_work_sync returned while the BH work ran");
     assert_eq!(m.sys().work_busy(w.work()), 0);

@@ -41,6 +41,20 @@ impl Drop for OpenOnDrop {
 }
 
 /// A work recording the CPU it ran on.
+/// A work that reports it started and then spins until its gate opens; returns the
+/// work, its "started" flag and its gate.
+fn blocker() -> (Work, Arc<AtomicBool>, Arc<AtomicBool>) {
+    let (started, gate) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (s2, g2) = (started.clone(), gate.clone());
+    let w = Work::new(move |_s, _w, _t| {
+        s2.store(true, Ordering::SeqCst);
+        while !g2.load(Ordering::SeqCst) {
+            std::hint::spin_loop();
+        }
+    });
+    (w, started, gate)
+}
+
 fn recorder(log: &Arc<Mutex<Vec<u32>>>) -> Work {
     let log = log.clone();
     Work::new(move |sys, _w, _t| log.lock().unwrap().push(sys.current_cpu().unwrap().0))
@@ -54,15 +68,8 @@ fn per_cpu_work_runs_across_cpu_down_and_workers_rebind_on_cpu_up() {
     let m = machine();
     let sys = m.sys().clone();
     let wq = sys.alloc_workqueue("hotplug", WQ_PERCPU, 0).unwrap();
-    let (started, gate) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (blocker, started, gate) = blocker();
     let _open = OpenOnDrop(gate.clone());
-    let (s2, g2) = (started.clone(), gate.clone());
-    let blocker = Work::new(move |_s, _w, _t| {
-        s2.store(true, Ordering::SeqCst);
-        while !g2.load(Ordering::SeqCst) {
-            std::hint::spin_loop();
-        }
-    });
     let log = Arc::new(Mutex::new(Vec::new()));
     let before: Vec<Work> = (0..20).map(|_| recorder(&log)).collect();
     assert_eq!(sys.queue_work_on(Some(CpuId(1)), &wq, &blocker), Ok(true));
@@ -173,15 +180,8 @@ fn strict_unbound_pool_survives_its_whole_pod_going_offline() {
     sys.wq_set_cpu_topology(topo).unwrap();
     let wq = sys.alloc_workqueue("pod", WQ_UNBOUND, 0).unwrap();
     sys.workqueue_set_affinity_scope(&wq, AffinityScope::Cache, true).unwrap();
-    let (started, gate) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (blocker, started, gate) = blocker();
     let _open = OpenOnDrop(gate.clone());
-    let (s2, g2) = (started.clone(), gate.clone());
-    let blocker = Work::new(move |_s, _w, _t| {
-        s2.store(true, Ordering::SeqCst);
-        while !g2.load(Ordering::SeqCst) {
-            std::hint::spin_loop();
-        }
-    });
     let log = Arc::new(Mutex::new(Vec::new()));
     let works: Vec<Work> = (0..10).map(|_| recorder(&log)).collect();
     let (s3, wq3, b3, w3) = (sys.clone(), wq.clone(), blocker.clone(), works.clone());
