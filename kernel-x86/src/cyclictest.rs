@@ -28,6 +28,38 @@ struct Sleeper {
 
 static SLEEPER: AtomicPtr<Sleeper> = AtomicPtr::new(core::ptr::null_mut());
 
+/// Counters of one sample (or, after [`Worst::since`], what changed during it).
+#[derive(Default)]
+struct Worst {
+    latency: u64,
+    timer_irqs: u64,
+    ticks: u64,
+    early: u64,
+    deferred: u64,
+}
+
+impl Worst {
+    fn snapshot(area: &percpu::CpuArea, latency: u64) -> Self {
+        Worst {
+            latency,
+            timer_irqs: area.count(lapic::TIMER_VECTOR),
+            ticks: area.ticks.load(Ordering::Relaxed),
+            early: clockevent::stats(CPU).early,
+            deferred: area.deferred_count.load(Ordering::Relaxed),
+        }
+    }
+
+    fn since(self, before: &Worst) -> Self {
+        Worst {
+            latency: self.latency,
+            timer_irqs: self.timer_irqs - before.timer_irqs,
+            ticks: self.ticks - before.ticks,
+            early: self.early - before.early,
+            deferred: self.deferred - before.deferred,
+        }
+    }
+}
+
 /// Called from the timer interrupt when `cpu`'s high-resolution timer expired.
 pub fn hrtimer_fired(sys: &IrqSystem, cpu: usize, _hardirq: &HardIrq) {
     let p = SLEEPER.load(Ordering::Acquire);
@@ -54,7 +86,12 @@ pub fn run() -> ! {
         let mut segs: [Vec<u32>; 4] = core::array::from_fn(|_| Vec::with_capacity(LOOPS as usize));
         let mut next = lapic::now_ns() + INTERVAL_NS;
         let mut hist = [0u32; 8];
+        // The worst sample and what this CPU's timer did during it: whether the timer
+        // interrupt came late (host or device) or was held off in the guest.
+        let area = percpu::area(CPU);
+        let mut worst = Worst::default();
         for _ in 0..LOOPS {
+            let before = Worst::snapshot(area, 0);
             s.fired.store(false, Ordering::Release);
             clockevent::arm_hrtimer(CPU, next);
             if s.wq.wait_event(&s2, task, || s.fired.load(Ordering::Acquire)).is_err() {
@@ -69,6 +106,9 @@ pub fn run() -> ! {
             let parts = [entry.saturating_sub(next), at.saturating_sub(entry), now.saturating_sub(at), act];
             for (v, p) in segs.iter_mut().zip(parts) {
                 v.push(p.min(u32::MAX as u64) as u32);
+            }
+            if act > worst.latency {
+                worst = Worst::snapshot(area, act).since(&before);
             }
             min = min.min(act);
             max = max.max(act);
@@ -120,7 +160,14 @@ pub fn run() -> ! {
             segs[3][segs[3].len() - 1] / 1000,
             clockevent::stats(CPU).early
         );
-        let area = crate::percpu::area(CPU);
+        kprintln!(
+            "cyclictest worst sample: {} us; during it {} timer interrupts ({} ticks, {} early), {} held off by the irq mask",
+            worst.latency / 1000,
+            worst.timer_irqs,
+            worst.ticks,
+            worst.early,
+            worst.deferred
+        );
         kprintln!(
             "cyclictest: {} timer interrupts on CPU{CPU}: {} ticks, {} timer wake-ups",
             area.count(lapic::TIMER_VECTOR),
