@@ -527,9 +527,9 @@ impl Machine {
             let _ = self.shared.raise(&self.sys, CpuId(c as u32), vectors::RESCHEDULE_VECTOR);
         }
         // Bounded like the kernel threads: a CPU that never gets back to its idle loop
-        // (a rare livelock in interrupt handling at shutdown, not yet understood) must
-        // not hang the caller. Its idle thread is then left running, and so are the
-        // signal handlers it may still need.
+        // (an interrupt storm from a line a test left asserted) must not hang the
+        // caller. Its idle thread is then left running, and so are the signal
+        // handlers it may still need.
         for h in self.idle.drain(..) {
             let until = Instant::now().max(deadline) + Duration::from_secs(1);
             while !h.is_finished() && Instant::now() < until {

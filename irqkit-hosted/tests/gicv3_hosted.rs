@@ -227,3 +227,28 @@ fn arch_timer_ppi_drives_the_tick_on_every_cpu() {
     });
     drop(reg);
 }
+
+#[test]
+fn arch_timer_freed_while_ticking_masks_itself_on_every_cpu_and_shutdown_is_prompt() {
+    // manage.c __free_percpu_irq only warns about CPUs that still have the line
+    // enabled; chip.c handle_percpu_devid_irq then masks it on each CPU whose next
+    // interrupt finds no action. Freeing once masked the caller's PPI "for" the other
+    // CPUs, so their level PPIs stayed asserted and those CPUs re-took the GIC
+    // vector forever: shutdown found them stuck.
+    let mut m = Machine::new(MachineConfig { nr_cpus: 4, hz: 250, ..Default::default() }).unwrap();
+    let gic = m.attach_gicv3(false).unwrap();
+    let reg = m.use_gic_arch_timer(&gic).unwrap();
+    let sys = m.sys().clone();
+    let virq = gic.map_ppi(&sys, 11, irqkit_hosted::gicv3::GIC_LEVEL_HIGH).unwrap();
+    let counts = || (0..4).map(|c| sys.kstat_irqs_cpu(virq, CpuId(c))).collect::<Vec<_>>();
+    common::wait_until("every CPU ticked through the PPI", || counts().iter().all(|&n| n > 0));
+    drop(reg);
+    // Each CPU takes at least one more PPI after the free (counted although no
+    // action is left): the one that masks it there.
+    let after = counts();
+    common::wait_until("every CPU took its PPI once more", || {
+        counts().iter().zip(&after).all(|(now, then)| now > then)
+    });
+    let stuck = m.shutdown(std::time::Duration::from_secs(5));
+    assert!(stuck.is_empty(), "threads stuck at shutdown: {stuck:?}");
+}

@@ -11,7 +11,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::action::IrqAction;
-use super::chip_state::{irq_percpu_disable, irq_shutdown};
+use super::chip_state::irq_shutdown;
 use super::flags::{IrqSettings, ThreadFlags};
 use crate::cpu::Task;
 use crate::sync::atomic::{spin_hint, Ordering};
@@ -42,11 +42,17 @@ pub(crate) fn free_irq(
         super::pm::irq_pm_remove_action(desc, &mut g, action.flags);
         if last {
             if g.settings.contains(IrqSettings::PER_CPU_DEVID) {
-                let on: Vec<_> = g.percpu_enabled().iter().collect();
-                for cpu in on {
+                // `__free_percpu_irq` only warns: a per-CPU line is masked through
+                // each CPU's own interface (a PPI in its redistributor), so only that
+                // CPU can disable it. Masking "for" another CPU from here would hit
+                // the caller's interface and leave the other CPU's line live with
+                // `percpu_enabled` saying otherwise — its next interrupt would find
+                // no action and, seeing the line "disabled", never mask it: a level
+                // line then re-enters forever. Left enabled, that interrupt reports
+                // itself spurious and masks the line on the CPU it arrived on.
+                if let Some(cpu) = g.percpu_enabled().iter().next() {
                     sys.irq
                         .log_line(sys, format!("percpu IRQ {irq} still enabled on CPU{}!", cpu.0));
-                    irq_percpu_disable(desc, &mut g, cpu);
                 }
             } else {
                 g.settings.remove(IrqSettings::DISABLE_UNLAZY);

@@ -139,6 +139,46 @@ fn percpu_devid_runs_the_action_for_this_cpu_only() {
         .any(|l| *l == format!("Spurious and unmasked percpu IRQ{irq} on CPU0")));
 }
 
+// manage.c __free_percpu_irq: freeing a per-CPU-devid line that some CPU still has
+// enabled only warns (once, naming the first such CPU) and leaves the line enabled —
+// each CPU masks its own copy. The next interrupt on such a CPU finds no action,
+// reports itself spurious and masks the line there (chip.c handle_percpu_devid_irq).
+// Masking from the freeing CPU instead once left a hosted level PPI asserted forever.
+#[test]
+fn free_percpu_irq_still_enabled_only_warns_and_each_cpu_masks_its_own() {
+    let (sys, _p) = machine(2);
+    let chip = RecChip::basic();
+    let irq = line(&sys, chip.clone(), FlowHandler::PerCpuDevid);
+    sys.irq_set_percpu_devid(irq).unwrap();
+    let (n, h) = counting(IrqReturn::HANDLED);
+    let r = sys.request_percpu_irq(irq, h, "timer", None).unwrap();
+    for c in [1, 0] {
+        FakePlatform::enter_cpu(CpuId(c));
+        sys.enable_percpu_irq(irq, Trigger::NONE).unwrap();
+    }
+    chip.take();
+    sys.irq.drain_log(&sys);
+    drop(r);
+    assert!(!chip.take().contains(&"mask"), "free masked a line for another CPU");
+    let log = sys.irq.drain_log(&sys);
+    let warned: Vec<_> = log.iter().filter(|l| l.contains("still enabled")).collect();
+    assert_eq!(warned, [&format!("percpu IRQ {irq} still enabled on CPU0!")]);
+    let desc = sys.irq_to_desc(irq).unwrap();
+    assert_eq!(desc.inner.lock_irqsave(&sys).percpu_enabled().iter().count(), 2);
+
+    FakePlatform::enter_cpu(CpuId(1));
+    fire(&sys, irq);
+    assert_eq!(chip.take(), ["ack", "mask", "eoi"]);
+    assert_eq!(n.load(SeqCst), 0);
+    assert!(sys
+        .irq
+        .drain_log(&sys)
+        .iter()
+        .any(|l| *l == format!("Spurious and unmasked percpu IRQ{irq} on CPU1")));
+    let on: Vec<_> = desc.inner.lock_irqsave(&sys).percpu_enabled().iter().collect();
+    assert_eq!(on, [CpuId(0)]);
+}
+
 // chip.c handle_nested_irq: thread functions run from the parent's thread.
 #[test]
 fn nested_irq_runs_thread_fns_in_task_context() {
