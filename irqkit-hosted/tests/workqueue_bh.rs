@@ -139,3 +139,50 @@ fn work_kind_must_match_the_workqueue() {
     assert!(inval(m.sys().queue_work(&s.system_unbound_wq, bh_work.work())));
     assert!(!task_work.is_pending() && !bh_work.is_pending());
 }
+
+// kernel/workqueue.c __cancel_work_sync → __flush_work(from_cancel): a BH work may be
+// cancelled synchronously from softirq context; the wait for an instance running on
+// another CPU busy-waits. Here a tasklet on CPU 0 cancels a BH work spinning on CPU 1.
+#[test]
+fn cancel_bh_work_sync_from_a_tasklet_waits_for_a_bh_work_running_elsewhere() {
+    use irqkit_core::tasklet::Tasklet;
+    use std::sync::Mutex;
+    let m = machine();
+    let wq = m.sys().system_wqs().unwrap().system_bh_wq;
+    let (started, gate, done) = <(Arc<AtomicBool>, Arc<AtomicBool>, Arc<AtomicBool>)>::default();
+    let w = gated(&started, &gate, &done);
+    assert_eq!(m.sys().queue_work_on(Some(CpuId(1)), &wq, w.work()), Ok(true));
+    common::wait_until("BH work started", || started.load(Ordering::SeqCst));
+
+    let cancelling = Arc::new(AtomicBool::new(false));
+    // The cancel's result, and whether the BH work had finished when it returned.
+    type Outcome = (Result<bool, IrqError>, bool);
+    let result: Arc<Mutex<Option<Outcome>>> = Arc::default();
+    let (sys, w2, c2, d2, r2) =
+        (m.sys().clone(), w.clone(), cancelling.clone(), done.clone(), result.clone());
+    let t = Tasklet::new(move |_| {
+        c2.store(true, Ordering::SeqCst);
+        let r = sys.cancel_bh_work_sync(&w2);
+        *r2.lock().unwrap() = Some((r, d2.load(Ordering::SeqCst)));
+    });
+    // The gate opens well after the cancel started: a cancel that did not wait would
+    // have returned (and recorded `done == false`) long before.
+    let (c3, g3) = (cancelling.clone(), gate.clone());
+    let opener = std::thread::spawn(move || {
+        common::wait_until("cancel started", || c3.load(Ordering::SeqCst));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        g3.store(true, Ordering::SeqCst);
+    });
+    let sys = m.sys().clone();
+    m.run_on(CpuId(0), move |_t| {
+        sys.local_bh_disable();
+        sys.tasklet_schedule(&t).unwrap();
+        sys.local_bh_enable().unwrap(); // runs the tasklet here, in softirq context
+    })
+    .unwrap();
+    opener.join().unwrap();
+    let (r, done_at_return) = result.lock().unwrap().take().expect("the tasklet ran");
+    assert_eq!(r, Ok(false), "it was running, not pending");
+    assert!(done_at_return, "cancel returned while the BH work ran");
+    assert_eq!(m.sys().work_busy(w.work()), 0);
+}

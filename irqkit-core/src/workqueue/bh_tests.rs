@@ -237,3 +237,61 @@ fn dead_cpu_bh_works_run_on_a_live_cpu() {
     assert!(drains.iter().all(|d| sys.work_busy(d) == 0), "drain finished");
     assert!(works.iter().all(|w| !w.is_pending()));
 }
+
+// kernel/workqueue.c __cancel_work_sync → __flush_work(from_cancel): a BH work may be
+// cancelled synchronously from softirq context (here a HI tasklet); the cancel
+// busy-waits instead of sleeping, and returns what cancel_work_sync returns. From a
+// hard interrupt it is refused and changes nothing.
+#[test]
+fn cancel_bh_work_sync_from_softirq_context() {
+    let (sys, _p) = FakePlatform::system(1);
+    let wq = sys.alloc_workqueue("bh", WQ_BH, 0).unwrap();
+    let log = Log::default();
+    let victim = logging("victim", &log);
+
+    // From task context the queueing only marks TASKLET_SOFTIRQ pending.
+    assert_eq!(sys.queue_work(&wq, victim.work()), Ok(true));
+    in_hardirq(&sys, || {
+        assert!(matches!(sys.cancel_bh_work_sync(&victim), Err(IrqError::WrongContext(_))));
+        assert!(victim.is_pending(), "a refused cancel leaves the work queued");
+    });
+    assert_eq!(log.lock().unwrap().len(), 1, "the interrupt's exit ran it");
+
+    let results: Arc<Mutex<Vec<Result<bool, IrqError>>>> = Arc::default();
+    let (s2, v2, r2) = (sys.clone(), victim.clone(), results.clone());
+    let t = Tasklet::new(move |_| {
+        assert!(s2.in_serving_softirq());
+        r2.lock().unwrap().push(s2.cancel_bh_work_sync(&v2));
+        r2.lock().unwrap().push(s2.cancel_bh_work_sync(&v2));
+    });
+    sys.local_bh_disable();
+    sys.tasklet_hi_schedule(&t).unwrap();
+    assert_eq!(sys.queue_work(&wq, victim.work()), Ok(true));
+    sys.local_bh_enable().unwrap();
+    // HI (the tasklet) runs before TASKLET (the BH pool): the first cancel found the
+    // work queued, the second found it idle.
+    assert_eq!(*results.lock().unwrap(), [Ok(true), Ok(false)]);
+    assert_eq!(log.lock().unwrap().len(), 1, "the cancelled instance never ran");
+    assert!(!victim.is_pending());
+    assert_eq!(sys.work_busy(victim.work()), 0);
+}
+
+// kernel/workqueue.c: waiting on the work one is executing deadlocks; irqkit refuses
+// it with a typed error and a warning instead of spinning forever.
+#[test]
+fn cancel_bh_work_sync_from_the_work_itself_is_refused() {
+    let (sys, _p) = FakePlatform::system(1);
+    let wq = sys.alloc_workqueue("bh", WQ_BH, 0).unwrap();
+    let got: Arc<Mutex<Option<Result<bool, IrqError>>>> = Arc::default();
+    let g2 = got.clone();
+    let w = BhWork::new(move |sys, me, _ctx| {
+        *g2.lock().unwrap() = Some(sys.cancel_bh_work_sync(me));
+    });
+    sys.local_bh_disable();
+    assert_eq!(sys.queue_work(&wq, w.work()), Ok(true));
+    sys.local_bh_enable().unwrap();
+    assert!(matches!(*got.lock().unwrap(), Some(Err(IrqError::WrongContext(_)))));
+    assert!(sys.wq_drain_log().iter().any(|l| l.contains("would deadlock")));
+    // The refusal left the work usable.
+    assert_eq!(sys.queue_work(&wq, w.work()), Ok(true));
+}

@@ -15,7 +15,8 @@ pub type BhWorkFn = dyn Fn(&IrqSystem, &BhWork, &SoftIrq) + Send + Sync;
 /// (`system_bh_wq`, `system_bh_highpri_wq`) and receives `&SoftIrq`, never `&Task`,
 /// so it cannot call anything that sleeps. Queue [`BhWork::work`] with the usual
 /// calls (`queue_work`, `cancel_work_sync`, `flush_work`, ...); a threaded workqueue
-/// refuses it with `InvalidArgument`.
+/// refuses it with `InvalidArgument`. From softirq or other atomic context, cancel it
+/// with [`IrqSystem::cancel_bh_work_sync`], which busy-waits instead of sleeping.
 ///
 /// ```compile_fail
 /// use irqkit_core::workqueue::BhWork;

@@ -54,6 +54,7 @@
 mod api;
 mod attrs;
 mod bh;
+mod bh_cancel;
 #[cfg(all(test, not(loom)))]
 mod bh_tests;
 mod bh_work;
