@@ -138,6 +138,13 @@ fn work_kind_must_match_the_workqueue() {
     assert!(inval(m.sys().queue_work(&s.system_wq, bh_work.work())));
     assert!(inval(m.sys().queue_work(&s.system_unbound_wq, bh_work.work())));
     assert!(!task_work.is_pending() && !bh_work.is_pending());
+    let (task_dw, bh_dw) =
+        (DelayedWork::new(|_s, _w, _t| {}), DelayedWork::new_bh(|_s, _w, _c| {}));
+    assert!(inval(m.sys().queue_delayed_work(&s.system_bh_wq, &task_dw, 5)));
+    assert!(inval(m.sys().queue_delayed_work(&s.system_wq, &bh_dw, 5)));
+    for dw in [&task_dw, &bh_dw] {
+        assert!(!dw.work().is_pending() && !dw.timer().pending(), "PENDING and timer untouched");
+    }
 }
 
 // kernel/workqueue.c __cancel_work_sync → __flush_work(from_cancel): a BH work may be

@@ -199,6 +199,8 @@ fn bh_workqueue_bad_input_is_a_typed_error() {
     assert!(!task_work.is_pending(), "PENDING untouched");
     let dw = DelayedWork::new(|_s, _w, _t| {});
     assert!(matches!(sys.queue_delayed_work(&wq, &dw, 5), Err(IrqError::InvalidArgument(_))));
+    assert!(!dw.work().is_pending() && !dw.timer().pending(), "PENDING and timer untouched");
+    assert!(dw.bh_work().is_none());
     assert!(matches!(
         sys.queue_work_on(Some(CpuId(7)), &wq, &task_work),
         Err(IrqError::NotFound(_))
@@ -294,4 +296,55 @@ fn cancel_bh_work_sync_from_the_work_itself_is_refused() {
     assert!(sys.wq_drain_log().iter().any(|l| l.contains("would deadlock")));
     // The refusal left the work usable.
     assert_eq!(sys.queue_work(&wq, w.work()), Ok(true));
+}
+
+/// Moves the fake clock to jiffy `j` (HZ=1000) and plays the tick interrupt.
+fn tick_to(sys: &IrqSystem, p: &FakePlatform, j: u64) {
+    p.now.store(j * 1_000_000, std::sync::atomic::Ordering::SeqCst);
+    in_hardirq(sys, || {
+        let h = sys.irq_enter();
+        sys.tick(&h);
+        sys.irq_exit(h);
+    });
+}
+
+// kernel/workqueue.c queue_delayed_work_on / delayed_work_timer_fn on a BH workqueue:
+// the timer (TIMER_SOFTIRQ, on the queueing CPU) queues the work, which runs in
+// softirq context from the BH pool, never before its delay; mod_delayed_work and
+// cancel_bh_work_sync keep their return values.
+#[test]
+fn delayed_bh_work_runs_in_softirq_after_its_delay() {
+    let (sys, p) = FakePlatform::system(2);
+    let wq = sys.alloc_workqueue("bh", WQ_BH, 0).unwrap();
+    let log = Log::default();
+    let l2 = log.clone();
+    let dw = DelayedWork::new_bh(move |sys, _w, _ctx| {
+        let cpu = sys.current_cpu().map_or(u32::MAX, |c| c.0);
+        l2.lock().unwrap().push(("dw", cpu, sys.in_serving_softirq()));
+    });
+    FakePlatform::enter_cpu(CpuId(1));
+    tick_to(&sys, &p, 1);
+    let j0 = sys.jiffies();
+    assert_eq!(sys.queue_delayed_work(&wq, &dw, 3), Ok(true));
+    assert_eq!(sys.queue_delayed_work(&wq, &dw, 1), Ok(false), "pending: timer untouched");
+    for j in j0 + 1..j0 + 3 {
+        tick_to(&sys, &p, j);
+        assert!(log.lock().unwrap().is_empty(), "ran early at jiffy {j}");
+    }
+    tick_to(&sys, &p, j0 + 3);
+    tick_to(&sys, &p, j0 + 4);
+    assert_eq!(*log.lock().unwrap(), [("dw", 1, true)]);
+    assert!(!dw.work().is_pending());
+
+    // mod_delayed_work on an idle work: false; then cancelled while its timer is armed.
+    assert_eq!(sys.mod_delayed_work_on(None, &wq, &dw, 5), Ok(false));
+    assert_eq!(sys.mod_delayed_work_on(None, &wq, &dw, 2), Ok(true), "timer was armed");
+    let bh = dw.bh_work().unwrap();
+    assert_eq!(sys.cancel_bh_work_sync(&bh), Ok(true));
+    assert!(!dw.timer().pending());
+    for j in j0 + 5..j0 + 12 {
+        tick_to(&sys, &p, j);
+    }
+    assert_eq!(log.lock().unwrap().len(), 1, "the cancelled instance never ran");
+    FakePlatform::enter_cpu(CpuId(0));
 }

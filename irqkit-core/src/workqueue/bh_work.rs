@@ -5,6 +5,7 @@ use alloc::boxed::Box;
 use core::fmt;
 
 use super::work::{StoredFn, Work, WorkCtx, BH};
+use super::DelayedWork;
 use crate::cpu::SoftIrq;
 use crate::IrqSystem;
 
@@ -36,13 +37,7 @@ impl BhWork {
     /// `INIT_WORK` for a work meant for a BH workqueue: an idle item running `func`
     /// in softirq context.
     pub fn new(func: impl Fn(&IrqSystem, &BhWork, &SoftIrq) + Send + Sync + 'static) -> Self {
-        let stored: Box<StoredFn> = Box::new(move |sys, w, ctx| {
-            if let WorkCtx::Bh(tok) = ctx {
-                // One reference count per run; the handle is what the function may requeue.
-                func(sys, &BhWork(w.clone()), tok)
-            }
-        });
-        BhWork(Work::build(BH, stored, None))
+        BhWork(Work::build(BH, bh_fn(func), None))
     }
 
     /// The work item itself, for the queue / flush / cancel calls.
@@ -53,5 +48,30 @@ impl BhWork {
     /// `work_pending`.
     pub fn is_pending(&self) -> bool {
         self.0.is_pending()
+    }
+}
+
+/// Wraps a BH function: it is called only with a softirq token.
+fn bh_fn(func: impl Fn(&IrqSystem, &BhWork, &SoftIrq) + Send + Sync + 'static) -> Box<StoredFn> {
+    Box::new(move |sys, w, ctx| {
+        if let WorkCtx::Bh(tok) = ctx {
+            // One reference count per run; the handle is what the function may requeue.
+            func(sys, &BhWork(w.clone()), tok)
+        }
+    })
+}
+
+impl DelayedWork {
+    /// `INIT_DELAYED_WORK` for a BH workqueue: the timer (TIMER_SOFTIRQ) queues the
+    /// work, which then runs `func` in softirq context like any [`BhWork`]. Queue it
+    /// with `queue_delayed_work(_on)` on a `WQ_BH` workqueue; cancel from atomic
+    /// context with [`IrqSystem::cancel_bh_work_sync`] on [`DelayedWork::bh_work`].
+    pub fn new_bh(func: impl Fn(&IrqSystem, &BhWork, &SoftIrq) + Send + Sync + 'static) -> Self {
+        DelayedWork::with_kind(BH, bh_fn(func))
+    }
+
+    /// The embedded work as a [`BhWork`] (`None` for a task-context delayed work).
+    pub fn bh_work(&self) -> Option<BhWork> {
+        self.work().is_bh().then(|| BhWork(self.work().clone()))
     }
 }

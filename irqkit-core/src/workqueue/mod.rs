@@ -28,9 +28,10 @@
 //!
 //! # Departures from Linux (documented, not hidden)
 //!
-//! - No delayed BH works (a [`DelayedWork`] is a task work); flushing or cancelling
-//!   a BH work waits by sleeping, from task context only (Linux also busy-waits from
-//!   BH or other non-hardirq atomic context).
+//! - `cancel_work_sync` of a BH work from softirq or other non-hardirq atomic context
+//!   is its own call, [`IrqSystem::cancel_bh_work_sync`] (busy-waits), because
+//!   `cancel_work_sync` takes `&Task`; `flush_work` of a BH work is task-only (Linux's
+//!   `__flush_work` sleeps there too).
 //! - Affinity scopes: a non-strict pool's workers may run on any CPU and get no
 //!   wake-up hint towards their pod (Linux's `wake_cpu`), so only strict scopes pin
 //!   work to the pod; a strict pool whose pod is all offline keeps its pwq and lets

@@ -93,11 +93,7 @@ impl fmt::Debug for Work {
 impl Work {
     /// `INIT_WORK`: an idle work running `func`.
     pub fn new(func: impl Fn(&IrqSystem, &Work, &Task) + Send + Sync + 'static) -> Self {
-        Self::with_dwork(task_fn(func), None)
-    }
-
-    fn with_dwork(func: Box<StoredFn>, dwork: Option<Weak<DelayedInner>>) -> Self {
-        Self::build(0, func, dwork)
+        Self::build(0, task_fn(func), None)
     }
 
     pub(crate) fn build(kind: u32, func: Box<StoredFn>, dwork: Option<Weak<DelayedInner>>) -> Self {
@@ -195,9 +191,13 @@ impl fmt::Debug for DelayedWork {
 impl DelayedWork {
     /// `INIT_DELAYED_WORK`: an idle delayed work running `func`.
     pub fn new(func: impl Fn(&IrqSystem, &Work, &Task) + Send + Sync + 'static) -> Self {
-        let func = task_fn(func);
+        Self::with_kind(0, task_fn(func))
+    }
+
+    /// A delayed work of `kind` (task or BH) whose work runs `func`.
+    pub(crate) fn with_kind(kind: u32, func: Box<StoredFn>) -> Self {
         let inner = Arc::new_cyclic(|me: &Weak<DelayedInner>| {
-            let work = Work::with_dwork(func, Some(me.clone()));
+            let work = Work::build(kind, func, Some(me.clone()));
             let me = me.clone();
             DelayedInner {
                 work,
