@@ -26,6 +26,13 @@ use crate::percpu::MAX_CPUS;
 /// never lost, at worst late by less than one period. In TSC-deadline mode there is no
 /// such backstop (and an MSR write is cheap), so expiry always reprograms.
 ///
+/// The skip needs the period left in the APIC to be long: a period of a few µs (left by
+/// an early interrupt's short remainder) would fire again and again until the thread
+/// re-arms, more so when the host deschedules the vCPU meanwhile (QEMU's periodic
+/// timer steps from period boundary to period boundary). Below this period the expiry
+/// reprograms after all.
+const MIN_BACKSTOP_NS: u64 = 50_000;
+
 /// Shortest programmed delay: below this the interrupt would arrive while the handler
 /// that programmed it is still returning.
 const MIN_DELTA_NS: u64 = 2_000;
@@ -33,6 +40,8 @@ const DISARMED: u64 = u64::MAX;
 
 struct ClockEvent {
     next_tick: AtomicU64,
+    /// The delay last programmed: in LAPIC mode also the timer's period.
+    programmed_ns: AtomicU64,
     hr_expires: AtomicU64,
     /// Timer interrupts that found nothing due yet (arrived before the programmed
     /// time: APIC count vs calibrated TSC; impossible in TSC-deadline mode).
@@ -46,6 +55,7 @@ struct ClockEvent {
 static EVENTS: [ClockEvent; MAX_CPUS] = [const {
     ClockEvent {
         next_tick: AtomicU64::new(0),
+        programmed_ns: AtomicU64::new(0),
         hr_expires: AtomicU64::new(DISARMED),
         early: AtomicU64::new(0),
         hr_fired: AtomicU64::new(0),
@@ -91,6 +101,7 @@ fn program(ev: &ClockEvent) {
     let next = ev.next_tick.load(Ordering::Relaxed).min(ev.hr_expires.load(Ordering::Relaxed));
     let now = lapic::now_ns();
     let delta = next.saturating_sub(now).max(MIN_DELTA_NS);
+    ev.programmed_ns.store(delta, Ordering::Relaxed);
     lapic::program_ns(now + delta, delta);
 }
 
@@ -129,7 +140,8 @@ pub fn expire(cpu: usize) -> Due {
     } else if !tick {
         ev.early.fetch_add(1, Ordering::Relaxed);
     }
-    if !hrtimer || lapic::tsc_deadline_mode() {
+    let backstop = ev.programmed_ns.load(Ordering::Relaxed) >= MIN_BACKSTOP_NS;
+    if !hrtimer || lapic::tsc_deadline_mode() || !backstop {
         program(ev);
     }
     Due { tick, hrtimer }

@@ -88,31 +88,41 @@ pub fn program_ns(at_ns: u64, delta_ns: u64) {
     }
 }
 
-/// Calibrates the TSC against the APIC timer: five 10 ms one-shot counts, keeping the
-/// smallest TSC delta. A vCPU preempted between reading the TSC and the count (under
-/// TCG on a loaded host) only ever lengthens a round, so the minimum is the estimate
-/// closest to the truth; one 50 ms round was seen 12% off, which made every one-shot
-/// interrupt arrive early and cost a second one. Sets the time origin and picks the
-/// timer mode (CPUID.01H:ECX.TSC_DEADLINE). The one-shot timer converts TSC deadlines
-/// to APIC counts with this ratio, so its error becomes timer error.
+/// Calibrates the TSC against the APIC timer from two one-shot lengths, 2 ms and
+/// 12 ms, three rounds each, keeping each length's smallest TSC delta: a vCPU
+/// preempted mid-round (TCG on a loaded host) only lengthens a round. The ratio is
+/// taken from the *difference* of the two (10 ms of APIC counts), which cancels what
+/// every round adds on top of its count — the ~25 µs initial-count write under TCG
+/// and the polling of the current count. A single length kept that overhead in the
+/// ratio: the TSC clock ran ~0.1–0.3% slow against the APIC, so a 1 ms one-shot came
+/// "early" by a few µs and cost a second, tiny-period interrupt. Sets the time origin
+/// and picks the timer mode (CPUID.01H:ECX.TSC_DEADLINE).
 pub fn calibrate_tsc() {
-    const COUNT: u32 = 10_000_000; // 10 ms at 1 GHz, divide-by-1
-    const ROUNDS: u32 = 5;
+    const SHORT: u32 = 2_000_000; // 2 ms at 1 GHz, divide-by-1
+    const LONG: u32 = 12_000_000;
+    const ROUNDS: u32 = 3;
     let apic = lapic();
     let _ = LapicDriver::timer_oneshot(&apic, TIMER_VECTOR, divide::BY_1, true);
-    let mut best = u64::MAX;
     let mut zero = 0;
-    for _ in 0..ROUNDS {
-        let t0 = rdtsc();
-        LapicDriver::timer_arm(&apic, COUNT);
-        while LapicDriver::timer_current(&apic) != 0 {
-            core::hint::spin_loop();
+    let mut best = |count: u32| {
+        let mut best = u64::MAX;
+        for _ in 0..ROUNDS {
+            let t0 = rdtsc();
+            LapicDriver::timer_arm(&apic, count);
+            while LapicDriver::timer_current(&apic) != 0 {
+                core::hint::spin_loop();
+            }
+            best = best.min(rdtsc() - t0);
+            zero = t0;
         }
-        let t1 = rdtsc();
-        best = best.min(t1 - t0);
-        zero = t0;
-    }
-    TSC_PER_MS.store((best / 10).max(1), Ordering::Relaxed);
+        best
+    };
+    let (short, long) = (best(SHORT), best(LONG));
+    let per_10ms = long.saturating_sub(short);
+    // A difference that makes no sense (a round stretched past the other length)
+    // falls back to the long rounds alone.
+    let per_ms = if per_10ms > 0 && per_10ms < long { per_10ms / 10 } else { long / 12 };
+    TSC_PER_MS.store(per_ms.max(1), Ordering::Relaxed);
     TSC_ZERO.store(zero, Ordering::Relaxed);
     TSC_DEADLINE.store(arch::has_tsc_deadline(), Ordering::Relaxed);
 }
