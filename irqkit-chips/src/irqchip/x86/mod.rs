@@ -6,7 +6,8 @@
 //! installs it in that CPU's vector table. The IO-APIC level programs the pin's
 //! redirection entry at activation (edge flow for edge pins, fasteoi with
 //! `ioapic_ack_level` for level pins); the PCI-MSI level composes the message from the
-//! vector and the target APIC ID. Differences from Linux: the old vector of a moved
+//! vector and the target APIC ID, and moves an MSI the device cannot mask only from its
+//! old CPU's interrupt, in two steps (`msi_affinity.rs`). Differences from Linux: the old vector of a moved
 //! irq is cleaned up by the new CPU right after the first interrupt arrives there
 //! (Linux defers it to a timer on the old CPU), and APIC ID = CPU number.
 
