@@ -115,7 +115,10 @@ fn old_vector_is_released_by_the_old_cpu_after_the_first_interrupt_on_the_new_on
     assert!(!on_cpu(&m, old_cpu, |_| m.x86.vector_cleanup()), "nothing left to do");
     move_to(&m, virq, third).unwrap();
     assert_eq!(m.x86.vector_of(&m.sys, virq).unwrap().0, third);
-    // The released vector no longer dispatches on the old CPU.
+    // The released vector no longer dispatches on the old CPU: a stray hit on the
+    // shut-down slot is dropped silently once (call_irq_handler), then it is unused.
+    let r = on_cpu(&m, old_cpu, |ctx| m.x86.handle_vector(&m.sys, ctx, old_vector));
+    assert_eq!(r, Ok(None));
     let r = on_cpu(&m, old_cpu, |ctx| m.x86.handle_vector(&m.sys, ctx, old_vector));
     assert!(matches!(r, Err(IrqError::NotFound(_))), "{r:?}");
 }
@@ -134,11 +137,11 @@ fn moving_back_before_any_interrupt_takes_the_old_vector_back() {
     let rte = m.io.rte(6).unwrap();
     assert_eq!(((rte >> 56) as u32, rte as u8), first, "the entry names the old vector again");
     m.io.set_line(6, true).unwrap();
-    assert_eq!(on_cpu(&m, 0, |ctx| m.x86.handle_vector(&m.sys, ctx, first.1)), Ok(virq));
+    assert_eq!(on_cpu(&m, 0, |ctx| m.x86.handle_vector(&m.sys, ctx, first.1)), Ok(Some(virq)));
     assert!(on_cpu(&m, abandoned.0, |_| m.x86.vector_cleanup()));
     move_to(&m, virq, 3).unwrap();
     let r = on_cpu(&m, abandoned.0, |ctx| m.x86.handle_vector(&m.sys, ctx, abandoned.1));
-    assert!(matches!(r, Err(IrqError::NotFound(_))), "the abandoned vector was released");
+    assert_eq!(r, Ok(None), "the abandoned vector was released (slot shut down)");
 }
 
 #[test]

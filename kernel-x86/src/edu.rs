@@ -73,7 +73,8 @@ pub fn probe() -> Result<Option<&'static Edu>, IrqError> {
     // 4 GiB (checked above) and used by nothing else, for the machine's life.
     let regs = unsafe { VolatileMmio::new(base, FRAME) };
     let sys = platform::system_arc();
-    let irq = x86irq::msi_alloc(&sys, dev.rid())?;
+    // edu's MSI capability has no per-vector mask bits.
+    let irq = x86irq::msi_alloc_nomask(&sys, dev.rid())?;
     pci_msi::register(irq, dev)?;
     let edu: &'static Edu = Box::leak(Box::new(Edu { dev, irq, regs }));
     let handler = move |_h: &irqkit_core::HardIrq| {

@@ -83,11 +83,13 @@ fn handle_vector(sys: &IrqSystem, cpu: &CpuState, area: &CpuArea, vector: u8) {
             // dispatch EOIs a vector with no irq itself).
             eoi = false;
             match x86irq::handle_device_vector(sys, &hardirq, vector) {
-                Ok(irq) => {
+                Ok(Some(irq)) => {
                     if let Some(c) = area.irq_deliveries.get(irq as usize) {
                         c.fetch_add(1, Ordering::Relaxed);
                     }
                 }
+                // A stray on a vector a move left behind: expected, not "no handler".
+                Ok(None) => {}
                 Err(_) => {
                     area.unknown_vectors.fetch_add(1, Ordering::Relaxed);
                 }

@@ -7,9 +7,10 @@
 //! makes the domain write the composed message here ([`write_msg`], through the
 //! kernel's `X86Ports`) — and then [`enable`]s MSI. Every affinity change rewrites the
 //! message the same way; an MSI-X entry is masked while it changes. An MSI function
-//! without per-vector masking could see a half-updated message if it fired meanwhile
-//! (Linux's intermediate-vector dance for such devices is not done), so the self-test
-//! moves such a line only while the device is quiet.
+//! without per-vector masking (allocated with `x86irq::msi_alloc_nomask`) is moved by
+//! irqkit-chips from its old CPU's next interrupt in two steps (Linux's
+//! `msi_set_affinity`), so a device write between the address and data words is
+//! neither misreported nor lost.
 
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};

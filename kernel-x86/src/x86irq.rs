@@ -14,7 +14,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
-use irqkit_chips::irqchip::x86::{X86Irq, X86Ports};
+use irqkit_chips::irqchip::x86::{MsiMasking, MsiMoveStats, X86Irq, X86Ports};
 use irqkit_chips::mmio_hw::VolatileMmio;
 use irqkit_chips::x86::apic_driver::LapicDriver;
 use irqkit_chips::x86::lapic_regs::APIC_IRR;
@@ -23,7 +23,7 @@ use irqkit_chips::x86::vector::NR_IRQS_LEGACY;
 use irqkit_core::irq::Trigger;
 use irqkit_core::{HardIrq, IrqError, IrqSystem};
 
-use crate::{mmio, pci_msi, percpu};
+use crate::{lapic, mmio, pci_msi, percpu};
 
 /// `vector_irq` value of a vector no kernel-owned descriptor uses (`VECTOR_UNUSED`).
 pub const VECTOR_UNUSED: u32 = u32::MAX;
@@ -64,6 +64,11 @@ impl X86Ports for HwPorts {
     }
     fn write_msi_msg(&self, virq: u32, msg: &MsiMessage) {
         pci_msi::write_msg(virq, msg);
+    }
+    fn send_vector_ipi(&self, cpu: u32, vector: u8) -> Result<(), IrqError> {
+        // The kernel's send keeps the ICR2/ICR pair atomic against this CPU's handlers.
+        lapic::send_ipi(self.apic_id(cpu), vector);
+        Ok(())
     }
 }
 
@@ -116,11 +121,27 @@ pub fn map_isa_pin(sys: &IrqSystem, pin: u32) -> Result<u32, IrqError> {
     Ok(virq)
 }
 
-/// `pci_alloc_irq_vectors(dev, 1, 1, PCI_IRQ_MSI)` in the PCI-MSI domain for requester
-/// `rid`, above the legacy irq numbers as in Linux.
+/// `pci_alloc_irq_vectors(dev, 1, 1, PCI_IRQ_MSIX)` in the PCI-MSI domain for requester
+/// `rid`, above the legacy irq numbers as in Linux: one maskable vector.
 pub fn msi_alloc(sys: &IrqSystem, rid: u32) -> Result<u32, IrqError> {
+    msi_alloc_masking(sys, rid, MsiMasking::Maskable)
+}
+
+/// One MSI of a function whose MSI capability has no per-vector masking (this kernel
+/// does not drive PCI_MSI_FLAGS_MASKBIT): its affinity changes take Linux's two-step
+/// path from the old CPU's next interrupt.
+pub fn msi_alloc_nomask(sys: &IrqSystem, rid: u32) -> Result<u32, IrqError> {
+    msi_alloc_masking(sys, rid, MsiMasking::NoMask)
+}
+
+fn msi_alloc_masking(sys: &IrqSystem, rid: u32, m: MsiMasking) -> Result<u32, IrqError> {
     let x86 = get().ok_or(IrqError::NotFound("x86 domains not set up"))?;
-    with_legacy_held(sys, NR_IRQS_LEGACY, || x86.msi_alloc(sys, rid, 1))
+    with_legacy_held(sys, NR_IRQS_LEGACY, || x86.msi_alloc_masking(sys, rid, 1, m))
+}
+
+/// How the PCI-MSI domain moved its MSIs so far.
+pub fn msi_move_stats() -> MsiMoveStats {
+    get().map(|x| x.msi_move_stats()).unwrap_or_default()
 }
 
 /// Points kernel-owned `vector` on `cpu` at `irq` (outside the domains).
@@ -130,13 +151,18 @@ pub fn bind_vector(cpu: usize, vector: u8, irq: u32) {
 
 /// `common_interrupt` for a device vector on this CPU: a kernel-owned vector runs its
 /// descriptor (whose flow handler EOIs through its chip), every other one goes through
-/// the domains' vector table (which EOIs, also for a vector with no irq). Returns the irq.
-pub fn handle_device_vector(sys: &IrqSystem, ctx: &HardIrq, vector: u8) -> Result<u32, IrqError> {
+/// the domains' vector table (which EOIs, also for a vector with no irq). Returns the
+/// irq, `None` for a stray hit on a vector a move left behind (dropped silently).
+pub fn handle_device_vector(
+    sys: &IrqSystem,
+    ctx: &HardIrq,
+    vector: u8,
+) -> Result<Option<u32>, IrqError> {
     let area = percpu::this_area();
     let irq = area.vector_irq[vector as usize].load(Ordering::Acquire);
     if irq != VECTOR_UNUSED {
         return match sys.generic_handle_irq(irq, ctx) {
-            Ok(()) => Ok(irq),
+            Ok(()) => Ok(Some(irq)),
             Err(e) => {
                 LapicDriver::eoi(&mmio::lapic());
                 Err(e)

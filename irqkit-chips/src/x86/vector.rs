@@ -90,6 +90,9 @@ pub enum VectorSlot {
     Unused,
     /// Cleared by a move or shutdown (`VECTOR_SHUTDOWN`): reset silently to unused.
     Shutdown,
+    /// Marked by a non-maskable MSI move on the CPU it leaves (`VECTOR_RETRIGGERED`):
+    /// a stray interrupt on it is reset silently to unused, not reported.
+    Retriggered,
     /// Delivers interrupt number `irq`.
     Irq(u32),
 }
@@ -127,10 +130,21 @@ impl VectorTable {
         self.slots[v as usize] = VectorSlot::Shutdown;
     }
 
-    /// Looks up `v` for dispatch; a shut-down slot is reset to unused, as Linux does.
+    /// Marks `v` retriggered unless an irq uses it; returns whether it did.
+    pub fn mark_retriggered(&mut self, v: u8) -> bool {
+        let slot = &mut self.slots[v as usize];
+        let free = matches!(*slot, VectorSlot::Unused | VectorSlot::Shutdown);
+        if free {
+            *slot = VectorSlot::Retriggered;
+        }
+        free
+    }
+
+    /// Looks up `v` for dispatch; a shut-down or retriggered slot is reset to unused,
+    /// as Linux does.
     pub fn lookup(&mut self, v: u8) -> VectorSlot {
         let s = self.slots[v as usize];
-        if s == VectorSlot::Shutdown {
+        if matches!(s, VectorSlot::Shutdown | VectorSlot::Retriggered) {
             self.slots[v as usize] = VectorSlot::Unused;
         }
         s

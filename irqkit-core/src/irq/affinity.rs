@@ -68,6 +68,11 @@ pub(crate) fn irq_set_affinity_locked(
     {
         irq_do_set_affinity(sys, desc, inner, mask, force)?;
     } else {
+        // Linux queues any mask and drops one with no online CPU when the move is due
+        // (irq_move_masked_irq); refusing it here reports the error to the caller.
+        if !force && !mask.intersects(&sys.online_mask()) {
+            return Err(IrqError::InvalidArgument("affinity mask has no online cpu"));
+        }
         inner.rare_mut().pending_mask = Some(*mask);
         desc.irqd_set(IrqdState::SETAFFINITY_PENDING);
     }
@@ -215,12 +220,23 @@ impl IrqSystem {
     }
 
     /// `irq_move_masked_irq`: applies a pending affinity move; chips with
-    /// MOVE_DEFERRED call it from their interrupt path.
+    /// MOVE_DEFERRED call it from their interrupt path (outside the flow handler,
+    /// which holds the descriptor lock). Cheap when no move is pending. A `Busy`
+    /// chip (a previous vector move not cleaned up yet) keeps the move pending for
+    /// the next interrupt, as Linux does on -EBUSY.
     pub fn irq_move_pending(&self, irq: u32) -> Result<(), IrqError> {
         let desc = self.irq_to_desc(irq)?;
+        if !desc.irqd().contains(IrqdState::SETAFFINITY_PENDING) {
+            return Ok(());
+        }
         let mut g = desc.inner.lock_irqsave(self);
         let Some(mask) = g.take_pending_mask() else { return Ok(()) };
         desc.irqd_clear(IrqdState::SETAFFINITY_PENDING);
-        irq_do_set_affinity(self, desc, &mut g, &mask, false)
+        let r = irq_do_set_affinity(self, desc, &mut g, &mask, false);
+        if matches!(r, Err(IrqError::Busy(_))) {
+            g.rare_mut().pending_mask = Some(mask);
+            desc.irqd_set(IrqdState::SETAFFINITY_PENDING);
+        }
+        r
     }
 }

@@ -6,7 +6,8 @@
 //! installs it in that CPU's vector table. The IO-APIC level programs the pin's
 //! redirection entry at activation (edge flow for edge pins, fasteoi with
 //! `ioapic_ack_level` for level pins); the PCI-MSI level composes the message from the
-//! vector and the target APIC ID. Differences from Linux: the old vector of a moved
+//! vector and the target APIC ID, and moves an MSI the device cannot mask only from its
+//! old CPU's interrupt, in two steps (`msi_affinity.rs`). Differences from Linux: the old vector of a moved
 //! irq is cleaned up by the new CPU right after the first interrupt arrives there
 //! (Linux defers it to a timer on the old CPU), and APIC ID = CPU number.
 
@@ -17,27 +18,32 @@ use alloc::vec::Vec;
 use irqkit_core::irq::{IrqData, IrqDomain, RevMap};
 use irqkit_core::sync::atomic::AtomicU64;
 use irqkit_core::sync::SpinLock;
-use irqkit_core::{CpuMask, HardIrq, IrqError, IrqSystem};
+use irqkit_core::{CpuMask, IrqError, IrqSystem};
 
 mod cleanup;
 mod ioapic;
+mod irq;
 mod model_ports;
 mod msi;
+mod msi_affinity;
 mod vector;
 
 pub use ioapic::{IoApicChip, IoApicDomainOps};
 pub use model_ports::ModelX86Ports;
-pub use msi::{PciMsiChip, PciMsiDomainOps};
+pub use msi::{MsiMasking, PciMsiChip, PciMsiDomainOps};
+pub use msi_affinity::{msi_update_kind, MsiMoveStats, MsiUpdate};
 pub use vector::{VectorChip, VectorDomainOps};
 
 use crate::irqchip::irqs_off;
 use crate::mmio::Mmio;
 use crate::trigger::Trigger;
-use crate::x86::apic_driver::{IoApicDriver, LapicDriver};
+use crate::x86::apic_driver::{IoApicDriver, IpiDest, LapicDriver};
 use crate::x86::msi::MsiMessage;
-use crate::x86::vector::{VectorSlot, VectorTable};
+use crate::x86::vector::VectorTable;
 use crate::x86::vector_domain::ApicIrq;
 use crate::x86::VectorMatrix;
+use msi::MsiEntry;
+use msi_affinity::MsiStatCounters;
 
 /// How the glue reaches the calling CPU's local APIC and the IO-APIC.
 pub trait X86Ports: Send + Sync + 'static {
@@ -76,6 +82,12 @@ pub trait X86Ports: Send + Sync + 'static {
     /// `pci_write_msi_msg`: gives the device behind `virq` its message, at activation
     /// and after every affinity change (a model device reads it with `msi_msg`).
     fn write_msi_msg(&self, _virq: u32, _msg: &MsiMessage) {}
+    /// Sends a fixed IPI with `vector` to CPU `cpu` (`apic_retrigger_irq` re-sends an
+    /// interrupt this way). A kernel whose handlers also send IPIs overrides it to keep
+    /// the ICR2/ICR pair atomic.
+    fn send_vector_ipi(&self, cpu: u32, vector: u8) -> Result<(), IrqError> {
+        LapicDriver::send_ipi(&self.apic(), IpiDest::Apic(self.apic_id(cpu)), vector, false)
+    }
 }
 
 pub(crate) struct X86Shared<P: X86Ports> {
@@ -86,7 +98,8 @@ pub(crate) struct X86Shared<P: X86Ports> {
     pub(crate) apic: SpinLock<BTreeMap<u32, ApicIrq>>,
     pub(crate) tables: SpinLock<Vec<VectorTable>>,
     pub(crate) pins: SpinLock<BTreeMap<u32, (u32, Trigger)>>,
-    pub(crate) msi: SpinLock<BTreeMap<u32, MsiMessage>>,
+    pub(crate) msi: SpinLock<BTreeMap<u32, MsiEntry>>,
+    pub(crate) msi_stats: MsiStatCounters,
     /// Linux's `ioapic_lock`: IOREGSEL/IOWIN is one index/data pair for every CPU, so
     /// each register access pair (and each read-modify-write) must be atomic.
     pub(crate) io_lock: SpinLock<()>,
@@ -164,6 +177,7 @@ impl<P: X86Ports> X86Irq<P> {
             msi: SpinLock::new(BTreeMap::new()),
             io_lock: SpinLock::new(()),
             cleanup_cpus: AtomicU64::new(0),
+            msi_stats: MsiStatCounters::default(),
         });
         let ops = Arc::new(VectorDomainOps(shared.clone()));
         let vector = sys.irq_domain_create("VECTOR", RevMap::Tree, ops, None, None)?;
@@ -220,55 +234,41 @@ impl<P: X86Ports> X86Irq<P> {
         Ok((virq, d))
     }
 
-    /// `pci_alloc_irq_vectors` for requester `rid`: `nvec` MSIs, the first virq.
+    /// `pci_alloc_irq_vectors` for requester `rid`: `nvec` maskable MSIs (MSI-X), the
+    /// first virq.
     pub fn msi_alloc(&self, sys: &IrqSystem, rid: u32, nvec: u32) -> Result<u32, IrqError> {
+        self.msi_alloc_masking(sys, rid, nvec, MsiMasking::Maskable)
+    }
+
+    /// [`X86Irq::msi_alloc`] saying whether the device can mask its vectors; a
+    /// [`MsiMasking::NoMask`] MSI moves only from its old CPU's interrupt, in two steps.
+    pub fn msi_alloc_masking(
+        &self,
+        sys: &IrqSystem,
+        rid: u32,
+        nvec: u32,
+        masking: MsiMasking,
+    ) -> Result<u32, IrqError> {
         if nvec == 0 {
             return Err(IrqError::InvalidArgument("zero MSI vectors"));
         }
-        sys.irq_domain_alloc_irqs(&self.msi, nvec, &[rid])
+        let nomask = (masking == MsiMasking::NoMask) as u32;
+        sys.irq_domain_alloc_irqs(&self.msi, nvec, &[rid, nomask])
     }
 
     /// The message the device behind `virq` writes (follows affinity changes).
     pub fn msi_msg(&self, sys: &IrqSystem, virq: u32) -> Result<MsiMessage, IrqError> {
-        let m = irqs_off(sys, || self.shared.msi.lock().get(&virq).copied());
+        let m = irqs_off(sys, || self.shared.msi.lock().get(&virq).map(|e| e.msg));
         m.ok_or(IrqError::NotFound("not a PCI MSI"))
+    }
+
+    /// How many MSI affinity changes went which way so far.
+    pub fn msi_move_stats(&self) -> MsiMoveStats {
+        self.shared.msi_stats.snapshot()
     }
 
     /// The (CPU, vector) `virq` is assigned.
     pub fn vector_of(&self, sys: &IrqSystem, virq: u32) -> Option<(u32, u8)> {
         irqs_off(sys, || self.shared.target(virq))
-    }
-
-    /// `common_interrupt` on the calling CPU: take the delivered vector, look it up in
-    /// this CPU's vector table and run the irq's flow handler (which EOIs). Returns the
-    /// vector, `None` if nothing was deliverable. An unassigned vector is EOIed here
-    /// and reported ("No irq handler for vector").
-    pub fn handle_irq(&self, sys: &IrqSystem, ctx: &HardIrq) -> Result<Option<u8>, IrqError> {
-        let Some(vector) = self.shared.ports.acknowledge() else { return Ok(None) };
-        self.handle_vector(sys, ctx, vector).map(|_| Some(vector))
-    }
-
-    /// `common_interrupt` for a vector the CPU has already taken (on hardware: the IDT
-    /// entry it entered). Returns the irq that handled it.
-    pub fn handle_vector(
-        &self,
-        sys: &IrqSystem,
-        ctx: &HardIrq,
-        vector: u8,
-    ) -> Result<u32, IrqError> {
-        let s = &self.shared;
-        let cpu = s.ports.this_cpu();
-        let slot = s.tables.lock().get_mut(cpu as usize).map(|t| t.lookup(vector));
-        let Some(VectorSlot::Irq(virq)) = slot else {
-            LapicDriver::eoi(&s.ports.apic());
-            return Err(IrqError::NotFound("No irq handler for vector"));
-        };
-        if let Err(e) = sys.generic_handle_irq(virq, ctx) {
-            // No flow handler ran to EOI it (common_interrupt's `apic_eoi` on failure).
-            LapicDriver::eoi(&s.ports.apic());
-            return Err(e);
-        }
-        self.complete_move(virq, cpu);
-        Ok(virq)
     }
 }

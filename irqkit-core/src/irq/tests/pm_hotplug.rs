@@ -85,6 +85,36 @@ fn set_affinity_programs_chip_and_records_effective() {
     assert!(sys.irq_set_default_affinity(&CpuMask::single(CpuId(1))).is_err());
 }
 
+// manage.c irq_set_affinity_locked / migration.c irq_move_masked_irq: a MOVE_DEFERRED
+// chip's mask waits in pending_mask until the interrupt path applies it; a mask with no
+// online CPU is refused up front (Linux would drop it at the next interrupt).
+#[test]
+fn deferred_set_affinity_waits_for_irq_move_pending() {
+    let (sys, _p) = machine(4);
+    let chip = RecChip::new(RecChip::basic().cbs, ChipFlags::MOVE_DEFERRED);
+    let irq = line(&sys, chip.clone(), FlowHandler::Edge);
+    let _r = sys.request_irq(irq, |_| IrqReturn::HANDLED, Flags::empty(), "x").unwrap();
+    let eff = sys.irq_get_effective_affinity(irq).unwrap();
+    chip.take();
+    sys.irq_set_affinity(irq, &CpuMask::single(CpuId(3))).unwrap();
+    assert!(chip.take().is_empty(), "the chip is not called in process context");
+    assert_eq!(sys.irq_get_affinity(irq).unwrap(), CpuMask::single(CpuId(3)));
+    assert_eq!(sys.irq_get_effective_affinity(irq).unwrap(), eff);
+    sys.cpu(CpuId(2)).unwrap().set_online(false);
+    let r = sys.irq_set_affinity(irq, &CpuMask::single(CpuId(2)));
+    assert!(matches!(r, Err(IrqError::InvalidArgument(_))), "{r:?}");
+    assert!(matches!(
+        sys.irq_set_affinity(irq, &CpuMask::new()),
+        Err(IrqError::InvalidArgument(_))
+    ));
+    assert_eq!(sys.irq_get_affinity(irq).unwrap(), CpuMask::single(CpuId(3)), "still pending");
+    sys.irq_move_pending(irq).unwrap();
+    assert_eq!(chip.take(), ["set_affinity"]);
+    assert_eq!(sys.irq_get_effective_affinity(irq).unwrap(), CpuMask::single(CpuId(3)));
+    sys.irq_move_pending(irq).unwrap();
+    assert!(chip.take().is_empty(), "nothing pending any more");
+}
+
 // cpuhotplug.c migrate_one_irq: lines leave a dying CPU; a non-managed line with no
 // other CPU in its mask is broken to all online CPUs.
 #[test]
