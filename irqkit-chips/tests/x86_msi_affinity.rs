@@ -561,3 +561,25 @@ proptest! {
         }
     }
 }
+
+// kernel/irq/resend.c check_irq_resend → irq_chip_retrigger_hierarchy →
+// arch/x86/kernel/apic/vector.c apic_retrigger_irq: an edge MSI that arrived while its
+// line was disabled is replayed at enable_irq as an IPI with its vector to its CPU (a
+// hardware retrigger, found up the hierarchy), and handled exactly once.
+#[test]
+fn enable_irq_retriggers_a_pending_edge_msi_through_the_vector_level() {
+    let m = Machine::new(MsiMasking::Maskable, [0; 4], true);
+    let (cpu, vector) = m.target();
+    let before = m.handled();
+    m.sys.disable_irq_nosync(m.virq).unwrap();
+    assert!(m.dev.raise(&m.lapics));
+    m.service(cpu);
+    assert_eq!(m.handled(), before, "a disabled line runs no handler");
+    assert!(!m.lapics.vector_state(cpu, vector).unwrap().0, "taken: not requested any more");
+    m.sys.enable_irq(m.virq).unwrap();
+    assert!(m.lapics.vector_state(cpu, vector).unwrap().0, "re-sent in hardware, to its CPU");
+    m.service(cpu);
+    assert_eq!(m.handled(), before + 1);
+    m.quiesce();
+    assert_eq!(m.handled(), before + 1, "replayed once");
+}

@@ -21,10 +21,17 @@ impl<P: X86Ports> IrqChip for VectorChip<P> {
         LapicDriver::CHIP_NAME
     }
     fn callbacks(&self) -> ChipCallbacks {
-        ChipCallbacks::ACK | ChipCallbacks::SET_AFFINITY
+        ChipCallbacks::ACK | ChipCallbacks::SET_AFFINITY | ChipCallbacks::RETRIGGER
     }
     fn ack(&self, _d: &IrqData) {
         LapicDriver::eoi(&self.0.ports.apic());
+    }
+    /// `apic_retrigger_irq`: re-sends the interrupt as an IPI with its vector to its
+    /// CPU. The IO-APIC and PCI-MSI levels reach it through the hierarchy
+    /// (`irq_chip_retrigger_hierarchy`), so an edge that arrived while its line was
+    /// disabled is replayed in hardware, not by the software resend.
+    fn retrigger(&self, d: &IrqData) -> bool {
+        self.0.retrigger(d.irq).is_ok()
     }
     fn set_affinity(
         &self,
