@@ -23,13 +23,12 @@ pub(crate) fn grab_pending(sys: &IrqSystem, work: &Work) -> bool {
         if work.claim_pending_raw() {
             return false;
         }
-        let queued = work.0.queued.load(Ordering::Acquire);
-        let pid = work.0.last_pool.load(Ordering::Acquire);
-        if queued && pid != NO_POOL {
+        let pid = work.last_pool();
+        if work.is_queued() && pid != NO_POOL {
             if let Some(pool) = sys.wq.pool_by_id(sys, pid) {
                 let mut g = pool.inner.lock_irqsave(sys);
                 if let Some(it) = g.remove_queued(sys, work) {
-                    it.work.0.queued.store(false, Ordering::Relaxed);
+                    it.work.clear_queued();
                     it.work.0.nr_queued.fetch_sub(1, Ordering::SeqCst);
                     drop(g);
                     it.wq.flush_done(sys, it.color);

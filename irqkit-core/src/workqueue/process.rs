@@ -57,8 +57,7 @@ fn process_one_work<'a>(
     }
     // Chain execution for workers outside concurrency management.
     let kick = g.kick_deferred(sys);
-    work.0.queued.store(false, Ordering::Relaxed);
-    work.0.last_pool.store(pool.id, Ordering::Release);
+    work.set_pool(pool.id, false);
     // PENDING is cleared before the call, so the function may requeue itself.
     work.clear_pending();
     drop(g);
@@ -101,7 +100,7 @@ fn process_one_work<'a>(
 pub(crate) fn send_mayday(sys: &IrqSystem, g: &PoolInner) {
     for item in g.worklist.iter() {
         if item.wq.flags & WQ_MEM_RECLAIM != 0 {
-            item.wq.mayday(sys, item.work.0.last_pool.load(Ordering::Relaxed));
+            item.wq.mayday(sys, item.work.last_pool());
         }
     }
 }

@@ -9,7 +9,6 @@ use alloc::sync::Arc;
 use super::pool::{Kick, PoolInner};
 use super::work::Work;
 use super::WqInner;
-use crate::sync::atomic::Ordering;
 use crate::IrqSystem;
 
 /// One queueing instance of a work: the work, its workqueue and its flush color.
@@ -38,8 +37,7 @@ impl PoolInner {
             max_active: max,
             inactive: VecDeque::new(),
         });
-        item.work.0.last_pool.store(pool_id, Ordering::Release);
-        item.work.0.queued.store(true, Ordering::Release);
+        item.work.set_pool(pool_id, true);
         if pwq.inactive.is_empty() && pwq.nr_active < pwq.max_active && !item.wq.frozen() {
             pwq.nr_active += 1;
             self.worklist.push_back(item);
