@@ -75,12 +75,11 @@ fn process_one_work<'a>(
             format!("workqueue: work {:#x} on {} panicked; contained", work.addr(), wq.name),
         );
     }
-    // The function has returned: this instance counts as flushed for
-    // flush_workqueue. Done before relocking, so the pool lock that producers and
-    // other workers wait for is not held across the workqueue's flush lock.
     wq.stats.completed.fetch_add(1, Ordering::Relaxed);
-    wq.flush_done(sys, color);
     let mut g = pool.inner.lock_irqsave(sys);
+    // The function has returned: this instance counts as flushed for
+    // flush_workqueue (its pwq's colour count, under the pool lock we need anyway).
+    g.color_done(wq.id, color);
     // Declared or detected by the tick: the flag ends with the item.
     if w.flags() & WORKER_CPU_INTENSIVE != 0 {
         g.worker_clr_flags(w, WORKER_CPU_INTENSIVE);
@@ -92,6 +91,14 @@ fn process_one_work<'a>(
     work.0.nr_done.fetch_add(1, Ordering::SeqCst);
     g.dec_active(sys, wq.id);
     sys.wq.wake_work_flushers(sys);
+    // Read under the lock, after the count dropped: a flusher that registers later
+    // takes this lock to look, so it sees the drop. Its wait condition takes pool
+    // locks inside the wait queue's lock: wake it with the pool lock dropped.
+    if wq.flushers.load(Ordering::SeqCst) > 0 {
+        drop(g);
+        wq.flush_wait.wake_all(sys);
+        g = pool.inner.lock_irqsave(sys);
+    }
     g
 }
 

@@ -80,7 +80,7 @@ pub(crate) fn __queue_work(
     }
     // Accounting and reference counts before the pool lock: the lock hold, which
     // the pool's workers contend for, covers only the list insertion and the kick.
-    let color = wq.0.flush_get(sys);
+    let color = wq.0.flush_get();
     work.0.nr_queued.fetch_add(1, Ordering::SeqCst);
     let item = Item { work: work.clone(), wq: wq.0.clone(), color };
     let mut g = pool.inner.lock_irqsave(sys);
