@@ -79,6 +79,7 @@ impl Worker {
             thread_id: AtomicU64::new(0),
             rescuer: false,
             current_at: AtomicU64::new(0),
+            slot_hint: AtomicU32::new(0),
         })
     }
 }

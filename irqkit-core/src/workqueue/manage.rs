@@ -101,6 +101,7 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
             thread_id: AtomicU64::new(0),
             rescuer: false,
             current_at: AtomicU64::new(0),
+            slot_hint: AtomicU32::new(0),
         });
         g.workers.push(WorkerSlot {
             worker: w.clone(),

@@ -36,6 +36,8 @@ pub(crate) struct PoolInner {
     pub(crate) idle: Vec<Arc<Worker>>,
     /// Concurrency-managed workers running now (per-CPU pools only).
     pub(crate) nr_running: u32,
+    /// Workers told to die (WORKER_DIE) that are still in `workers`.
+    pub(crate) nr_dying: usize,
     pub(crate) manager_active: bool,
     pub(crate) pwqs: BTreeMap<u32, Pwq>,
     /// How to kick a BH pool (raise its softirq here or on its CPU); `None` otherwise.
@@ -134,6 +136,7 @@ impl Pool {
                     workers,
                     idle: Vec::new(),
                     nr_running: 0,
+                    nr_dying: 0,
                     manager_active: false,
                     pwqs: BTreeMap::new(),
                     bh: bh_kick,
@@ -178,6 +181,7 @@ impl Pool {
             }
             g.idle.remove(0);
             oldest.set_flags(WORKER_DIE);
+            g.nr_dying += 1;
             self.nr_reaped.fetch_add(1, Ordering::Relaxed);
             oldest.wake(sys);
         }
@@ -200,7 +204,7 @@ impl PoolInner {
         let nr_idle = self.idle.len() + self.manager_active as usize;
         // Workers told to die have left the pool already (Linux drops nr_workers in
         // destroy_worker), even if their threads have not exited yet.
-        let nr_workers = self.workers.iter().filter(|s| s.worker.flags() & WORKER_DIE == 0).count();
+        let nr_workers = self.workers.len() - self.nr_dying;
         let nr_busy = nr_workers.saturating_sub(nr_idle);
         nr_idle > 2 && (nr_idle - 2) * 4 >= nr_busy
     }
@@ -239,13 +243,45 @@ impl PoolInner {
         }
     }
 
+    /// The index of `w`'s slot: its hint if still right (slots move only when a
+    /// worker leaves), else a scan that refreshes the hint.
+    pub(crate) fn slot_index(&self, w: &Worker) -> Option<usize> {
+        let is = |s: &WorkerSlot| core::ptr::eq(Arc::as_ptr(&s.worker), w);
+        let hint = w.slot_hint.load(Ordering::Relaxed) as usize;
+        if self.workers.get(hint).is_some_and(is) {
+            return Some(hint);
+        }
+        let i = self.workers.iter().position(is)?;
+        w.slot_hint.store(i as u32, Ordering::Relaxed);
+        Some(i)
+    }
+
     pub(crate) fn slot(&mut self, w: &Worker) -> Option<&mut WorkerSlot> {
-        self.workers.iter_mut().find(|s| core::ptr::eq(Arc::as_ptr(&s.worker), w))
+        let i = self.slot_index(w)?;
+        self.workers.get_mut(i)
     }
 
     /// `find_worker_executing_work`: the worker running `work` (same work, same wq).
     pub(crate) fn executing(&self, work: &Work) -> Option<usize> {
         self.workers.iter().position(|s| s.current.as_ref().is_some_and(|c| c.work.ptr_eq(work)))
+    }
+
+    /// [`PoolInner::executing`] for an instance just taken off this pool's worklist.
+    /// Linux looks in a hash; here the work's own counters answer first: if that
+    /// instance is its only one not yet finished, no worker can be running it.
+    /// Exact under the pool lock: a worker of this pool running another instance
+    /// counts it done only under this lock, and every counted queueing happened
+    /// before its insertion, which happened before the pop.
+    pub(crate) fn executing_other(&self, work: &Work) -> Option<usize> {
+        let outstanding = work
+            .0
+            .nr_queued
+            .load(Ordering::SeqCst)
+            .wrapping_sub(work.0.nr_done.load(Ordering::SeqCst));
+        if outstanding == 1 {
+            return None;
+        }
+        self.executing(work)
     }
 
     /// Concurrency-managed running count changes with a worker's NOT_RUNNING flags.

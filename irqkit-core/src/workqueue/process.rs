@@ -40,8 +40,9 @@ fn process_one_work<'a>(
     rescuer: bool,
 ) -> SpinLockIrqGuard<'a, PoolInner> {
     let cpu_intensive = item.wq.flags & WQ_CPU_INTENSIVE != 0;
-    let start = sys.now_ns();
-    w.current_at.store(start, Ordering::Relaxed);
+    // The clock is read once the lock is dropped (the hold is what producers wait
+    // for); until then the tick sees no run time.
+    w.current_at.store(u64::MAX, Ordering::Relaxed);
     let work = item.work.clone();
     let wq = item.wq.clone();
     let color = item.color;
@@ -60,14 +61,21 @@ fn process_one_work<'a>(
     work.set_pool(pool.id, false);
     // PENDING is cleared before the call, so the function may requeue itself.
     work.clear_pending();
-    drop(g);
-    kick.wake(sys);
+    // The counters are bumped inside the lock hold: the workers of a pool then take
+    // their cache line with the lock instead of fighting over it beside it.
     wq.stats.started.fetch_add(1, Ordering::Relaxed);
     if rescuer {
         wq.stats.rescued.fetch_add(1, Ordering::Relaxed);
     }
+    drop(g);
+    kick.wake(sys);
+    let start = sys.now_ns();
+    w.current_at.store(start, Ordering::Relaxed);
     let ok = sys.wq.run_guarded(&mut || work.call(sys, ctx));
-    wq.stats.cpu_time_ns.fetch_add(sys.now_ns().saturating_sub(start), Ordering::Relaxed);
+    let end = sys.now_ns();
+    let ran_ns = end.saturating_sub(start);
+    // What going idle right after this item records, without a clock read then.
+    w.last_active_ns.store(end, Ordering::Relaxed);
     if !ok {
         wq.stats.panicked.fetch_add(1, Ordering::Relaxed);
         sys.wq.log(
@@ -75,8 +83,9 @@ fn process_one_work<'a>(
             format!("workqueue: work {:#x} on {} panicked; contained", work.addr(), wq.name),
         );
     }
-    wq.stats.completed.fetch_add(1, Ordering::Relaxed);
     let mut g = pool.inner.lock_irqsave(sys);
+    wq.stats.cpu_time_ns.fetch_add(ran_ns, Ordering::Relaxed);
+    wq.stats.completed.fetch_add(1, Ordering::Relaxed);
     // The function has returned: this instance counts as flushed for
     // flush_workqueue (its pwq's colour count, under the pool lock we need anyway).
     g.color_done(wq.id, color);

@@ -56,8 +56,12 @@ pub(crate) struct Worker {
     pub(crate) last_active_ns: AtomicU64,
     pub(crate) thread_id: AtomicU64,
     pub(crate) rescuer: bool,
-    /// When the current item started or last woke (CPU-intensive detection).
+    /// When the current item started or last woke (CPU-intensive detection);
+    /// `u64::MAX` while an item is being started (the tick then sees no run time).
     pub(crate) current_at: AtomicU64,
+    /// Where this worker's slot last was in the pool's worker list: checked, then
+    /// used, so the per-item lookups under the pool lock skip the scan.
+    pub(crate) slot_hint: AtomicU32,
 }
 
 impl Worker {
@@ -93,6 +97,7 @@ impl Worker {
             thread_id: AtomicU64::new(thread.0),
             rescuer: true,
             current_at: AtomicU64::new(0),
+            slot_hint: AtomicU32::new(0),
         })
     }
 
@@ -122,7 +127,11 @@ impl Worker {
 
 /// Leaves the pool for good (exit on stop or after the idle reaper said DIE).
 fn worker_detach(sys: &IrqSystem, w: &Arc<Worker>, mut g: SpinLockIrqGuard<'_, PoolInner>) {
+    let before = g.workers.len();
     g.workers.retain(|s| !Arc::ptr_eq(&s.worker, w));
+    if g.workers.len() < before && w.flags() & WORKER_DIE != 0 {
+        g.nr_dying -= 1;
+    }
     g.idle.retain(|x| !Arc::ptr_eq(x, w));
     drop(g);
     sys.wq.workers.lock_irqsave(sys).remove(&ThreadId(w.thread_id.load(Ordering::Acquire)));
@@ -145,6 +154,7 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
             g.idle.retain(|x| !Arc::ptr_eq(x, &w));
         }
         let mut work_now = false;
+        let mut ran = false;
         while g.need_more_worker() {
             if !g.idle.is_empty() || g.manager_active {
                 work_now = true;
@@ -175,12 +185,12 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
             loop {
                 let Some(item) = g.worklist.pop_front() else { break };
                 // assign_work: hand it to the worker already running it, if any.
-                let target = g.executing(&item.work).unwrap_or_else(|| {
-                    g.workers.iter().position(|s| Arc::ptr_eq(&s.worker, &w)).unwrap_or(0)
-                });
+                let target =
+                    g.executing_other(&item.work).unwrap_or_else(|| g.slot_index(&w).unwrap_or(0));
                 let mine = Arc::ptr_eq(&g.workers[target].worker, &w);
                 g.workers[target].scheduled.push_back(item);
                 if mine {
+                    ran = true;
                     g = process_scheduled(sys, &pool, &w, g, WorkCtx::Task(task), false);
                 }
                 if !g.keep_working() {
@@ -201,7 +211,10 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
         }
         // worker_enter_idle
         w.set_flags(WORKER_IDLE);
-        w.last_active_ns.store(sys.now_ns(), Ordering::Relaxed);
+        if !ran {
+            // Else process_one_work stored when its last item ended.
+            w.last_active_ns.store(sys.now_ns(), Ordering::Relaxed);
+        }
         w.woken.store(false, Ordering::Release);
         g.idle.push(w.clone());
         if g.too_many_workers() && !pool.idle_timer.pending() {
