@@ -108,6 +108,7 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
             current: None,
             scheduled: Default::default(),
             last_wq: None,
+            retired: None,
         });
         g.idle.insert(0, w.clone());
         (w, unbound != 0)

@@ -27,7 +27,14 @@ pub(crate) struct WorkerSlot {
     pub(crate) scheduled: VecDeque<Item>,
     /// Description of the last item (`-<wq>` in `ps` once it finished).
     pub(crate) last_wq: Option<Arc<WqInner>>,
+    /// The last finished item and the worker's handles to it, dropped once the
+    /// worker next lets go of the pool lock: their reference counts are shared with
+    /// producers, and a count update inside the hold lengthens what they wait for.
+    pub(crate) retired: Option<Retired>,
 }
+
+/// See [`WorkerSlot::retired`].
+pub(crate) type Retired = (Item, Work, Arc<WqInner>);
 
 pub(crate) struct PoolInner {
     pub(crate) worklist: VecDeque<Item>,
@@ -121,6 +128,7 @@ impl Pool {
                     current: None,
                     scheduled: VecDeque::new(),
                     last_wq: None,
+                    retired: None,
                 })
                 .collect();
             let me = me.clone();

@@ -4,7 +4,7 @@
 use alloc::format;
 use alloc::sync::Arc;
 
-use super::pool::{Item, Pool, PoolInner};
+use super::pool::{Item, Pool, PoolInner, Retired};
 use super::work::WorkCtx;
 use super::worker::{Worker, WORKER_CPU_INTENSIVE, WORKER_NOT_RUNNING};
 use super::{WQ_CPU_INTENSIVE, WQ_MEM_RECLAIM};
@@ -46,7 +46,9 @@ fn process_one_work<'a>(
     let work = item.work.clone();
     let wq = item.wq.clone();
     let color = item.color;
+    let mut prev = None;
     if let Some(slot) = g.slot(w) {
+        prev = slot.retired.take();
         slot.current = Some(item);
         if !slot.last_wq.as_ref().is_some_and(|l| Arc::ptr_eq(l, &wq)) {
             slot.last_wq = Some(wq.clone());
@@ -68,6 +70,7 @@ fn process_one_work<'a>(
         wq.stats.rescued.fetch_add(1, Ordering::Relaxed);
     }
     drop(g);
+    drop(prev);
     kick.wake(sys);
     let start = sys.now_ns();
     w.current_at.store(start, Ordering::Relaxed);
@@ -93,10 +96,9 @@ fn process_one_work<'a>(
     if w.flags() & WORKER_CPU_INTENSIVE != 0 {
         g.worker_clr_flags(w, WORKER_CPU_INTENSIVE);
     }
-    // The item goes back out of the slot; dropped with the guard's scope below.
-    let _done = g.slot(w).and_then(|slot| slot.current.take());
     // flush_work / cancel_work_sync see the instance done only once it is no longer
     // the worker's current work.
+    let done = g.slot(w).and_then(|slot| slot.current.take());
     work.0.nr_done.fetch_add(1, Ordering::SeqCst);
     g.dec_active(sys, wq.id);
     sys.wq.wake_work_flushers(sys);
@@ -108,7 +110,16 @@ fn process_one_work<'a>(
         wq.flush_wait.wake_all(sys);
         g = pool.inner.lock_irqsave(sys);
     }
+    if let (Some(done), Some(slot)) = (done, g.slot(w)) {
+        slot.retired = Some((done, work, wq));
+    }
     g
+}
+
+/// Takes the worker's retired item (see [`WorkerSlot::retired`]) for the caller to
+/// drop once it has unlocked the pool.
+pub(crate) fn take_retired(g: &mut PoolInner, w: &Worker) -> Option<Retired> {
+    g.slot(w).and_then(|s| s.retired.take())
 }
 
 /// `send_mayday`: every work on the worklist whose workqueue has a rescuer asks it

@@ -11,7 +11,7 @@ use alloc::sync::{Arc, Weak};
 
 use super::manage::create_worker;
 use super::pool::{Pool, PoolInner};
-use super::process::{process_scheduled, send_mayday};
+use super::process::{process_scheduled, send_mayday, take_retired};
 use super::work::WorkCtx;
 use crate::cpu::Task;
 use crate::sched::{ThreadId, WaitQueue};
@@ -223,7 +223,9 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
         }
         // A kick that came in while we were busy: the pool may still need us.
         let again = !handoff && g.need_more_worker();
+        let retired = take_retired(&mut g, &w);
         drop(g);
+        drop(retired);
         if !again && !idle_spin(sys, &w, &me) {
             let _ = w
                 .wait
