@@ -52,6 +52,7 @@
 //!   PENDING instead of WARNing and leaving the work pending for ever.
 
 mod api;
+mod assign;
 mod attrs;
 mod bh;
 #[cfg(all(test, not(loom)))]

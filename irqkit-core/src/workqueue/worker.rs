@@ -9,6 +9,7 @@
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 
+use super::hotplug::hand_off_offline;
 use super::manage::create_worker;
 use super::pool::{Pool, PoolInner};
 use super::process::{process_scheduled, send_mayday, take_retired};
@@ -256,37 +257,11 @@ fn idle_spin(sys: &IrqSystem, w: &Worker, me: &crate::sched::Thread) -> bool {
         }
         i = i.wrapping_add(1);
         // The clock read costs more than a poll: look at it every 16th round.
-        if i % 16 == 0
+        if i.is_multiple_of(16)
             && (sys.this_cpu().need_resched() || sys.now_ns().saturating_sub(start) >= ns)
         {
             return false;
         }
         crate::sync::atomic::spin_hint();
     }
-}
-
-/// A worker whose CPU went offline under it (the hosted machine keeps running a
-/// CPU's current thread until it blocks; Linux migrates it at once) hands the
-/// pool's work to another worker — an idle one, or a new one — which wakes on an
-/// online CPU, and then sleeps so that its own next wake-up moves it there too.
-/// Returns true if someone else will take the work; false (keep working here, so
-/// nothing is stuck) if no worker could be found or made.
-fn hand_off_offline<'a>(
-    sys: &'a Arc<IrqSystem>,
-    pool: &'a Arc<Pool>,
-    mut g: SpinLockIrqGuard<'a, PoolInner>,
-) -> (SpinLockIrqGuard<'a, PoolInner>, bool) {
-    if g.worklist.is_empty() {
-        return (g, true);
-    }
-    if g.idle.is_empty() && !g.manager_active {
-        g.manager_active = true;
-        drop(g);
-        let _ = create_worker(sys, pool);
-        g = pool.inner.lock_irqsave(sys);
-        g.manager_active = false;
-    }
-    // We are not on the idle list yet: this wakes another worker.
-    let handed = g.kick(sys);
-    (g, handed)
 }
