@@ -8,7 +8,6 @@ use super::pool::Item;
 use super::work::NO_POOL;
 use super::{Work, WORK_BUSY_PENDING, WORK_BUSY_RUNNING};
 use crate::cpu::{CpuId, Task};
-use crate::sync::atomic::Ordering;
 use crate::{IrqError, IrqSystem};
 
 /// The item the calling worker (or rescuer) is executing, if the caller is one.
@@ -43,7 +42,7 @@ impl IrqSystem {
         if work.is_pending() {
             r |= WORK_BUSY_PENDING;
         }
-        let pid = work.0.last_pool.load(Ordering::Acquire);
+        let pid = work.last_pool();
         if pid != NO_POOL {
             if let Some(pool) = self.wq.pool_by_id(self, pid) {
                 if pool.inner.lock_irqsave(self).executing(work).is_some() {

@@ -16,7 +16,7 @@ use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 
 use super::pool::Pool;
-use super::process::process_scheduled;
+use super::process::{process_scheduled, take_retired};
 use super::work::WorkCtx;
 use super::worker::{Worker, WORKER_IDLE, WORKER_PREP};
 use crate::cpu::{CpuId, CpuMask, SoftIrq};
@@ -79,6 +79,7 @@ impl Worker {
             thread_id: AtomicU64::new(0),
             rescuer: false,
             current_at: AtomicU64::new(0),
+            slot_hint: AtomicU32::new(0),
         })
     }
 }
@@ -112,6 +113,9 @@ pub(crate) fn bh_worker(sys: &IrqSystem, pool: &Arc<Pool>, tok: &SoftIrq) {
     w.set_flags(WORKER_IDLE);
     // Work left over (budget spent, or queued meanwhile): come back through the softirq.
     g.kick(sys);
+    let retired = take_retired(&mut g, w);
+    drop(g);
+    drop(retired);
 }
 
 /// The HI_SOFTIRQ runner: this CPU's highpri BH pool.

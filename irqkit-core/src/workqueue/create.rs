@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 
 use super::pool::Pool;
 use super::scope::AffinityScope;
-use super::wq::{FlushState, UnboundPods, WqStats, DESTROYED, DESTROYING};
+use super::wq::{UnboundPods, WqStats, DESTROYED, DESTROYING};
 use super::*;
 use crate::cpu::{CpuId, Task};
 use crate::sched::WaitQueue;
@@ -127,7 +127,7 @@ impl IrqSystem {
             }),
             state: AtomicU32::new(0),
             frozen: AtomicBool::new(false),
-            flush: SpinLockIrq::new(FlushState { color: 0, in_flight: VecDeque::new() }),
+            flush_color: AtomicU64::new(0),
             flush_wait: WaitQueue::new(),
             flushers: AtomicUsize::new(0),
             mayday_list: SpinLockIrq::new(VecDeque::new()),

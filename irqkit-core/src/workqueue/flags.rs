@@ -46,6 +46,9 @@ pub const IDLE_WORKER_TIMEOUT_MS: u64 = 300_000;
 /// `wq_cpu_intensive_thresh_us` default: 10 ms without sleeping makes a work
 /// CPU-intensive.
 pub const CPU_INTENSIVE_THRESH_US: u64 = 10_000;
+/// Cap of [`IrqSystem::wq_set_idle_spin_ns`](crate::IrqSystem::wq_set_idle_spin_ns):
+/// an idle worker holds its CPU at most this long (100 µs) before it sleeps.
+pub const MAX_IDLE_SPIN_NS: u64 = 100_000;
 /// `work_busy` bit: PENDING set.
 pub const WORK_BUSY_PENDING: u32 = 1;
 /// `work_busy` bit: executing now.

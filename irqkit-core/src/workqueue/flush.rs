@@ -23,16 +23,16 @@ pub(crate) fn grab_pending(sys: &IrqSystem, work: &Work) -> bool {
         if work.claim_pending_raw() {
             return false;
         }
-        let queued = work.0.queued.load(Ordering::Acquire);
-        let pid = work.0.last_pool.load(Ordering::Acquire);
-        if queued && pid != NO_POOL {
+        let pid = work.last_pool();
+        if work.is_queued() && pid != NO_POOL {
             if let Some(pool) = sys.wq.pool_by_id(sys, pid) {
                 let mut g = pool.inner.lock_irqsave(sys);
                 if let Some(it) = g.remove_queued(sys, work) {
-                    it.work.0.queued.store(false, Ordering::Relaxed);
+                    it.work.clear_queued();
                     it.work.0.nr_queued.fetch_sub(1, Ordering::SeqCst);
+                    g.color_done(it.wq.id, it.color);
                     drop(g);
-                    it.wq.flush_done(sys, it.color);
+                    it.wq.wake_flushers(sys);
                     sys.wq.wake_work_flushers(sys);
                     return true;
                 }
@@ -103,12 +103,8 @@ impl IrqSystem {
             self.wq.log(self, format!("workqueue: flush of {} from its own work", wq.0.name));
             return Err(IrqError::WrongContext("flush_workqueue from its own work"));
         }
-        let color = {
-            let mut f = wq.0.flush.lock_irqsave(self);
-            let c = f.color;
-            f.color += 1;
-            c
-        };
+        // Works queued from now on take the next colour; wait for this one and older.
+        let color = wq.0.flush_color.fetch_add(1, Ordering::SeqCst);
         wq.0.flushers.fetch_add(1, Ordering::SeqCst);
         let r = wq.0.flush_wait.wait_event(self, task, || wq.0.flushed_upto(self, color));
         wq.0.flushers.fetch_sub(1, Ordering::SeqCst);

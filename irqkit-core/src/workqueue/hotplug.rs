@@ -17,11 +17,13 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::bh::bh_worker;
-use super::pool::Pool;
+use super::manage::create_worker;
+use super::pool::{Pool, PoolInner};
 use super::worker::{Worker, WORKER_REBOUND, WORKER_UNBOUND};
 use super::{BhWork, Work, Workqueue};
 use crate::cpu::{CpuId, CpuMask};
 use crate::sched::{Affinity, Thread};
+use crate::sync::SpinLockIrqGuard;
 use crate::{IrqError, IrqSystem};
 
 /// Where a dead CPU's workers may run: every online CPU but `dead` (all others if
@@ -192,4 +194,30 @@ fn drain_dead_work(pool: Arc<Pool>, wq: Workqueue) -> BhWork {
             let _ = sys.queue_work(&wq, me.work());
         }
     })
+}
+
+/// A worker whose CPU went offline under it (the hosted machine keeps running a
+/// CPU's current thread until it blocks; Linux migrates it at once) hands the
+/// pool's work to another worker — an idle one, or a new one — which wakes on an
+/// online CPU, and then sleeps so that its own next wake-up moves it there too.
+/// Returns true if someone else will take the work; false (keep working here, so
+/// nothing is stuck) if no worker could be found or made.
+pub(crate) fn hand_off_offline<'a>(
+    sys: &'a Arc<IrqSystem>,
+    pool: &'a Arc<Pool>,
+    mut g: SpinLockIrqGuard<'a, PoolInner>,
+) -> (SpinLockIrqGuard<'a, PoolInner>, bool) {
+    if g.worklist.is_empty() {
+        return (g, true);
+    }
+    if g.idle.is_empty() && !g.manager_active {
+        g.manager_active = true;
+        drop(g);
+        let _ = create_worker(sys, pool);
+        g = pool.inner.lock_irqsave(sys);
+        g.manager_active = false;
+    }
+    // We are not on the idle list yet: this wakes another worker.
+    let handed = g.kick(sys);
+    (g, handed)
 }

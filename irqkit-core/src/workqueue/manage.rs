@@ -101,12 +101,14 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
             thread_id: AtomicU64::new(0),
             rescuer: false,
             current_at: AtomicU64::new(0),
+            slot_hint: AtomicU32::new(0),
         });
         g.workers.push(WorkerSlot {
             worker: w.clone(),
             current: None,
             scheduled: Default::default(),
             last_wq: None,
+            retired: None,
         });
         g.idle.insert(0, w.clone());
         (w, unbound != 0)

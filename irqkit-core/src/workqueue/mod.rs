@@ -53,6 +53,7 @@
 //!   PENDING instead of WARNing and leaving the work pending for ever.
 
 mod api;
+mod assign;
 mod attrs;
 mod bh;
 mod bh_cancel;
@@ -136,6 +137,8 @@ pub struct Workqueues {
     pub(crate) fail_create: AtomicBool,
     pub(crate) idle_timeout_ms: AtomicU64,
     pub(crate) cpu_intensive_thresh_us: AtomicU64,
+    /// Bounded poll of an idle worker before it sleeps (hosted runtimes only).
+    pub(crate) idle_spin_ns: AtomicU64,
     pub(crate) power_efficient: AtomicBool,
     /// Read for every item: an atomic word, not a lock.
     pub(crate) guard: AtomicCell<Option<WorkGuard>>,
@@ -170,6 +173,7 @@ impl Workqueues {
             fail_create: AtomicBool::new(false),
             idle_timeout_ms: AtomicU64::new(IDLE_WORKER_TIMEOUT_MS),
             cpu_intensive_thresh_us: AtomicU64::new(CPU_INTENSIVE_THRESH_US),
+            idle_spin_ns: AtomicU64::new(0),
             power_efficient: AtomicBool::new(false),
             guard: AtomicCell::new(None),
             log: SpinLockIrq::new(Vec::new()),

@@ -27,7 +27,14 @@ pub(crate) struct WorkerSlot {
     pub(crate) scheduled: VecDeque<Item>,
     /// Description of the last item (`-<wq>` in `ps` once it finished).
     pub(crate) last_wq: Option<Arc<WqInner>>,
+    /// The last finished item and the worker's handles to it, dropped once the
+    /// worker next lets go of the pool lock: their reference counts are shared with
+    /// producers, and a count update inside the hold lengthens what they wait for.
+    pub(crate) retired: Option<Retired>,
 }
+
+/// See [`WorkerSlot::retired`].
+pub(crate) type Retired = (Item, Work, Arc<WqInner>);
 
 pub(crate) struct PoolInner {
     pub(crate) worklist: VecDeque<Item>,
@@ -36,6 +43,8 @@ pub(crate) struct PoolInner {
     pub(crate) idle: Vec<Arc<Worker>>,
     /// Concurrency-managed workers running now (per-CPU pools only).
     pub(crate) nr_running: u32,
+    /// Workers told to die (WORKER_DIE) that are still in `workers`.
+    pub(crate) nr_dying: usize,
     pub(crate) manager_active: bool,
     pub(crate) pwqs: BTreeMap<u32, Pwq>,
     /// How to kick a BH pool (raise its softirq here or on its CPU); `None` otherwise.
@@ -119,6 +128,7 @@ impl Pool {
                     current: None,
                     scheduled: VecDeque::new(),
                     last_wq: None,
+                    retired: None,
                 })
                 .collect();
             let me = me.clone();
@@ -134,6 +144,7 @@ impl Pool {
                     workers,
                     idle: Vec::new(),
                     nr_running: 0,
+                    nr_dying: 0,
                     manager_active: false,
                     pwqs: BTreeMap::new(),
                     bh: bh_kick,
@@ -178,6 +189,7 @@ impl Pool {
             }
             g.idle.remove(0);
             oldest.set_flags(WORKER_DIE);
+            g.nr_dying += 1;
             self.nr_reaped.fetch_add(1, Ordering::Relaxed);
             oldest.wake(sys);
         }
@@ -200,7 +212,7 @@ impl PoolInner {
         let nr_idle = self.idle.len() + self.manager_active as usize;
         // Workers told to die have left the pool already (Linux drops nr_workers in
         // destroy_worker), even if their threads have not exited yet.
-        let nr_workers = self.workers.iter().filter(|s| s.worker.flags() & WORKER_DIE == 0).count();
+        let nr_workers = self.workers.len() - self.nr_dying;
         let nr_busy = nr_workers.saturating_sub(nr_idle);
         nr_idle > 2 && (nr_idle - 2) * 4 >= nr_busy
     }
@@ -237,15 +249,6 @@ impl PoolInner {
             Some(_) => Kick::Done,
             None => Kick::None,
         }
-    }
-
-    pub(crate) fn slot(&mut self, w: &Worker) -> Option<&mut WorkerSlot> {
-        self.workers.iter_mut().find(|s| core::ptr::eq(Arc::as_ptr(&s.worker), w))
-    }
-
-    /// `find_worker_executing_work`: the worker running `work` (same work, same wq).
-    pub(crate) fn executing(&self, work: &Work) -> Option<usize> {
-        self.workers.iter().position(|s| s.current.as_ref().is_some_and(|c| c.work.ptr_eq(work)))
     }
 
     /// Concurrency-managed running count changes with a worker's NOT_RUNNING flags.

@@ -4,7 +4,7 @@
 use alloc::format;
 use alloc::sync::Arc;
 
-use super::pool::{Item, Pool, PoolInner};
+use super::pool::{Item, Pool, PoolInner, Retired};
 use super::work::WorkCtx;
 use super::worker::{Worker, WORKER_CPU_INTENSIVE, WORKER_NOT_RUNNING};
 use super::{WQ_CPU_INTENSIVE, WQ_MEM_RECLAIM};
@@ -40,12 +40,15 @@ fn process_one_work<'a>(
     rescuer: bool,
 ) -> SpinLockIrqGuard<'a, PoolInner> {
     let cpu_intensive = item.wq.flags & WQ_CPU_INTENSIVE != 0;
-    let start = sys.now_ns();
-    w.current_at.store(start, Ordering::Relaxed);
+    // The clock is read once the lock is dropped (the hold is what producers wait
+    // for); until then the tick sees no run time.
+    w.current_at.store(u64::MAX, Ordering::Relaxed);
     let work = item.work.clone();
     let wq = item.wq.clone();
     let color = item.color;
+    let mut prev = None;
     if let Some(slot) = g.slot(w) {
+        prev = slot.retired.take();
         slot.current = Some(item);
         if !slot.last_wq.as_ref().is_some_and(|l| Arc::ptr_eq(l, &wq)) {
             slot.last_wq = Some(wq.clone());
@@ -57,18 +60,25 @@ fn process_one_work<'a>(
     }
     // Chain execution for workers outside concurrency management.
     let kick = g.kick_deferred(sys);
-    work.0.queued.store(false, Ordering::Relaxed);
-    work.0.last_pool.store(pool.id, Ordering::Release);
+    work.set_pool(pool.id, false);
     // PENDING is cleared before the call, so the function may requeue itself.
     work.clear_pending();
-    drop(g);
-    kick.wake(sys);
+    // The counters are bumped inside the lock hold: the workers of a pool then take
+    // their cache line with the lock instead of fighting over it beside it.
     wq.stats.started.fetch_add(1, Ordering::Relaxed);
     if rescuer {
         wq.stats.rescued.fetch_add(1, Ordering::Relaxed);
     }
+    drop(g);
+    drop(prev);
+    kick.wake(sys);
+    let start = sys.now_ns();
+    w.current_at.store(start, Ordering::Relaxed);
     let ok = sys.wq.run_guarded(&mut || work.call(sys, ctx));
-    wq.stats.cpu_time_ns.fetch_add(sys.now_ns().saturating_sub(start), Ordering::Relaxed);
+    let end = sys.now_ns();
+    let ran_ns = end.saturating_sub(start);
+    // What going idle right after this item records, without a clock read then.
+    w.last_active_ns.store(end, Ordering::Relaxed);
     if !ok {
         wq.stats.panicked.fetch_add(1, Ordering::Relaxed);
         sys.wq.log(
@@ -76,24 +86,40 @@ fn process_one_work<'a>(
             format!("workqueue: work {:#x} on {} panicked; contained", work.addr(), wq.name),
         );
     }
-    // The function has returned: this instance counts as flushed for
-    // flush_workqueue. Done before relocking, so the pool lock that producers and
-    // other workers wait for is not held across the workqueue's flush lock.
-    wq.stats.completed.fetch_add(1, Ordering::Relaxed);
-    wq.flush_done(sys, color);
     let mut g = pool.inner.lock_irqsave(sys);
+    wq.stats.cpu_time_ns.fetch_add(ran_ns, Ordering::Relaxed);
+    wq.stats.completed.fetch_add(1, Ordering::Relaxed);
+    // The function has returned: this instance counts as flushed for
+    // flush_workqueue (its pwq's colour count, under the pool lock we need anyway).
+    g.color_done(wq.id, color);
     // Declared or detected by the tick: the flag ends with the item.
     if w.flags() & WORKER_CPU_INTENSIVE != 0 {
         g.worker_clr_flags(w, WORKER_CPU_INTENSIVE);
     }
-    // The item goes back out of the slot; dropped with the guard's scope below.
-    let _done = g.slot(w).and_then(|slot| slot.current.take());
     // flush_work / cancel_work_sync see the instance done only once it is no longer
     // the worker's current work.
+    let done = g.slot(w).and_then(|slot| slot.current.take());
     work.0.nr_done.fetch_add(1, Ordering::SeqCst);
     g.dec_active(sys, wq.id);
     sys.wq.wake_work_flushers(sys);
+    // Read under the lock, after the count dropped: a flusher that registers later
+    // takes this lock to look, so it sees the drop. Its wait condition takes pool
+    // locks inside the wait queue's lock: wake it with the pool lock dropped.
+    if wq.flushers.load(Ordering::SeqCst) > 0 {
+        drop(g);
+        wq.flush_wait.wake_all(sys);
+        g = pool.inner.lock_irqsave(sys);
+    }
+    if let (Some(done), Some(slot)) = (done, g.slot(w)) {
+        slot.retired = Some((done, work, wq));
+    }
     g
+}
+
+/// Takes the worker's retired item (see [`WorkerSlot::retired`]) for the caller to
+/// drop once it has unlocked the pool.
+pub(crate) fn take_retired(g: &mut PoolInner, w: &Worker) -> Option<Retired> {
+    g.slot(w).and_then(|s| s.retired.take())
 }
 
 /// `send_mayday`: every work on the worklist whose workqueue has a rescuer asks it
@@ -101,7 +127,7 @@ fn process_one_work<'a>(
 pub(crate) fn send_mayday(sys: &IrqSystem, g: &PoolInner) {
     for item in g.worklist.iter() {
         if item.wq.flags & WQ_MEM_RECLAIM != 0 {
-            item.wq.mayday(sys, item.work.0.last_pool.load(Ordering::Relaxed));
+            item.wq.mayday(sys, item.work.last_pool());
         }
     }
 }

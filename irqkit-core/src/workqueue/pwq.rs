@@ -1,7 +1,9 @@
 //! The pool_workqueue bridge (kernel/workqueue.c `pwq`): one workqueue's share of a
 //! pool — its active count against `max_active`, its inactive list, and the moves
 //! between them (`__queue_work`'s insert, `pwq_dec_nr_in_flight`, `pwq_activate`).
-//! Everything here runs under the pool lock.
+//! It also counts its in-flight instances per flush colour (Linux's
+//! `pwq->nr_in_flight[color]`), so queueing and finishing a work touch no lock but
+//! the pool's. Everything here runs under the pool lock.
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
@@ -9,7 +11,6 @@ use alloc::sync::Arc;
 use super::pool::{Kick, PoolInner};
 use super::work::Work;
 use super::WqInner;
-use crate::sync::atomic::Ordering;
 use crate::IrqSystem;
 
 /// One queueing instance of a work: the work, its workqueue and its flush color.
@@ -25,6 +26,26 @@ pub(crate) struct Pwq {
     pub(crate) nr_active: u32,
     pub(crate) max_active: u32,
     pub(crate) inactive: VecDeque<Item>,
+    /// In-flight instances (active or inactive) per flush colour. A handful of
+    /// entries at most: one per `flush_workqueue` that overlaps running work.
+    pub(crate) in_flight: VecDeque<(u64, u32)>,
+}
+
+impl Pwq {
+    /// True if an instance of a colour up to `color` is in flight here.
+    pub(crate) fn has_color_upto(&self, color: u64) -> bool {
+        self.in_flight.iter().any(|e| e.0 <= color)
+    }
+
+    /// One more instance of `color`. Queueing usually repeats the newest colour;
+    /// a producer that read the colour just before a flush opened a new one may
+    /// land after it, hence the search.
+    fn color_get(&mut self, color: u64) {
+        match self.in_flight.iter_mut().rev().find(|e| e.0 == color) {
+            Some(e) => e.1 += 1,
+            None => self.in_flight.push_back((color, 1)),
+        }
+    }
 }
 
 impl PoolInner {
@@ -37,9 +58,10 @@ impl PoolInner {
             nr_active: 0,
             max_active: max,
             inactive: VecDeque::new(),
+            in_flight: VecDeque::new(),
         });
-        item.work.0.last_pool.store(pool_id, Ordering::Release);
-        item.work.0.queued.store(true, Ordering::Release);
+        pwq.color_get(item.color);
+        item.work.set_pool(pool_id, true);
         if pwq.inactive.is_empty() && pwq.nr_active < pwq.max_active && !item.wq.frozen() {
             pwq.nr_active += 1;
             self.worklist.push_back(item);
@@ -56,6 +78,18 @@ impl PoolInner {
         let Some(pwq) = self.pwqs.get_mut(&wq_id) else { return };
         pwq.nr_active = pwq.nr_active.saturating_sub(1);
         self.activate(sys, wq_id);
+    }
+
+    /// `pwq_dec_nr_in_flight`'s colour part: an instance of `color` finished or was
+    /// cancelled. The caller then wakes the workqueue's flushers (after unlocking).
+    pub(crate) fn color_done(&mut self, wq_id: u32, color: u64) {
+        let Some(pwq) = self.pwqs.get_mut(&wq_id) else { return };
+        if let Some(i) = pwq.in_flight.iter().position(|e| e.0 == color) {
+            pwq.in_flight[i].1 -= 1;
+            if pwq.in_flight[i].1 == 0 {
+                pwq.in_flight.remove(i);
+            }
+        }
     }
 
     /// Moves inactive works of `wq_id` onto the worklist while slots are free.
@@ -103,5 +137,36 @@ impl PoolInner {
     /// Counts of (active, inactive) for `wq_id` in this pool.
     pub(crate) fn pwq_counts(&self, wq_id: u32) -> Option<(u32, usize)> {
         self.pwqs.get(&wq_id).map(|p| (p.nr_active, p.inactive.len()))
+    }
+}
+
+// Plain unit tests: loom's atomics only work inside a loom model.
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::cpu::CpuId;
+    use crate::sync::atomic::Ordering;
+    use crate::testing::FakePlatform;
+    use crate::workqueue::{BhWork, WQ_BH};
+
+    // kernel/workqueue.c __flush_workqueue + pwq_dec_nr_in_flight: a flush waits for
+    // the colours open before it, never for works queued after it opened the next.
+    // BH works on the fake platform stay queued until a softirq runs them.
+    #[test]
+    fn flush_color_counts_earlier_works_only() {
+        let (sys, _p) = FakePlatform::system(1);
+        FakePlatform::enter_cpu(CpuId(0));
+        let wq = sys.alloc_workqueue("colors", WQ_BH, 0).unwrap();
+        let (a, b) = (BhWork::new(|_, _, _| {}), BhWork::new(|_, _, _| {}));
+        assert!(wq.0.idle(&sys));
+        sys.queue_work(&wq, a.work()).unwrap();
+        // flush_workqueue opens colour 1 and waits for colour 0.
+        let color = wq.0.flush_color.fetch_add(1, Ordering::SeqCst);
+        sys.queue_work(&wq, b.work()).unwrap();
+        assert!(!wq.0.flushed_upto(&sys, color), "a (colour 0) is in flight");
+        assert!(sys.cancel_work(a.work()));
+        assert!(wq.0.flushed_upto(&sys, color), "b took the next colour: not waited for");
+        assert!(!wq.0.idle(&sys), "b is still in flight");
+        assert!(sys.cancel_work(b.work()));
+        assert!(wq.0.idle(&sys));
     }
 }

@@ -65,7 +65,7 @@ pub(crate) fn __queue_work(
     };
     // Non-reentrancy: if the pool that last ran this work is running it now for
     // this workqueue, queue it there so it cannot run concurrently with itself.
-    let last_id = work.0.last_pool.load(Ordering::Acquire);
+    let last_id = work.last_pool();
     if wq.0.flags & __WQ_ORDERED == 0 && last_id != NO_POOL && last_id != pool.id {
         if let Some(last) = sys.wq.pool_by_id(sys, last_id) {
             let g = last.inner.lock_irqsave(sys);
@@ -80,7 +80,7 @@ pub(crate) fn __queue_work(
     }
     // Accounting and reference counts before the pool lock: the lock hold, which
     // the pool's workers contend for, covers only the list insertion and the kick.
-    let color = wq.0.flush_get(sys);
+    let color = wq.0.flush_get();
     work.0.nr_queued.fetch_add(1, Ordering::SeqCst);
     let item = Item { work: work.clone(), wq: wq.0.clone(), color };
     let mut g = pool.inner.lock_irqsave(sys);

@@ -51,6 +51,7 @@ pub(crate) fn start_rescuer(
                 current: None,
                 scheduled: Default::default(),
                 last_wq: None,
+                retired: None,
             };
             let mut i = 0;
             while i < g.worklist.len() {

@@ -126,6 +126,13 @@ impl IrqSystem {
         self.wq.cpu_intensive_thresh_us.store(us, Ordering::Relaxed);
     }
 
+    /// How long an idle worker polls for a kick before it sleeps (default 0: it
+    /// sleeps at once, as in Linux). A hosted runtime, where a thread park/unpark
+    /// costs far more than the work it carries, sets a few µs; see `idle_spin`.
+    pub fn wq_set_idle_spin_ns(&self, ns: u64) {
+        self.wq.idle_spin_ns.store(ns.min(MAX_IDLE_SPIN_NS), Ordering::Relaxed);
+    }
+
     /// `workqueue.power_efficient`: WQ_POWER_EFFICIENT workqueues created afterwards
     /// are unbound.
     pub fn wq_set_power_efficient(&self, on: bool) {

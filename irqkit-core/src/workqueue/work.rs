@@ -22,7 +22,7 @@ use core::fmt;
 
 use super::Workqueue;
 use crate::cpu::{CpuId, SoftIrq, Task};
-use crate::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use crate::sync::atomic::{AtomicU32, Ordering};
 use crate::sync::SpinLockIrq;
 use crate::timer::Timer;
 use crate::IrqSystem;
@@ -33,8 +33,10 @@ pub(crate) const PENDING: u32 = 1;
 pub(crate) const BH: u32 = 2;
 /// One level of `disable_work` depth (depth lives above the flag bits).
 pub(crate) const DISABLE_ONE: u32 = 1 << 16;
-/// No pool yet (Linux's all-ones pool id).
-pub(crate) const NO_POOL: u32 = u32::MAX;
+/// No pool yet (Linux's all-ones pool id, less the [`QUEUED`] bit).
+pub(crate) const NO_POOL: u32 = !QUEUED;
+/// In the pool word: the work is on one of its pool's lists.
+const QUEUED: u32 = 1 << 31;
 
 /// The function a work runs: system, the work itself (so it may requeue), task token.
 pub type WorkFn = dyn Fn(&IrqSystem, &Work, &Task) + Send + Sync;
@@ -55,10 +57,11 @@ pub(crate) type StoredFn = dyn Fn(&IrqSystem, &Work, WorkCtx<'_>) + Send + Sync;
 pub(crate) struct WorkInner {
     /// PENDING bit and disable depth: claimed with atomic read-modify-write.
     pub(crate) data: AtomicU32,
-    /// The pool it is queued on or last ran in (`NO_POOL` before the first queueing).
-    pub(crate) last_pool: AtomicU32,
-    /// On a worklist, an inactive list or a worker's scheduled list (the PWQ bit).
-    pub(crate) queued: AtomicBool,
+    /// The pool it is queued on or last ran in (`NO_POOL` before the first
+    /// queueing), with [`QUEUED`] set while it is on a worklist, an inactive list or
+    /// a worker's scheduled list (the PWQ bit): one word, written only under that
+    /// pool's lock, so an idle work fits 64 bytes with its handle.
+    pool_word: AtomicU32,
     /// Queueing instances so far, less the cancelled ones; and instances finished.
     /// `flush_work` waits until `done` catches up with the `queued` it saw.
     /// Both wrap (32 bits keep an idle work at 64 bytes); compare with [`seq_ge`].
@@ -99,8 +102,7 @@ impl Work {
     pub(crate) fn build(kind: u32, func: Box<StoredFn>, dwork: Option<Weak<DelayedInner>>) -> Self {
         Work(Arc::new(WorkInner {
             data: AtomicU32::new(kind),
-            last_pool: AtomicU32::new(NO_POOL),
-            queued: AtomicBool::new(false),
+            pool_word: AtomicU32::new(NO_POOL),
             nr_queued: AtomicU32::new(0),
             nr_done: AtomicU32::new(0),
             func,
@@ -163,6 +165,29 @@ impl Work {
 
     pub(crate) fn enable(&self) {
         self.0.data.fetch_sub(DISABLE_ONE, Ordering::AcqRel);
+    }
+
+    /// The pool it is queued on or last ran in; `NO_POOL` before its first queueing.
+    pub(crate) fn last_pool(&self) -> u32 {
+        self.0.pool_word.load(Ordering::Acquire) & !QUEUED
+    }
+
+    /// True while it is on a list of [`Work::last_pool`] (not running, not idle).
+    pub(crate) fn is_queued(&self) -> bool {
+        self.0.pool_word.load(Ordering::Acquire) & QUEUED != 0
+    }
+
+    /// Records it queued on (`queued`) or taken off the lists of pool `pool_id`.
+    /// Call with that pool's lock held. Pool ids stay below the QUEUED bit.
+    pub(crate) fn set_pool(&self, pool_id: u32, queued: bool) {
+        let q = if queued { QUEUED } else { 0 };
+        self.0.pool_word.store((pool_id & !QUEUED) | q, Ordering::Release);
+    }
+
+    /// Taken off its pool's lists (cancel grabbed it), keeping the pool id.
+    pub(crate) fn clear_queued(&self) {
+        let pid = self.last_pool();
+        self.set_pool(pid, false);
     }
 
     /// The delayed work owning this work, if any.
@@ -246,7 +271,19 @@ mod tests {
 
     #[test]
     fn an_idle_work_fits_in_64_bytes() {
-        // The Arc allocation: two counts plus the shared state.
-        assert!(2 * core::mem::size_of::<usize>() + work_inner_size() <= 64);
+        // The handle plus the Arc allocation: two counts and the shared state.
+        let handle = core::mem::size_of::<Work>();
+        assert!(handle + 2 * core::mem::size_of::<usize>() + work_inner_size() <= 64);
+    }
+
+    #[test]
+    fn the_pool_word_keeps_id_and_queued_apart() {
+        let w = Work::new(|_, _, _| {});
+        assert_eq!(w.last_pool(), NO_POOL);
+        assert!(!w.is_queued());
+        w.set_pool(7, true);
+        assert!(w.is_queued() && w.last_pool() == 7);
+        w.clear_queued();
+        assert!(!w.is_queued() && w.last_pool() == 7);
     }
 }

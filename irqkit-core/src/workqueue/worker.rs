@@ -9,9 +9,10 @@
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 
+use super::hotplug::hand_off_offline;
 use super::manage::create_worker;
 use super::pool::{Pool, PoolInner};
-use super::process::{process_scheduled, send_mayday};
+use super::process::{process_scheduled, send_mayday, take_retired};
 use super::work::WorkCtx;
 use crate::cpu::Task;
 use crate::sched::{ThreadId, WaitQueue};
@@ -56,8 +57,12 @@ pub(crate) struct Worker {
     pub(crate) last_active_ns: AtomicU64,
     pub(crate) thread_id: AtomicU64,
     pub(crate) rescuer: bool,
-    /// When the current item started or last woke (CPU-intensive detection).
+    /// When the current item started or last woke (CPU-intensive detection);
+    /// `u64::MAX` while an item is being started (the tick then sees no run time).
     pub(crate) current_at: AtomicU64,
+    /// Where this worker's slot last was in the pool's worker list: checked, then
+    /// used, so the per-item lookups under the pool lock skip the scan.
+    pub(crate) slot_hint: AtomicU32,
 }
 
 impl Worker {
@@ -93,6 +98,7 @@ impl Worker {
             thread_id: AtomicU64::new(thread.0),
             rescuer: true,
             current_at: AtomicU64::new(0),
+            slot_hint: AtomicU32::new(0),
         })
     }
 
@@ -122,7 +128,11 @@ impl Worker {
 
 /// Leaves the pool for good (exit on stop or after the idle reaper said DIE).
 fn worker_detach(sys: &IrqSystem, w: &Arc<Worker>, mut g: SpinLockIrqGuard<'_, PoolInner>) {
+    let before = g.workers.len();
     g.workers.retain(|s| !Arc::ptr_eq(&s.worker, w));
+    if g.workers.len() < before && w.flags() & WORKER_DIE != 0 {
+        g.nr_dying -= 1;
+    }
     g.idle.retain(|x| !Arc::ptr_eq(x, w));
     drop(g);
     sys.wq.workers.lock_irqsave(sys).remove(&ThreadId(w.thread_id.load(Ordering::Acquire)));
@@ -145,6 +155,7 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
             g.idle.retain(|x| !Arc::ptr_eq(x, &w));
         }
         let mut work_now = false;
+        let mut ran = false;
         while g.need_more_worker() {
             if !g.idle.is_empty() || g.manager_active {
                 work_now = true;
@@ -175,12 +186,12 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
             loop {
                 let Some(item) = g.worklist.pop_front() else { break };
                 // assign_work: hand it to the worker already running it, if any.
-                let target = g.executing(&item.work).unwrap_or_else(|| {
-                    g.workers.iter().position(|s| Arc::ptr_eq(&s.worker, &w)).unwrap_or(0)
-                });
+                let target =
+                    g.executing_other(&item.work).unwrap_or_else(|| g.slot_index(&w).unwrap_or(0));
                 let mine = Arc::ptr_eq(&g.workers[target].worker, &w);
                 g.workers[target].scheduled.push_back(item);
                 if mine {
+                    ran = true;
                     g = process_scheduled(sys, &pool, &w, g, WorkCtx::Task(task), false);
                 }
                 if !g.keep_working() {
@@ -201,7 +212,10 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
         }
         // worker_enter_idle
         w.set_flags(WORKER_IDLE);
-        w.last_active_ns.store(sys.now_ns(), Ordering::Relaxed);
+        if !ran {
+            // Else process_one_work stored when its last item ended.
+            w.last_active_ns.store(sys.now_ns(), Ordering::Relaxed);
+        }
         w.woken.store(false, Ordering::Release);
         g.idle.push(w.clone());
         if g.too_many_workers() && !pool.idle_timer.pending() {
@@ -210,8 +224,10 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
         }
         // A kick that came in while we were busy: the pool may still need us.
         let again = !handoff && g.need_more_worker();
+        let retired = take_retired(&mut g, &w);
         drop(g);
-        if !again {
+        drop(retired);
+        if !again && !idle_spin(sys, &w, &me) {
             let _ = w
                 .wait
                 .wait_event(sys, task, || w.woken.load(Ordering::Acquire) || me.should_stop());
@@ -219,28 +235,33 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
     }
 }
 
-/// A worker whose CPU went offline under it (the hosted machine keeps running a
-/// CPU's current thread until it blocks; Linux migrates it at once) hands the
-/// pool's work to another worker — an idle one, or a new one — which wakes on an
-/// online CPU, and then sleeps so that its own next wake-up moves it there too.
-/// Returns true if someone else will take the work; false (keep working here, so
-/// nothing is stuck) if no worker could be found or made.
-fn hand_off_offline<'a>(
-    sys: &'a Arc<IrqSystem>,
-    pool: &'a Arc<Pool>,
-    mut g: SpinLockIrqGuard<'a, PoolInner>,
-) -> (SpinLockIrqGuard<'a, PoolInner>, bool) {
-    if g.worklist.is_empty() {
-        return (g, true);
+/// The bounded poll of an idle worker before it sleeps; true if a kick (or a stop)
+/// came in meanwhile. The worker is formally idle — on the idle list, out of
+/// `nr_running` — so every Linux rule holds; a kick that claims it finds no sleeper
+/// and costs one atomic swap instead of a wake-up. Only where a runtime asked for it
+/// ([`IrqSystem::wq_set_idle_spin_ns`]): on the hosted machine a sleep and wake-up
+/// is two host futex hand-offs (the vCPU's idle thread, then the worker), tens of
+/// µs, against well under one for the work, so a poll of a few µs (as crossbeam's
+/// and rayon's workers do before they park) carries a burst or a steady stream of
+/// items without one. It gives way at once when another thread wants the CPU.
+fn idle_spin(sys: &IrqSystem, w: &Worker, me: &crate::sched::Thread) -> bool {
+    let ns = sys.wq.idle_spin_ns.load(Ordering::Relaxed);
+    if ns == 0 {
+        return false;
     }
-    if g.idle.is_empty() && !g.manager_active {
-        g.manager_active = true;
-        drop(g);
-        let _ = create_worker(sys, pool);
-        g = pool.inner.lock_irqsave(sys);
-        g.manager_active = false;
+    let start = sys.now_ns();
+    let mut i = 0u32;
+    loop {
+        if w.woken.load(Ordering::Acquire) || me.should_stop() {
+            return true;
+        }
+        i = i.wrapping_add(1);
+        // The clock read costs more than a poll: look at it every 16th round.
+        if i.is_multiple_of(16)
+            && (sys.this_cpu().need_resched() || sys.now_ns().saturating_sub(start) >= ns)
+        {
+            return false;
+        }
+        crate::sync::atomic::spin_hint();
     }
-    // We are not on the idle list yet: this wakes another worker.
-    let handed = g.kick(sys);
-    (g, handed)
 }

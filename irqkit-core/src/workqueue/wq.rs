@@ -37,12 +37,6 @@ pub struct WqStats {
     pub panicked: AtomicU64,
 }
 
-/// Flush colors: the in-flight count of each epoch still running (oldest first).
-pub(crate) struct FlushState {
-    pub(crate) color: u64,
-    pub(crate) in_flight: VecDeque<(u64, u64)>,
-}
-
 pub(crate) const DESTROYING: u32 = 1;
 pub(crate) const DRAINING: u32 = 2;
 pub(crate) const DESTROYED: u32 = 4;
@@ -59,7 +53,9 @@ pub struct WqInner {
     pub(crate) unbound: SpinLockIrq<UnboundPods>,
     pub(crate) state: AtomicU32,
     pub(crate) frozen: AtomicBool,
-    pub(crate) flush: SpinLockIrq<FlushState>,
+    /// The flush colour new queueings take; `flush_workqueue` opens the next one.
+    /// The counts per colour live in the pool_workqueues (`pwq.rs`).
+    pub(crate) flush_color: AtomicU64,
     pub(crate) flush_wait: WaitQueue,
     pub(crate) flushers: AtomicUsize,
     /// Pools asking the rescuer for help (pool ids, each once).
@@ -151,39 +147,29 @@ impl WqInner {
         }
     }
 
-    /// Opens a flush color for one new instance; returns its color.
-    pub(crate) fn flush_get(&self, sys: &IrqSystem) -> u64 {
-        let mut f = self.flush.lock_irqsave(sys);
-        let c = f.color;
-        match f.in_flight.back_mut() {
-            Some(b) if b.0 == c => b.1 += 1,
-            _ => f.in_flight.push_back((c, 1)),
-        }
-        c
+    /// The colour of an instance queued now.
+    pub(crate) fn flush_get(&self) -> u64 {
+        self.flush_color.load(Ordering::Acquire)
     }
 
-    /// An instance of `color` finished or was cancelled.
-    pub(crate) fn flush_done(&self, sys: &IrqSystem, color: u64) {
-        {
-            let mut f = self.flush.lock_irqsave(sys);
-            if let Some(e) = f.in_flight.iter_mut().find(|e| e.0 == color) {
-                e.1 -= 1;
-            }
-            f.in_flight.retain(|e| e.1 > 0);
-        }
+    /// Wakes `flush_workqueue` sleepers after an instance finished or was cancelled
+    /// (its pwq's count already dropped, under the pool lock).
+    pub(crate) fn wake_flushers(&self, sys: &IrqSystem) {
         if self.flushers.load(Ordering::SeqCst) > 0 {
             self.flush_wait.wake_all(sys);
         }
     }
 
-    /// True when no instance of a color up to `color` is in flight.
+    /// True when no instance of a colour up to `color` is in flight.
     pub(crate) fn flushed_upto(&self, sys: &IrqSystem, color: u64) -> bool {
-        self.flush.lock_irqsave(sys).in_flight.front().is_none_or(|e| e.0 > color)
+        self.all_pools(sys).iter().all(|p| {
+            p.inner.lock_irqsave(sys).pwqs.get(&self.id).is_none_or(|q| !q.has_color_upto(color))
+        })
     }
 
     /// True when nothing is in flight at all.
     pub(crate) fn idle(&self, sys: &IrqSystem) -> bool {
-        self.flush.lock_irqsave(sys).in_flight.is_empty()
+        self.flushed_upto(sys, u64::MAX)
     }
 
     /// Queues a mayday for `pool_id` (once) and wakes the rescuer.
