@@ -136,6 +136,28 @@ fn bh_disabled_section_defers_softirqs_to_outermost_enable() {
     assert_eq!(sys.preempt_count(), 0);
 }
 
+// kernel/softirq.c __local_bh_enable_ip: the enable keeps the caller's own preemption
+// depth; pending work runs serving (SOFTIRQ_OFFSET) with one more level, re-raised work
+// runs in the same call, and the caller gets exactly its count back.
+#[test]
+fn bh_enable_runs_pending_work_on_top_of_the_callers_preempt_depth() {
+    let (sys, _p) = setup();
+    sys.open_softirq(SoftirqVec::NetTx, reraise).unwrap();
+    sys.open_softirq(SoftirqVec::NetRx, net_rx).unwrap();
+    sys.preempt_disable();
+    sys.local_bh_disable();
+    sys.raise_softirq(SoftirqVec::NetTx).unwrap();
+    sys.raise_softirq(SoftirqVec::NetRx).unwrap();
+    sys.local_bh_enable().unwrap();
+    let l = log();
+    assert_eq!(l.len(), MAX_SOFTIRQ_RESTART as usize + 1, "NET_TX re-raises itself");
+    assert_ne!(sys.local_softirq_pending(), 0, "the rest is left for ksoftirqd");
+    assert!(l.iter().all(|&(_, pc, irqs_off)| pc == 0x102 && !irqs_off), "{l:?}");
+    assert_eq!(sys.preempt_count(), 1);
+    sys.preempt_enable();
+    assert_eq!(sys.preempt_count(), 0);
+}
+
 // kernel/softirq.c __local_bh_enable_ip: WARN_ON_ONCE(in_hardirq()).
 #[test]
 fn local_bh_enable_in_hardirq_warns_and_is_wrong_context() {

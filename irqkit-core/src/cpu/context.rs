@@ -16,6 +16,8 @@
 
 use core::marker::PhantomData;
 
+use super::CpuId;
+
 type NotSend = PhantomData<*mut ()>;
 
 /// Proof of hard-interrupt context (preempt count has HARDIRQ bits, irqs masked).
@@ -27,6 +29,9 @@ pub struct HardIrq {
 /// Proof of softirq context (serving a softirq: softirqs, tasklets, timers).
 #[derive(Debug)]
 pub struct SoftIrq {
+    /// The CPU being served, when the dispatcher knew it: a softirq never migrates, so
+    /// actions need not ask the platform again (`smp_processor_id()` is a plain read).
+    cpu: Option<CpuId>,
     _p: NotSend,
 }
 
@@ -55,7 +60,18 @@ impl SoftIrq {
     /// Creates the token; for softirq dispatch code after adding SOFTIRQ_OFFSET.
     #[doc(hidden)]
     pub fn entered() -> Self {
-        SoftIrq { _p: PhantomData }
+        SoftIrq { cpu: None, _p: PhantomData }
+    }
+
+    /// The token of the softirq handling loop on `cpu`, which it cannot leave.
+    pub(crate) fn entered_on(cpu: CpuId) -> Self {
+        SoftIrq { cpu: Some(cpu), _p: PhantomData }
+    }
+
+    /// The CPU being served, if the token's creator recorded it.
+    #[inline]
+    pub(crate) fn cpu(&self) -> Option<CpuId> {
+        self.cpu
     }
 }
 
@@ -72,5 +88,16 @@ impl Task {
     #[doc(hidden)]
     pub fn entered() -> Self {
         Task { _p: PhantomData }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_dispatchers_token_names_a_cpu() {
+        assert_eq!(SoftIrq::entered_on(CpuId(3)).cpu(), Some(CpuId(3)));
+        assert_eq!(SoftIrq::entered().cpu(), None, "hand-made tokens fall back to a lookup");
     }
 }

@@ -7,7 +7,9 @@
 use core::ops::{Deref, DerefMut};
 
 use super::BhWarning;
-use crate::cpu::preempt::{softirq_count, PREEMPT_OFFSET, SOFTIRQ_DISABLE_OFFSET};
+use crate::cpu::preempt::{
+    in_interrupt, softirq_count, PREEMPT_OFFSET, SOFTIRQ_DISABLE_OFFSET, SOFTIRQ_OFFSET,
+};
 use crate::sync::{SpinLock, SpinLockGuard};
 use crate::{IrqError, IrqSystem};
 
@@ -37,19 +39,35 @@ impl IrqSystem {
             return Err(IrqError::WrongContext("local_bh_enable in hardirq"));
         }
         // Keep preemption disabled while the pending work runs, as Linux does.
-        cpu.preempt_count_sub(SOFTIRQ_DISABLE_OFFSET - PREEMPT_OFFSET);
-        let pending = self.softirq.cpus[cpu.id()].any_pending();
-        if cpu.irqs_disabled() {
-            // Linux WARNs and would enable interrupts inside the caller's irq-off
-            // section; irqkit leaves the work to ksoftirqd instead.
-            self.softirq.warn(BhWarning::BhEnableIrqsDisabled);
-            if pending && !cpu.in_interrupt() {
-                self.wakeup_softirqd(cpu.id());
-            }
-        } else if !cpu.in_interrupt() && pending {
+        let held = pc - (SOFTIRQ_DISABLE_OFFSET - PREEMPT_OFFSET);
+        let per = &self.softirq.cpus[cpu.id()];
+        if per.any_pending() && !in_interrupt(held) && !cpu.irqs_disabled() {
+            // Work is waiting: go straight from "bh disabled" to "serving, preemption
+            // off" with one update of the count (a store, not two load-modify-stores
+            // through memory). Masked first, so an interrupt waits for the restore
+            // below and finds the section over, as after Linux's __local_bh_enable_ip.
             let flags = self.irq_save_on(cpu);
-            self.handle_softirqs(cpu);
+            cpu.set_preempt_count(held + SOFTIRQ_OFFSET);
+            self.handle_softirqs_serving(cpu);
+            cpu.preempt_count_sub(SOFTIRQ_OFFSET);
             self.irq_restore_on(cpu, flags);
+        } else {
+            cpu.preempt_count_sub(SOFTIRQ_DISABLE_OFFSET - PREEMPT_OFFSET);
+            // Read after leaving the section: an interrupt that raised a vector
+            // before the update above left it pending for us; one after ran it.
+            let pending = per.any_pending();
+            if cpu.irqs_disabled() {
+                // Linux WARNs and would enable interrupts inside the caller's irq-off
+                // section; irqkit leaves the work to ksoftirqd instead.
+                self.softirq.warn(BhWarning::BhEnableIrqsDisabled);
+                if pending && !cpu.in_interrupt() {
+                    self.wakeup_softirqd(cpu.id());
+                }
+            } else if !cpu.in_interrupt() && pending {
+                let flags = self.irq_save_on(cpu);
+                self.handle_softirqs(cpu);
+                self.irq_restore_on(cpu, flags);
+            }
         }
         cpu.preempt_count_sub(PREEMPT_OFFSET);
         if cpu.need_resched() && cpu.preempt_count() == 0 && !cpu.irqs_disabled() {

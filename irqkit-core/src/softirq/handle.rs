@@ -14,11 +14,19 @@ impl IrqSystem {
     /// within [`MAX_SOFTIRQ_TIME_NS`] of `now_ns()` and while no reschedule is pending;
     /// leftover work wakes ksoftirqd.
     pub(crate) fn handle_softirqs(&self, cpu: &CpuState) {
+        cpu.preempt_count_add(SOFTIRQ_OFFSET);
+        self.handle_softirqs_serving(cpu);
+        cpu.preempt_count_sub(SOFTIRQ_OFFSET);
+    }
+
+    /// The loop of [`IrqSystem::handle_softirqs`], for a caller that already added
+    /// SOFTIRQ_OFFSET (and takes it off again).
+    #[inline]
+    pub(crate) fn handle_softirqs_serving(&self, cpu: &CpuState) {
         let per = &self.softirq.cpus[cpu.id()];
         let deadline = self.now_ns().saturating_add(MAX_SOFTIRQ_TIME_NS);
         let mut restart = MAX_SOFTIRQ_RESTART;
-        cpu.preempt_count_add(SOFTIRQ_OFFSET);
-        let token = SoftIrq::entered();
+        let token = SoftIrq::entered_on(cpu.id());
         loop {
             let mut pending = per.take_pending_irqoff();
             self.irq_restore_on(cpu, crate::cpu::IrqFlags::enabled());
@@ -51,7 +59,6 @@ impl IrqSystem {
             self.wakeup_softirqd(cpu.id());
             break;
         }
-        cpu.preempt_count_sub(SOFTIRQ_OFFSET);
     }
 
     /// `do_softirq`: runs pending softirqs now unless in interrupt context or with

@@ -17,8 +17,10 @@ pub(crate) fn tasklet_hi_action(sys: &IrqSystem, tok: &SoftIrq) {
     tasklet_action_common(sys, SoftirqVec::Hi, tok);
 }
 
+#[inline(always)]
 fn tasklet_action_common(sys: &IrqSystem, vec: SoftirqVec, tok: &SoftIrq) {
-    let Some(cpu) = sys.current_cpu() else { return };
+    // The dispatcher's token names the CPU; only a hand-made token needs the lookup.
+    let Some(cpu) = tok.cpu().or_else(|| sys.current_cpu()) else { return };
     let runner = if vec == SoftirqVec::Hi { 0 } else { 1 };
     if let Some(run_bh_pool) = sys.tasklets.bh_work[runner].load() {
         run_bh_pool(sys, tok);
