@@ -9,7 +9,7 @@
 
 use alloc::format;
 
-use super::flush::grab_pending;
+use super::flush::cancel_disabled;
 use super::work::seq_ge;
 use super::{BhWork, Work};
 use crate::sync::atomic::{spin_hint, Ordering};
@@ -47,12 +47,7 @@ impl IrqSystem {
         }
         // Disabled for the duration, as `cancel_work_sync`: a requeue racing with the
         // wait (from the running instance, say) fails instead of escaping the cancel.
-        work.disable();
-        let flags = self.local_irq_save();
-        let was = grab_pending(self, work);
-        work.clear_pending();
-        self.local_irq_restore(flags);
-        let target = work.0.nr_queued.load(Ordering::SeqCst);
+        let (was, target) = cancel_disabled(self, work);
         while !seq_ge(work.0.nr_done.load(Ordering::SeqCst), target)
             && seq_ge(work.0.nr_queued.load(Ordering::SeqCst), target)
         {

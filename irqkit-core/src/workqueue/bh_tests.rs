@@ -301,11 +301,11 @@ fn cancel_bh_work_sync_from_the_work_itself_is_refused() {
 /// Moves the fake clock to jiffy `j` (HZ=1000) and plays the tick interrupt.
 fn tick_to(sys: &IrqSystem, p: &FakePlatform, j: u64) {
     p.now.store(j * 1_000_000, std::sync::atomic::Ordering::SeqCst);
-    in_hardirq(sys, || {
-        let h = sys.irq_enter();
-        sys.tick(&h);
-        sys.irq_exit(h);
-    });
+    let flags = sys.local_irq_save();
+    let h = sys.irq_enter();
+    sys.tick(&h);
+    sys.irq_exit(h);
+    sys.local_irq_restore(flags);
 }
 
 // kernel/workqueue.c queue_delayed_work_on / delayed_work_timer_fn on a BH workqueue:

@@ -54,6 +54,18 @@ fn wait_done(sys: &IrqSystem, task: &Task, work: &Work, target: u32) -> Result<(
     r
 }
 
+/// The first half of `__cancel_work_sync`: disables `work` (queue attempts fail until
+/// the caller re-enables it), takes PENDING and clears it. Returns whether it was
+/// pending and the queueing count whose completion the caller must wait for.
+pub(crate) fn cancel_disabled(sys: &IrqSystem, work: &Work) -> (bool, u32) {
+    work.disable();
+    let flags = sys.local_irq_save();
+    let was = grab_pending(sys, work);
+    work.clear_pending();
+    sys.local_irq_restore(flags);
+    (was, work.0.nr_queued.load(Ordering::SeqCst))
+}
+
 /// Refuses to wait on the work the caller is executing (it would wait for itself).
 fn check_not_self(sys: &IrqSystem, work: &Work, what: &'static str) -> Result<(), IrqError> {
     if super::api::current_item(sys).is_some_and(|it| it.work.ptr_eq(work)) {
@@ -160,12 +172,7 @@ impl IrqSystem {
     pub fn cancel_work_sync(&self, task: &Task, work: &Work) -> Result<bool, IrqError> {
         self.might_sleep("cancel_work_sync")?;
         check_not_self(self, work, "cancel_work_sync")?;
-        work.disable();
-        let flags = self.local_irq_save();
-        let was = grab_pending(self, work);
-        work.clear_pending();
-        self.local_irq_restore(flags);
-        let target = work.0.nr_queued.load(Ordering::SeqCst);
+        let (was, target) = cancel_disabled(self, work);
         let r = if !seq_ge(work.0.nr_done.load(Ordering::SeqCst), target) {
             wait_done(self, task, work, target)
         } else {
