@@ -32,6 +32,14 @@ pub trait Platform: Send + Sync + 'static {
     /// (a test harness, a device model thread).
     fn current_cpu(&self) -> Option<CpuId>;
 
+    /// The same answer as [`Platform::current_cpu`] from a plain function (a thread-
+    /// local or per-CPU register read), if the platform has one. The core calls it on
+    /// its hottest paths (bh-disable, tasklet and softirq raise), where going through
+    /// the shared platform object costs more than the lookup itself.
+    fn current_cpu_fn(&self) -> Option<fn() -> Option<CpuId>> {
+        None
+    }
+
     /// Monotonic time in nanoseconds since the machine started.
     fn now_ns(&self) -> u64;
 

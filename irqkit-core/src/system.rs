@@ -42,6 +42,8 @@ impl Default for SystemConfig {
 /// and (in later layers) descriptors and bottom halves.
 pub struct IrqSystem {
     platform: Arc<dyn Platform>,
+    /// The platform's [`Platform::current_cpu_fn`], looked up once.
+    cpu_fn: Option<fn() -> Option<CpuId>>,
     cpus: PerCpu<CpuState>,
     config: SystemConfig,
     /// The kernel-thread scheduler.
@@ -67,7 +69,7 @@ impl IrqSystem {
         }
         let cpus = PerCpu::new(config.nr_cpus, CpuState::new);
         let sched = Scheduler::new(config.nr_cpus);
-        let softirq = crate::softirq::Softirqs::new(config.nr_cpus);
+        let softirq = crate::softirq::Softirqs::new(config.nr_cpus, config.hz);
         let tasklets = crate::tasklet::TaskletLists::new(config.nr_cpus);
         let irq_work = crate::irq_work::IrqWorkLists::new(config.nr_cpus);
         let timers = crate::timer::TimerBases::new(config.nr_cpus);
@@ -79,6 +81,7 @@ impl IrqSystem {
         }
         let wq = crate::workqueue::Workqueues::new(&config);
         Ok(Arc::new(IrqSystem {
+            cpu_fn: platform.current_cpu_fn(),
             platform,
             cpus,
             config,
@@ -127,7 +130,7 @@ impl IrqSystem {
     /// touching per-CPU data from no CPU is in a kernel.
     #[inline]
     pub fn this_cpu(&self) -> &CpuState {
-        match self.platform.current_cpu() {
+        match self.current_cpu() {
             Some(c) => &self.cpus[c],
             None => panic!("irqkit: per-CPU call from a thread that is not on a CPU"),
         }
@@ -136,13 +139,16 @@ impl IrqSystem {
     /// The state of the CPU the caller runs on, or `None` off the machine.
     #[inline]
     pub fn this_cpu_opt(&self) -> Option<&CpuState> {
-        self.platform.current_cpu().map(|c| &self.cpus[c])
+        self.current_cpu().map(|c| &self.cpus[c])
     }
 
     /// The id of the CPU the caller runs on, or `None` off the machine.
     #[inline]
     pub fn current_cpu(&self) -> Option<CpuId> {
-        self.platform.current_cpu()
+        match self.cpu_fn {
+            Some(f) => f(),
+            None => self.platform.current_cpu(),
+        }
     }
 
     /// Every CPU's state, in order.

@@ -53,6 +53,9 @@ impl Platform for FakePlatform {
     fn current_cpu(&self) -> Option<CpuId> {
         CPU.with(|c| c.get())
     }
+    fn current_cpu_fn(&self) -> Option<fn() -> Option<CpuId>> {
+        Some(|| CPU.with(|c| c.get()))
+    }
     fn now_ns(&self) -> u64 {
         self.now.load(std::sync::atomic::Ordering::SeqCst)
     }

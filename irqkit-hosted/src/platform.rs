@@ -123,6 +123,10 @@ impl Platform for HostPlatform {
         thread_ctx::current_cpu()
     }
 
+    fn current_cpu_fn(&self) -> Option<fn() -> Option<CpuId>> {
+        Some(thread_ctx::current_cpu)
+    }
+
     fn now_ns(&self) -> u64 {
         self.start.elapsed().as_nanos() as u64
     }

@@ -95,6 +95,17 @@ pub struct LlChain<T: LlistNode> {
 }
 
 impl<T: LlistNode> LlChain<T> {
+    /// A chain of the nodes linked from `head` (null: empty).
+    ///
+    /// # Safety
+    ///
+    /// Every node linked from `head` is claimed, on no list, and its claim passes to
+    /// the chain.
+    #[inline]
+    pub(crate) unsafe fn from_raw(head: *mut T) -> Self {
+        LlChain { head, _holds: PhantomData }
+    }
+
     /// `llist_reverse_order`: oldest first.
     pub fn reverse(mut self) -> Self {
         let mut prev = ptr::null_mut();
@@ -193,6 +204,13 @@ pub(crate) mod test_node {
         // SAFETY: just claimed.
         unsafe { l.push(x.as_ptr()) };
         true
+    }
+
+    /// Claims `x` for a push (it must not be queued already).
+    pub(crate) fn claim(x: &NodeRef<N>) -> NonNull<N> {
+        let old = x.get().word().fetch_or(QUEUED, Ordering::AcqRel);
+        assert_eq!(old & QUEUED, 0, "claimed twice");
+        x.as_ptr()
     }
 
     /// Runs a detached node: reads its value and gives the claim back.

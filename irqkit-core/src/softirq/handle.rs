@@ -1,6 +1,6 @@
 //! The softirq handling loop (`handle_softirqs`), `do_softirq` and the `irq_exit` hook.
 
-use super::{BhWarning, MAX_SOFTIRQ_RESTART, MAX_SOFTIRQ_TIME_NS};
+use super::{BhWarning, MAX_SOFTIRQ_RESTART};
 use crate::cpu::preempt::SOFTIRQ_OFFSET;
 use crate::cpu::{CpuState, SoftIrq};
 use crate::sync::atomic::Ordering;
@@ -11,7 +11,7 @@ impl IrqSystem {
     /// interrupts masked; each action runs with them enabled and SOFTIRQ_OFFSET held.
     ///
     /// Restarts while vectors are re-raised, at most [`MAX_SOFTIRQ_RESTART`] passes,
-    /// within [`MAX_SOFTIRQ_TIME_NS`] of `now_ns()` and while no reschedule is pending;
+    /// within [`MAX_SOFTIRQ_TIME_NS`] (counted in jiffies) and while no reschedule is pending;
     /// leftover work wakes ksoftirqd.
     pub(crate) fn handle_softirqs(&self, cpu: &CpuState) {
         cpu.preempt_count_add(SOFTIRQ_OFFSET);
@@ -24,7 +24,7 @@ impl IrqSystem {
     #[inline]
     pub(crate) fn handle_softirqs_serving(&self, cpu: &CpuState) {
         let per = &self.softirq.cpus[cpu.id()];
-        let deadline = self.now_ns().saturating_add(MAX_SOFTIRQ_TIME_NS);
+        let start = self.jiffies();
         let mut restart = MAX_SOFTIRQ_RESTART;
         let token = SoftIrq::entered_on(cpu.id());
         loop {
@@ -52,7 +52,8 @@ impl IrqSystem {
                 break;
             }
             restart -= 1;
-            if self.now_ns() < deadline && !cpu.need_resched() && restart != 0 {
+            let in_budget = self.jiffies().wrapping_sub(start) < self.softirq.budget_jiffies;
+            if in_budget && !cpu.need_resched() && restart != 0 {
                 continue;
             }
             per.handoffs.fetch_add(1, Ordering::Relaxed);

@@ -77,7 +77,9 @@ use crate::IrqSystem;
 pub const MAX_SOFTIRQ_RESTART: u32 = 10;
 
 /// Time budget of one handling loop (`MAX_SOFTIRQ_TIME` = 2 ms): past it, restarting
-/// would add latency to the interrupted task, so ksoftirqd takes over.
+/// would add latency to the interrupted task, so ksoftirqd takes over. Measured in
+/// jiffies, as Linux does (rounded up, at least one): reading `jiffies` is a load,
+/// where the platform clock may be a system call or a `rdtsc` that traps.
 pub const MAX_SOFTIRQ_TIME_NS: u64 = 2_000_000;
 
 /// A softirq action (`open_softirq`'s handler): runs with interrupts enabled, serving
@@ -189,11 +191,14 @@ pub struct Softirqs {
     /// `force_irqthreads` (the `threadirqs` boot option): irq_exit leaves softirqs to
     /// ksoftirqd where it exists.
     force_threads: AtomicBool,
+    /// [`MAX_SOFTIRQ_TIME_NS`] in jiffies at the system's HZ.
+    pub(crate) budget_jiffies: u64,
 }
 
 impl Softirqs {
-    pub(crate) fn new(nr_cpus: usize) -> Self {
+    pub(crate) fn new(nr_cpus: usize, hz: u32) -> Self {
         Softirqs {
+            budget_jiffies: (MAX_SOFTIRQ_TIME_NS * hz as u64).div_ceil(1_000_000_000).max(1),
             actions: core::array::from_fn(|_| AtomicCell::new(None)),
             cpus: PerCpu::new(nr_cpus, |_| SoftirqCpu::new()),
             warnings: core::array::from_fn(|_| AtomicU64::new(0)),

@@ -3,7 +3,6 @@
 use super::{action_step, Step, TASKLET_STATE_RUN};
 use crate::cpu::{CpuId, SoftIrq};
 use crate::softirq::{BhWarning, SoftirqVec};
-use crate::sync::atomic::Ordering;
 use crate::sync::counted::release_if_unowned;
 use crate::{IrqError, IrqSystem};
 
@@ -29,17 +28,25 @@ fn tasklet_action_common(sys: &IrqSystem, vec: SoftirqVec, tok: &SoftIrq) {
     if list.is_empty() {
         return;
     }
-    for p in list.take_all().reverse() {
+    let Ok(state) = sys.cpu(cpu) else { return };
+    let flags = sys.irq_save_on(state);
+    // SAFETY: softirq context stays on `cpu`, and its interrupts are masked.
+    let chain = unsafe { list.take_irqoff() };
+    sys.irq_restore_on(state, flags);
+    for p in chain {
         // SAFETY: the chain handed over the claim (SCHED), so the tasklet is alive
         // until action_step's last write; `t` is not used after it.
         let t = unsafe { p.as_ref() };
         let old = match action_step(&t.state, || (t.func)(tok)) {
             Step::Ran(old) => old,
             Step::Requeue => {
-                // SAFETY: `p` was just handed out by the detached chain.
-                unsafe { list.push(p) };
+                let flags = sys.irq_save_on(state);
+                // SAFETY: `p` was just handed out by the detached chain; masked on
+                // this CPU.
+                unsafe { list.push_irqoff(p) };
                 // __raise_softirq_irqoff: the running loop (or ksoftirqd) comes back.
-                sys.softirq.cpus[cpu].pending.fetch_or(1 << vec.nr(), Ordering::Relaxed);
+                sys.softirq.cpus[cpu].or_pending_irqoff(1 << vec.nr());
+                sys.irq_restore_on(state, flags);
                 continue;
             }
             Step::SchedNotSet(old) => {
@@ -55,7 +62,9 @@ fn tasklet_action_common(sys: &IrqSystem, vec: SoftirqVec, tok: &SoftIrq) {
 
 impl IrqSystem {
     /// `tasklets_cpu_dead`: moves the offline CPU `dead`'s queued tasklets to this CPU,
-    /// in order, and raises both vectors here so none is lost.
+    /// in order, and raises both vectors here so none is lost. As Linux's
+    /// CPUHP_SOFTIRQ_DEAD step, call it once `dead` runs nothing any more: its lists
+    /// are then this caller's alone.
     pub fn tasklets_takeover(&self, dead: CpuId) -> Result<(), IrqError> {
         let here = self.this_cpu_opt().ok_or(IrqError::WrongContext("takeover off-cpu"))?;
         let from = self.tasklets.cpus.get(dead).ok_or(IrqError::NotFound("no such cpu"))?;
@@ -65,20 +74,21 @@ impl IrqSystem {
         if dead == here.id() {
             return Ok(());
         }
-        let flags = self.local_irq_save();
+        let flags = self.irq_save_on(here);
         for vec in [SoftirqVec::Hi, SoftirqVec::Tasklet] {
             let to = self.tasklets.cpus[here.id()].list(vec);
             let mut moved = false;
-            for t in from.list(vec).take_all().reverse() {
-                // SAFETY: `t` was just handed out by the dead CPU's chain.
-                unsafe { to.push(t) };
+            // SAFETY: `dead` runs nothing (the caller's contract), so its queue is ours.
+            for t in unsafe { from.list(vec).take_irqoff() } {
+                // SAFETY: `t` was just handed out by the dead CPU's chain; masked here.
+                unsafe { to.push_irqoff(t) };
                 moved = true;
             }
             if moved {
-                self.softirq.cpus[here.id()].pending.fetch_or(1 << vec.nr(), Ordering::Relaxed);
+                self.softirq.cpus[here.id()].or_pending_irqoff(1 << vec.nr());
             }
         }
-        self.local_irq_restore(flags);
+        self.irq_restore_on(here, flags);
         Ok(())
     }
 }

@@ -15,9 +15,9 @@
 //! guarantees: at least one run after a schedule, one run for several schedules that
 //! precede it, never on two CPUs at once.
 //!
-//! The per-CPU lists are lock-less (`irq_work/llist.rs`), so — unlike in
-//! Linux — a tasklet may be scheduled from NMI context too; the action reverses the
-//! detached list to keep Linux's FIFO order.
+//! The per-CPU lists are FIFOs that only their CPU touches, with interrupts masked,
+//! as Linux's are (`queue.rs`); unlike in Linux a tasklet may also be scheduled from
+//! NMI context, onto a lock-less side list that the action splices in.
 //!
 //! Waiting calls need task context, so they do not compile from a handler:
 //!
@@ -33,6 +33,7 @@ mod action;
 mod control;
 #[cfg(all(test, loom))]
 mod loom_model;
+mod queue;
 mod schedule;
 mod state;
 
@@ -41,12 +42,13 @@ use core::fmt;
 use core::ptr;
 
 use crate::cpu::{PerCpu, SoftIrq};
-use crate::irq_work::llist::{Llist, LlistNode};
+use crate::irq_work::llist::LlistNode;
 use crate::softirq::{SoftirqAction, SoftirqVec, Softirqs};
 use crate::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use crate::sync::counted::{CountedNode, NodeRef};
 use crossbeam_utils::atomic::AtomicCell;
 
+use queue::CpuQueue;
 pub(crate) use state::{action_step, disable_nosync, enable, sched_claim, Step};
 use state::{disable_depth, COUNT_SHIFT, STATE_BITS};
 pub use state::{TASKLET_STATE_RUN, TASKLET_STATE_SCHED};
@@ -137,12 +139,12 @@ impl Tasklet {
 
 /// One CPU's tasklet lists (`tasklet_vec`, `tasklet_hi_vec`).
 pub(crate) struct TaskletCpu {
-    normal: Llist<TaskletInner>,
-    hi: Llist<TaskletInner>,
+    normal: CpuQueue<TaskletInner>,
+    hi: CpuQueue<TaskletInner>,
 }
 
 impl TaskletCpu {
-    fn list(&self, vec: SoftirqVec) -> &Llist<TaskletInner> {
+    fn list(&self, vec: SoftirqVec) -> &CpuQueue<TaskletInner> {
         if vec == SoftirqVec::Hi {
             &self.hi
         } else {
@@ -161,7 +163,10 @@ pub struct TaskletLists {
 impl TaskletLists {
     pub(crate) fn new(nr_cpus: usize) -> Self {
         TaskletLists {
-            cpus: PerCpu::new(nr_cpus, |_| TaskletCpu { normal: Llist::new(), hi: Llist::new() }),
+            cpus: PerCpu::new(nr_cpus, |_| TaskletCpu {
+                normal: CpuQueue::new(),
+                hi: CpuQueue::new(),
+            }),
             bh_work: [AtomicCell::new(None), AtomicCell::new(None)],
         }
     }

@@ -28,14 +28,16 @@ impl Tasklet {
         }
         if cpu.in_nmi() {
             // NMI: no interrupt can preempt us, and the mask must not be touched.
-            // SAFETY: we set SCHED from clear, so the tasklet is on no list.
-            unsafe { sys.tasklets.cpus[cpu.id()].list(vec).push(self.0.as_ptr()) };
+            // SAFETY: we set SCHED from clear, so the tasklet is on no list; we are
+            // on this CPU.
+            unsafe { sys.tasklets.cpus[cpu.id()].list(vec).push_nmi(self.0.as_ptr()) };
             sys.raise_from_nmi(cpu.id(), vec);
             return Ok(true);
         }
         let flags = sys.irq_save_on(cpu);
-        // SAFETY: we set SCHED from clear, so the tasklet is on no list.
-        unsafe { sys.tasklets.cpus[cpu.id()].list(vec).push(self.0.as_ptr()) };
+        // SAFETY: we set SCHED from clear, so the tasklet is on no list; this CPU's
+        // interrupts are masked.
+        unsafe { sys.tasklets.cpus[cpu.id()].list(vec).push_irqoff(self.0.as_ptr()) };
         sys.raise_on(cpu, vec);
         sys.irq_restore_on(cpu, flags);
         Ok(true)

@@ -31,7 +31,7 @@ use crate::IrqSystem;
 pub const BH_WORKER_RESTARTS: u32 = 10;
 
 /// `BH_WORKER_JIFFIES` (2 ms), in ns: past it the pool yields even under the count,
-/// matching the softirq loop's time budget.
+/// matching the softirq loop's time budget (and, like it, counted in jiffies).
 pub const BH_WORKER_NS: u64 = 2_000_000;
 
 /// How a BH pool is kicked: its vector, and the irq_work that raises it remotely.
@@ -93,7 +93,8 @@ pub(crate) fn bh_worker(sys: &IrqSystem, pool: &Arc<Pool>, tok: &SoftIrq) {
     w.clr_flags(WORKER_IDLE);
     if g.need_more_worker() {
         g.worker_clr_flags(w, WORKER_PREP);
-        let end = sys.now_ns().saturating_add(BH_WORKER_NS);
+        let start = sys.jiffies();
+        let budget = sys.softirq.budget_jiffies;
         let mut restarts = BH_WORKER_RESTARTS;
         while let Some(item) = g.worklist.pop_front() {
             // assign_work: the pseudo-worker is the pool's only execution context, so
@@ -104,7 +105,7 @@ pub(crate) fn bh_worker(sys: &IrqSystem, pool: &Arc<Pool>, tok: &SoftIrq) {
             }
             g = process_scheduled(sys, pool, w, g, WorkCtx::Bh(tok), false);
             restarts -= 1;
-            if !(g.keep_working() && restarts > 0 && sys.now_ns() < end) {
+            if !(g.keep_working() && restarts > 0 && sys.jiffies().wrapping_sub(start) < budget) {
                 break;
             }
         }

@@ -96,8 +96,14 @@ fn bh_worker_yields_after_its_time_budget() {
     let wq = sys.alloc_workqueue("bh", WQ_BH, 0).unwrap();
     let log = Log::default();
     let p2 = p.clone();
-    let slow = BhWork::new(move |_s, _w, _c| {
+    let slow = BhWork::new(move |sys, _w, _c| {
+        // 3 ms pass: the tick that interrupts the work moves jiffies.
         p2.now.fetch_add(3_000_000, std::sync::atomic::Ordering::SeqCst);
+        let flags = sys.local_irq_save();
+        let hard = sys.irq_enter();
+        sys.tick(&hard);
+        sys.irq_exit(hard);
+        sys.local_irq_restore(flags);
     });
     let rest: Vec<_> = (0..3).map(|_| logging("w", &log)).collect();
     in_hardirq(&sys, || {
