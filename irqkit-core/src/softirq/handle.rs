@@ -21,7 +21,7 @@ impl IrqSystem {
 
     /// The loop of [`IrqSystem::handle_softirqs`], for a caller that already added
     /// SOFTIRQ_OFFSET (and takes it off again).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn handle_softirqs_serving(&self, cpu: &CpuState) {
         let per = &self.softirq.cpus[cpu.id()];
         let start = self.jiffies();
