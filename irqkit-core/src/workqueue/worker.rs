@@ -155,7 +155,6 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
             g.idle.retain(|x| !Arc::ptr_eq(x, &w));
         }
         let mut work_now = false;
-        let mut ran = false;
         while g.need_more_worker() {
             if !g.idle.is_empty() || g.manager_active {
                 work_now = true;
@@ -191,7 +190,6 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
                 let mine = Arc::ptr_eq(&g.workers[target].worker, &w);
                 g.workers[target].scheduled.push_back(item);
                 if mine {
-                    ran = true;
                     g = process_scheduled(sys, &pool, &w, g, WorkCtx::Task(task), false);
                 }
                 if !g.keep_working() {
@@ -212,10 +210,9 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
         }
         // worker_enter_idle
         w.set_flags(WORKER_IDLE);
-        if !ran {
-            // Else process_one_work stored when its last item ended.
-            w.last_active_ns.store(sys.now_ns(), Ordering::Relaxed);
-        }
+        // One clock read per idle entry, none per item (the reaper's 300 s scale
+        // does not notice the hold's length in it).
+        w.last_active_ns.store(sys.now_ns(), Ordering::Relaxed);
         w.woken.store(false, Ordering::Release);
         g.idle.push(w.clone());
         if g.too_many_workers() && !pool.idle_timer.pending() {

@@ -23,7 +23,8 @@ pub struct WqStats {
     pub started: AtomicU64,
     /// Items completed.
     pub completed: AtomicU64,
-    /// Nanoseconds spent in work functions.
+    /// Nanoseconds spent in work functions, sampled as Linux does: each tick that
+    /// finds a kworker running one of its items adds a tick (BH items: not counted).
     pub cpu_time_ns: AtomicU64,
     /// Items that ran outside concurrency management (CPU-intensive).
     pub cpu_intensive: AtomicU64,
