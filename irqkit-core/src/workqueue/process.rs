@@ -5,12 +5,12 @@ use alloc::format;
 use alloc::sync::Arc;
 
 use super::pool::{Item, Pool, PoolInner, Retired};
+use super::pool_lock::PoolGuard;
 use super::work::WorkCtx;
 use super::worker::{Worker, WORKER_CPU_INTENSIVE, WORKER_NOT_RUNNING};
 use super::{WQ_CPU_INTENSIVE, WQ_MEM_RECLAIM};
 use crate::sched::Thread;
 use crate::sync::atomic::Ordering;
-use crate::sync::SpinLockIrqGuard;
 use crate::IrqSystem;
 
 /// Runs this worker's scheduled list (items assigned to it) to the end.
@@ -18,10 +18,10 @@ pub(crate) fn process_scheduled<'a>(
     sys: &'a IrqSystem,
     pool: &'a Arc<Pool>,
     w: &Arc<Worker>,
-    mut g: SpinLockIrqGuard<'a, PoolInner>,
+    mut g: PoolGuard<'a>,
     ctx: WorkCtx<'_>,
     rescuer: bool,
-) -> SpinLockIrqGuard<'a, PoolInner> {
+) -> PoolGuard<'a> {
     loop {
         let Some(slot) = g.slot(w) else { return g };
         let Some(item) = slot.scheduled.pop_front() else { return g };
@@ -34,11 +34,11 @@ fn process_one_work<'a>(
     sys: &'a IrqSystem,
     pool: &'a Arc<Pool>,
     w: &Arc<Worker>,
-    mut g: SpinLockIrqGuard<'a, PoolInner>,
+    mut g: PoolGuard<'a>,
     item: Item,
     ctx: WorkCtx<'_>,
     rescuer: bool,
-) -> SpinLockIrqGuard<'a, PoolInner> {
+) -> PoolGuard<'a> {
     let cpu_intensive = item.wq.flags & WQ_CPU_INTENSIVE != 0;
     // No clock read per item (two cost as much as an empty work on a hosted
     // runtime): the first tick that finds this item running stamps its start, as
@@ -81,7 +81,7 @@ fn process_one_work<'a>(
             format!("workqueue: work {:#x} on {} panicked; contained", work.addr(), wq.name),
         );
     }
-    let mut g = pool.inner.lock_irqsave(sys);
+    let mut g = pool.lock(sys);
     wq.stats.completed.fetch_add(1, Ordering::Relaxed);
     // The function has returned: this instance counts as flushed for
     // flush_workqueue (its pwq's colour count, under the pool lock we need anyway).
@@ -102,7 +102,7 @@ fn process_one_work<'a>(
     if wq.flushers.load(Ordering::SeqCst) > 0 {
         drop(g);
         wq.flush_wait.wake_all(sys);
-        g = pool.inner.lock_irqsave(sys);
+        g = pool.lock(sys);
     }
     if let (Some(done), Some(slot)) = (done, g.slot(w)) {
         slot.retired = Some((done, work, wq));
@@ -143,7 +143,7 @@ pub(crate) fn wq_worker_tick(sys: &IrqSystem, curr: &Thread) {
     let Some(pool) = w.pool.upgrade() else { return };
     let now = sys.now_ns();
     let tick_ns = 1_000_000_000 / u64::from(sys.config().hz.max(1));
-    let mut g = pool.inner.lock_irqsave(sys);
+    let mut g = pool.lock(sys);
     let Some(wq) = g.slot(&w).and_then(|s| s.current.as_ref().map(|c| c.wq.clone())) else {
         return;
     };

@@ -11,13 +11,13 @@ use alloc::sync::{Arc, Weak};
 
 use super::hotplug::hand_off_offline;
 use super::manage::create_worker;
-use super::pool::{Pool, PoolInner};
+use super::pool::Pool;
+use super::pool_lock::PoolGuard;
 use super::process::{process_scheduled, send_mayday, take_retired};
 use super::work::WorkCtx;
 use crate::cpu::Task;
 use crate::sched::{ThreadId, WaitQueue};
 use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use crate::sync::SpinLockIrqGuard;
 use crate::IrqSystem;
 
 /// `WORKER_DIE`: the idle reaper told this worker to exit.
@@ -127,7 +127,7 @@ impl Worker {
 }
 
 /// Leaves the pool for good (exit on stop or after the idle reaper said DIE).
-fn worker_detach(sys: &IrqSystem, w: &Arc<Worker>, mut g: SpinLockIrqGuard<'_, PoolInner>) {
+fn worker_detach(sys: &IrqSystem, w: &Arc<Worker>, mut g: PoolGuard<'_>) {
     let before = g.workers.len();
     g.workers.retain(|s| !Arc::ptr_eq(&s.worker, w));
     if g.workers.len() < before && w.flags() & WORKER_DIE != 0 {
@@ -144,7 +144,7 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
     sys.wq.workers.lock_irqsave(sys).insert(me.id(), w.clone());
     w.thread_id.store(me.id().0, Ordering::Release);
     loop {
-        let mut g = pool.inner.lock_irqsave(sys);
+        let mut g = pool.lock(sys);
         if me.should_stop() || w.flags() & WORKER_DIE != 0 {
             worker_detach(sys, &w, g);
             return;
@@ -164,17 +164,17 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
             g.manager_active = true;
             drop(g);
             let r = create_worker(sys, &pool);
-            g = pool.inner.lock_irqsave(sys);
+            g = pool.lock(sys);
             g.manager_active = false;
             if r.is_err() {
                 send_mayday(sys, &g);
                 drop(g);
                 if me.should_stop() {
-                    g = pool.inner.lock_irqsave(sys);
+                    g = pool.lock(sys);
                     break;
                 }
                 let _ = crate::timer::msleep(sys, task, CREATE_COOLDOWN_MS);
-                g = pool.inner.lock_irqsave(sys);
+                g = pool.lock(sys);
                 if me.should_stop() {
                     break;
                 }

@@ -163,9 +163,9 @@ impl WqInner {
 
     /// True when no instance of a colour up to `color` is in flight.
     pub(crate) fn flushed_upto(&self, sys: &IrqSystem, color: u64) -> bool {
-        self.all_pools(sys).iter().all(|p| {
-            p.inner.lock_irqsave(sys).pwqs.get(&self.id).is_none_or(|q| !q.has_color_upto(color))
-        })
+        self.all_pools(sys)
+            .iter()
+            .all(|p| p.lock(sys).pwqs.get(&self.id).is_none_or(|q| !q.has_color_upto(color)))
     }
 
     /// True when nothing is in flight at all.
