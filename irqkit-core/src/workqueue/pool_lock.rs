@@ -23,7 +23,7 @@ use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
 
 use super::pool::{Item, Kick, Pool, PoolInner};
-use crate::sync::atomic::{fence, spin_hint, Ordering};
+use crate::sync::atomic::{fence, Ordering, SpinWait};
 use crate::sync::SpinLockIrqGuard;
 use crate::IrqSystem;
 
@@ -56,7 +56,13 @@ impl Pool {
         // then looks here, and its lock drains the ring (a claimed slot not yet
         // published makes it retry, as a queueing in flight does in Linux).
         item.work.set_pool(self.id, true);
-        self.incoming.push(item)?;
+        // Claim to publish with interrupts masked (queue_work_on has them masked;
+        // the delayed-work paths may not): an interrupt queueing on this CPU could
+        // otherwise wait in `drain_all` for a slot that only this CPU can publish.
+        let flags = sys.local_irq_save();
+        let pushed = self.incoming.push(item);
+        sys.local_irq_restore(flags);
+        pushed?;
         // Publish, then re-check: pairs with the fence in the guard's drop.
         fence(Ordering::SeqCst);
         if !self.fast_ok.load(Ordering::Relaxed) {
@@ -88,12 +94,14 @@ impl PoolGuard<'_> {
     /// item queued under the lock never overtakes one its own producer, or another,
     /// put on the ring first — the FIFO the inactive list and activation order need.
     pub(crate) fn drain_all(&mut self) {
+        let mut wait = SpinWait::new();
         loop {
             self.drain();
             if self.pool.incoming.is_empty() {
                 return;
             }
-            spin_hint();
+            // A host may have descheduled that producer: yield after a while.
+            wait.spin();
         }
     }
 }
