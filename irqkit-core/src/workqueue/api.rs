@@ -20,7 +20,7 @@ pub(crate) fn current_item(sys: &IrqSystem) -> Option<Item> {
     let me = sys.current_thread()?;
     let w = sys.wq.workers.lock_irqsave(sys).get(&me.id()).cloned()?;
     let pool = sys.wq.pool_by_id(sys, w.attached_pool())?;
-    let mut g = pool.inner.lock_irqsave(sys);
+    let mut g = pool.lock(sys);
     g.slot(&w).and_then(|s| s.current.clone())
 }
 
@@ -45,7 +45,7 @@ impl IrqSystem {
         let pid = work.last_pool();
         if pid != NO_POOL {
             if let Some(pool) = self.wq.pool_by_id(self, pid) {
-                if pool.inner.lock_irqsave(self).executing(work).is_some() {
+                if pool.lock(self).executing(work).is_some() {
                     r |= WORK_BUSY_RUNNING;
                 }
             }

@@ -89,7 +89,7 @@ impl Worker {
 /// pool again if work is left.
 pub(crate) fn bh_worker(sys: &IrqSystem, pool: &Arc<Pool>, tok: &SoftIrq) {
     let Some(w) = pool.bh_worker.as_ref() else { return };
-    let mut g = pool.inner.lock_irqsave(sys);
+    let mut g = pool.lock(sys);
     w.clr_flags(WORKER_IDLE);
     if g.need_more_worker() {
         g.worker_clr_flags(w, WORKER_PREP);

@@ -21,7 +21,7 @@ fn running_here(sys: &IrqSystem, work: &Work) -> bool {
     let pools = sys.wq.bh_pools.get(cpu.index() * 2..cpu.index() * 2 + 2).unwrap_or(&[]);
     pools.iter().any(|pool| {
         let Some(w) = pool.bh_worker.as_ref() else { return false };
-        let mut g = pool.inner.lock_irqsave(sys);
+        let mut g = pool.lock(sys);
         g.slot(w).and_then(|s| s.current.as_ref()).is_some_and(|it| it.work.ptr_eq(work))
     })
 }

@@ -186,7 +186,7 @@ impl IrqSystem {
         let max = if wq.is_ordered() { 1 } else { max };
         wq.0.max_active.store(max, Ordering::Relaxed);
         for pool in wq.0.all_pools(self).iter() {
-            let mut g = pool.inner.lock_irqsave(self);
+            let mut g = pool.lock(self);
             if let Some(p) = g.pwqs.get_mut(&wq.0.id) {
                 p.max_active = max;
             }
@@ -203,8 +203,7 @@ impl IrqSystem {
             wq.0.unbound_pool_for(self, c)
         };
         let Some(pool) = pool else { return false };
-        let congested =
-            pool.inner.lock_irqsave(self).pwq_counts(wq.0.id).is_some_and(|(_, i)| i > 0);
+        let congested = pool.lock(self).pwq_counts(wq.0.id).is_some_and(|(_, i)| i > 0);
         congested
     }
 
@@ -224,7 +223,7 @@ impl IrqSystem {
         for wq in wqs.iter().filter(|w| w.frozen()) {
             wq.frozen.store(false, Ordering::Release);
             for pool in wq.all_pools(self).iter() {
-                pool.inner.lock_irqsave(self).activate(self, wq.id);
+                pool.lock(self).activate(self, wq.id);
             }
         }
     }

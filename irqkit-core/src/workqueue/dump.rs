@@ -13,7 +13,7 @@ impl IrqSystem {
         let mut o = String::new();
         let _ = writeln!(o, "Worker Pools");
         for pool in self.wq.all_pools(self) {
-            let g = pool.inner.lock_irqsave(self);
+            let g = pool.lock(self);
             let cpu = match pool.cpu {
                 Some(c) => alloc::format!(
                     "cpu {:3}{}{}",
@@ -101,7 +101,7 @@ impl IrqSystem {
                 );
             }
             for pool in wq.all_pools(self).iter() {
-                if let Some((a, i)) = pool.inner.lock_irqsave(self).pwq_counts(wq.id) {
+                if let Some((a, i)) = pool.lock(self).pwq_counts(wq.id) {
                     if a > 0 || i > 0 {
                         let _ = writeln!(o, "    pwq pool[{:02}] active {a} inactive {i}", pool.id);
                     }

@@ -26,7 +26,7 @@ pub(crate) fn grab_pending(sys: &IrqSystem, work: &Work) -> bool {
         let pid = work.last_pool();
         if work.is_queued() && pid != NO_POOL {
             if let Some(pool) = sys.wq.pool_by_id(sys, pid) {
-                let mut g = pool.inner.lock_irqsave(sys);
+                let mut g = pool.lock(sys);
                 if let Some(it) = g.remove_queued(sys, work) {
                     it.work.clear_queued();
                     it.work.0.nr_queued.fetch_sub(1, Ordering::SeqCst);

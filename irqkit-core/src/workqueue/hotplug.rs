@@ -18,12 +18,12 @@ use alloc::vec::Vec;
 
 use super::bh::bh_worker;
 use super::manage::create_worker;
-use super::pool::{Pool, PoolInner};
+use super::pool::Pool;
+use super::pool_lock::PoolGuard;
 use super::worker::{Worker, WORKER_REBOUND, WORKER_UNBOUND};
 use super::{BhWork, Work, Workqueue};
 use crate::cpu::{CpuId, CpuMask};
 use crate::sched::{Affinity, Thread};
-use crate::sync::SpinLockIrqGuard;
 use crate::{IrqError, IrqSystem};
 
 /// Where a dead CPU's workers may run: every online CPU but `dead` (all others if
@@ -59,7 +59,7 @@ fn update_strict_unbound_pools(sys: &IrqSystem) {
     for pool in pools.iter().filter(|p| p.strict) {
         let mask = strict_pool_mask(sys, pool);
         let workers: Vec<Arc<Worker>> =
-            pool.inner.lock_irqsave(sys).workers.iter().map(|s| s.worker.clone()).collect();
+            pool.lock(sys).workers.iter().map(|s| s.worker.clone()).collect();
         let threads = worker_threads(sys, &workers);
         if threads.iter().any(|t| t.affinity() != Affinity::Unbound(mask)) {
             set_affinity_all(sys, &threads, Affinity::Unbound(mask));
@@ -95,7 +95,7 @@ impl IrqSystem {
         for hi in [false, true] {
             let Ok(pool) = self.wq.cpu_pool(self, cpu, hi) else { continue };
             let workers: Vec<Arc<Worker>> = {
-                let mut g = pool.inner.lock_irqsave(self);
+                let mut g = pool.lock(self);
                 if g.disassociated {
                     continue;
                 }
@@ -125,7 +125,7 @@ impl IrqSystem {
         for hi in [false, true] {
             let Ok(pool) = self.wq.cpu_pool(self, cpu, hi) else { continue };
             let workers: Vec<Arc<Worker>> = {
-                let mut g = pool.inner.lock_irqsave(self);
+                let mut g = pool.lock(self);
                 if !g.disassociated {
                     continue;
                 }
@@ -161,7 +161,7 @@ impl IrqSystem {
             };
             // The dead pool's own works name a BH workqueue of the right priority.
             let wq = {
-                let g = pool.inner.lock_irqsave(self);
+                let g = pool.lock(self);
                 if !g.need_more_worker() {
                     continue;
                 }
@@ -183,10 +183,10 @@ impl IrqSystem {
 /// so that it never holds this CPU's softirq for longer than one BH budget.
 fn drain_dead_work(pool: Arc<Pool>, wq: Workqueue) -> BhWork {
     BhWork::new(move |sys, me, tok| {
-        pool.inner.lock_irqsave(sys).bh_draining = true;
+        pool.lock(sys).bh_draining = true;
         bh_worker(sys, &pool, tok);
         let repeat = {
-            let mut g = pool.inner.lock_irqsave(sys);
+            let mut g = pool.lock(sys);
             g.bh_draining = false;
             g.need_more_worker()
         };
@@ -205,8 +205,8 @@ fn drain_dead_work(pool: Arc<Pool>, wq: Workqueue) -> BhWork {
 pub(crate) fn hand_off_offline<'a>(
     sys: &'a Arc<IrqSystem>,
     pool: &'a Arc<Pool>,
-    mut g: SpinLockIrqGuard<'a, PoolInner>,
-) -> (SpinLockIrqGuard<'a, PoolInner>, bool) {
+    mut g: PoolGuard<'a>,
+) -> (PoolGuard<'a>, bool) {
     if g.worklist.is_empty() {
         return (g, true);
     }
@@ -214,7 +214,7 @@ pub(crate) fn hand_off_offline<'a>(
         g.manager_active = true;
         drop(g);
         let _ = create_worker(sys, pool);
-        g = pool.inner.lock_irqsave(sys);
+        g = pool.lock(sys);
         g.manager_active = false;
     }
     // We are not on the idle list yet: this wakes another worker.

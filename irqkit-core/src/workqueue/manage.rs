@@ -26,7 +26,7 @@ impl SchedHooks for WorkerHooks {
             return;
         }
         let Some(pool) = w.pool.upgrade() else { return };
-        let mut g = pool.inner.lock_irqsave(&sys);
+        let mut g = pool.lock(&sys);
         // Re-check under the lock: flags change only under it.
         if w.flags() & WORKER_NOT_RUNNING != 0 || w.is_sleeping() {
             return;
@@ -47,7 +47,7 @@ impl SchedHooks for WorkerHooks {
             return;
         }
         let Some(pool) = w.pool.upgrade() else { return };
-        let mut g = pool.inner.lock_irqsave(&sys);
+        let mut g = pool.lock(&sys);
         if w.sleeping.swap(false, Ordering::AcqRel) && w.flags() & WORKER_NOT_RUNNING == 0 {
             g.nr_running += 1;
         }
@@ -75,7 +75,7 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
         return Err(IrqError::NoSpace("worker creation failed (fault injection)"));
     }
     let w = {
-        let mut g = pool.inner.lock_irqsave(sys);
+        let mut g = pool.lock(sys);
         // Lowest free id, as the per-pool IDA hands them out.
         let mut id = 0;
         while g.workers.iter().any(|s| s.worker.id == id) {
@@ -131,7 +131,7 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
             // CPU hotplug may have changed the pool (disassociated, rebound, pod
             // offline) since the affinity was chosen, and missed this thread while
             // its id was unknown: choose again before it first runs.
-            let disassociated = pool.cpu.is_some() && pool.inner.lock_irqsave(sys).disassociated;
+            let disassociated = pool.cpu.is_some() && pool.lock(sys).disassociated;
             let now = worker_affinity(sys, pool, disassociated);
             if now != affinity {
                 t.set_affinity(now);
@@ -141,7 +141,7 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
             Ok(())
         }
         Err(e) => {
-            let mut g = pool.inner.lock_irqsave(sys);
+            let mut g = pool.lock(sys);
             g.workers.retain(|s| !Arc::ptr_eq(&s.worker, &w));
             g.idle.retain(|x| !Arc::ptr_eq(x, &w));
             Err(e)

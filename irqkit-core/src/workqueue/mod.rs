@@ -15,6 +15,8 @@
 //! manager). Idle workers beyond the need are reaped after
 //! [`IDLE_WORKER_TIMEOUT_MS`]. A `WQ_MEM_RECLAIM` workqueue has a rescuer thread
 //! that runs its works when worker creation fails (mayday).
+//! `queue_work` owing no wake-up leaves the item on a lock-free ring that the next
+//! holder of the pool lock moves in as the locked path would have (`pool_lock.rs`).
 //!
 //! `WQ_BH` workqueues (`system_bh_wq`, `system_bh_highpri_wq`) are served by two
 //! more pools per CPU that have no threads: their works run in softirq context on
@@ -66,10 +68,16 @@ mod dump;
 mod flags;
 mod flush;
 mod hotplug;
+mod incoming;
+#[cfg(all(test, not(loom)))]
+mod incoming_tests;
+#[cfg(all(test, loom))]
+mod loom_incoming;
 #[cfg(all(test, loom))]
 mod loom_model;
 mod manage;
 mod pool;
+mod pool_lock;
 mod process;
 mod pwq;
 mod queue;

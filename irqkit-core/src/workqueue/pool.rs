@@ -3,19 +3,22 @@
 //! One lock per pool guards everything about it, as `pool->lock` does in Linux:
 //! the worklist, the workers' current and scheduled works, the idle list, and every
 //! pool_workqueue (`pwq.rs`: per-workqueue active count and inactive list) that
-//! feeds it.
+//! feeds it. Producers that would wake no worker hand items over through a
+//! lock-free incoming ring instead, which every taker of the lock moves in first
+//! (`incoming.rs`, `pool_lock.rs`).
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::bh::BhKick;
+use super::incoming::{Incoming, INCOMING_SLOTS};
 pub(crate) use super::pwq::{Item, Pwq};
 use super::work::Work;
 use super::worker::{Worker, WORKER_DIE, WORKER_NOT_RUNNING};
 use super::WqInner;
 use crate::cpu::{CpuId, CpuMask};
-use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::sync::SpinLockIrq;
 use crate::timer::Timer;
 use crate::IrqSystem;
@@ -82,7 +85,11 @@ pub(crate) struct Pool {
     /// The CPU of a per-CPU pool; `None` for an unbound pool.
     pub(crate) cpu: Option<CpuId>,
     pub(crate) highpri: bool,
+    /// Taken through [`Pool::lock`], which moves `incoming` in first.
     pub(crate) inner: SpinLockIrq<PoolInner>,
+    pub(crate) incoming: Incoming<Item>,
+    /// An item queued now would wake no worker, so it may go on `incoming`.
+    pub(crate) fast_ok: AtomicBool,
     pub(crate) idle_timer: Timer,
     /// Workers created / destroyed (for the dump and the reaping test).
     pub(crate) nr_created: AtomicU64,
@@ -139,6 +146,8 @@ impl Pool {
                 bh_worker,
                 pod,
                 strict,
+                incoming: Incoming::new(if bh { 0 } else { INCOMING_SLOTS }),
+                fast_ok: AtomicBool::new(false),
                 inner: SpinLockIrq::new(PoolInner {
                     worklist: VecDeque::new(),
                     workers,
@@ -175,7 +184,7 @@ impl Pool {
     /// oldest idle ones that idled past the timeout are told to die.
     fn idle_worker_timeout(&self, sys: &IrqSystem) {
         let timeout_ns = sys.wq.idle_timeout_ms.load(Ordering::Relaxed) * 1_000_000;
-        let mut g = self.inner.lock_irqsave(sys);
+        let mut g = self.lock(sys);
         let now = sys.now_ns();
         while g.too_many_workers() {
             let oldest = g.idle[0].clone();

@@ -5,12 +5,12 @@ use alloc::format;
 use alloc::sync::Arc;
 
 use super::pool::{Item, Pool, PoolInner, Retired};
+use super::pool_lock::PoolGuard;
 use super::work::WorkCtx;
 use super::worker::{Worker, WORKER_CPU_INTENSIVE, WORKER_NOT_RUNNING};
 use super::{WQ_CPU_INTENSIVE, WQ_MEM_RECLAIM};
 use crate::sched::Thread;
 use crate::sync::atomic::Ordering;
-use crate::sync::SpinLockIrqGuard;
 use crate::IrqSystem;
 
 /// Runs this worker's scheduled list (items assigned to it) to the end.
@@ -18,10 +18,10 @@ pub(crate) fn process_scheduled<'a>(
     sys: &'a IrqSystem,
     pool: &'a Arc<Pool>,
     w: &Arc<Worker>,
-    mut g: SpinLockIrqGuard<'a, PoolInner>,
+    mut g: PoolGuard<'a>,
     ctx: WorkCtx<'_>,
     rescuer: bool,
-) -> SpinLockIrqGuard<'a, PoolInner> {
+) -> PoolGuard<'a> {
     loop {
         let Some(slot) = g.slot(w) else { return g };
         let Some(item) = slot.scheduled.pop_front() else { return g };
@@ -34,15 +34,16 @@ fn process_one_work<'a>(
     sys: &'a IrqSystem,
     pool: &'a Arc<Pool>,
     w: &Arc<Worker>,
-    mut g: SpinLockIrqGuard<'a, PoolInner>,
+    mut g: PoolGuard<'a>,
     item: Item,
     ctx: WorkCtx<'_>,
     rescuer: bool,
-) -> SpinLockIrqGuard<'a, PoolInner> {
+) -> PoolGuard<'a> {
     let cpu_intensive = item.wq.flags & WQ_CPU_INTENSIVE != 0;
-    // The clock is read once the lock is dropped (the hold is what producers wait
-    // for); until then the tick sees no run time.
-    w.current_at.store(u64::MAX, Ordering::Relaxed);
+    // No clock read per item (two cost as much as an empty work on a hosted
+    // runtime): the first tick that finds this item running stamps its start, as
+    // Linux's tick-driven `wq_worker_tick` samples run time (see there).
+    w.current_at.store(CURRENT_AT_UNSTAMPED, Ordering::Relaxed);
     let work = item.work.clone();
     let wq = item.wq.clone();
     let color = item.color;
@@ -72,13 +73,7 @@ fn process_one_work<'a>(
     drop(g);
     drop(prev);
     kick.wake(sys);
-    let start = sys.now_ns();
-    w.current_at.store(start, Ordering::Relaxed);
     let ok = sys.wq.run_guarded(&mut || work.call(sys, ctx));
-    let end = sys.now_ns();
-    let ran_ns = end.saturating_sub(start);
-    // What going idle right after this item records, without a clock read then.
-    w.last_active_ns.store(end, Ordering::Relaxed);
     if !ok {
         wq.stats.panicked.fetch_add(1, Ordering::Relaxed);
         sys.wq.log(
@@ -86,8 +81,7 @@ fn process_one_work<'a>(
             format!("workqueue: work {:#x} on {} panicked; contained", work.addr(), wq.name),
         );
     }
-    let mut g = pool.inner.lock_irqsave(sys);
-    wq.stats.cpu_time_ns.fetch_add(ran_ns, Ordering::Relaxed);
+    let mut g = pool.lock(sys);
     wq.stats.completed.fetch_add(1, Ordering::Relaxed);
     // The function has returned: this instance counts as flushed for
     // flush_workqueue (its pwq's colour count, under the pool lock we need anyway).
@@ -108,7 +102,7 @@ fn process_one_work<'a>(
     if wq.flushers.load(Ordering::SeqCst) > 0 {
         drop(g);
         wq.flush_wait.wake_all(sys);
-        g = pool.inner.lock_irqsave(sys);
+        g = pool.lock(sys);
     }
     if let (Some(done), Some(slot)) = (done, g.slot(w)) {
         slot.retired = Some((done, work, wq));
@@ -132,28 +126,40 @@ pub(crate) fn send_mayday(sys: &IrqSystem, g: &PoolInner) {
     }
 }
 
-/// `wq_worker_tick`: a concurrency-managed worker that has run its current item for
-/// `wq_cpu_intensive_thresh_us` without sleeping leaves concurrency management
-/// (CPU_INTENSIVE) so the pool can start its other work. Called from the tick.
+/// [`Worker::current_at`] of an item that no tick has seen running yet.
+pub(crate) const CURRENT_AT_UNSTAMPED: u64 = u64::MAX;
+
+/// `wq_worker_tick`, called from the tick for a worker thread on its CPU. As in
+/// Linux, run time is sampled here rather than clocked per item: the item running
+/// now is charged one tick of `cpu_time_ns` (Linux adds TICK_USEC to the pwq's
+/// CPU_TIME), and the first tick that sees an item stamps its start, so an item
+/// that has run `wq_cpu_intensive_thresh_us` (give or take a tick) without
+/// sleeping leaves concurrency management and the pool starts its next item.
 pub(crate) fn wq_worker_tick(sys: &IrqSystem, curr: &Thread) {
-    let thresh_ns = sys.wq.cpu_intensive_thresh_us.load(Ordering::Relaxed) * 1000;
-    if thresh_ns == 0 {
-        return;
-    }
     let Some(w) = sys.wq.workers.lock_irqsave(sys).get(&curr.id()).cloned() else { return };
-    if w.flags() & WORKER_NOT_RUNNING != 0 || w.is_rescuer() {
-        return;
-    }
-    let ran = sys.now_ns().saturating_sub(w.current_at.load(Ordering::Relaxed));
-    if ran < thresh_ns {
+    if w.is_rescuer() {
         return;
     }
     let Some(pool) = w.pool.upgrade() else { return };
-    let mut g = pool.inner.lock_irqsave(sys);
+    let now = sys.now_ns();
+    let tick_ns = 1_000_000_000 / u64::from(sys.config().hz.max(1));
+    let mut g = pool.lock(sys);
     let Some(wq) = g.slot(&w).and_then(|s| s.current.as_ref().map(|c| c.wq.clone())) else {
         return;
     };
-    if w.flags() & WORKER_NOT_RUNNING != 0 {
+    wq.stats.cpu_time_ns.fetch_add(tick_ns, Ordering::Relaxed);
+    let thresh_ns = sys.wq.cpu_intensive_thresh_us.load(Ordering::Relaxed) * 1000;
+    if thresh_ns == 0 || w.flags() & WORKER_NOT_RUNNING != 0 {
+        return;
+    }
+    let at = w.current_at.load(Ordering::Relaxed);
+    if at == CURRENT_AT_UNSTAMPED {
+        // Under the pool lock the worker cannot be between items: this is the
+        // start of the item it runs now (or of its wake-up) to within a tick.
+        w.current_at.store(now, Ordering::Relaxed);
+        return;
+    }
+    if now.saturating_sub(at) < thresh_ns {
         return;
     }
     g.worker_set_flags(&w, WORKER_CPU_INTENSIVE);

@@ -6,7 +6,7 @@ use alloc::sync::Arc;
 use super::pool::{Item, Pool};
 use super::work::NO_POOL;
 use super::wq::{DESTROYED, DESTROYING, DRAINING};
-use super::{Work, Workqueue, __WQ_ORDERED, WQ_BH};
+use super::{Work, Workqueue, __WQ_ORDERED, WQ_BH, WQ_FREEZABLE};
 use crate::cpu::CpuId;
 use crate::sync::atomic::Ordering;
 use crate::{IrqError, IrqSystem};
@@ -55,7 +55,7 @@ pub(crate) fn __queue_work(
         // A DISASSOCIATED pool runs its work unbound (Linux queues there too). A CPU
         // that is offline without that (never brought up, or a BH pool, which needs
         // its CPU) would never run the work: refused.
-        if !sys.cpu(c)?.online() && !p.inner.lock_irqsave(sys).disassociated {
+        if !sys.cpu(c)?.online() && !p.lock(sys).disassociated {
             return Err(IrqError::CpuOffline(c.0));
         }
         p.clone()
@@ -68,7 +68,7 @@ pub(crate) fn __queue_work(
     let last_id = work.last_pool();
     if wq.0.flags & __WQ_ORDERED == 0 && last_id != NO_POOL && last_id != pool.id {
         if let Some(last) = sys.wq.pool_by_id(sys, last_id) {
-            let g = last.inner.lock_irqsave(sys);
+            let g = last.lock(sys);
             let busy_here = g.executing(work).is_some_and(|i| {
                 g.workers[i].current.as_ref().is_some_and(|c| Arc::ptr_eq(&c.wq, &wq.0))
             });
@@ -82,8 +82,18 @@ pub(crate) fn __queue_work(
     // the pool's workers contend for, covers only the list insertion and the kick.
     let color = wq.0.flush_get();
     work.0.nr_queued.fetch_add(1, Ordering::SeqCst);
-    let item = Item { work: work.clone(), wq: wq.0.clone(), color };
-    let mut g = pool.inner.lock_irqsave(sys);
+    let mut item = Item { work: work.clone(), wq: wq.0.clone(), color };
+    // Lock-free when the locked path would wake nobody (`pool_lock.rs`). Not for
+    // ordered workqueues (their strict FIFO stays on the one locked path) nor
+    // freezable ones (an item queued before a freeze must count as active for it).
+    if wq.0.flags & (__WQ_ORDERED | WQ_FREEZABLE) == 0 {
+        match pool.queue_lockless(sys, item) {
+            Ok(()) => return Ok(()),
+            Err(it) => item = it,
+        }
+    }
+    let mut g = pool.lock(sys);
+    g.drain_all();
     let kick = g.insert_work(sys, pool.id, item);
     drop(g);
     kick.wake(sys);

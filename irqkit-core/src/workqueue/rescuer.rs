@@ -44,7 +44,7 @@ pub(crate) fn start_rescuer(
             let Some(pool) = sys.wq.pool_by_id(sys, pid) else { continue };
             let w = Worker::new_rescuer(&pool, name.clone(), me.id());
             sys.wq.workers.lock_irqsave(sys).insert(me.id(), w.clone());
-            let mut g = pool.inner.lock_irqsave(sys);
+            let mut g = pool.lock(sys);
             // Attach and take this workqueue's works off the pool's worklist.
             let mut slot = WorkerSlot {
                 worker: w.clone(),

@@ -23,7 +23,8 @@ pub struct WqStats {
     pub started: AtomicU64,
     /// Items completed.
     pub completed: AtomicU64,
-    /// Nanoseconds spent in work functions.
+    /// Nanoseconds spent in work functions, sampled as Linux does: each tick that
+    /// finds a kworker running one of its items adds a tick (BH items: not counted).
     pub cpu_time_ns: AtomicU64,
     /// Items that ran outside concurrency management (CPU-intensive).
     pub cpu_intensive: AtomicU64,
@@ -162,9 +163,9 @@ impl WqInner {
 
     /// True when no instance of a colour up to `color` is in flight.
     pub(crate) fn flushed_upto(&self, sys: &IrqSystem, color: u64) -> bool {
-        self.all_pools(sys).iter().all(|p| {
-            p.inner.lock_irqsave(sys).pwqs.get(&self.id).is_none_or(|q| !q.has_color_upto(color))
-        })
+        self.all_pools(sys)
+            .iter()
+            .all(|p| p.lock(sys).pwqs.get(&self.id).is_none_or(|q| !q.has_color_upto(color)))
     }
 
     /// True when nothing is in flight at all.

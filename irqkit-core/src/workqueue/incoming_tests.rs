@@ -1,0 +1,118 @@
+//! Conformance tests of the lock-free queueing path (`pool_lock.rs`) on the fake
+//! platform: an item still on a pool's incoming ring obeys every rule a locked
+//! `__queue_work` gives it (kernel/workqueue.c: try_to_grab_pending, pwq_activate
+//! order under max_active, flush colours). The fake platform runs no worker threads,
+//! so its pools have no worker to kick and queueing there takes the ring.
+
+use alloc::sync::Arc;
+
+use super::pool::Pool;
+use super::*;
+use crate::cpu::CpuId;
+use crate::testing::FakePlatform;
+
+fn setup(max_active: i32) -> (Arc<IrqSystem>, Arc<FakePlatform>, Workqueue, Arc<Pool>) {
+    let (sys, p) = FakePlatform::system(1);
+    FakePlatform::enter_cpu(CpuId(0));
+    // The pools are made before the first worker, whose thread the fake platform
+    // refuses: what is left is pools with no worker at all, which owe no wake-up.
+    assert!(sys.workqueue_init().is_err());
+    let wq = sys.alloc_workqueue("ring", WQ_PERCPU, max_active).unwrap();
+    let pool = wq.0.pools[0].clone();
+    (sys, p, wq, pool)
+}
+
+/// The works on the pool's worklist, in order (raw lock: the ring is not drained).
+fn worklist(pool: &Pool, sys: &IrqSystem) -> alloc::vec::Vec<usize> {
+    pool.inner.lock_irqsave(sys).worklist.iter().map(|it| it.work.addr()).collect()
+}
+
+// The fast path is really taken here (else the tests below would test nothing): a
+// pool that owes no wake-up takes items lock-free, and its next lock moves them in.
+#[test]
+fn queue_work_owing_no_wakeup_goes_to_the_incoming_ring() {
+    let (sys, _p, wq, pool) = setup(0);
+    let (a, b) = (Work::new(|_, _, _| {}), Work::new(|_, _, _| {}));
+    assert!(sys.queue_work(&wq, &a).unwrap());
+    assert!(sys.queue_work(&wq, &b).unwrap());
+    assert!(!pool.incoming.is_empty(), "a and b should be on the ring");
+    assert!(worklist(&pool, &sys).is_empty());
+    // work_pending: PENDING is set as for any queued work; queueing again is refused.
+    assert!(b.is_pending());
+    assert!(!sys.queue_work(&wq, &b).unwrap());
+    drop(pool.lock(&sys));
+    assert_eq!(worklist(&pool, &sys), [a.addr(), b.addr()]);
+}
+
+// kernel/workqueue.c try_to_grab_pending: a work queued but not yet run is stolen and
+// cancel_work returns true, also while it is still on the incoming ring; a second
+// cancel finds it idle and returns false.
+#[test]
+fn cancel_work_of_an_item_on_the_incoming_ring_returns_true() {
+    let (sys, _p, wq, pool) = setup(0);
+    let (a, b) = (Work::new(|_, _, _| {}), Work::new(|_, _, _| {}));
+    sys.queue_work(&wq, &a).unwrap();
+    sys.queue_work(&wq, &b).unwrap();
+    assert!(!pool.incoming.is_empty());
+    assert!(sys.cancel_work(&b));
+    assert!(!b.is_pending() && !b.is_queued());
+    assert!(!sys.cancel_work(&b));
+    assert_eq!(pool.lock(&sys).pwq_counts(wq.0.id), Some((1, 0)));
+    assert_eq!(worklist(&pool, &sys), [a.addr()]);
+    // It can be queued again afterwards.
+    assert!(sys.queue_work(&wq, &b).unwrap());
+    assert!(sys.cancel_work(&a) && sys.cancel_work(&b));
+    assert!(wq.0.idle(&sys));
+}
+
+// kernel/workqueue.c __queue_work + pwq_dec_nr_in_flight/pwq_activate: with
+// max_active 1, items handed over lock-free wait on the inactive list and are
+// activated in queueing order.
+#[test]
+fn ring_items_respect_max_active_and_activation_order() {
+    let (sys, _p, wq, pool) = setup(1);
+    let w: alloc::vec::Vec<Work> = (0..3).map(|_| Work::new(|_, _, _| {})).collect();
+    for x in &w {
+        sys.queue_work(&wq, x).unwrap();
+    }
+    assert_eq!(pool.lock(&sys).pwq_counts(wq.0.id), Some((1, 2)));
+    assert!(sys.cancel_work(&w[0]));
+    assert_eq!(worklist(&pool, &sys), [w[1].addr()], "the oldest inactive activates first");
+    assert!(sys.cancel_work(&w[1]));
+    assert_eq!(worklist(&pool, &sys), [w[2].addr()]);
+    assert!(sys.cancel_work(&w[2]));
+}
+
+// kernel/workqueue.c flush_workqueue_prep_pwqs: a flush waits for every colour
+// opened before it, including items still on the incoming ring.
+#[test]
+fn flush_colour_counts_items_still_on_the_ring() {
+    let (sys, _p, wq, pool) = setup(0);
+    let (a, b) = (Work::new(|_, _, _| {}), Work::new(|_, _, _| {}));
+    sys.queue_work(&wq, &a).unwrap();
+    sys.queue_work(&wq, &b).unwrap();
+    assert!(!pool.incoming.is_empty());
+    let color = wq.0.flush_color.fetch_add(1, crate::sync::atomic::Ordering::SeqCst);
+    assert!(sys.cancel_work(&a));
+    assert!(!wq.0.flushed_upto(&sys, color), "b (on the ring) is in flight");
+    assert!(sys.cancel_work(&b));
+    assert!(wq.0.flushed_upto(&sys, color));
+}
+
+// __queue_work's FIFO: once a wake-up is owed again the locked path is taken, and an
+// item it queues never overtakes one already on the ring.
+#[test]
+fn locked_queueing_never_overtakes_a_ring_item() {
+    let (sys, _p, wq, pool) = setup(0);
+    let w: alloc::vec::Vec<Work> = (0..3).map(|_| Work::new(|_, _, _| {})).collect();
+    sys.queue_work(&wq, &w[0]).unwrap();
+    sys.queue_work(&wq, &w[1]).unwrap();
+    assert!(!pool.incoming.is_empty());
+    pool.fast_ok.store(false, crate::sync::atomic::Ordering::SeqCst);
+    sys.queue_work(&wq, &w[2]).unwrap();
+    let order: alloc::vec::Vec<usize> = w.iter().map(|x| x.addr()).collect();
+    assert_eq!(worklist(&pool, &sys), order);
+    for x in &w {
+        assert!(sys.cancel_work(x));
+    }
+}

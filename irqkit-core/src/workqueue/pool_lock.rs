@@ -1,0 +1,150 @@
+//! The pool lock with the incoming ring folded in, and `__queue_work`'s lock-free
+//! fast path.
+//!
+//! Every taker of a pool's lock goes through [`Pool::lock`], which first moves the
+//! items of the incoming ring onto the pool's lists exactly as a locked
+//! `__queue_work` would have (`insert_work`: pwq max_active and inactive list, flush
+//! colour count, the QUEUED bit, the kick). So every rule that lives under
+//! `pool->lock` — cancel's `try_to_grab_pending`, flush colours, `assign_work`'s
+//! non-reentrancy, drain, freeze, hotplug — sees a ring item as if it had been
+//! queued the locked way just before the lock was taken.
+//!
+//! A producer may leave an item on the ring only if queueing it the locked way
+//! would have woken no worker: then some worker will take the lock anyway (the
+//! running one when its item ends or it sleeps, or the one already woken), and
+//! that lock drains the ring. [`Pool::fast_ok`] says so; the guard recomputes it
+//! at every unlock, from the state the lock guards. When it turns false the guard
+//! stores it, then (after a SeqCst fence) drains the ring once more; a producer
+//! publishes its slot, then (after a SeqCst fence) re-reads the flag and, if it turned false, takes the lock
+//! itself. Either the drain sees the item or the producer sees the flag: no item
+//! waits while a wake-up is owed (the loom model in `loom_model.rs` checks this).
+
+use core::mem::ManuallyDrop;
+use core::ops::{Deref, DerefMut};
+
+use super::pool::{Item, Kick, Pool, PoolInner};
+use crate::sync::atomic::{fence, Ordering, SpinWait};
+use crate::sync::SpinLockIrqGuard;
+use crate::IrqSystem;
+
+/// The guard of [`Pool::lock`]: the pool's state, plus the wake-up owed for items
+/// moved in from the ring (issued after unlocking).
+pub(crate) struct PoolGuard<'a> {
+    g: ManuallyDrop<SpinLockIrqGuard<'a, PoolInner>>,
+    pool: &'a Pool,
+    sys: &'a IrqSystem,
+    kick: Kick,
+}
+
+impl Pool {
+    /// `raw_spin_lock_irq(&pool->lock)`, with the incoming ring moved in.
+    pub(crate) fn lock<'a>(&'a self, sys: &'a IrqSystem) -> PoolGuard<'a> {
+        let g = self.inner.lock_irqsave(sys);
+        let mut pg = PoolGuard { g: ManuallyDrop::new(g), pool: self, sys, kick: Kick::None };
+        pg.drain();
+        pg
+    }
+
+    /// `__queue_work`'s fast path: hands `item` over through the ring if the
+    /// locked path would wake no worker. Gives the item back if the caller must
+    /// queue it under the lock. The caller owns PENDING.
+    pub(crate) fn queue_lockless(&self, sys: &IrqSystem, item: Item) -> Result<(), Item> {
+        if !self.fast_ok.load(Ordering::Acquire) {
+            return Err(item);
+        }
+        // The QUEUED bit and the target pool, before the item is visible: cancel
+        // then looks here, and its lock drains the ring (a claimed slot not yet
+        // published makes it retry, as a queueing in flight does in Linux).
+        item.work.set_pool(self.id, true);
+        // Claim to publish with interrupts masked (queue_work_on has them masked;
+        // the delayed-work paths may not): an interrupt queueing on this CPU could
+        // otherwise wait in `drain_all` for a slot that only this CPU can publish.
+        let flags = sys.local_irq_save();
+        let pushed = self.incoming.push(item);
+        sys.local_irq_restore(flags);
+        pushed?;
+        // Publish, then re-check: pairs with the fence in the guard's drop.
+        fence(Ordering::SeqCst);
+        if !self.fast_ok.load(Ordering::Relaxed) {
+            // A wake-up became due meanwhile: drain and kick as the locked path would.
+            drop(self.lock(sys));
+        }
+        Ok(())
+    }
+}
+
+impl PoolGuard<'_> {
+    /// Moves published ring items onto the pool's lists (oldest first).
+    fn drain(&mut self) {
+        while let Some(item) = self.pool.incoming.pop() {
+            let k = self.g.insert_work(self.sys, self.pool.id, item);
+            if matches!(self.kick, Kick::Wake(_)) {
+                continue;
+            }
+            if !matches!(k, Kick::None) {
+                self.kick = k;
+            }
+        }
+    }
+}
+
+impl PoolGuard<'_> {
+    /// The locked `__queue_work`'s drain: also waits out producers between claiming
+    /// a slot and publishing it (a few instructions, with interrupts masked), so an
+    /// item queued under the lock never overtakes one its own producer, or another,
+    /// put on the ring first — the FIFO the inactive list and activation order need.
+    pub(crate) fn drain_all(&mut self) {
+        let mut wait = SpinWait::new();
+        loop {
+            self.drain();
+            if self.pool.incoming.is_empty() {
+                return;
+            }
+            // A host may have descheduled that producer: yield after a while.
+            wait.spin();
+        }
+    }
+}
+
+impl PoolInner {
+    /// True if an item queued now would wake no worker (`kick_pool` would find
+    /// `nr_running > 0`, no idle worker, or the top idle one already woken), and the
+    /// pool is one that drains its ring (not BH, not disassociated).
+    fn fast_ok(&self) -> bool {
+        self.bh.is_none()
+            && !self.disassociated
+            && !(self.nr_running == 0 && self.idle.last().is_some_and(|w| !w.is_woken()))
+    }
+}
+
+impl Deref for PoolGuard<'_> {
+    type Target = PoolInner;
+    fn deref(&self) -> &PoolInner {
+        &self.g
+    }
+}
+
+impl DerefMut for PoolGuard<'_> {
+    fn deref_mut(&mut self) -> &mut PoolInner {
+        &mut self.g
+    }
+}
+
+impl Drop for PoolGuard<'_> {
+    fn drop(&mut self) {
+        let ok = self.g.fast_ok();
+        if ok != self.pool.fast_ok.load(Ordering::Relaxed) {
+            if ok {
+                self.pool.fast_ok.store(true, Ordering::Release);
+            } else {
+                self.pool.fast_ok.store(false, Ordering::Relaxed);
+                // Store, then look at the ring: pairs with the producer's fence.
+                fence(Ordering::SeqCst);
+                self.drain();
+            }
+        }
+        // SAFETY: dropped exactly once, here; `g` is not used afterwards.
+        unsafe { ManuallyDrop::drop(&mut self.g) };
+        core::mem::replace(&mut self.kick, Kick::None).wake(self.sys);
+    }
+}
