@@ -221,3 +221,29 @@ fn ioapic_lock_keeps_concurrent_read_modify_writes_of_two_pins_apart() {
     assert_eq!(after, before, "each entry ends as it began: unmasked, own vector and destination");
     assert_eq!(m.io.rte(10).unwrap(), untouched);
 }
+
+// arch/x86/kernel/apic/vector.c irq_complete_move → __vector_schedule_cleanup →
+// __vector_cleanup on the old CPU: with the lock-free move_in_progress test on the
+// interrupt path, a move is still completed by the first interrupt on the new vector
+// and its old vector released by the old CPU, move after move.
+#[test]
+fn irq_complete_move_still_completes_and_cleans_up_every_move() {
+    let m = machine();
+    let (virq, _reg) = edge_line(&m, 7);
+    for round in 0..6u32 {
+        let (old_cpu, _) = m.x86.vector_of(&m.sys, virq).unwrap();
+        let to = (old_cpu + 1 + round % 3) % 4;
+        move_to(&m, virq, to).unwrap();
+        let (cpu, vector) = m.x86.vector_of(&m.sys, virq).unwrap();
+        assert_eq!(cpu, to);
+        // A third CPU: moving back to `old_cpu` would be the allowed undo.
+        let third = (0..4).find(|c| *c != old_cpu && *c != to).unwrap();
+        let blocked = move_to(&m, virq, third);
+        assert!(matches!(blocked, Err(IrqError::Busy(_))), "round {round}: move in progress");
+        m.io.set_line(7, true).unwrap();
+        m.io.set_line(7, false).unwrap();
+        assert_eq!(on_cpu(&m, to, |ctx| m.x86.handle_irq(&m.sys, ctx)), Ok(Some(vector)));
+        assert!(on_cpu(&m, old_cpu, |_| m.x86.vector_cleanup()), "round {round}");
+        assert!(!on_cpu(&m, old_cpu, |_| m.x86.vector_cleanup()), "round {round}: released");
+    }
+}
