@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Builds the irqkit x86_64 kernel image and boots it in QEMU (TCG).
 #
-#   kernel-x86/run.sh [--selftest | --cyclictest] [--smp N] [--timeout S] [--elf IMAGE]
+#   kernel-x86/run.sh [--selftest | --cyclictest | --boot-time [--runs N]] [--smp N]
+#                     [--timeout S] [--elf IMAGE]
 #   (cd kernel-x86 && cargo selftest)   # the same through cargo's runner
 #
+# --boot-time: boots the shell image (the interactive boot's QEMU arguments) N times
+# (default 5) per -smp (default 1 and 4), waits for the "# " prompt on the serial
+# console, stops QEMU, and prints each boot's wall time from QEMU's start to the
+# prompt and the kernel's own TSC figure (kmain to the prompt), then their medians.
 # --cyclictest: boots the same way ../shared/tools/linux-cyclictest.sh boots Linux
 # (default machine, -m 512M) and prints a cyclictest-style summary line of a FIFO 80
 # thread sleeping on a 1 ms high-resolution timer, 2000 loops.
@@ -18,6 +23,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 selftest=0
 cyclic=0
+boottime=0
+runs=5
 smps=()
 limit=60
 elf=""
@@ -25,10 +32,12 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --selftest) selftest=1 ;;
         --cyclictest) cyclic=1 ;;
+        --boot-time) boottime=1 ;;
+        --runs) runs="$2"; shift ;;
         --smp) smps+=("$2"); shift ;;
         --timeout) limit="$2"; shift ;;
         --elf) elf="$2"; shift ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -72,6 +81,55 @@ if [[ $cyclic -eq 1 ]]; then
     [[ $rc -eq 33 ]] && exit 0
     echo "run.sh: cyclictest failed (qemu status $rc)" >&2
     exit 1
+fi
+
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+if [[ $boottime -eq 1 ]]; then
+    [[ ${#smps[@]} -eq 0 ]] && smps=(1 4)
+    status=0
+    for n in "${smps[@]}"; do
+        walls=()
+        kerns=()
+        for ((i = 1; i <= runs; i++)); do
+            work="$(mktemp -d)"
+            mkfifo "$work/out"
+            start=$(date +%s%N)
+            qemu-system-x86_64 "${qemu_args[@]}" -smp "$n" -serial stdio </dev/null >"$work/out" 2>"$work/err" &
+            qpid=$!
+            exec 6<"$work/out"
+            wall=""
+            kern=""
+            while IFS= read -r -t "$limit" line <&6; do
+                line="${line%$'\r'}"
+                if [[ "$line" == boot:* ]]; then kern="$(awk '{ print $2 }' <<<"$line")"; fi
+                if [[ "$line" == "irqkit shell;"* ]]; then
+                    if IFS= read -r -N 2 -t "$limit" prompt <&6 && [[ "$prompt" == "# " ]]; then
+                        wall=$((($(date +%s%N) - start) / 1000000))
+                    fi
+                    break
+                fi
+            done
+            kill "$qpid" 2>/dev/null || true
+            wait "$qpid" 2>/dev/null || true
+            exec 6<&-
+            if [[ -z "$wall" || -z "$kern" ]]; then
+                echo "run.sh: -smp $n boot $i: no shell prompt within ${limit}s" >&2
+                cat "$work/err" >&2
+                rm -rf "$work"
+                status=1
+                continue
+            fi
+            rm -rf "$work"
+            echo "run.sh: -smp $n boot $i: ${wall} ms to the prompt (QEMU start), kernel ${kern} ms (kmain, TSC)"
+            walls+=("$wall")
+            kerns+=("$kern")
+        done
+        if [[ ${#walls[@]} -gt 0 ]]; then
+            echo "run.sh: -smp $n boot time, median of ${#walls[@]}: $(median "${walls[@]}") ms wall, $(median "${kerns[@]}") ms kernel (TSC)"
+        fi
+    done
+    exit $status
 fi
 
 if [[ $selftest -eq 0 ]]; then

@@ -211,3 +211,30 @@ fn pins_routed_to_each_of_four_cpus_are_taken_there() {
     assert!(regs.iter().all(|(h, _)| h.load(Ordering::SeqCst) == 1));
     assert!(asserted(&m).is_empty());
 }
+
+// arch/x86/kernel/apic/vector.c irq_complete_move / __vector_schedule_cleanup: the
+// interrupt path tests move_in_progress without the vector lock, yet every move of a
+// busy irq is still completed by the first interrupt on its new vector (here: a move
+// after it is accepted, which a move in progress would refuse with EBUSY).
+#[test]
+fn irq_complete_move_completes_each_move_of_a_busy_line_and_msi() {
+    let m = machine();
+    let pin = m.x86.map_pin(&m.sys, &[9, EDGE_RISING]).unwrap();
+    let (pin_hits, _r1) = count(&m, pin, || {});
+    let msi = m.x86.msi_alloc(&m.sys, 0x30, 1).unwrap();
+    let (msi_hits, _r2) = count(&m, msi, || {});
+    for round in 0..8u32 {
+        let (pcpu, pvec) = m.x86.vector_of(&m.sys, pin).unwrap();
+        m.io.set_line(9, true).unwrap();
+        m.io.set_line(9, false).unwrap();
+        assert_eq!(cpu_entry(&m, pcpu), Ok(Some(pvec)), "round {round}");
+        let (mcpu, mvec) = m.x86.vector_of(&m.sys, msi).unwrap();
+        m.lapics.deliver_msi(&m.x86.msi_msg(&m.sys, msi).unwrap()).unwrap();
+        assert_eq!(cpu_entry(&m, mcpu), Ok(Some(mvec)), "round {round}");
+        // The interrupts completed any move in progress: the next move is accepted.
+        let next = CpuMask::single(CpuId((round + 1) % 4));
+        m.sys.irq_set_affinity(pin, &next).unwrap();
+        m.sys.irq_set_affinity(msi, &next).unwrap();
+    }
+    assert_eq!((pin_hits.load(Ordering::SeqCst), msi_hits.load(Ordering::SeqCst)), (8, 8));
+}

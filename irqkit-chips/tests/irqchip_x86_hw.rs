@@ -8,7 +8,8 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use irqkit_chips::irqchip::x86::{ModelX86Ports, X86Irq, X86Ports};
+use common::x86_ports::{HookedPorts, PortHooks};
+use irqkit_chips::irqchip::x86::{ModelX86Ports, X86Irq};
 use irqkit_chips::x86::ioapic::IoApic;
 use irqkit_chips::x86::msi::MsiMessage;
 use irqkit_chips::x86::{DeliveryMode, Destination, LapicSet};
@@ -18,41 +19,21 @@ use irqkit_core::{CpuId, CpuMask, IrqError, IrqSystem};
 
 const EDGE_RISING: u32 = 1;
 
-/// The model ports, restricted as a CPU on hardware is.
-struct HwPorts {
-    model: ModelX86Ports,
+/// Hardware-like hooks: a CPU reads only its own IRR; MSI writes are recorded.
+#[derive(Default)]
+struct HwHooks {
     msi_writes: Mutex<Vec<(u32, MsiMessage)>>,
 }
 
-impl X86Ports for HwPorts {
-    type Apic<'a> = <ModelX86Ports as X86Ports>::Apic<'a>;
-    type Io<'a> = <ModelX86Ports as X86Ports>::Io<'a>;
-    fn this_cpu(&self) -> u32 {
-        self.model.this_cpu()
-    }
-    fn num_cpus(&self) -> u32 {
-        self.model.num_cpus()
-    }
-    fn apic(&self) -> Self::Apic<'_> {
-        self.model.apic()
-    }
-    fn ioapic(&self) -> Self::Io<'_> {
-        self.model.ioapic()
-    }
-    fn acknowledge(&self) -> Option<u8> {
-        self.model.acknowledge()
-    }
-    fn vector_in_irr(&self, cpu: u32, vector: u8) -> bool {
-        assert_eq!(cpu, self.this_cpu(), "a CPU can read only its own IRR");
-        self.model.vector_in_irr(cpu, vector)
-    }
-    fn remote_irr(&self) -> bool {
-        false
-    }
-    fn write_msi_msg(&self, virq: u32, msg: &MsiMessage) {
+impl PortHooks for HwHooks {
+    const LOCAL_IRR_ONLY: bool = true;
+    fn write_msi_msg(&self, _model: &ModelX86Ports, virq: u32, msg: &MsiMessage) {
         self.msi_writes.lock().unwrap().push((virq, *msg));
     }
 }
+
+/// The model ports, restricted as a CPU on hardware is.
+type HwPorts = HookedPorts<HwHooks>;
 
 struct Machine {
     sys: Arc<IrqSystem>,
@@ -64,7 +45,7 @@ struct Machine {
 fn machine() -> Machine {
     let (sys, model) = common::x86_model_ports();
     let (lapics, io) = (model.lapics.clone(), model.ioapic.clone());
-    let x86 = X86Irq::new(&sys, HwPorts { model, msi_writes: Mutex::new(Vec::new()) }).unwrap();
+    let x86 = X86Irq::new(&sys, HwPorts { model, hooks: HwHooks::default() }).unwrap();
     Machine { sys, lapics, io, x86 }
 }
 
@@ -187,7 +168,7 @@ trait MsiWrites {
 
 impl MsiWrites for X86Irq<HwPorts> {
     fn shared_msi_writes(&self) -> Vec<(u32, MsiMessage)> {
-        self.ports().msi_writes.lock().unwrap().clone()
+        self.ports().hooks.msi_writes.lock().unwrap().clone()
     }
 }
 
@@ -220,4 +201,30 @@ fn ioapic_lock_keeps_concurrent_read_modify_writes_of_two_pins_apart() {
     let after: Vec<u64> = lines.iter().map(|(pin, _)| m.io.rte(*pin).unwrap()).collect();
     assert_eq!(after, before, "each entry ends as it began: unmasked, own vector and destination");
     assert_eq!(m.io.rte(10).unwrap(), untouched);
+}
+
+// arch/x86/kernel/apic/vector.c irq_complete_move → __vector_schedule_cleanup →
+// __vector_cleanup on the old CPU: with the lock-free move_in_progress test on the
+// interrupt path, a move is still completed by the first interrupt on the new vector
+// and its old vector released by the old CPU, move after move.
+#[test]
+fn irq_complete_move_still_completes_and_cleans_up_every_move() {
+    let m = machine();
+    let (virq, _reg) = edge_line(&m, 7);
+    for round in 0..6u32 {
+        let (old_cpu, _) = m.x86.vector_of(&m.sys, virq).unwrap();
+        let to = (old_cpu + 1 + round % 3) % 4;
+        move_to(&m, virq, to).unwrap();
+        let (cpu, vector) = m.x86.vector_of(&m.sys, virq).unwrap();
+        assert_eq!(cpu, to);
+        // A third CPU: moving back to `old_cpu` would be the allowed undo.
+        let third = (0..4).find(|c| *c != old_cpu && *c != to).unwrap();
+        let blocked = move_to(&m, virq, third);
+        assert!(matches!(blocked, Err(IrqError::Busy(_))), "round {round}: move in progress");
+        m.io.set_line(7, true).unwrap();
+        m.io.set_line(7, false).unwrap();
+        assert_eq!(on_cpu(&m, to, |ctx| m.x86.handle_irq(&m.sys, ctx)), Ok(Some(vector)));
+        assert!(on_cpu(&m, old_cpu, |_| m.x86.vector_cleanup()), "round {round}");
+        assert!(!on_cpu(&m, old_cpu, |_| m.x86.vector_cleanup()), "round {round}: released");
+    }
 }

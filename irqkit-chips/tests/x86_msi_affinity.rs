@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
+use common::x86_ports::{HookedPorts, PortHooks};
 use irqkit_chips::irqchip::x86::{
     msi_update_kind, ModelX86Ports, MsiMasking, MsiMoveStats, MsiUpdate, X86Irq, X86Ports,
 };
@@ -57,44 +58,22 @@ impl Device {
     }
 }
 
-struct Ports {
-    model: ModelX86Ports,
-    dev: Arc<Device>,
-}
+/// The device behind the model ports: it takes the messages written to it.
+struct DeviceHooks(Arc<Device>);
 
-impl X86Ports for Ports {
-    type Apic<'a> = <ModelX86Ports as X86Ports>::Apic<'a>;
-    type Io<'a> = <ModelX86Ports as X86Ports>::Io<'a>;
-    fn this_cpu(&self) -> u32 {
-        self.model.this_cpu()
-    }
-    fn num_cpus(&self) -> u32 {
-        self.model.num_cpus()
-    }
-    fn apic(&self) -> Self::Apic<'_> {
-        self.model.apic()
-    }
-    fn ioapic(&self) -> Self::Io<'_> {
-        self.model.ioapic()
-    }
-    fn acknowledge(&self) -> Option<u8> {
-        self.model.acknowledge()
-    }
-    fn vector_in_irr(&self, cpu: u32, vector: u8) -> bool {
-        self.model.vector_in_irr(cpu, vector)
-    }
-    fn write_msi_msg(&self, virq: u32, msg: &MsiMessage) {
-        self.dev.msgs.lock().unwrap().insert(virq, *msg);
-        if virq != self.dev.virq.load(Ordering::SeqCst) {
+impl PortHooks for DeviceHooks {
+    fn write_msi_msg(&self, model: &ModelX86Ports, virq: u32, msg: &MsiMessage) {
+        self.0.msgs.lock().unwrap().insert(virq, *msg);
+        if virq != self.0.virq.load(Ordering::SeqCst) {
             return;
         }
         let n = {
-            let mut w = self.dev.writes.lock().unwrap();
+            let mut w = self.0.writes.lock().unwrap();
             w.push(*msg);
             w.len()
         };
         let fire = {
-            let mut f = self.dev.fire_after.lock().unwrap();
+            let mut f = self.0.fire_after.lock().unwrap();
             let hit = *f == Some(n);
             if hit {
                 *f = None;
@@ -102,10 +81,12 @@ impl X86Ports for Ports {
             hit
         };
         if fire {
-            self.dev.raise(&self.model.lapics);
+            self.0.raise(&model.lapics);
         }
     }
 }
+
+type Ports = HookedPorts<DeviceHooks>;
 
 /// One handler run: its CPU, the events it consumed, the effective mask it saw, and
 /// the effective mask when its interrupt entry began (before a deferred move).
@@ -130,7 +111,7 @@ impl Machine {
         let lapics = model.lapics.clone();
         let platform: Arc<dyn Platform> = model.platform.clone();
         let dev = Arc::new(Device { virq: AtomicU32::new(u32::MAX), ..Device::default() });
-        let x86 = X86Irq::new(&sys, Ports { model, dev: dev.clone() }).unwrap();
+        let x86 = X86Irq::new(&sys, Ports { model, hooks: DeviceHooks(dev.clone()) }).unwrap();
         for (cpu, &n) in fillers.iter().enumerate() {
             for _ in 0..n {
                 let f = x86.msi_alloc(&sys, 0x100, 1).unwrap();

@@ -53,7 +53,7 @@ mod traps;
 mod virtio_rng;
 mod x86irq;
 
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use irqkit_core::CpuId;
 
@@ -93,9 +93,19 @@ fn cmdline_has(info: u32, word: &str) -> bool {
     }
 }
 
+/// TSC at `kmain`'s first instruction: the origin of the boot-time figure.
+static KMAIN_TSC: AtomicU64 = AtomicU64::new(0);
+
+/// Microseconds since `kmain` began, by the calibrated TSC (boot-time report).
+pub fn boot_elapsed_us() -> u64 {
+    let d = arch::rdtsc().saturating_sub(KMAIN_TSC.load(Ordering::Relaxed));
+    (d as u128 * 1000 / lapic::tsc_per_ms().max(1) as u128) as u64
+}
+
 /// The bootstrap CPU's Rust entry, called by `boot_long_mode`.
 #[no_mangle]
 extern "C" fn kmain(magic: u32, info: u32) -> ! {
+    KMAIN_TSC.store(arch::rdtsc(), Ordering::Relaxed);
     heap::init();
     serial::init();
     kprintln!("irqkit-kernel-x86: booting (multiboot magic {:#x})", magic);

@@ -68,6 +68,10 @@ pub fn execute(cmd: &str) -> bool {
 
 /// Reads commands from COM1 (through the IRQ 4 thread's ring) for ever.
 pub fn run() -> ! {
+    // Read before printing anything, so the figure is kernel work, not serial output;
+    // `run.sh --boot-time` parses this line.
+    let us = crate::boot_elapsed_us();
+    kprintln!("boot: {}.{:03} ms from kmain to the shell prompt (TSC)", us / 1000, us % 1000);
     kprintln!("irqkit shell; {}", HELP);
     let mut line = String::new();
     kprint!("# ");

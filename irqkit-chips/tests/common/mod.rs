@@ -3,6 +3,8 @@
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
 
+pub mod x86_ports;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 

@@ -27,9 +27,14 @@ impl<P: X86Ports> X86Shared<P> {
 
 impl<P: X86Ports> X86Irq<P> {
     /// `irq_complete_move` + vector cleanup once the first interrupt hit the new CPU.
+    /// Called on every device interrupt, so the common case (no move of `virq` in
+    /// progress) is one lock-free load; only a moving irq takes the vector lock.
     pub(super) fn complete_move(&self, virq: u32, cpu: u32) {
         let s = &self.shared;
-        let mut apic = s.apic.lock();
+        if !s.moves.may_be_moving(virq) {
+            return;
+        }
+        let mut apic = s.lock_apic();
         let Some(a) = apic.get_mut(&virq) else { return };
         a.complete_move(cpu);
         let Some((old_cpu, old_vector)) = a.prev else { return };
@@ -39,7 +44,7 @@ impl<P: X86Ports> X86Irq<P> {
         if old_cpu == cpu || s.ports.remote_irr() {
             let in_irr = s.ports.vector_in_irr(old_cpu, old_vector);
             // Busy: still pending in the old APIC; the next interrupt retries.
-            let _ = a.cleanup(&s.matrix, &mut s.tables.lock(), in_irr);
+            let _ = s.moves.track(a, |a| a.cleanup(&s.matrix, &mut s.tables.lock(), in_irr));
         } else {
             s.schedule_cleanup(old_cpu);
         }
@@ -56,12 +61,14 @@ impl<P: X86Ports> X86Irq<P> {
         }
         s.cleanup_cpus.fetch_and(!(1 << cpu), Ordering::AcqRel);
         let mut busy = false;
-        let mut apic = s.apic.lock();
+        let mut apic = s.lock_apic();
         for a in apic.values_mut() {
             match a.prev {
                 Some((c, v)) if c == cpu && a.cleanup_pending => {
                     let in_irr = s.ports.vector_in_irr(c, v);
-                    busy |= a.cleanup(&s.matrix, &mut s.tables.lock(), in_irr).is_err();
+                    let tables = &s.tables;
+                    let r = s.moves.track(a, |a| a.cleanup(&s.matrix, &mut tables.lock(), in_irr));
+                    busy |= r.is_err();
                 }
                 _ => {}
             }

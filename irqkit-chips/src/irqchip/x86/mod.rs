@@ -17,15 +17,18 @@ use alloc::vec::Vec;
 
 use irqkit_core::irq::{IrqData, IrqDomain, RevMap};
 use irqkit_core::sync::atomic::AtomicU64;
-use irqkit_core::sync::SpinLock;
+use irqkit_core::sync::{SpinLock, SpinLockGuard};
 use irqkit_core::{CpuMask, IrqError, IrqSystem};
 
 mod cleanup;
 mod ioapic;
 mod irq;
 mod model_ports;
+mod move_flag;
 mod msi;
 mod msi_affinity;
+#[cfg(all(test, not(loom)))]
+mod tests;
 mod vector;
 
 pub use ioapic::{IoApicChip, IoApicDomainOps};
@@ -42,6 +45,7 @@ use crate::x86::msi::MsiMessage;
 use crate::x86::vector::VectorTable;
 use crate::x86::vector_domain::ApicIrq;
 use crate::x86::VectorMatrix;
+use move_flag::MoveFlags;
 use msi::MsiEntry;
 use msi_affinity::MsiStatCounters;
 
@@ -95,7 +99,14 @@ pub(crate) struct X86Shared<P: X86Ports> {
     pub(crate) matrix: VectorMatrix,
     pub(crate) io: IoApicDriver,
     /// Lock order: `apic` before `tables`. Task-context users mask interrupts first.
-    pub(crate) apic: SpinLock<BTreeMap<u32, ApicIrq>>,
+    /// Taken through [`X86Shared::lock_apic`]; every change of an irq's
+    /// `move_in_progress` goes through [`MoveFlags::track`] under it.
+    apic: SpinLock<BTreeMap<u32, ApicIrq>>,
+    /// Which irqs have a vector move in progress, readable without `apic`.
+    pub(crate) moves: MoveFlags,
+    /// How often `apic` was taken (tests check the interrupt path's fast case).
+    #[cfg(test)]
+    pub(crate) apic_locks: core::sync::atomic::AtomicU32,
     pub(crate) tables: SpinLock<Vec<VectorTable>>,
     pub(crate) pins: SpinLock<BTreeMap<u32, (u32, Trigger)>>,
     pub(crate) msi: SpinLock<BTreeMap<u32, MsiEntry>>,
@@ -117,16 +128,25 @@ impl<P: X86Ports> X86Shared<P> {
         }
     }
 
+    /// Takes the vector map lock (Linux's `vector_lock`).
+    pub(crate) fn lock_apic(&self) -> SpinLockGuard<'_, BTreeMap<u32, ApicIrq>> {
+        #[cfg(test)]
+        self.apic_locks.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        self.apic.lock()
+    }
+
     pub(crate) fn target(&self, virq: u32) -> Option<(u32, u8)> {
-        self.apic.lock().get(&virq).map(|a| (a.cpu, a.vector))
+        self.lock_apic().get(&virq).map(|a| (a.cpu, a.vector))
     }
 
     /// Moves `virq`'s vector to a CPU of `mask`; returns the new target.
     pub(crate) fn move_vector(&self, virq: u32, mask: &CpuMask) -> Result<(u32, u8), IrqError> {
         let bits = mask.iter().filter(|c| c.0 < 64).fold(0u64, |m, c| m | 1 << c.0);
-        let mut apic = self.apic.lock();
+        let mut apic = self.lock_apic();
         let a = apic.get_mut(&virq).ok_or(IrqError::NotFound("irq has no vector"))?;
-        a.set_affinity(&self.matrix, &mut self.tables.lock(), bits, self.online())?;
+        let online = self.online();
+        self.moves
+            .track(a, |a| a.set_affinity(&self.matrix, &mut self.tables.lock(), bits, online))?;
         if let (Some((old, _)), true) = (a.prev, a.cleanup_pending) {
             // A move back before any interrupt: the abandoned vector waits on its CPU.
             self.schedule_cleanup(old);
@@ -177,6 +197,9 @@ impl<P: X86Ports> X86Irq<P> {
             msi: SpinLock::new(BTreeMap::new()),
             io_lock: SpinLock::new(()),
             cleanup_cpus: AtomicU64::new(0),
+            moves: MoveFlags::new(),
+            #[cfg(test)]
+            apic_locks: core::sync::atomic::AtomicU32::new(0),
             msi_stats: MsiStatCounters::default(),
         });
         let ops = Arc::new(VectorDomainOps(shared.clone()));

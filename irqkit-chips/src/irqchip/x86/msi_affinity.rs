@@ -114,7 +114,7 @@ impl<P: X86Ports> X86Shared<P> {
         {
             // The vector lock (here: `apic` then `tables`): nobody may hand out or
             // clean up this CPU's slot for the new vector meanwhile.
-            let _vector_lock = self.apic.lock();
+            let _vector_lock = self.lock_apic();
             if let Some(t) = self.tables.lock().get_mut(this_cpu as usize) {
                 t.mark_retriggered(new.1);
             }

@@ -59,7 +59,7 @@ impl<P: X86Ports> DomainOps for VectorDomainOps<P> {
         let s = &self.0;
         for v in virq..virq + nr {
             let r = irqs_off(sys, || {
-                let mut apic = s.apic.lock();
+                let mut apic = s.lock_apic();
                 let a = ApicIrq::assign(&s.matrix, &mut s.tables.lock(), v, !0, s.online())?;
                 apic.insert(v, a);
                 Ok(())
@@ -78,9 +78,10 @@ impl<P: X86Ports> DomainOps for VectorDomainOps<P> {
     fn free(&self, sys: &IrqSystem, _domain: &IrqDomain, virq: u32, nr: u32) {
         let s = &self.0;
         irqs_off(sys, || {
-            let mut apic = s.apic.lock();
+            let mut apic = s.lock_apic();
             for v in virq..virq.saturating_add(nr) {
                 if let Some(a) = apic.remove(&v) {
+                    s.moves.forget(&a);
                     a.free(&s.matrix, &mut s.tables.lock());
                 }
             }
