@@ -27,6 +27,10 @@ impl Platform for KernelPlatform {
         Some(CpuId(percpu::this_cpu() as u32))
     }
 
+    fn current_cpu_fn(&self) -> Option<fn() -> Option<CpuId>> {
+        Some(|| Some(CpuId(percpu::this_cpu() as u32)))
+    }
+
     fn now_ns(&self) -> u64 {
         lapic::now_ns()
     }
