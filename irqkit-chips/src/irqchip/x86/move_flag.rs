@@ -131,7 +131,7 @@ mod tests {
     }
 }
 
-#[cfg(loom)]
+#[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
     use irqkit_core::sync::atomic::AtomicBool;
