@@ -379,3 +379,33 @@ fn bad_input_sleeping_calls_off_the_machine_are_wrong_context() {
     assert!(matches!(sys.destroy_workqueue(&task, &wq), Err(IrqError::WrongContext(_))));
     assert!(matches!(msleep(&sys, &task, 1), Err(IrqError::WrongContext(_))));
 }
+
+// wq_worker_tick: each tick that finds a kworker inside a work function charges one
+// tick of CPU time to that function's workqueue (the pwq's PWQ_STAT_CPU_TIME), and to
+// no other: the charge follows the item the worker runs at the tick.
+#[test]
+fn the_tick_charges_cpu_time_to_the_running_items_workqueue() {
+    let m = machine();
+    let sys = m.sys().clone();
+    let busy = sys.alloc_workqueue("busy", WQ_PERCPU, 0).unwrap();
+    let quick = sys.alloc_workqueue("quick", WQ_PERCPU, 0).unwrap();
+    let spin = Work::new(|s, _w, _t| {
+        let (j0, t0) = (s.jiffies(), Instant::now());
+        while s.jiffies().wrapping_sub(j0) < 20 && t0.elapsed().as_secs() < 20 {
+            std::hint::spin_loop();
+        }
+    });
+    let nop = Work::new(|_s, _w, _t| {});
+    let (s, b2, q2) = (sys.clone(), busy.clone(), quick.clone());
+    m.run_on(CpuId(0), move |t| {
+        s.queue_work(&q2, &nop).unwrap();
+        s.flush_workqueue(t, &q2).unwrap();
+        s.queue_work(&b2, &spin).unwrap();
+        s.flush_workqueue(t, &b2).unwrap();
+    })
+    .unwrap();
+    let tick = 1_000_000; // HZ=1000
+    let charged = busy.stats().cpu_time_ns.load(Ordering::Relaxed);
+    assert!(charged >= 5 * tick, "20 jiffies of spinning charged only {charged} ns");
+    assert!(quick.stats().cpu_time_ns.load(Ordering::Relaxed) <= tick);
+}

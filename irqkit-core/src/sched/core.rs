@@ -461,9 +461,9 @@ impl IrqSystem {
         if resched {
             self.this_cpu().set_need_resched(true);
         }
-        if curr.hooks.is_some() {
+        if let Some(h) = curr.hooks.as_ref() {
             // Linux's scheduler_tick calls wq_worker_tick for kworkers.
-            crate::workqueue::wq_worker_tick(self, &curr);
+            h.tick(&curr);
         }
     }
 

@@ -12,4 +12,8 @@ pub trait SchedHooks: Send + Sync {
     fn sleeping(&self, thread: &Thread);
     /// `thread` runs again after having blocked. Called in its own context.
     fn running(&self, thread: &Thread);
+    /// The tick found `thread` running (Linux's `scheduler_tick` → `wq_worker_tick`).
+    /// Called in hard-interrupt context on the thread's own CPU, with the thread
+    /// interrupted, so the callee may read state only that thread writes.
+    fn tick(&self, _thread: &Thread) {}
 }

@@ -23,7 +23,7 @@ use crate::cpu::{CpuId, CpuMask, SoftIrq};
 use crate::irq_work::{IrqWork, IRQ_WORK_HARD_IRQ};
 use crate::sched::WaitQueue;
 use crate::softirq::SoftirqVec;
-use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64};
 use crate::IrqSystem;
 
 /// `BH_WORKER_RESTARTS`: works one softirq invocation of a BH pool may start. Ten, as
@@ -79,6 +79,7 @@ impl Worker {
             thread_id: AtomicU64::new(0),
             rescuer: false,
             current_at: AtomicU64::new(0),
+            current_stats: AtomicPtr::new(core::ptr::null_mut()),
             slot_hint: AtomicU32::new(0),
         })
     }

@@ -5,12 +5,13 @@ use alloc::format;
 use alloc::sync::{Arc, Weak};
 
 use super::pool::{Pool, WorkerSlot};
+use super::process::wq_worker_tick;
 use super::worker::{
     worker_thread, Worker, WORKER_IDLE, WORKER_NOT_RUNNING, WORKER_PREP, WORKER_UNBOUND,
 };
 use crate::cpu::CpuMask;
 use crate::sched::{Affinity, KthreadSpec, Policy, SchedHooks, Thread, WaitQueue};
-use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use crate::{IrqError, IrqSystem};
 
 /// The scheduler hooks of one worker (`wq_worker_sleeping` / `wq_worker_running`).
@@ -53,6 +54,11 @@ impl SchedHooks for WorkerHooks {
         }
         // "Ran for the threshold without sleeping" counts from here.
         w.current_at.store(sys.now_ns(), Ordering::Relaxed);
+    }
+
+    fn tick(&self, _thread: &Thread) {
+        let (Some(w), Some(sys)) = (self.worker.upgrade(), self.sys.upgrade()) else { return };
+        wq_worker_tick(&sys, &w);
     }
 }
 
@@ -101,6 +107,7 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
             thread_id: AtomicU64::new(0),
             rescuer: false,
             current_at: AtomicU64::new(0),
+            current_stats: AtomicPtr::new(core::ptr::null_mut()),
             slot_hint: AtomicU32::new(0),
         });
         g.workers.push(WorkerSlot {

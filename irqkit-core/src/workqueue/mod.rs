@@ -92,7 +92,6 @@ pub use attrs::WqAttrs;
 pub use bh::{BH_WORKER_NS, BH_WORKER_RESTARTS};
 pub use bh_work::{BhWork, BhWorkFn};
 pub use flags::*;
-pub(crate) use process::wq_worker_tick;
 pub use scope::{AffinityScope, CpuTopo, CpuTopology, WQ_CACHE_SHARD_SIZE_DFL};
 pub use system_wqs::SystemWqs;
 pub use work::{work_inner_size, DelayedWork, Work, WorkFn};

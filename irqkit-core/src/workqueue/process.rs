@@ -9,7 +9,6 @@ use super::pool_lock::PoolGuard;
 use super::work::WorkCtx;
 use super::worker::{Worker, WORKER_CPU_INTENSIVE, WORKER_NOT_RUNNING};
 use super::{WQ_CPU_INTENSIVE, WQ_MEM_RECLAIM};
-use crate::sched::Thread;
 use crate::sync::atomic::Ordering;
 use crate::IrqSystem;
 
@@ -73,7 +72,9 @@ fn process_one_work<'a>(
     drop(g);
     drop(prev);
     kick.wake(sys);
+    w.current_stats.store(core::ptr::from_ref(&wq.stats).cast_mut(), Ordering::Relaxed);
     let ok = sys.wq.run_guarded(&mut || work.call(sys, ctx));
+    w.current_stats.store(core::ptr::null_mut(), Ordering::Relaxed);
     if !ok {
         wq.stats.panicked.fetch_add(1, Ordering::Relaxed);
         sys.wq.log(
@@ -135,34 +136,39 @@ pub(crate) const CURRENT_AT_UNSTAMPED: u64 = u64::MAX;
 /// CPU_TIME), and the first tick that sees an item stamps its start, so an item
 /// that has run `wq_cpu_intensive_thresh_us` (give or take a tick) without
 /// sleeping leaves concurrency management and the pool starts its next item.
-pub(crate) fn wq_worker_tick(sys: &IrqSystem, curr: &Thread) {
-    let Some(w) = sys.wq.workers.lock_irqsave(sys).get(&curr.id()).cloned() else { return };
+///
+/// Lock-free unless it flags the worker: the tick runs on the worker's CPU with the
+/// worker interrupted, so the worker's own fields hold still; the pool lock is
+/// taken only to set WORKER_CPU_INTENSIVE and kick the pool, as in Linux.
+pub(crate) fn wq_worker_tick(sys: &IrqSystem, w: &Worker) {
     if w.is_rescuer() {
         return;
     }
-    let Some(pool) = w.pool.upgrade() else { return };
-    let now = sys.now_ns();
+    let stats = w.current_stats.load(Ordering::Relaxed);
+    // SAFETY: non-null only between the worker's store before the call and its
+    // clear after it, while the worker holds a handle on the workqueue; the worker
+    // is interrupted by this tick, so it is at neither store and the handle lives.
+    let Some(stats) = (unsafe { stats.as_ref() }) else { return };
     let tick_ns = 1_000_000_000 / u64::from(sys.config().hz.max(1));
-    let mut g = pool.lock(sys);
-    let Some(wq) = g.slot(&w).and_then(|s| s.current.as_ref().map(|c| c.wq.clone())) else {
-        return;
-    };
-    wq.stats.cpu_time_ns.fetch_add(tick_ns, Ordering::Relaxed);
+    stats.cpu_time_ns.fetch_add(tick_ns, Ordering::Relaxed);
     let thresh_ns = sys.wq.cpu_intensive_thresh_us.load(Ordering::Relaxed) * 1000;
     if thresh_ns == 0 || w.flags() & WORKER_NOT_RUNNING != 0 {
         return;
     }
+    let now = sys.now_ns();
     let at = w.current_at.load(Ordering::Relaxed);
     if at == CURRENT_AT_UNSTAMPED {
-        // Under the pool lock the worker cannot be between items: this is the
-        // start of the item it runs now (or of its wake-up) to within a tick.
+        // The worker is inside the call: this is the start of the item it runs now
+        // (or of its wake-up) to within a tick.
         w.current_at.store(now, Ordering::Relaxed);
         return;
     }
     if now.saturating_sub(at) < thresh_ns {
         return;
     }
-    g.worker_set_flags(&w, WORKER_CPU_INTENSIVE);
-    wq.stats.cpu_intensive.fetch_add(1, Ordering::Relaxed);
+    let Some(pool) = w.pool.upgrade() else { return };
+    let mut g = pool.lock(sys);
+    g.worker_set_flags(w, WORKER_CPU_INTENSIVE);
+    stats.cpu_intensive.fetch_add(1, Ordering::Relaxed);
     g.kick(sys);
 }

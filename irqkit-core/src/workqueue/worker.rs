@@ -15,9 +15,10 @@ use super::pool::Pool;
 use super::pool_lock::PoolGuard;
 use super::process::{process_scheduled, send_mayday, take_retired};
 use super::work::WorkCtx;
+use super::wq::WqStats;
 use crate::cpu::Task;
 use crate::sched::{ThreadId, WaitQueue};
-use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use crate::IrqSystem;
 
 /// `WORKER_DIE`: the idle reaper told this worker to exit.
@@ -60,6 +61,11 @@ pub(crate) struct Worker {
     /// When the current item started or last woke (CPU-intensive detection);
     /// `u64::MAX` while an item is being started (the tick then sees no run time).
     pub(crate) current_at: AtomicU64,
+    /// The counters of the workqueue whose function runs now, null outside the call
+    /// (Linux's `current_pwq` as the tick reads it). Written only by the worker, read
+    /// only by the tick on the worker's CPU while it is interrupted, so the pointee
+    /// is kept alive by the worker's own handle for every read.
+    pub(crate) current_stats: AtomicPtr<WqStats>,
     /// Where this worker's slot last was in the pool's worker list: checked, then
     /// used, so the per-item lookups under the pool lock skip the scan.
     pub(crate) slot_hint: AtomicU32,
@@ -98,6 +104,7 @@ impl Worker {
             thread_id: AtomicU64::new(thread.0),
             rescuer: true,
             current_at: AtomicU64::new(0),
+            current_stats: AtomicPtr::new(core::ptr::null_mut()),
             slot_hint: AtomicU32::new(0),
         })
     }
