@@ -78,7 +78,7 @@ impl Worker {
             last_active_ns: AtomicU64::new(0),
             thread_id: AtomicU64::new(0),
             rescuer: false,
-            current_at: AtomicU64::new(0),
+            ran_ticks: AtomicU32::new(0),
             current_stats: AtomicPtr::new(core::ptr::null_mut()),
             slot_hint: AtomicU32::new(0),
         })

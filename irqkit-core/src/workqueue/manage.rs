@@ -53,7 +53,7 @@ impl SchedHooks for WorkerHooks {
             g.nr_running += 1;
         }
         // "Ran for the threshold without sleeping" counts from here.
-        w.current_at.store(sys.now_ns(), Ordering::Relaxed);
+        w.ran_ticks.store(0, Ordering::Relaxed);
     }
 
     fn tick(&self, _thread: &Thread) {
@@ -106,7 +106,7 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
             last_active_ns: AtomicU64::new(sys.now_ns()),
             thread_id: AtomicU64::new(0),
             rescuer: false,
-            current_at: AtomicU64::new(0),
+            ran_ticks: AtomicU32::new(0),
             current_stats: AtomicPtr::new(core::ptr::null_mut()),
             slot_hint: AtomicU32::new(0),
         });

@@ -43,8 +43,9 @@
 //!   once; a runtime that keeps running an offline CPU's current thread until it
 //!   blocks (the hosted machine) has that worker finish its current item there and
 //!   hand the rest of the pool to a worker on an online CPU.
-//! - CPU-intensive detection measures wall time since the item started or last
-//!   woke (Linux measures the task's CPU time).
+//! - CPU-intensive detection counts the ticks that found the worker running since
+//!   the item started or it last woke: CPU time to within a tick (Linux reads the
+//!   task's exact `sum_exec_runtime`).
 //! - The rescuer is an unbound thread; it does not migrate to the CPU of the pool it
 //!   helps, so a rescued per-CPU work may run on another CPU.
 //! - No watchdog, no `queue_rcu_work`, no `queue_work_node`, no flush-dependency

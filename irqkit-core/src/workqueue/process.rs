@@ -40,9 +40,8 @@ fn process_one_work<'a>(
 ) -> PoolGuard<'a> {
     let cpu_intensive = item.wq.flags & WQ_CPU_INTENSIVE != 0;
     // No clock read per item (two cost as much as an empty work on a hosted
-    // runtime): the first tick that finds this item running stamps its start, as
-    // Linux's tick-driven `wq_worker_tick` samples run time (see there).
-    w.current_at.store(CURRENT_AT_UNSTAMPED, Ordering::Relaxed);
+    // runtime): run time is counted in ticks, as Linux's `wq_worker_tick` samples it.
+    w.ran_ticks.store(0, Ordering::Relaxed);
     let work = item.work.clone();
     let wq = item.wq.clone();
     let color = item.color;
@@ -127,15 +126,13 @@ pub(crate) fn send_mayday(sys: &IrqSystem, g: &PoolInner) {
     }
 }
 
-/// [`Worker::current_at`] of an item that no tick has seen running yet.
-pub(crate) const CURRENT_AT_UNSTAMPED: u64 = u64::MAX;
-
 /// `wq_worker_tick`, called from the tick for a worker thread on its CPU. As in
 /// Linux, run time is sampled here rather than clocked per item: the item running
 /// now is charged one tick of `cpu_time_ns` (Linux adds TICK_USEC to the pwq's
-/// CPU_TIME), and the first tick that sees an item stamps its start, so an item
-/// that has run `wq_cpu_intensive_thresh_us` (give or take a tick) without
-/// sleeping leaves concurrency management and the pool starts its next item.
+/// CPU_TIME), and an item that has been found running for
+/// `wq_cpu_intensive_thresh_us` worth of ticks since it started or last woke (its
+/// CPU time to within a tick, as Linux's `sum_exec_runtime - current_at`) leaves
+/// concurrency management, and the pool starts its next item.
 ///
 /// Lock-free unless it flags the worker: the tick runs on the worker's CPU with the
 /// worker interrupted, so the worker's own fields hold still; the pool lock is
@@ -155,15 +152,9 @@ pub(crate) fn wq_worker_tick(sys: &IrqSystem, w: &Worker) {
     if thresh_ns == 0 || w.flags() & WORKER_NOT_RUNNING != 0 {
         return;
     }
-    let now = sys.now_ns();
-    let at = w.current_at.load(Ordering::Relaxed);
-    if at == CURRENT_AT_UNSTAMPED {
-        // The worker is inside the call: this is the start of the item it runs now
-        // (or of its wake-up) to within a tick.
-        w.current_at.store(now, Ordering::Relaxed);
-        return;
-    }
-    if now.saturating_sub(at) < thresh_ns {
+    let ran = w.ran_ticks.load(Ordering::Relaxed) + 1;
+    w.ran_ticks.store(ran, Ordering::Relaxed);
+    if u64::from(ran) * tick_ns < thresh_ns {
         return;
     }
     let Some(pool) = w.pool.upgrade() else { return };

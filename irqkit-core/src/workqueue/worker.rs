@@ -58,9 +58,10 @@ pub(crate) struct Worker {
     pub(crate) last_active_ns: AtomicU64,
     pub(crate) thread_id: AtomicU64,
     pub(crate) rescuer: bool,
-    /// When the current item started or last woke (CPU-intensive detection);
-    /// `u64::MAX` while an item is being started (the tick then sees no run time).
-    pub(crate) current_at: AtomicU64,
+    /// Ticks that found this worker running its current item since the item started
+    /// or the worker last woke: its CPU time, sampled (CPU-intensive detection).
+    /// Written by the worker and by the tick that interrupts it, never at once.
+    pub(crate) ran_ticks: AtomicU32,
     /// The counters of the workqueue whose function runs now, null outside the call
     /// (Linux's `current_pwq` as the tick reads it). Written only by the worker, read
     /// only by the tick on the worker's CPU while it is interrupted, so the pointee
@@ -103,7 +104,7 @@ impl Worker {
             last_active_ns: AtomicU64::new(0),
             thread_id: AtomicU64::new(thread.0),
             rescuer: true,
-            current_at: AtomicU64::new(0),
+            ran_ticks: AtomicU32::new(0),
             current_stats: AtomicPtr::new(core::ptr::null_mut()),
             slot_hint: AtomicU32::new(0),
         })
