@@ -403,7 +403,8 @@ fn drain_refuses_outside_queueing_but_allows_chaining() {
 }
 
 // kernel/workqueue.c rescuer_thread / send_mayday: when worker creation fails, the
-// rescuer of a WQ_MEM_RECLAIM workqueue runs its works so the pool makes progress.
+// rescuer of a WQ_MEM_RECLAIM workqueue runs its works so the pool makes progress,
+// attached to the pool (worker_attach_to_pool), so on the pool's CPU.
 #[test]
 fn rescuer_makes_progress_when_worker_creation_fails() {
     let m = machine();
@@ -424,8 +425,11 @@ fn rescuer_makes_progress_when_worker_creation_fails() {
     });
     let by_rescuer = Arc::new(AtomicBool::new(false));
     let (ev, br) = (event.clone(), by_rescuer.clone());
+    let on_cpu0 = Arc::new(AtomicBool::new(false));
+    let oc = on_cpu0.clone();
     let b = Work::new(move |s, _w, _t| {
         br.store(s.current_is_workqueue_rescuer(), Ordering::SeqCst);
+        oc.store(s.current_cpu() == Some(CpuId(0)), Ordering::SeqCst);
         ev.store(true, Ordering::SeqCst);
     });
     sys.queue_work_on(Some(CpuId(0)), &plain, &a).unwrap();
@@ -446,6 +450,8 @@ fn rescuer_makes_progress_when_worker_creation_fails() {
     sys.queue_work_on(Some(CpuId(0)), &reclaim, &b).unwrap();
     common::wait_until("B ran", || event.load(Ordering::SeqCst));
     assert!(by_rescuer.load(Ordering::SeqCst), "B ran in the rescuer");
+    // worker_attach_to_pool: the rescuer took the per-CPU pool's affinity.
+    assert!(on_cpu0.load(Ordering::SeqCst), "the rescued per-CPU work ran on its CPU");
     assert!(reclaim.stats().mayday.load(Ordering::Relaxed) >= 1);
     assert!(reclaim.stats().rescued.load(Ordering::Relaxed) >= 1);
     sys.wq_inject_create_failure(false);

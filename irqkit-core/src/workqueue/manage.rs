@@ -64,7 +64,7 @@ impl SchedHooks for WorkerHooks {
 
 /// Where a worker of `pool` may run now (`unbound`: the per-CPU pool is
 /// disassociated).
-fn worker_affinity(sys: &IrqSystem, pool: &Pool, unbound: bool) -> Affinity {
+pub(super) fn worker_affinity(sys: &IrqSystem, pool: &Pool, unbound: bool) -> Affinity {
     match pool.cpu {
         Some(c) if !unbound => Affinity::Bound(c),
         Some(c) => Affinity::Unbound(super::hotplug::unbound_mask(sys, c)),

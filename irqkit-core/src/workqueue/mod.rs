@@ -46,8 +46,9 @@
 //! - CPU-intensive detection counts the ticks that found the worker running since
 //!   the item started or it last woke: CPU time to within a tick (Linux reads the
 //!   task's exact `sum_exec_runtime`).
-//! - The rescuer is an unbound thread; it does not migrate to the CPU of the pool it
-//!   helps, so a rescued per-CPU work may run on another CPU.
+//! - The rescuer takes the affinity of the pool it helps, as Linux's
+//!   `worker_attach_to_pool` does, but an affinity change moves a thread only at a
+//!   wake-up here, so a rescuer on a CPU it may not use sleeps one tick to move.
 //! - No watchdog, no `queue_rcu_work`, no `queue_work_node`, no flush-dependency
 //!   checks beyond refusing to flush or cancel the running work from itself.
 //! - The manager sends mayday as soon as a creation attempt fails (Linux waits

@@ -4,24 +4,24 @@
 use alloc::format;
 use alloc::sync::Arc;
 
-use super::pool::WorkerSlot;
+use super::manage::worker_affinity;
+use super::pool::{Pool, WorkerSlot};
 use super::process::process_scheduled;
 use super::work::WorkCtx;
 use super::worker::Worker;
 use super::WqInner;
 use crate::cpu::CpuMask;
+use crate::cpu::Task;
 use crate::sched::{Affinity, KthreadSpec, Policy, Thread};
-use crate::{CpuId, IrqError, IrqSystem};
+use crate::timer::msleep;
+use crate::{IrqError, IrqSystem};
 
 /// Starts `kworker/R-<name>` (nice −20, any CPU).
 pub(crate) fn start_rescuer(
     sys: &Arc<IrqSystem>,
     wq: &Arc<WqInner>,
 ) -> Result<Arc<Thread>, IrqError> {
-    let mut m = CpuMask::new();
-    for i in 0..sys.nr_cpus() {
-        m.set(CpuId(i as u32));
-    }
+    let m = all_cpus(sys);
     let name = format!("kworker/R-{}", wq.name);
     let spec = KthreadSpec {
         name: name.clone(),
@@ -42,6 +42,7 @@ pub(crate) fn start_rescuer(
             }
             let Some(pid) = wq2.mayday_list.lock_irqsave(sys).pop_front() else { continue };
             let Some(pool) = sys.wq.pool_by_id(sys, pid) else { continue };
+            attach_to_pool_cpus(sys, task, &me, &pool);
             let w = Worker::new_rescuer(&pool, name.clone(), me.id());
             sys.wq.workers.lock_irqsave(sys).insert(me.id(), w.clone());
             let mut g = pool.lock(sys);
@@ -73,6 +74,30 @@ pub(crate) fn start_rescuer(
             g.kick(sys);
             drop(g);
             sys.wq.workers.lock_irqsave(sys).remove(&me.id());
+            // Detached: between rescues the rescuer may run anywhere again.
+            me.set_affinity(Affinity::Unbound(all_cpus(sys)));
         }
     })
+}
+
+/// `worker_attach_to_pool` for the rescuer: it takes the affinity the pool's own
+/// workers have, so a rescued per-CPU work runs on its CPU. Linux migrates the
+/// running rescuer at once; here an affinity change takes effect at a wake-up, so
+/// a rescuer on a CPU it may no longer use sleeps one tick and wakes where it may.
+fn attach_to_pool_cpus(sys: &IrqSystem, task: &Task, me: &Thread, pool: &Pool) {
+    let disassociated = pool.lock(sys).disassociated;
+    me.set_affinity(worker_affinity(sys, pool, disassociated));
+    // A few tries, not a loop: with no allowed CPU online the wake-up falls back to
+    // where we are, and rescuing there beats not rescuing.
+    for _ in 0..3 {
+        if !sys.current_cpu().is_some_and(|c| !me.allowed_on(c)) || me.should_stop() {
+            break;
+        }
+        let _ = msleep(sys, task, 1);
+    }
+}
+
+/// Every CPU of the machine.
+fn all_cpus(sys: &IrqSystem) -> CpuMask {
+    CpuMask::first_n(sys.nr_cpus())
 }
