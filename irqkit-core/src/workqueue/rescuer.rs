@@ -90,7 +90,8 @@ fn attach_to_pool_cpus(sys: &IrqSystem, task: &Task, me: &Thread, pool: &Pool) {
     // A few tries, not a loop: with no allowed CPU online the wake-up falls back to
     // where we are, and rescuing there beats not rescuing.
     for _ in 0..3 {
-        if !sys.current_cpu().is_some_and(|c| !me.allowed_on(c)) || me.should_stop() {
+        let placed = sys.current_cpu().map_or(true, |c| me.allowed_on(c));
+        if placed || me.should_stop() {
             break;
         }
         let _ = msleep(sys, task, 1);
