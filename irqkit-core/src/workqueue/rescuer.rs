@@ -90,7 +90,10 @@ fn attach_to_pool_cpus(sys: &IrqSystem, task: &Task, me: &Thread, pool: &Pool) {
     // A few tries, not a loop: with no allowed CPU online the wake-up falls back to
     // where we are, and rescuing there beats not rescuing.
     for _ in 0..3 {
-        let placed = sys.current_cpu().map_or(true, |c| me.allowed_on(c));
+        let placed = match sys.current_cpu() {
+            Some(c) => me.allowed_on(c),
+            None => true,
+        };
         if placed || me.should_stop() {
             break;
         }
