@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use irqkit_core::cpu::CpuMask;
@@ -69,6 +70,48 @@ fn affinity_scope_cache_keeps_work_on_the_queueing_cpus_llc() {
     let dump = m.sys().wq_dump();
     assert!(dump.contains("affinity_scope cache affinity_strict 1 pods [0-1] [2-3]"), "{dump}");
     assert!(dump.contains("unbound pod 2-3 strict"), "{dump}");
+}
+
+// kernel/workqueue.c kick_pool: a non-strict pool's workers may run anywhere, but
+// the wake-up is steered into the pod (`p->wake_cpu`), so with idle CPUs the work
+// runs on a CPU of the pod it was queued for.
+#[test]
+fn non_strict_scope_steers_the_woken_worker_into_its_pod() {
+    let m = machine();
+    let sys = m.sys().clone();
+    let wq = sys.alloc_workqueue("steered", WQ_UNBOUND, 0).unwrap();
+    sys.workqueue_set_affinity_scope(&wq, AffinityScope::Cpu, false).unwrap();
+    let ran = Arc::new(AtomicU32::new(u32::MAX));
+    let r2 = ran.clone();
+    let w = Work::new(move |s, _w, _t| r2.store(s.current_cpu().unwrap().0, Ordering::SeqCst));
+    // Every kworker of the unbound pools asleep: the pod's CPU is idle at the wake.
+    let settle = || {
+        common::wait_until("workers asleep", || {
+            sys.threads()
+                .iter()
+                .filter(|t| t.name().starts_with("kworker/u"))
+                .all(|t| t.state() == irqkit_core::sched::ThreadState::Sleeping)
+        })
+    };
+    let run = |cpu: u32| {
+        settle();
+        ran.store(u32::MAX, Ordering::SeqCst);
+        sys.queue_work_on(Some(CpuId(cpu)), &wq, &w).unwrap();
+        common::wait_until("work ran", || ran.load(Ordering::SeqCst) != u32::MAX);
+        ran.load(Ordering::SeqCst)
+    };
+    // Round 0 makes each pod's pool (on demand) and its first worker, which runs
+    // the work wherever it starts: it is never woken for it (as in Linux).
+    for cpu in 0..4 {
+        run(cpu);
+    }
+    // Queued from outside the machine: every CPU is idle at the wake-up.
+    for round in 1..4 {
+        for cpu in [3u32, 1, 2, 0] {
+            let on = run(cpu);
+            assert_eq!(on, cpu, "round {round}: queued for pod {cpu}, ran on CPU {on}");
+        }
+    }
 }
 
 // kernel/workqueue.c: scope "system" is one pod, so one shared pool serves every CPU

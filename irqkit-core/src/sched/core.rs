@@ -10,7 +10,6 @@ use super::{
     Affinity, KthreadSpec, Policy, RunQueue, RunQueueStats, Thread, ThreadId, ThreadState,
 };
 use crate::cpu::{CpuId, PerCpu, Task};
-use crate::platform::Ipi;
 use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::sync::SpinLock;
 use crate::{IrqError, IrqSystem};
@@ -21,7 +20,7 @@ const SLICE_TICKS_NICE0: u64 = 3;
 
 /// All run queues and the registry of live kernel threads.
 pub struct Scheduler {
-    rqs: PerCpu<SpinLock<RunQueue>>,
+    pub(super) rqs: PerCpu<SpinLock<RunQueue>>,
     threads: SpinLock<BTreeMap<ThreadId, Arc<Thread>>>,
     next_id: AtomicU64,
     shutdown: AtomicBool,
@@ -201,115 +200,6 @@ impl IrqSystem {
     pub fn kthread_stop_nowait(&self, t: &Arc<Thread>) {
         t.set_stop();
         self.wake_up_process(t);
-    }
-
-    /// Picks the CPU a waking thread goes to.
-    fn select_cpu(&self, t: &Thread) -> CpuId {
-        match t.affinity() {
-            Affinity::Bound(c) => c,
-            Affinity::Unbound(mask) => {
-                let online = self.online_mask().and(&mask);
-                let last = t.cpu();
-                let idle = |c: CpuId| {
-                    let rq = self.sched.rqs[c].lock();
-                    let curr_idle = rq.curr.as_ref().is_none_or(|c| c.policy() == Policy::Idle);
-                    curr_idle && rq.nr_queued() == 0
-                };
-                if online.contains(last) && idle(last) {
-                    return last;
-                }
-                if let Some(c) = online.iter().find(|c| idle(*c)) {
-                    return c;
-                }
-                if online.contains(last) {
-                    last
-                } else {
-                    online.first().or(mask.first()).unwrap_or(CpuId(0))
-                }
-            }
-        }
-    }
-
-    /// `wake_up_process`: makes a sleeping (or new) thread runnable. Returns false if
-    /// it was already runnable or dead. Safe from any context, also off the machine.
-    pub fn wake_up_process(&self, t: &Arc<Thread>) -> bool {
-        let flags = self.local_irq_save();
-        let wl = t.wake_lock.lock();
-        match t.state() {
-            ThreadState::Sleeping | ThreadState::New => {}
-            _ => {
-                drop(wl);
-                self.local_irq_restore(flags);
-                return false;
-            }
-        }
-        t.set_state(ThreadState::Runnable);
-        if t.on_cpu.load(Ordering::Acquire) {
-            // Still on its CPU between "going to sleep" and the switch: __schedule
-            // will see Runnable and keep it running.
-            drop(wl);
-            self.local_irq_restore(flags);
-            return true;
-        }
-        let target = self.select_cpu(t);
-        t.set_cpu(target);
-        let mut rq = self.sched.rqs[target].lock();
-        t.queued.store(true, Ordering::Relaxed);
-        rq.enqueue(t.clone(), false);
-        let curr_rank = rq.curr.as_ref().map(|c| c.policy().rank()).unwrap_or(0);
-        let preempt = t.policy().rank() > curr_rank;
-        drop(rq);
-        drop(wl);
-        let here = self.current_cpu();
-        if preempt {
-            self.resched_cpu(target, here);
-        }
-        self.local_irq_restore(flags);
-        if preempt && here == Some(target) {
-            self.preempt_check_resched();
-        }
-        true
-    }
-
-    /// Moves a queued (runnable, not running) thread off a CPU it may no longer run
-    /// on — after an affinity change, or because that CPU went offline — to the CPU
-    /// a wake-up would pick (`set_cpus_allowed_ptr` / `migrate_tasks`). A running
-    /// thread is left alone: it moves at its next wake-up. True if it moved.
-    pub fn migrate_queued_thread(&self, t: &Arc<Thread>) -> bool {
-        let flags = self.local_irq_save();
-        let wl = t.wake_lock.lock();
-        let from = t.cpu();
-        let stays = t.allowed_on(from) && self.cpu(from).is_ok_and(|c| c.online());
-        let moved = !stays
-            && t.state() == ThreadState::Runnable
-            && !t.on_cpu.load(Ordering::Acquire)
-            && self.sched.rqs.get(from).is_some_and(|rq| rq.lock().remove(t));
-        let mut target = from;
-        if moved {
-            target = self.select_cpu(t);
-            t.set_cpu(target);
-            let mut rq = self.sched.rqs[target].lock();
-            rq.enqueue(t.clone(), false);
-            let preempt = t.policy().rank() > rq.curr.as_ref().map_or(0, |c| c.policy().rank());
-            drop(rq);
-            if preempt {
-                self.resched_cpu(target, self.current_cpu());
-            }
-        }
-        drop(wl);
-        self.local_irq_restore(flags);
-        // Nowhere else to go (no allowed CPU online): it stayed where it was.
-        moved && target != from
-    }
-
-    /// Sets `need_resched` on `target` and kicks it if it is another CPU.
-    fn resched_cpu(&self, target: CpuId, here: Option<CpuId>) {
-        let cpu = &self.cpu(target).expect("target cpu exists");
-        cpu.set_need_resched(true);
-        if here != Some(target) {
-            // An offline CPU has nothing to preempt; ignore the error.
-            let _ = self.platform().send_ipi(target, Ipi::Reschedule);
-        }
     }
 
     /// Switches now if a reschedule is pending and the caller is preemptible.

@@ -18,6 +18,7 @@ mod hooks;
 mod runqueue;
 mod thread;
 mod wait;
+mod wake;
 
 pub use self::core::Scheduler;
 pub use hooks::SchedHooks;

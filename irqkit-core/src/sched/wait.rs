@@ -4,7 +4,7 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 
 use super::Thread;
-use crate::cpu::Task;
+use crate::cpu::{CpuMask, Task};
 use crate::sync::SpinLockIrq;
 use crate::{IrqError, IrqSystem};
 
@@ -74,6 +74,13 @@ impl WaitQueue {
     pub fn wake_all(&self, sys: &IrqSystem) -> usize {
         let all: VecDeque<_> = core::mem::take(&mut *self.waiters.lock_irqsave(sys));
         all.iter().filter(|t| sys.wake_up_process(t)).count()
+    }
+
+    /// Wakes every sleeper with a placement hint (see
+    /// [`IrqSystem::wake_up_process_prefer`]); returns how many were woken.
+    pub fn wake_all_prefer(&self, sys: &IrqSystem, prefer: &CpuMask) -> usize {
+        let all: VecDeque<_> = core::mem::take(&mut *self.waiters.lock_irqsave(sys));
+        all.iter().filter(|t| sys.wake_up_process_prefer(t, prefer)).count()
     }
 
     /// True if nobody sleeps here.

@@ -80,6 +80,7 @@ impl Worker {
             rescuer: false,
             ran_ticks: AtomicU32::new(0),
             current_stats: AtomicPtr::new(core::ptr::null_mut()),
+            wake_pod: None,
             slot_hint: AtomicU32::new(0),
         })
     }

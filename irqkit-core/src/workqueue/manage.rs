@@ -108,6 +108,7 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
             rescuer: false,
             ran_ticks: AtomicU32::new(0),
             current_stats: AtomicPtr::new(core::ptr::null_mut()),
+            wake_pod: (pool.cpu.is_none() && !pool.strict).then_some(pool.pod),
             slot_hint: AtomicU32::new(0),
         });
         g.workers.push(WorkerSlot {
@@ -143,7 +144,11 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
             if now != affinity {
                 t.set_affinity(now);
             }
-            sys.wake_up_process(&t);
+            // A non-strict pool's new worker starts in its pod, as later wake-ups do.
+            match &w.wake_pod {
+                Some(pod) => sys.wake_up_process_prefer(&t, pod),
+                None => sys.wake_up_process(&t),
+            };
             pool.nr_created.fetch_add(1, Ordering::Relaxed);
             Ok(())
         }

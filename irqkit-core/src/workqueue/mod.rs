@@ -34,10 +34,11 @@
 //!   is its own call, [`IrqSystem::cancel_bh_work_sync`] (busy-waits), because
 //!   `cancel_work_sync` takes `&Task`; `flush_work` of a BH work is task-only (Linux's
 //!   `__flush_work` sleeps there too).
-//! - Affinity scopes: a non-strict pool's workers may run on any CPU and get no
-//!   wake-up hint towards their pod (Linux's `wake_cpu`), so only strict scopes pin
-//!   work to the pod; a strict pool whose pod is all offline keeps its pwq and lets
-//!   its workers run on the online CPUs (Linux switches to the default pwq).
+//! - Affinity scopes: a non-strict pool's workers may run on any CPU; their
+//!   wake-ups are steered into the pod (Linux's `wake_cpu`, here
+//!   [`IrqSystem::wake_up_process_prefer`]), which the scheduler follows when a pod
+//!   CPU is idle. A strict pool whose pod is all offline keeps its pwq and lets its
+//!   workers run on the online CPUs (Linux switches to the default pwq).
 //!   max_active applies per pod pool, not per NUMA node.
 //! - CPU hotplug (`hotplug.rs`): Linux migrates a dying CPU's running kworker at
 //!   once; a runtime that keeps running an offline CPU's current thread until it

@@ -74,7 +74,7 @@ impl Kick {
     /// Issues the owed wake-up, if any (call it without the pool lock).
     pub(crate) fn wake(self, sys: &IrqSystem) {
         if let Kick::Wake(w) = self {
-            w.wait.wake_all(sys);
+            w.wake_claimed(sys);
         }
     }
 }
@@ -233,7 +233,7 @@ impl PoolInner {
             Kick::None => false,
             Kick::Done => true,
             Kick::Wake(w) => {
-                w.wait.wake_all(sys);
+                w.wake_claimed(sys);
                 true
             }
         }

@@ -16,7 +16,7 @@ use super::pool_lock::PoolGuard;
 use super::process::{process_scheduled, send_mayday, take_retired};
 use super::work::WorkCtx;
 use super::wq::WqStats;
-use crate::cpu::Task;
+use crate::cpu::{CpuMask, Task};
 use crate::sched::{ThreadId, WaitQueue};
 use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use crate::IrqSystem;
@@ -67,6 +67,10 @@ pub(crate) struct Worker {
     /// only by the tick on the worker's CPU while it is interrupted, so the pointee
     /// is kept alive by the worker's own handle for every read.
     pub(crate) current_stats: AtomicPtr<WqStats>,
+    /// A non-strict unbound pool's pod: its wake-ups steer the worker there, as
+    /// Linux's `kick_pool` sets `wake_cpu` (strict and per-CPU pools' workers are
+    /// confined by their affinity instead).
+    pub(crate) wake_pod: Option<CpuMask>,
     /// Where this worker's slot last was in the pool's worker list: checked, then
     /// used, so the per-item lookups under the pool lock skip the scan.
     pub(crate) slot_hint: AtomicU32,
@@ -106,6 +110,7 @@ impl Worker {
             rescuer: true,
             ran_ticks: AtomicU32::new(0),
             current_stats: AtomicPtr::new(core::ptr::null_mut()),
+            wake_pod: None,
             slot_hint: AtomicU32::new(0),
         })
     }
@@ -121,8 +126,16 @@ impl Worker {
     /// Wakes the worker from its idle wait (or makes the next wait return at once).
     pub(crate) fn wake(&self, sys: &IrqSystem) {
         if self.claim_wake() {
-            self.wait.wake_all(sys);
+            self.wake_claimed(sys);
         }
+    }
+
+    /// Issues a wake-up [`Worker::claim_wake`] handed to the caller.
+    pub(crate) fn wake_claimed(&self, sys: &IrqSystem) {
+        match &self.wake_pod {
+            Some(pod) => self.wait.wake_all_prefer(sys, pod),
+            None => self.wait.wake_all(sys),
+        };
     }
 
     /// The first kick since the worker went idle claims its wake-up (true: the
