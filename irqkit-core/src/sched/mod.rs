@@ -15,7 +15,9 @@
 
 mod core;
 mod hooks;
+mod kthread;
 mod runqueue;
+mod spec;
 mod thread;
 mod wait;
 mod wake;
@@ -23,5 +25,6 @@ mod wake;
 pub use self::core::Scheduler;
 pub use hooks::SchedHooks;
 pub use runqueue::{RunQueue, RunQueueStats};
-pub use thread::{Affinity, KthreadSpec, Policy, Thread, ThreadId, ThreadState};
+pub use spec::{Affinity, KthreadSpec, Policy, ThreadId, ThreadState};
+pub use thread::Thread;
 pub use wait::WaitQueue;

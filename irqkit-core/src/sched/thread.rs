@@ -1,121 +1,18 @@
 //! `Thread`: a kernel thread's scheduling identity — name, class, affinity, state.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
 use core::any::Any;
 use core::fmt;
 
+use once_cell::race::OnceBox;
+
 use crate::cpu::{CpuId, CpuMask};
 use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use crate::sync::SpinLock;
 
-use super::SchedHooks;
-
-/// A kernel thread's id, unique within one `IrqSystem`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ThreadId(pub u64);
-
-/// Scheduling class and priority.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
-    /// `SCHED_FIFO` with a priority 1..=99 (higher runs first).
-    Fifo(u8),
-    /// `SCHED_NORMAL` with a nice value -20..=19.
-    Normal(i8),
-    /// The per-CPU idle thread: runs only when nothing else can.
-    Idle,
-}
-
-impl Policy {
-    /// A rank for comparisons: FIFO 100+prio, normal 1, idle 0.
-    pub(crate) fn rank(&self) -> u32 {
-        match self {
-            Policy::Fifo(p) => 100 + *p as u32,
-            Policy::Normal(_) => 1,
-            Policy::Idle => 0,
-        }
-    }
-
-    /// The CFS load weight of a nice value (kernel/sched/core.c `sched_prio_to_weight`
-    /// is a 1.25× step per nice level; 1024 at nice 0).
-    pub fn weight(&self) -> u32 {
-        const W: [u32; 40] = [
-            88761, 71755, 56483, 46273, 36291, 29154, 23254, 18705, 14949, 11916, 9548, 7620, 6100,
-            4904, 3906, 3121, 2501, 1991, 1586, 1277, 1024, 820, 655, 526, 423, 335, 272, 215, 172,
-            137, 110, 87, 70, 56, 45, 36, 29, 23, 18, 15,
-        ];
-        match self {
-            Policy::Normal(n) => W[(*n as i32 + 20).clamp(0, 39) as usize],
-            _ => 1024,
-        }
-    }
-}
-
-/// Where a thread may run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Affinity {
-    /// Bound to one CPU (per-CPU kthreads: ksoftirqd, bound kworkers).
-    Bound(CpuId),
-    /// Any online CPU of the mask.
-    Unbound(CpuMask),
-}
-
-/// Lifecycle state of a thread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum ThreadState {
-    /// Created, not yet woken for the first time.
-    New = 0,
-    /// Running or runnable.
-    Runnable = 1,
-    /// Blocked: off every run queue until woken.
-    Sleeping = 2,
-    /// Finished; will never run again.
-    Dead = 3,
-}
-
-impl ThreadState {
-    fn from_u8(v: u8) -> Self {
-        match v {
-            0 => ThreadState::New,
-            1 => ThreadState::Runnable,
-            2 => ThreadState::Sleeping,
-            _ => ThreadState::Dead,
-        }
-    }
-}
-
-/// What to create: name, class, affinity, optional scheduler hooks.
-#[derive(Clone)]
-pub struct KthreadSpec {
-    /// Linux-style name (`ksoftirqd/0`, `irq/33-eth0`); at most 15 bytes are shown by
-    /// the host's `ps`, the full name by irqkit's views.
-    pub name: String,
-    /// Scheduling class.
-    pub policy: Policy,
-    /// Where it may run.
-    pub affinity: Affinity,
-    /// Sleep/run notifications (workqueue workers).
-    pub hooks: Option<Arc<dyn SchedHooks>>,
-}
-
-impl KthreadSpec {
-    /// A normal-class (nice 0) thread bound to `cpu`.
-    pub fn bound(name: impl Into<String>, cpu: CpuId) -> Self {
-        KthreadSpec {
-            name: name.into(),
-            policy: Policy::Normal(0),
-            affinity: Affinity::Bound(cpu),
-            hooks: None,
-        }
-    }
-
-    /// Sets the scheduling class.
-    pub fn policy(mut self, p: Policy) -> Self {
-        self.policy = p;
-        self
-    }
-}
+use super::{Affinity, KthreadSpec, Policy, SchedHooks, ThreadId, ThreadState};
 
 /// A kernel thread as the scheduler sees it.
 pub struct Thread {
@@ -144,7 +41,7 @@ pub struct Thread {
     percpu_smpboot: AtomicBool,
     nvcsw: AtomicU64,
     nivcsw: AtomicU64,
-    runtime: spin_once::Once<Arc<dyn Any + Send + Sync>>,
+    runtime: OnceBox<Arc<dyn Any + Send + Sync>>,
 }
 
 impl fmt::Debug for Thread {
@@ -173,7 +70,7 @@ impl Thread {
             percpu_smpboot: AtomicBool::new(false),
             nvcsw: AtomicU64::new(0),
             nivcsw: AtomicU64::new(0),
-            runtime: spin_once::Once::new(),
+            runtime: OnceBox::new(),
         };
         t.set_affinity(spec.affinity);
         t
@@ -308,7 +205,8 @@ impl Thread {
     /// Runtime-private data (the hosted runtime's parking word and OS thread id).
     /// Set once by the platform in `spawn_thread`.
     pub fn set_runtime_data(&self, data: Arc<dyn Any + Send + Sync>) {
-        self.runtime.call_once(|| data);
+        // A second call keeps the first value, as the contract says it never comes.
+        let _ = self.runtime.set(Box::new(data));
     }
 
     /// The runtime-private data, if set.
@@ -332,50 +230,5 @@ fn decode_policy(v: u32) -> Policy {
         1 => Policy::Fifo(v as u8),
         2 => Policy::Normal(v as u8 as i8),
         _ => Policy::Idle,
-    }
-}
-
-/// A minimal set-once cell (no_std, no dependency): the platform sets it once before
-/// the thread first runs.
-mod spin_once {
-    use crate::sync::atomic::{spin_hint, AtomicU8, Ordering};
-    use core::cell::UnsafeCell;
-
-    pub struct Once<T> {
-        state: AtomicU8,
-        val: UnsafeCell<Option<T>>,
-    }
-
-    // SAFETY: `val` is written once while `state` goes 0 -> 1 (exclusive by CAS) and only
-    // read after `state` is 2 (Acquire), so no read races a write.
-    unsafe impl<T: Send + Sync> Sync for Once<T> {}
-    // SAFETY: as above; moving the cell moves `T`, which is Send.
-    unsafe impl<T: Send> Send for Once<T> {}
-
-    impl<T> Once<T> {
-        pub fn new() -> Self {
-            Once { state: AtomicU8::new(0), val: UnsafeCell::new(None) }
-        }
-
-        pub fn call_once(&self, f: impl FnOnce() -> T) {
-            if self.state.compare_exchange(0, 1, Ordering::Acquire, Ordering::Acquire).is_ok() {
-                // SAFETY: the CAS made us the only writer; readers wait for state 2.
-                unsafe { *self.val.get() = Some(f()) };
-                self.state.store(2, Ordering::Release);
-            } else {
-                while self.state.load(Ordering::Acquire) != 2 {
-                    spin_hint();
-                }
-            }
-        }
-
-        pub fn get(&self) -> Option<&T> {
-            if self.state.load(Ordering::Acquire) == 2 {
-                // SAFETY: state 2 means the single write finished and is visible.
-                unsafe { (*self.val.get()).as_ref() }
-            } else {
-                None
-            }
-        }
     }
 }
