@@ -114,6 +114,35 @@ fn non_strict_scope_steers_the_woken_worker_into_its_pod() {
     }
 }
 
+// kernel/workqueue.c queue_work_node: the work goes to a CPU of the named node (the
+// first online one when the caller is not on it), so with affinity scope "numa" it
+// runs in that node's pod. Nodes here: {0,1} and {2,3}.
+#[test]
+fn queue_work_node_runs_the_work_on_the_named_node() {
+    let m = Machine::new(MachineConfig { nr_cpus: 4, hz: 1000, ..Default::default() }).unwrap();
+    let topo =
+        CpuTopology { cpus: (0..4).map(|c| CpuTopo { core: c, llc: c, node: c / 2 }).collect() };
+    let sys = m.sys().clone();
+    sys.wq_set_cpu_topology(topo).unwrap();
+    let wq = sys.alloc_workqueue("numa", WQ_UNBOUND, 0).unwrap();
+    sys.workqueue_set_affinity_scope(&wq, AffinityScope::Numa, true).unwrap();
+    let ran = Arc::new(AtomicU32::new(u32::MAX));
+    let r2 = ran.clone();
+    let w = Work::new(move |s, _w, _t| r2.store(s.current_cpu().unwrap().0, Ordering::SeqCst));
+    for node in [1u32, 0, 1] {
+        ran.store(u32::MAX, Ordering::SeqCst);
+        // From outside the machine: the caller is on no node.
+        assert_eq!(sys.queue_work_node(node, &wq, &w), Ok(true));
+        common::wait_until("work ran", || ran.load(Ordering::SeqCst) != u32::MAX);
+        let on = ran.load(Ordering::SeqCst);
+        assert_eq!(on / 2, node, "queued for node {node}, ran on CPU {on}");
+    }
+    assert!(sys.wq_drain_log().is_empty(), "an unbound workqueue is what it is meant for");
+    let percpu = sys.alloc_workqueue("percpu", WQ_PERCPU, 0).unwrap();
+    assert_eq!(sys.queue_work_node(1, &percpu, &w), Ok(true));
+    assert!(sys.wq_drain_log().iter().any(|l| l.contains("queue_work_node on percpu")));
+}
+
 // kernel/workqueue.c: scope "system" is one pod, so one shared pool serves every CPU
 // (the same pool the default-attribute workqueues of a small machine use).
 #[test]

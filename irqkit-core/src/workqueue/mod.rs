@@ -50,7 +50,9 @@
 //! - The rescuer takes the affinity of the pool it helps, as Linux's
 //!   `worker_attach_to_pool` does, but an affinity change moves a thread only at a
 //!   wake-up here, so a rescuer on a CPU it may not use sleeps one tick to move.
-//! - No watchdog, no `queue_rcu_work`, no `queue_work_node`, no flush-dependency
+//! - The lockup watchdog (`watchdog.rs`) has no per-CPU touch (no soft-lockup
+//!   detector here) and no panic option; `queue_work_node` logs, rather than WARNs,
+//!   on a workqueue that is not unbound. No `queue_rcu_work`, no flush-dependency
 //!   checks beyond refusing to flush or cancel the running work from itself.
 //! - The manager sends mayday as soon as a creation attempt fails (Linux waits
 //!   MAYDAY_INITIAL_TIMEOUT first), then retries after CREATE_COOLDOWN.
@@ -87,6 +89,7 @@ mod queue;
 mod rescuer;
 mod scope;
 mod system_wqs;
+mod watchdog;
 mod work;
 mod worker;
 mod wq;
@@ -97,6 +100,7 @@ pub use bh_work::{BhWork, BhWorkFn};
 pub use flags::*;
 pub use scope::{AffinityScope, CpuTopo, CpuTopology, WQ_CACHE_SHARD_SIZE_DFL};
 pub use system_wqs::SystemWqs;
+pub use watchdog::WQ_WATCHDOG_THRESH_MS;
 pub use work::{work_inner_size, DelayedWork, Work, WorkFn};
 pub use wq::{Workqueue, WqInner, WqStats};
 
@@ -153,6 +157,12 @@ pub struct Workqueues {
     /// Read for every item: an atomic word, not a lock.
     pub(crate) guard: AtomicCell<Option<WorkGuard>>,
     pub(crate) log: SpinLockIrq<Vec<String>>,
+    /// `workqueue.watchdog_thresh` (ms; 0: off), its check timer, the last global
+    /// touch (jiffies) and the lockups reported.
+    pub(crate) watchdog_thresh_ms: AtomicU64,
+    pub(crate) watchdog: crate::timer::Timer,
+    pub(crate) watchdog_touched: AtomicU64,
+    pub(crate) lockups: AtomicU64,
 }
 
 impl Workqueues {
@@ -187,6 +197,10 @@ impl Workqueues {
             power_efficient: AtomicBool::new(false),
             guard: AtomicCell::new(None),
             log: SpinLockIrq::new(Vec::new()),
+            watchdog_thresh_ms: AtomicU64::new(watchdog::WQ_WATCHDOG_THRESH_MS),
+            watchdog: watchdog::watchdog_timer(),
+            watchdog_touched: AtomicU64::new(0),
+            lockups: AtomicU64::new(0),
         }
     }
 

@@ -58,6 +58,9 @@ pub(crate) struct PoolInner {
     /// `POOL_BH_DRAINING`: a dead CPU's BH pool being run from another CPU; it
     /// cannot be kicked (the drain work requeues itself instead).
     pub(crate) bh_draining: bool,
+    /// When the worklist last became non-empty or a worker last started works
+    /// (jiffies; the lockup watchdog's clock).
+    pub(crate) watchdog_ts: u64,
 }
 
 /// The outcome of [`PoolInner::kick_deferred`].
@@ -159,6 +162,7 @@ impl Pool {
                     bh: bh_kick,
                     disassociated: false,
                     bh_draining: false,
+                    watchdog_ts: 0,
                 }),
                 idle_timer: Timer::new(move |sys, _t, _ctx| {
                     if let Some(p) = me.upgrade() {

@@ -21,6 +21,8 @@ pub(crate) fn process_scheduled<'a>(
     ctx: WorkCtx<'_>,
     rescuer: bool,
 ) -> PoolGuard<'a> {
+    // process_scheduled_works: the pool makes progress (the lockup watchdog's clock).
+    g.watchdog_ts = sys.jiffies();
     loop {
         let Some(slot) = g.slot(w) else { return g };
         let Some(item) = slot.scheduled.pop_front() else { return g };

@@ -64,7 +64,7 @@ impl PoolInner {
         item.work.set_pool(pool_id, true);
         if pwq.inactive.is_empty() && pwq.nr_active < pwq.max_active && !item.wq.frozen() {
             pwq.nr_active += 1;
-            self.worklist.push_back(item);
+            self.worklist_push(sys, item);
             self.kick_deferred(sys)
         } else {
             pwq.inactive.push_back(item);
@@ -103,6 +103,10 @@ impl PoolInner {
                 break;
             }
             pwq.nr_active += 1;
+            // As `worklist_push` (the pwq borrow keeps `self` from the call).
+            if self.worklist.is_empty() {
+                self.watchdog_ts = sys.jiffies();
+            }
             self.worklist.push_back(next);
             moved = true;
         }

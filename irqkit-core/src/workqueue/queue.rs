@@ -6,7 +6,7 @@ use alloc::sync::Arc;
 use super::pool::{Item, Pool};
 use super::work::NO_POOL;
 use super::wq::{DESTROYED, DESTROYING, DRAINING};
-use super::{Work, Workqueue, __WQ_ORDERED, WQ_BH, WQ_FREEZABLE};
+use super::{Work, Workqueue, __WQ_ORDERED, WQ_BH, WQ_FREEZABLE, WQ_UNBOUND};
 use crate::cpu::CpuId;
 use crate::sync::atomic::Ordering;
 use crate::{IrqError, IrqSystem};
@@ -139,6 +139,31 @@ impl IrqSystem {
     /// `queue_work(wq, work)`: on the local CPU's pool (per-CPU) or the unbound pool.
     pub fn queue_work(&self, wq: &Workqueue, work: &Work) -> Result<bool, IrqError> {
         self.queue_work_on(None, wq, work)
+    }
+
+    /// `queue_work_node(node, wq, work)`: queues on a CPU of NUMA node `node` (of the
+    /// topology set with `wq_set_cpu_topology`): this CPU if it is on the node, else
+    /// the node's first online CPU, else as [`IrqSystem::queue_work`]. Meant for
+    /// unbound workqueues; on another kind Linux WARNs: irqkit logs it and queues.
+    pub fn queue_work_node(
+        &self,
+        node: u32,
+        wq: &Workqueue,
+        work: &Work,
+    ) -> Result<bool, IrqError> {
+        if wq.0.flags & WQ_UNBOUND == 0 {
+            let msg = format!("workqueue: queue_work_node on {}, which is not unbound", wq.0.name);
+            self.wq.log(self, msg);
+        }
+        let cpu = {
+            let topo = self.wq.topology.lock_irqsave(self);
+            let on_node = |c: CpuId| topo.cpus.get(c.index()).is_some_and(|t| t.node == node);
+            match self.current_cpu() {
+                Some(c) if on_node(c) => Some(c),
+                _ => self.online_mask().iter().find(|c| on_node(*c)),
+            }
+        };
+        self.queue_work_on(cpu, wq, work)
     }
 
     /// `schedule_work(work)`: `queue_work(system_percpu_wq, work)`.

@@ -93,6 +93,7 @@ impl IrqSystem {
             system_bh_highpri_wq: mk("events_bh_highpri", WQ_BH | WQ_HIGHPRI | WQ_PERCPU, 0)?,
         };
         *self.wq.system.lock_irqsave(self) = Some(s);
+        self.wq_watchdog_arm();
         Ok(())
     }
 
