@@ -65,7 +65,7 @@ pub mod vectors;
 pub mod x86;
 
 pub use alloc::IrqSafeAlloc;
-pub use machine::{Machine, MachineConfig};
+pub use machine::{Machine, MachineConfig, DEFAULT_IDLE_POLL_NS};
 pub use platform::HostPlatform;
 pub use shared::KthreadPanic;
 pub use stats::CpuStats;
