@@ -52,6 +52,7 @@ mod futex;
 pub mod gicv2;
 pub mod gicv3;
 mod hostcpu;
+mod idle;
 mod irq_glue;
 mod machine;
 mod platform;

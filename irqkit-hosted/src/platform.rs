@@ -4,10 +4,7 @@
 //! every other machine thread is parked on its own futex word. `switch_to` passes the
 //! token: mark the next thread's word, wake it, park on our own.
 //!
-//! An idle CPU's thread sleeps on the CPU's `idle_seq` futex; right after a switch
-//! to it, it first polls for a bounded time (`MachineConfig::idle_poll_ns`, Linux's
-//! `poll_idle` / guest haltpoll), marked `polling` so that a raiser, like Linux's
-//! waker of a `TIF_POLLING_NRFLAG` CPU, only sets its bit: no futex wake, no signal.
+//! An idle CPU's thread polls, then sleeps on a futex: `idle.rs`.
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -225,53 +222,7 @@ impl Platform for HostPlatform {
     }
 
     fn idle_wait(&self, cpu: CpuId) {
-        let Some((sys, _)) = thread_ctx::machine() else { return };
-        let hc = &self.shared.cpus[cpu.index()];
-        let cs = sys.cpu(cpu).expect("cpu exists");
-        let seq = hc.idle_seq.load(Ordering::SeqCst);
-        hc.idle.store(true, Ordering::SeqCst);
-        let wake = || hc.has_work() || cs.need_resched() || sys.sched.shutting_down();
-        if self.idle_poll_ns != 0 && hc.poll_armed.swap(false, Ordering::Relaxed) {
-            crate::hostcpu::bump(&hc.counters.idle_polls);
-            hc.polling.store(true, Ordering::SeqCst);
-            // Pairs with the fence in `set_pending`: we see the bit or the raiser
-            // sees us polling.
-            std::sync::atomic::fence(Ordering::SeqCst);
-            let hit = poll_idle(self.idle_poll_ns, wake);
-            hc.polling.store(false, Ordering::SeqCst);
-            if hit {
-                crate::hostcpu::bump(&hc.counters.idle_poll_hits);
-            }
-        }
-        // Pairs with the fence in `set_pending`: we see the bit or the raiser sees us
-        // idle (and no longer polling).
-        std::sync::atomic::fence(Ordering::SeqCst);
-        if !wake() {
-            crate::hostcpu::bump(&hc.counters.idle_sleeps);
-            futex::wait(&hc.idle_seq, seq);
-        }
-        hc.idle.store(false, Ordering::SeqCst);
-        if hc.has_work() {
-            cs.set_irq_deferred(true);
-        }
-    }
-}
-
-/// Linux's `poll_idle`: spins until `wake()` or `bound_ns` has passed; true if woken.
-/// The clock is read every 32nd round (a poll costs far less than a clock read).
-fn poll_idle(bound_ns: u64, wake: impl Fn() -> bool) -> bool {
-    let start = Instant::now();
-    let bound = std::time::Duration::from_nanos(bound_ns);
-    let mut i = 0u32;
-    loop {
-        if wake() {
-            return true;
-        }
-        i = i.wrapping_add(1);
-        if i.is_multiple_of(32) && start.elapsed() >= bound {
-            return false;
-        }
-        std::hint::spin_loop();
+        crate::idle::idle_wait(&self.shared, self.idle_poll_ns, cpu);
     }
 }
 
