@@ -117,13 +117,20 @@ fn throughput(c: &mut Criterion) {
     }
     g.finish();
 
-    // Queue → execution-start latency, one item at a time (printed, not criterion).
+    // Queue → execution-start latency, one item at a time (printed, not criterion):
+    // back to back, and after a 50 µs pause, long enough for every pool to park its
+    // idle threads (each then pays its wake-up path) but within the hosted machine's
+    // idle poll.
     let start = Arc::new(AtomicU64::new(0));
     let t0 = Instant::now();
     let now_ns = move || t0.elapsed().as_nanos() as u64;
-    let lat = |name: &str, run: &dyn Fn()| {
+    let lat = |name: &str, gap_us: u64, run: &dyn Fn()| {
         let mut v: Vec<u64> = (0..2000)
             .map(|_| {
+                let g = Instant::now();
+                while g.elapsed().as_micros() < u128::from(gap_us) {
+                    std::hint::spin_loop();
+                }
                 start.store(0, Ordering::Relaxed);
                 let q = now_ns();
                 run();
@@ -135,29 +142,31 @@ fn throughput(c: &mut Criterion) {
             .collect();
         v.sort_unstable();
         println!(
-            "latency {name:<22} p50 {:>7} ns  p99 {:>8} ns",
+            "latency {name:<22} gap {gap_us:>2} us  p50 {:>7} ns  p99 {:>8} ns",
             v[v.len() / 2],
             v[v.len() * 99 / 100]
         );
     };
     let s1 = start.clone();
     let lw = Work::new(move |_s, _w, _t| s1.store(now_ns().max(1), Ordering::Release));
-    lat("irqkit_wq", &|| {
-        sys.queue_work(&wq, &lw).unwrap();
-    });
-    lat("rayon_spawn", &|| {
-        let s = start.clone();
-        pool.spawn(move || s.store(now_ns().max(1), Ordering::Release));
-    });
-    lat("crossbeam_pool", &|| {
-        let s = start.clone();
-        tx.send(Box::new(move || s.store(now_ns().max(1), Ordering::Release))).unwrap();
-    });
     let h = rt.handle().clone();
-    lat("tokio_spawn_blocking", &|| {
-        let s = start.clone();
-        drop(h.spawn_blocking(move || s.store(now_ns().max(1), Ordering::Release)));
-    });
+    for gap_us in [0, 50] {
+        lat("irqkit_wq", gap_us, &|| {
+            sys.queue_work(&wq, &lw).unwrap();
+        });
+        lat("rayon_spawn", gap_us, &|| {
+            let s = start.clone();
+            pool.spawn(move || s.store(now_ns().max(1), Ordering::Release));
+        });
+        lat("crossbeam_pool", gap_us, &|| {
+            let s = start.clone();
+            tx.send(Box::new(move || s.store(now_ns().max(1), Ordering::Release))).unwrap();
+        });
+        lat("tokio_spawn_blocking", gap_us, &|| {
+            let s = start.clone();
+            drop(h.spawn_blocking(move || s.store(now_ns().max(1), Ordering::Release)));
+        });
+    }
     println!(
         "bytes per idle work item: {} (handle {} + shared block incl. Arc counts {}; the boxed closure and its captures not counted)",
         std::mem::size_of::<Work>() + irqkit_core::workqueue::work_inner_size() + 16,

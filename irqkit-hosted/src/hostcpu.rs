@@ -11,6 +11,15 @@ pub(crate) struct CpuCounters {
     pub(crate) ticks: AtomicU64,
     pub(crate) spurious: AtomicU64,
     pub(crate) unhandled: AtomicU64,
+    /// Idle entries that slept in the host futex.
+    pub(crate) idle_sleeps: AtomicU64,
+    /// Idle entries that polled before sleeping.
+    pub(crate) idle_polls: AtomicU64,
+    /// Idle polls that saw work or a reschedule before their bound ran out.
+    pub(crate) idle_poll_hits: AtomicU64,
+    /// Handoffs to this CPU that had to wake a thread asleep in its futex (incremented
+    /// by the granting thread, so not owner-only).
+    pub(crate) handoff_wakeups: AtomicU64,
 }
 
 impl CpuCounters {
@@ -21,6 +30,10 @@ impl CpuCounters {
             ticks: AtomicU64::new(0),
             spurious: AtomicU64::new(0),
             unhandled: AtomicU64::new(0),
+            idle_sleeps: AtomicU64::new(0),
+            idle_polls: AtomicU64::new(0),
+            idle_poll_hits: AtomicU64::new(0),
+            handoff_wakeups: AtomicU64::new(0),
         }
     }
 }
@@ -43,8 +56,15 @@ pub(crate) fn bump(c: &AtomicU64) {
 pub(crate) struct HostCpu {
     pub(crate) pending: [AtomicU64; 4],
     pub(crate) nmi_pending: AtomicU32,
-    /// The idle thread is (about to be) asleep on `idle_seq`.
+    /// The idle thread is (about to be) asleep on `idle_seq`, or polling.
     pub(crate) idle: AtomicBool,
+    /// The idle thread is polling `pending` (Linux's TIF_POLLING_NRFLAG): a raiser
+    /// that sees it set after its fence needs neither the futex wake nor a signal.
+    pub(crate) polling: AtomicBool,
+    /// The idle thread was just switched to from another thread (set by the switch,
+    /// taken by the next idle entry): only such an entry polls, so ticks on an idle
+    /// CPU never start a poll.
+    pub(crate) poll_armed: AtomicBool,
     pub(crate) idle_seq: AtomicU32,
     /// The thread holding (or about to hold) this CPU. Points into the machine's
     /// registry of host threads, which lives as long as the machine.
@@ -58,6 +78,8 @@ impl HostCpu {
             pending: [const { AtomicU64::new(0) }; 4],
             nmi_pending: AtomicU32::new(0),
             idle: AtomicBool::new(false),
+            polling: AtomicBool::new(false),
+            poll_armed: AtomicBool::new(false),
             idle_seq: AtomicU32::new(0),
             holder: AtomicPtr::new(std::ptr::null_mut()),
             counters: CpuCounters::new(),
@@ -104,6 +126,36 @@ mod loom_model {
             let idle_saw_pending = pending.load(SeqCst) != 0;
             let raiser_saw_idle = raiser.join().unwrap();
             assert!(idle_saw_pending || raiser_saw_idle);
+        });
+    }
+
+    /// Raiser vs polling idle: a raiser that sees the CPU polling skips the futex
+    /// wake; the poller, after its poll ran out, clears `polling`, fences and looks
+    /// again before it sleeps. So a bit it missed while polling is seen then, or the
+    /// raiser saw `polling` clear and woke it. Never neither.
+    #[test]
+    fn raise_racing_the_end_of_an_idle_poll_never_loses_the_wakeup() {
+        loom::model(|| {
+            let pending = Arc::new(AtomicU64::new(0));
+            let idle = Arc::new(AtomicBool::new(false));
+            let polling = Arc::new(AtomicBool::new(false));
+            let (p, i, pl) = (pending.clone(), idle.clone(), polling.clone());
+            let raiser = loom::thread::spawn(move || {
+                p.fetch_or(1, SeqCst);
+                fence(SeqCst);
+                // true: it woke the futex.
+                !pl.load(SeqCst) && i.load(SeqCst)
+            });
+            idle.store(true, SeqCst);
+            polling.store(true, SeqCst);
+            fence(SeqCst);
+            // One round of the poll, then its bound runs out.
+            let mut saw = pending.load(SeqCst) != 0;
+            polling.store(false, SeqCst);
+            fence(SeqCst);
+            saw |= pending.load(SeqCst) != 0;
+            let woke = raiser.join().unwrap();
+            assert!(saw || woke);
         });
     }
 

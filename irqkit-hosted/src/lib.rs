@@ -52,6 +52,7 @@ mod futex;
 pub mod gicv2;
 pub mod gicv3;
 mod hostcpu;
+mod idle;
 mod irq_glue;
 mod machine;
 mod platform;
@@ -65,7 +66,7 @@ pub mod vectors;
 pub mod x86;
 
 pub use alloc::IrqSafeAlloc;
-pub use machine::{Machine, MachineConfig};
+pub use machine::{Machine, MachineConfig, DEFAULT_IDLE_POLL_NS};
 pub use platform::HostPlatform;
 pub use shared::KthreadPanic;
 pub use stats::CpuStats;

@@ -3,6 +3,8 @@
 //! A virtual CPU is a token: the thread named in its run queue's `curr` holds it and
 //! every other machine thread is parked on its own futex word. `switch_to` passes the
 //! token: mark the next thread's word, wake it, park on our own.
+//!
+//! An idle CPU's thread polls, then sleeps on a futex: `idle.rs`.
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -12,7 +14,7 @@ use std::time::Instant;
 
 use irqkit_core::cpu::CpuState;
 use irqkit_core::platform::ThreadBody;
-use irqkit_core::sched::{Thread, ThreadState};
+use irqkit_core::sched::{Policy, Thread, ThreadState};
 use irqkit_core::{CpuId, Ipi, IrqError, Platform};
 
 use crate::shared::Shared;
@@ -47,12 +49,15 @@ impl HostThread {
             .expect("every machine thread carries HostThread data")
     }
 
-    fn grant(&self, cpu: CpuId) {
+    /// Gives the thread `cpu`; true if it had to be woken from its futex.
+    fn grant(&self, cpu: CpuId) -> bool {
         self.run_cpu.store(cpu.0, Ordering::Relaxed);
         // Only a waiter that announced it sleeps in the futex needs the syscall.
-        if self.run.swap(GRANTED, Ordering::AcqRel) == SLEEPING {
+        let asleep = self.run.swap(GRANTED, Ordering::AcqRel) == SLEEPING;
+        if asleep {
             futex::wake(&self.run, 1);
         }
+        asleep
     }
 
     /// Parks until some CPU is granted; returns it. Spins briefly first: a handoff
@@ -99,11 +104,13 @@ pub(crate) fn current_tid() -> i32 {
 pub struct HostPlatform {
     pub(crate) shared: Arc<Shared>,
     start: Instant,
+    /// [`crate::MachineConfig::idle_poll_ns`].
+    idle_poll_ns: u64,
 }
 
 impl HostPlatform {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        HostPlatform { shared, start: Instant::now() }
+    pub(crate) fn new(shared: Arc<Shared>, idle_poll_ns: u64) -> Self {
+        HostPlatform { shared, start: Instant::now(), idle_poll_ns }
     }
 }
 
@@ -197,7 +204,13 @@ impl Platform for HostPlatform {
         // Pairs with `set_pending`'s fence: the next holder's re-check after the grant
         // sees any bit whose raiser read the old holder.
         std::sync::atomic::fence(Ordering::SeqCst);
-        nh.grant(cpu);
+        let hc = &self.shared.cpus[cpu.index()];
+        if next.policy() == Policy::Idle {
+            hc.poll_armed.store(true, Ordering::Relaxed);
+        }
+        if nh.grant(cpu) {
+            hc.counters.handoff_wakeups.fetch_add(1, Ordering::Relaxed);
+        }
         if prev.state() == ThreadState::Dead {
             return;
         }
@@ -209,20 +222,7 @@ impl Platform for HostPlatform {
     }
 
     fn idle_wait(&self, cpu: CpuId) {
-        let Some((sys, _)) = thread_ctx::machine() else { return };
-        let hc = &self.shared.cpus[cpu.index()];
-        let cs = sys.cpu(cpu).expect("cpu exists");
-        let seq = hc.idle_seq.load(Ordering::SeqCst);
-        hc.idle.store(true, Ordering::SeqCst);
-        // Pairs with the fence in `set_pending`: we see the bit or the raiser sees us.
-        std::sync::atomic::fence(Ordering::SeqCst);
-        if !hc.has_work() && !cs.need_resched() && !sys.sched.shutting_down() {
-            futex::wait(&hc.idle_seq, seq);
-        }
-        hc.idle.store(false, Ordering::SeqCst);
-        if hc.has_work() {
-            cs.set_irq_deferred(true);
-        }
+        crate::idle::idle_wait(&self.shared, self.idle_poll_ns, cpu);
     }
 }
 

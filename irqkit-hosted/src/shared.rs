@@ -144,6 +144,10 @@ impl Shared {
             }
             return;
         }
+        // Polling: it sees our bit (set before our fence) without help.
+        if hc.polling.load(Ordering::SeqCst) {
+            return;
+        }
         if hc.idle.load(Ordering::SeqCst) {
             hc.idle_seq.fetch_add(1, Ordering::SeqCst);
             crate::futex::wake(&hc.idle_seq, 1);

@@ -30,6 +30,14 @@ pub struct CpuStats {
     pub switches: u64,
     /// Involuntary preemptions.
     pub preemptions: u64,
+    /// Idle entries that went to sleep in the host (after any idle poll).
+    pub idle_sleeps: u64,
+    /// Idle entries that polled first ([`crate::MachineConfig::idle_poll_ns`]).
+    pub idle_polls: u64,
+    /// Idle polls ended by work or a reschedule (no sleep, no host wake-up).
+    pub idle_poll_hits: u64,
+    /// Handoffs of this CPU to a thread that had to be woken from its futex.
+    pub handoff_wakeups: u64,
 }
 
 impl CpuStats {
@@ -47,6 +55,10 @@ impl CpuStats {
             spurious_entries: hc.counters.spurious.load(Relaxed),
             switches: rq.switches,
             preemptions: rq.preemptions,
+            idle_sleeps: hc.counters.idle_sleeps.load(Relaxed),
+            idle_polls: hc.counters.idle_polls.load(Relaxed),
+            idle_poll_hits: hc.counters.idle_poll_hits.load(Relaxed),
+            handoff_wakeups: hc.counters.handoff_wakeups.load(Relaxed),
         }
     }
 }

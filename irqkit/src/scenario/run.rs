@@ -280,6 +280,7 @@ pub fn run(
         nr_cpus: sc.machine.cpus,
         hz: sc.machine.hz,
         threadirqs: sc.machine.threadirqs,
+        ..Default::default()
     })?;
     let sys = m.sys().clone();
     let stop = Arc::new(AtomicBool::new(false));

@@ -1,0 +1,69 @@
+//! The idle state of a hosted virtual CPU: Linux's idle loop body (`do_idle` →
+//! `cpuidle_idle_call`) with two states, `poll_idle` and a host futex sleep.
+//!
+//! Right after a switch to the idle thread the CPU polls for work for
+//! `MachineConfig::idle_poll_ns` (drivers/cpuidle/poll_state.c; a KVM guest's
+//! haltpoll does the same before it halts), flagged `polling` so that a raiser, like
+//! Linux's waker of a `TIF_POLLING_NRFLAG` CPU, only sets its pending bit: no futex
+//! wake, no signal. Then, or at once after an idle entry no switch preceded (a tick
+//! on an idle CPU), the thread sleeps on the CPU's `idle_seq` futex.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use irqkit_core::CpuId;
+
+use crate::shared::Shared;
+use crate::{futex, thread_ctx};
+
+/// `Platform::idle_wait`: wait until this CPU has an interrupt pending, a
+/// reschedule, or the machine shuts down.
+pub(crate) fn idle_wait(shared: &Shared, idle_poll_ns: u64, cpu: CpuId) {
+    let Some((sys, _)) = thread_ctx::machine() else { return };
+    let hc = &shared.cpus[cpu.index()];
+    let cs = sys.cpu(cpu).expect("cpu exists");
+    let seq = hc.idle_seq.load(Ordering::SeqCst);
+    hc.idle.store(true, Ordering::SeqCst);
+    let wake = || hc.has_work() || cs.need_resched() || sys.sched.shutting_down();
+    if idle_poll_ns != 0 && hc.poll_armed.swap(false, Ordering::Relaxed) {
+        crate::hostcpu::bump(&hc.counters.idle_polls);
+        hc.polling.store(true, Ordering::SeqCst);
+        // Pairs with the fence in `set_pending`: we see the bit or the raiser
+        // sees us polling.
+        std::sync::atomic::fence(Ordering::SeqCst);
+        let hit = poll_idle(idle_poll_ns, wake);
+        hc.polling.store(false, Ordering::SeqCst);
+        if hit {
+            crate::hostcpu::bump(&hc.counters.idle_poll_hits);
+        }
+    }
+    // Pairs with the fence in `set_pending`: we see the bit or the raiser sees us
+    // idle (and no longer polling).
+    std::sync::atomic::fence(Ordering::SeqCst);
+    if !wake() {
+        crate::hostcpu::bump(&hc.counters.idle_sleeps);
+        futex::wait(&hc.idle_seq, seq);
+    }
+    hc.idle.store(false, Ordering::SeqCst);
+    if hc.has_work() {
+        cs.set_irq_deferred(true);
+    }
+}
+
+/// Linux's `poll_idle`: spins until `wake()` or `bound_ns` has passed; true if woken.
+/// The clock is read every 32nd round (a poll costs far less than a clock read).
+fn poll_idle(bound_ns: u64, wake: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    let bound = std::time::Duration::from_nanos(bound_ns);
+    let mut i = 0u32;
+    loop {
+        if wake() {
+            return true;
+        }
+        i = i.wrapping_add(1);
+        if i.is_multiple_of(32) && start.elapsed() >= bound {
+            return false;
+        }
+        std::hint::spin_loop();
+    }
+}
