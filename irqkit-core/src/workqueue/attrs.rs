@@ -99,6 +99,10 @@ pub(crate) fn apply_unbound_attrs(sys: &Arc<IrqSystem>, wq: &WqInner) -> Result<
             u.used.push(p.clone());
         }
     }
+    // Published after `used` holds each pool (see `WqInner::pod_pool`).
+    for (slot, p) in wq.pod_pool.iter().zip(by_cpu.iter()) {
+        slot.store(Arc::as_ptr(p).cast_mut(), Ordering::Release);
+    }
     u.by_cpu = by_cpu;
     Ok(())
 }

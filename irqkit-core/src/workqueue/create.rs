@@ -12,7 +12,7 @@ use super::wq::{UnboundPods, WqStats, DESTROYED, DESTROYING};
 use super::*;
 use crate::cpu::{CpuId, Task};
 use crate::sched::WaitQueue;
-use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use crate::sync::SpinLockIrq;
 use crate::{IrqError, IrqSystem};
 
@@ -125,6 +125,7 @@ impl IrqSystem {
                 by_cpu: Vec::new(),
                 used: Vec::new(),
             }),
+            pod_pool: (0..self.nr_cpus()).map(|_| AtomicPtr::new(core::ptr::null_mut())).collect(),
             state: AtomicU32::new(0),
             frozen: AtomicBool::new(false),
             flush_color: AtomicU64::new(0),
@@ -198,9 +199,9 @@ impl IrqSystem {
     pub fn workqueue_congested(&self, cpu: Option<CpuId>, wq: &Workqueue) -> bool {
         let c = cpu.or(self.current_cpu()).unwrap_or(CpuId(0));
         let pool = if wq.0.is_percpu() {
-            wq.0.pools.get(c.index()).cloned()
+            wq.0.pools.get(c.index()).map(|p| &**p)
         } else {
-            wq.0.unbound_pool_for(self, c)
+            wq.0.unbound_pool_for(c)
         };
         let Some(pool) = pool else { return false };
         let congested = pool.lock(self).pwq_counts(wq.0.id).is_some_and(|(_, i)| i > 0);

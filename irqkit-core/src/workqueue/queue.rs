@@ -50,7 +50,7 @@ pub(crate) fn __queue_work(
     let c = cpu
         .or_else(|| sys.current_cpu())
         .unwrap_or_else(|| sys.online_mask().first().unwrap_or(CpuId(0)));
-    let mut pool: Arc<Pool> = if wq.0.is_percpu() {
+    let mut pool: &Pool = if wq.0.is_percpu() {
         let p = wq.0.pools.get(c.index()).ok_or(IrqError::NotFound("no such cpu"))?;
         // A DISASSOCIATED pool runs its work unbound (Linux queues there too). A CPU
         // that is offline without that (never brought up, or a BH pool, which needs
@@ -58,14 +58,15 @@ pub(crate) fn __queue_work(
         if !sys.cpu(c)?.online() && !p.lock(sys).disassociated {
             return Err(IrqError::CpuOffline(c.0));
         }
-        p.clone()
+        p
     } else {
         // The pool of the queueing (or requested) CPU's pod.
-        wq.0.unbound_pool_for(sys, c).ok_or(IrqError::NotFound("no such cpu"))?
+        wq.0.unbound_pool_for(c).ok_or(IrqError::NotFound("no such cpu"))?
     };
     // Non-reentrancy: if the pool that last ran this work is running it now for
     // this workqueue, queue it there so it cannot run concurrently with itself.
     let last_id = work.last_pool();
+    let last_pool;
     if wq.0.flags & __WQ_ORDERED == 0 && last_id != NO_POOL && last_id != pool.id {
         if let Some(last) = sys.wq.pool_by_id(sys, last_id) {
             let g = last.lock(sys);
@@ -74,7 +75,8 @@ pub(crate) fn __queue_work(
             });
             drop(g);
             if busy_here {
-                pool = last;
+                last_pool = last;
+                pool = &last_pool;
             }
         }
     }

@@ -12,7 +12,7 @@ use super::*;
 use super::scope::AffinityScope;
 use crate::cpu::CpuId;
 use crate::sched::{Thread, WaitQueue};
-use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::SpinLockIrq;
 use crate::IrqSystem;
 
@@ -52,6 +52,10 @@ pub struct WqInner {
     pub(crate) pools: Vec<Arc<Pool>>,
     /// An unbound workqueue's scope and its pod pools (see `attrs.rs`).
     pub(crate) unbound: SpinLockIrq<UnboundPods>,
+    /// `by_cpu` for lock-free reads by `__queue_work` (Linux reads `cpu_pwq` under
+    /// RCU): each entry points into an `Arc` held by `UnboundPods::used`, which only
+    /// grows and lives as long as the workqueue. Null until the pods are applied.
+    pub(crate) pod_pool: Vec<AtomicPtr<Pool>>,
     pub(crate) state: AtomicU32,
     pub(crate) frozen: AtomicBool,
     /// The flush colour new queueings take; `flush_workqueue` opens the next one.
@@ -135,8 +139,12 @@ impl WqInner {
     }
 
     /// The pool an unbound workqueue uses for work queued from `cpu` (its pod's).
-    pub(crate) fn unbound_pool_for(&self, sys: &IrqSystem, cpu: CpuId) -> Option<Arc<Pool>> {
-        self.unbound.lock_irqsave(sys).by_cpu.get(cpu.index()).cloned()
+    pub(crate) fn unbound_pool_for(&self, cpu: CpuId) -> Option<&Pool> {
+        let p = self.pod_pool.get(cpu.index())?.load(Ordering::Acquire);
+        // SAFETY: a non-null entry was stored (Release) after its `Arc` went into
+        // `used`, which never drops a pool before the workqueue itself goes; the
+        // returned borrow is tied to `self`.
+        unsafe { p.as_ref() }
     }
 
     /// Every pool that may hold this workqueue's works.
