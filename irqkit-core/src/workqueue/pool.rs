@@ -14,7 +14,6 @@ use alloc::vec::Vec;
 use super::bh::BhKick;
 use super::incoming::{Incoming, INCOMING_SLOTS};
 pub(crate) use super::pwq::{Item, Pwq};
-use super::work::Work;
 use super::worker::{Worker, WORKER_DIE, WORKER_NOT_RUNNING};
 use super::WqInner;
 use crate::cpu::{CpuId, CpuMask};
@@ -30,14 +29,14 @@ pub(crate) struct WorkerSlot {
     pub(crate) scheduled: VecDeque<Item>,
     /// Description of the last item (`-<wq>` in `ps` once it finished).
     pub(crate) last_wq: Option<Arc<WqInner>>,
-    /// The last finished item and the worker's handles to it, dropped once the
-    /// worker next lets go of the pool lock: their reference counts are shared with
-    /// producers, and a count update inside the hold lengthens what they wait for.
+    /// The last finished item, dropped once the worker next lets go of the pool
+    /// lock: its reference counts are shared with producers, and a count update
+    /// inside the hold lengthens what they wait for.
     pub(crate) retired: Option<Retired>,
 }
 
 /// See [`WorkerSlot::retired`].
-pub(crate) type Retired = (Item, Work, Arc<WqInner>);
+pub(crate) type Retired = Item;
 
 pub(crate) struct PoolInner {
     pub(crate) worklist: VecDeque<Item>,
