@@ -257,7 +257,10 @@ impl PoolInner {
             return Kick::Done;
         }
         match self.idle.last() {
-            Some(w) if w.claim_wake() => Kick::Wake(w.clone()),
+            // A plain load first: under the pool lock, which every writer of `woken`
+            // holds, it is exact, and a worker kicked for every item of an unbound
+            // pool (chain execution) is usually woken already: no locked RMW then.
+            Some(w) if !w.is_woken() && w.claim_wake() => Kick::Wake(w.clone()),
             Some(_) => Kick::Done,
             None => Kick::None,
         }
