@@ -106,12 +106,18 @@ fn non_strict_scope_steers_the_woken_worker_into_its_pod() {
         run(cpu);
     }
     // Queued from outside the machine: every CPU is idle at the wake-up.
-    for round in 1..4 {
+    // A kernel thread briefly busy on the pod's CPU at the wake-up sends the worker
+    // to another idle CPU (the hint is a preference, in Linux too): allow a few such
+    // misses. Without the hint each pod's worker wakes where it last ran, so at most
+    // the pod whose worker happens to sit on its CPU would hit.
+    let mut ran_on = Vec::new();
+    for _round in 1..4 {
         for cpu in [3u32, 1, 2, 0] {
-            let on = run(cpu);
-            assert_eq!(on, cpu, "round {round}: queued for pod {cpu}, ran on CPU {on}");
+            ran_on.push((cpu, run(cpu)));
         }
     }
+    let hits = ran_on.iter().filter(|(q, r)| q == r).count();
+    assert!(hits >= 9, "queued for pod → ran on CPU: {ran_on:?}");
 }
 
 // kernel/workqueue.c queue_work_node: the work goes to a CPU of the named node (the

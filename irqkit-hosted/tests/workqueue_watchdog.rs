@@ -49,9 +49,14 @@ fn a_pool_without_progress_is_reported_as_a_workqueue_lockup() {
     sys.wq_set_watchdog_thresh_ms(50);
     let wq = sys.alloc_workqueue("stall", WQ_PERCPU, 0).unwrap();
     let (release, second, _works) = stall_cpu0(&m, &wq);
-    common::wait_until("lockup reported", || sys.wq_watchdog_lockups() >= 1);
+    // The report is counted first, then logged, then the dump follows it.
+    let mut log = Vec::new();
+    common::wait_until("lockup reported and workqueues dumped", || {
+        log.extend(sys.wq_drain_log());
+        log.iter().any(|l| l.starts_with("stall "))
+    });
+    assert!(sys.wq_watchdog_lockups() >= 1);
     assert!(!second.load(Ordering::SeqCst), "the waiting work really waited");
-    let log = sys.wq_drain_log();
     let bug = log.iter().find(|l| l.starts_with("BUG: workqueue lockup - pool")).unwrap();
     assert!(
         bug.starts_with("BUG: workqueue lockup - pool cpus=0 node=0 flags=0x0 nice=0 stuck for")
