@@ -69,14 +69,15 @@ impl IrqSystem {
         let _ = writeln!(o, "Default affinity scope: {}", self.wq_default_affinity_scope().name());
         for wq in wqs.iter() {
             let st = &wq.stats;
+            let (started, completed) = super::Workqueue(wq.clone()).started_completed(self);
             let _ = writeln!(
                 o,
                 "{:<24} flags {:#06x} max_active {:4} started {} completed {} cpu_ms {} cpu_intensive {} cm_wakeups {} mayday {} rescued {} panicked {}",
                 wq.name,
                 wq.flags,
                 wq.max_active(),
-                st.started.load(Ordering::Relaxed),
-                st.completed.load(Ordering::Relaxed),
+                started,
+                completed,
                 st.cpu_time_ns.load(Ordering::Relaxed) / 1_000_000,
                 st.cpu_intensive.load(Ordering::Relaxed),
                 st.cm_wakeups.load(Ordering::Relaxed),

@@ -79,9 +79,7 @@ fn process_one_work<'a>(
     work.set_pool(pool.id, false);
     // PENDING is cleared before the call, so the function may requeue itself.
     work.clear_pending();
-    // The counters are bumped inside the lock hold: the workers of a pool then take
-    // their cache line with the lock instead of fighting over it beside it.
-    wq.stats.started.fetch_add(1, Ordering::Relaxed);
+    g.pwq_started(wq.id);
     if rescuer {
         wq.stats.rescued.fetch_add(1, Ordering::Relaxed);
     }
@@ -99,10 +97,9 @@ fn process_one_work<'a>(
         );
     }
     let mut g = pool.lock(sys);
-    wq.stats.completed.fetch_add(1, Ordering::Relaxed);
     // The function has returned: this instance counts as flushed for
     // flush_workqueue (its pwq's colour count, under the pool lock we need anyway).
-    g.color_done(wq.id, color);
+    g.pwq_completed(wq.id, color);
     // Declared or detected by the tick: the flag ends with the item.
     if w.flags() & WORKER_CPU_INTENSIVE != 0 {
         g.worker_clr_flags(w, WORKER_CPU_INTENSIVE);

@@ -29,6 +29,11 @@ pub(crate) struct Pwq {
     /// In-flight instances (active or inactive) per flush colour. A handful of
     /// entries at most: one per `flush_workqueue` that overlaps running work.
     pub(crate) in_flight: VecDeque<(u64, u32)>,
+    /// Items started and completed here (Linux's per-pwq PWQ_STAT_STARTED and
+    /// _COMPLETED): plain counts under the pool lock, summed when read, where
+    /// workqueue-wide atomics would bounce between the workers of every pool.
+    pub(crate) started: u64,
+    pub(crate) completed: u64,
 }
 
 impl Pwq {
@@ -59,6 +64,8 @@ impl PoolInner {
             max_active: max,
             inactive: VecDeque::new(),
             in_flight: VecDeque::new(),
+            started: 0,
+            completed: 0,
         });
         pwq.color_get(item.color);
         item.work.set_pool(pool_id, true);
@@ -82,6 +89,26 @@ impl PoolInner {
 
     /// `pwq_dec_nr_in_flight`'s colour part: an instance of `color` finished or was
     /// cancelled. The caller then wakes the workqueue's flushers (after unlocking).
+    /// A worker starts an item of `wq_id`.
+    pub(crate) fn pwq_started(&mut self, wq_id: u32) {
+        if let Some(pwq) = self.pwqs.get_mut(&wq_id) {
+            pwq.started += 1;
+        }
+    }
+
+    /// An item of `wq_id` has run: counted, and its colour's flush count drops.
+    pub(crate) fn pwq_completed(&mut self, wq_id: u32, color: u64) {
+        if let Some(pwq) = self.pwqs.get_mut(&wq_id) {
+            pwq.completed += 1;
+        }
+        self.color_done(wq_id, color);
+    }
+
+    /// (started, completed) of `wq_id` in this pool.
+    pub(crate) fn pwq_stats(&self, wq_id: u32) -> (u64, u64) {
+        self.pwqs.get(&wq_id).map_or((0, 0), |p| (p.started, p.completed))
+    }
+
     pub(crate) fn color_done(&mut self, wq_id: u32, color: u64) {
         let Some(pwq) = self.pwqs.get_mut(&wq_id) else { return };
         if let Some(i) = pwq.in_flight.iter().position(|e| e.0 == color) {

@@ -19,10 +19,6 @@ use crate::IrqSystem;
 /// Per-workqueue counters (Linux's `wq_monitor.py` columns).
 #[derive(Default)]
 pub struct WqStats {
-    /// Items started.
-    pub started: AtomicU64,
-    /// Items completed.
-    pub completed: AtomicU64,
     /// Nanoseconds spent in work functions, sampled as Linux does: each tick that
     /// finds a kworker running one of its items adds a tick (BH items: not counted).
     pub cpu_time_ns: AtomicU64,
@@ -108,6 +104,14 @@ impl Workqueue {
     /// The counters.
     pub fn stats(&self) -> &WqStats {
         &self.0.stats
+    }
+    /// Items started and completed so far, summed over the pool_workqueues (Linux
+    /// keeps these per pwq too; `wq_monitor.py` sums them). Takes each pool's lock.
+    pub fn started_completed(&self, sys: &IrqSystem) -> (u64, u64) {
+        self.0.all_pools(sys).iter().fold((0, 0), |(s, c), pool| {
+            let (ps, pc) = pool.lock(sys).pwq_stats(self.0.id);
+            (s + ps, c + pc)
+        })
     }
     /// True for an ordered workqueue.
     pub fn is_ordered(&self) -> bool {
