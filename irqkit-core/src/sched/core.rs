@@ -140,8 +140,8 @@ impl IrqSystem {
         let is_idle = prev.policy() == Policy::Idle;
         let slept_hook = !preempt && prev.state() == ThreadState::Sleeping;
         if slept_hook {
-            if let Some(h) = prev.hooks.clone() {
-                h.sleeping(&prev);
+            if let Some(h) = prev.hooks.as_ref() {
+                h.sleeping(self, &prev);
             }
         }
         let wl = prev.wake_lock.lock();
@@ -173,8 +173,8 @@ impl IrqSystem {
             drop(wl);
             // Woken before the switch: the hooks still see a matching "running".
             if slept_hook {
-                if let Some(h) = prev.hooks.clone() {
-                    h.running(&prev);
+                if let Some(h) = prev.hooks.as_ref() {
+                    h.running(self, &prev);
                 }
             }
             return;
@@ -209,8 +209,8 @@ impl IrqSystem {
         let cpu = self.this_cpu();
         cpu.set_preempt_count(prev.saved_preempt_count.load(Ordering::Relaxed));
         if !preempt {
-            if let Some(h) = prev.hooks.clone() {
-                h.running(&prev);
+            if let Some(h) = prev.hooks.as_ref() {
+                h.running(self, &prev);
             }
         }
     }
@@ -236,7 +236,7 @@ impl IrqSystem {
         }
         if let Some(h) = curr.hooks.as_ref() {
             // Linux's scheduler_tick calls wq_worker_tick for kworkers.
-            h.tick(&curr);
+            h.tick(self, &curr);
         }
     }
 

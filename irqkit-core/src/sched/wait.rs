@@ -72,15 +72,19 @@ impl WaitQueue {
 
     /// Wakes every sleeper; returns how many were woken.
     pub fn wake_all(&self, sys: &IrqSystem) -> usize {
-        let all: VecDeque<_> = core::mem::take(&mut *self.waiters.lock_irqsave(sys));
-        all.iter().filter(|t| sys.wake_up_process(t)).count()
+        self.wake_all_with(sys, |t| sys.wake_up_process(t))
     }
 
     /// Wakes every sleeper with a placement hint (see
     /// [`IrqSystem::wake_up_process_prefer`]); returns how many were woken.
     pub fn wake_all_prefer(&self, sys: &IrqSystem, prefer: &CpuMask) -> usize {
+        self.wake_all_with(sys, |t| sys.wake_up_process_prefer(t, prefer))
+    }
+
+    /// Takes every sleeper off the queue and wakes each with `wake`.
+    fn wake_all_with(&self, sys: &IrqSystem, wake: impl Fn(&Arc<Thread>) -> bool) -> usize {
         let all: VecDeque<_> = core::mem::take(&mut *self.waiters.lock_irqsave(sys));
-        all.iter().filter(|t| sys.wake_up_process_prefer(t, prefer)).count()
+        all.iter().filter(|t| wake(t)).count()
     }
 
     /// True if nobody sleeps here.

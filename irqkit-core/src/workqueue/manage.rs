@@ -17,24 +17,23 @@ use crate::{IrqError, IrqSystem};
 /// The scheduler hooks of one worker (`wq_worker_sleeping` / `wq_worker_running`).
 struct WorkerHooks {
     worker: Weak<Worker>,
-    sys: Weak<IrqSystem>,
 }
 
 impl SchedHooks for WorkerHooks {
-    fn sleeping(&self, _thread: &Thread) {
-        let (Some(w), Some(sys)) = (self.worker.upgrade(), self.sys.upgrade()) else { return };
+    fn sleeping(&self, sys: &IrqSystem, _thread: &Thread) {
+        let Some(w) = self.worker.upgrade() else { return };
         if w.flags() & WORKER_NOT_RUNNING != 0 || w.is_sleeping() {
             return;
         }
         let Some(pool) = w.pool.upgrade() else { return };
-        let mut g = pool.lock(&sys);
+        let mut g = pool.lock(sys);
         // Re-check under the lock: flags change only under it.
         if w.flags() & WORKER_NOT_RUNNING != 0 || w.is_sleeping() {
             return;
         }
         w.sleeping.store(true, Ordering::Release);
         g.nr_running -= 1;
-        if g.kick(&sys) {
+        if g.kick(sys) {
             let wq = g.slot(&w).and_then(|s| s.current.as_ref().map(|c| c.wq.clone()));
             if let Some(wq) = wq {
                 wq.stats.cm_wakeups.fetch_add(1, Ordering::Relaxed);
@@ -42,13 +41,13 @@ impl SchedHooks for WorkerHooks {
         }
     }
 
-    fn running(&self, _thread: &Thread) {
-        let (Some(w), Some(sys)) = (self.worker.upgrade(), self.sys.upgrade()) else { return };
+    fn running(&self, sys: &IrqSystem, _thread: &Thread) {
+        let Some(w) = self.worker.upgrade() else { return };
         if !w.is_sleeping() {
             return;
         }
         let Some(pool) = w.pool.upgrade() else { return };
-        let mut g = pool.lock(&sys);
+        let mut g = pool.lock(sys);
         if w.sleeping.swap(false, Ordering::AcqRel) && w.flags() & WORKER_NOT_RUNNING == 0 {
             g.nr_running += 1;
         }
@@ -56,9 +55,9 @@ impl SchedHooks for WorkerHooks {
         w.ran_ticks.store(0, Ordering::Relaxed);
     }
 
-    fn tick(&self, _thread: &Thread) {
-        let (Some(w), Some(sys)) = (self.worker.upgrade(), self.sys.upgrade()) else { return };
-        wq_worker_tick(&sys, &w);
+    fn tick(&self, sys: &IrqSystem, _thread: &Thread) {
+        let Some(w) = self.worker.upgrade() else { return };
+        wq_worker_tick(sys, &w);
     }
 }
 
@@ -123,8 +122,7 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
     };
     let (w, unbound) = w;
     let affinity = worker_affinity(sys, pool, unbound);
-    let hooks: Arc<dyn SchedHooks> =
-        Arc::new(WorkerHooks { worker: Arc::downgrade(&w), sys: Arc::downgrade(sys) });
+    let hooks: Arc<dyn SchedHooks> = Arc::new(WorkerHooks { worker: Arc::downgrade(&w) });
     let spec = KthreadSpec {
         name: w.name.clone(),
         policy: Policy::Normal(pool.nice()),

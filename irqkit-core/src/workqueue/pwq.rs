@@ -9,6 +9,7 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 
 use super::pool::{Kick, PoolInner};
+use super::watchdog::worklist_push;
 use super::work::Work;
 use super::WqInner;
 use crate::IrqSystem;
@@ -71,7 +72,7 @@ impl PoolInner {
         item.work.set_pool(pool_id, true);
         if pwq.inactive.is_empty() && pwq.nr_active < pwq.max_active && !item.wq.frozen() {
             pwq.nr_active += 1;
-            self.worklist_push(sys, item);
+            worklist_push(&mut self.worklist, &mut self.watchdog_ts, sys, item);
             self.kick_deferred(sys)
         } else {
             pwq.inactive.push_back(item);
@@ -130,11 +131,7 @@ impl PoolInner {
                 break;
             }
             pwq.nr_active += 1;
-            // As `worklist_push` (the pwq borrow keeps `self` from the call).
-            if self.worklist.is_empty() {
-                self.watchdog_ts = sys.jiffies();
-            }
-            self.worklist.push_back(next);
+            worklist_push(&mut self.worklist, &mut self.watchdog_ts, sys, next);
             moved = true;
         }
         if moved {

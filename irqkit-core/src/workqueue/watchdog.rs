@@ -9,6 +9,7 @@
 //! per-CPU touch from the soft-lockup detector (irqkit has none), only the global
 //! touch when the threshold is set.
 
+use alloc::collections::VecDeque;
 use alloc::format;
 use alloc::string::String;
 use core::fmt::Write;
@@ -26,15 +27,19 @@ const POOL_BH: u32 = 1 << 0;
 const POOL_MANAGER_ACTIVE: u32 = 1 << 1;
 const POOL_DISASSOCIATED: u32 = 1 << 2;
 
-impl PoolInner {
-    /// Appends an active work to the worklist; the first one of an empty worklist
-    /// restarts the pool's watchdog clock (`__queue_work`, `__pwq_activate_work`).
-    pub(crate) fn worklist_push(&mut self, sys: &IrqSystem, item: Item) {
-        if self.worklist.is_empty() {
-            self.watchdog_ts = sys.jiffies();
-        }
-        self.worklist.push_back(item);
+/// Appends an active work to a pool's worklist; the first one of an empty worklist
+/// restarts the pool's watchdog clock (`__queue_work`, `__pwq_activate_work`). Takes
+/// the two fields, not the pool, so a caller holding a pwq borrow can use it.
+pub(crate) fn worklist_push(
+    worklist: &mut VecDeque<Item>,
+    watchdog_ts: &mut u64,
+    sys: &IrqSystem,
+    item: Item,
+) {
+    if worklist.is_empty() {
+        *watchdog_ts = sys.jiffies();
     }
+    worklist.push_back(item);
 }
 
 /// The watchdog's timer (deferrable, as Linux's).
