@@ -167,6 +167,11 @@ impl IrqSystem {
         m
     }
 
+    /// The lowest-numbered online CPU, if any (without building the whole mask).
+    pub fn first_online(&self) -> Option<CpuId> {
+        self.cpus.iter().find(|(_, c)| c.online()).map(|(id, _)| id)
+    }
+
     /// Monotonic time in nanoseconds.
     #[inline]
     pub fn now_ns(&self) -> u64 {

@@ -71,7 +71,7 @@ fn effective_scope(sys: &IrqSystem, wq: &WqInner, scope: AffinityScope) -> Affin
 }
 
 /// `apply_wqattrs_prepare` + commit: recomputes `wq`'s pod pools from its scope.
-pub(crate) fn apply_unbound_attrs(sys: &Arc<IrqSystem>, wq: &WqInner) -> Result<(), IrqError> {
+pub(crate) fn apply_unbound_attrs(sys: &Arc<IrqSystem>, wq: &Arc<WqInner>) -> Result<(), IrqError> {
     let (scope, strict) = {
         let u = wq.unbound.lock_irqsave(sys);
         (u.scope, u.strict)
@@ -93,6 +93,10 @@ pub(crate) fn apply_unbound_attrs(sys: &Arc<IrqSystem>, wq: &WqInner) -> Result<
         .into_iter()
         .collect::<Option<_>>()
         .ok_or(IrqError::InvalidArgument("topology leaves a cpu without a pod"))?;
+    // Each pool gets its pwq before a producer can find the pool (see `WqRef`).
+    for p in by_cpu.iter() {
+        p.lock(sys).link_wq(wq);
+    }
     let mut u = wq.unbound.lock_irqsave(sys);
     for p in by_cpu.iter() {
         if !u.used.iter().any(|q| q.id == p.id) {

@@ -136,6 +136,10 @@ impl IrqSystem {
             rescuer: SpinLockIrq::new(None),
             stats: WqStats::default(),
         });
+        // Every pool the workqueue can queue on gets its pwq first (see `WqRef`).
+        for pool in inner.pools.iter() {
+            pool.lock(self).link_wq(&inner);
+        }
         if flags & WQ_UNBOUND != 0 {
             super::attrs::apply_unbound_attrs(self, &inner)?;
         }
@@ -170,6 +174,14 @@ impl IrqSystem {
             self.kthread_stop_nowait(&t);
         }
         wq.0.mayday_wait.wake_all(self);
+        // Drained: the pwqs let go of the workqueue (`unlink_pwq`), breaking the
+        // pool → pwq → workqueue → pool cycle. One that still has work (a drain
+        // that failed) keeps it, and so its items stay valid.
+        if r.is_ok() {
+            for pool in wq.0.all_pools(self).iter() {
+                pool.lock(self).unlink_wq(wq.0.id);
+            }
+        }
         self.wq.registry.lock_irqsave(self).retain(|w| !Arc::ptr_eq(w, &wq.0));
         wq.0.state.fetch_or(DESTROYED, Ordering::AcqRel);
         r

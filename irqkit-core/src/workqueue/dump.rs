@@ -57,7 +57,9 @@ impl IrqSystem {
                     "busy"
                 };
                 let desc = match (&s.current, &s.last_wq) {
-                    (Some(c), _) => alloc::format!("+{} work {:#x}", c.wq.name, c.work.addr()),
+                    (Some(c), _) => {
+                        alloc::format!("+{} work {:#x}", c.wq.get(&g).name, c.work.addr())
+                    }
                     (None, Some(w)) => alloc::format!("-{}", w.name),
                     _ => String::new(),
                 };

@@ -30,9 +30,11 @@ pub(crate) fn grab_pending(sys: &IrqSystem, work: &Work) -> bool {
                 if let Some(it) = g.remove_queued(sys, work) {
                     it.work.clear_queued();
                     it.work.0.nr_queued.fetch_sub(1, Ordering::SeqCst);
-                    g.color_done(it.wq.id, it.color);
+                    g.color_done(it.wq_id, it.color);
+                    // Counted: once the lock goes, a destroy may drop the pwq's.
+                    let wq = it.wq.arc(&g);
                     drop(g);
-                    it.wq.wake_flushers(sys);
+                    wq.wake_flushers(sys);
                     sys.wq.wake_work_flushers(sys);
                     return true;
                 }
@@ -110,8 +112,7 @@ impl IrqSystem {
     /// later ones are not waited for. `WrongContext` from a work of `wq` itself.
     pub fn flush_workqueue(&self, task: &Task, wq: &Workqueue) -> Result<(), IrqError> {
         self.might_sleep("flush_workqueue")?;
-        if super::api::current_item(self).is_some_and(|it| alloc::sync::Arc::ptr_eq(&it.wq, &wq.0))
-        {
+        if super::api::current_item(self).is_some_and(|it| it.wq.is(&wq.0)) {
             self.wq.log(self, format!("workqueue: flush of {} from its own work", wq.0.name));
             return Err(IrqError::WrongContext("flush_workqueue from its own work"));
         }

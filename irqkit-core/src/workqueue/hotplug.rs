@@ -165,7 +165,7 @@ impl IrqSystem {
                 if !g.need_more_worker() {
                     continue;
                 }
-                g.worklist.front().map(|it| Workqueue(it.wq.clone()))
+                g.worklist.front().map(|it| Workqueue(it.wq.arc(&g)))
             };
             let Some(wq) = wq else { continue };
             let drain = drain_dead_work(pool.clone(), wq.clone());

@@ -16,6 +16,8 @@ use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
 
+use crossbeam_utils::CachePadded;
+
 use crate::sync::atomic::{AtomicUsize, Ordering};
 
 /// Slots per unbound or per-CPU pool: a burst larger than this takes the locked path.
@@ -31,9 +33,12 @@ struct Slot<T> {
 /// The ring (capacity a power of two; 0 for pools that never take the fast path).
 pub(crate) struct Incoming<T> {
     slots: Box<[Slot<T>]>,
-    tail: AtomicUsize,
+    /// Producer position. Each position on its own cache line: the consumer writes
+    /// `head` once per item, and sharing a line with `tail` would make every
+    /// producer's claim miss.
+    tail: CachePadded<AtomicUsize>,
     /// Consumer position; read and written only under the pool lock.
-    head: AtomicUsize,
+    head: CachePadded<AtomicUsize>,
 }
 
 // SAFETY: an item slot is written only by the producer that claimed it (unique by
@@ -55,8 +60,8 @@ impl<T> Incoming<T> {
             .collect();
         Incoming {
             slots: slots.into_boxed_slice(),
-            tail: AtomicUsize::new(0),
-            head: AtomicUsize::new(0),
+            tail: CachePadded::new(AtomicUsize::new(0)),
+            head: CachePadded::new(AtomicUsize::new(0)),
         }
     }
 

@@ -116,3 +116,43 @@ fn locked_queueing_never_overtakes_a_ring_item() {
         assert!(sys.cancel_work(x));
     }
 }
+
+// destroy_workqueue (kernel/workqueue.c): once drained, the workqueue's pwqs let go
+// of it, so it is freed when its last handle goes. Items hold no count on it (see
+// `WqRef`): the pwqs are what kept it alive, and they must not keep it forever.
+#[test]
+fn destroyed_workqueue_is_freed_once_its_handles_drop() {
+    let (sys, _p, wq, pool) = setup(0);
+    let a = Work::new(|_, _, _| {});
+    sys.queue_work(&wq, &a).unwrap();
+    assert!(sys.cancel_work(&a));
+    assert!(pool.lock(&sys).pwqs.contains_key(&wq.0.id), "linked at alloc_workqueue");
+    let task = crate::cpu::Task::entered();
+    sys.destroy_workqueue(&task, &wq).unwrap();
+    assert!(!pool.lock(&sys).pwqs.contains_key(&wq.0.id), "unlinked after the drain");
+    let weak = Arc::downgrade(&wq.0);
+    drop(wq);
+    assert!(weak.upgrade().is_none(), "nothing else holds a destroyed workqueue");
+}
+
+// __queue_work racing destroy_workqueue (which Linux forbids): an item that reaches
+// the ring after the pwq went is dropped, its work left idle and counted done (so a
+// flush of it returns), and logged; nothing touches the workqueue it names.
+#[test]
+fn item_queued_past_destroy_is_dropped_and_its_work_left_idle() {
+    let (sys, _p, wq, pool) = setup(0);
+    let task = crate::cpu::Task::entered();
+    sys.destroy_workqueue(&task, &wq).unwrap();
+    let a = Work::new(|_, _, _| {});
+    // What a producer that read the state before DESTROYING would do.
+    assert!(a.try_claim_pending());
+    a.0.nr_queued.fetch_add(1, crate::sync::atomic::Ordering::SeqCst);
+    pool.fast_ok.store(true, crate::sync::atomic::Ordering::SeqCst);
+    let item = super::pool::Item::new(a.clone(), &wq.0, wq.0.flush_get());
+    assert!(pool.queue_lockless(&sys, item).is_ok(), "took the ring");
+    drop(pool.lock(&sys));
+    assert!(!a.is_pending() && !a.is_queued());
+    assert_eq!(sys.flush_work(&task, &a), Ok(false), "nothing left to wait for");
+    let log = sys.wq.log.lock_irqsave(&sys).clone();
+    assert!(log.iter().any(|l| l.contains("queued on a destroyed workqueue")), "{log:?}");
+}

@@ -34,9 +34,9 @@ impl SchedHooks for WorkerHooks {
         w.sleeping.store(true, Ordering::Release);
         g.nr_running -= 1;
         if g.kick(sys) {
-            let wq = g.slot(&w).and_then(|s| s.current.as_ref().map(|c| c.wq.clone()));
+            let wq = g.slot(&w).and_then(|s| s.current.as_ref().map(|c| c.wq));
             if let Some(wq) = wq {
-                wq.stats.cm_wakeups.fetch_add(1, Ordering::Relaxed);
+                wq.get(&g).stats.cm_wakeups.fetch_add(1, Ordering::Relaxed);
             }
         }
     }

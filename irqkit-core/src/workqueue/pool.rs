@@ -16,6 +16,8 @@ use super::incoming::{Incoming, INCOMING_SLOTS};
 pub(crate) use super::pwq::{Item, Pwq};
 use super::worker::{Worker, WORKER_DIE, WORKER_NOT_RUNNING};
 use super::WqInner;
+use crossbeam_utils::CachePadded;
+
 use crate::cpu::{CpuId, CpuMask};
 use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::sync::SpinLockIrq;
@@ -90,8 +92,9 @@ pub(crate) struct Pool {
     /// Taken through [`Pool::lock`], which moves `incoming` in first.
     pub(crate) inner: SpinLockIrq<PoolInner>,
     pub(crate) incoming: Incoming<Item>,
-    /// An item queued now would wake no worker, so it may go on `incoming`.
-    pub(crate) fast_ok: AtomicBool,
+    /// An item queued now would wake no worker, so it may go on `incoming`. Read by
+    /// every lock-free producer, written rarely: kept off the lock's cache line.
+    pub(crate) fast_ok: CachePadded<AtomicBool>,
     pub(crate) idle_timer: Timer,
     /// Workers created / destroyed (for the dump and the reaping test).
     pub(crate) nr_created: AtomicU64,
@@ -149,7 +152,7 @@ impl Pool {
                 pod,
                 strict,
                 incoming: Incoming::new(if bh { 0 } else { INCOMING_SLOTS }),
-                fast_ok: AtomicBool::new(false),
+                fast_ok: CachePadded::new(AtomicBool::new(false)),
                 inner: SpinLockIrq::new(PoolInner {
                     worklist: VecDeque::new(),
                     workers,

@@ -42,34 +42,45 @@ fn process_one_work<'a>(
     ctx: WorkCtx<'_>,
     rescuer: bool,
 ) -> PoolGuard<'a> {
-    let cpu_intensive = item.wq.flags & WQ_CPU_INTENSIVE != 0;
+    let cpu_intensive = item.wq.get(&g).flags & WQ_CPU_INTENSIVE != 0;
     // No clock read per item (two cost as much as an empty work on a hosted
     // runtime): run time is counted in ticks, as Linux's `wq_worker_tick` samples it.
     w.ran_ticks.store(0, Ordering::Relaxed);
     // Borrowed handles, not clones: the item stays in this worker's slot until this
-    // worker takes it out below, then in `done` and the slot's `retired`, so its
-    // counts outlive every use here. That saves a clone and a drop each of two
-    // counts the producers share.
+    // worker takes it out below, then in `done` and the slot's `retired`, so the
+    // work's count outlives every use here; the slot's `last_wq` counts the
+    // workqueue until this worker's next item (the item itself holds no count on
+    // it, see `WqRef`), and is replaced only when the workqueue changes. That
+    // saves a clone and a drop of a count the producers share.
     // SAFETY: `item.work` holds a strong count for as long as `work` is used (see
     // above); ManuallyDrop never releases the count this handle did not take.
     let work = ManuallyDrop::new(Work(unsafe { Arc::from_raw(Arc::as_ptr(&item.work.0)) }));
-    // SAFETY: as for `work`, with `item.wq`.
-    let wq: ManuallyDrop<Arc<WqInner>> =
-        ManuallyDrop::new(unsafe { Arc::from_raw(Arc::as_ptr(&item.wq)) });
+    let wq_ref = item.wq;
     let color = item.color;
     let mut prev = None;
-    // Without a slot (never expected) the item is kept here instead.
+    // Without a slot (never expected) the item and a count on its workqueue are
+    // kept here instead.
     let mut orphan = None;
+    let mut orphan_wq = None;
+    if !g.slot(w).is_some_and(|s| s.last_wq.as_ref().is_some_and(|l| wq_ref.is(l))) {
+        let counted = wq_ref.arc(&g);
+        match g.slot(w) {
+            Some(slot) => slot.last_wq = Some(counted),
+            None => orphan_wq = Some(counted),
+        }
+    }
     match g.slot(w) {
         Some(slot) => {
             prev = slot.retired.take();
             slot.current = Some(item);
-            if !slot.last_wq.as_ref().is_some_and(|l| Arc::ptr_eq(l, &wq)) {
-                slot.last_wq = Some(Arc::clone(&wq));
-            }
         }
         None => orphan = Some(item),
     }
+    // SAFETY: `last_wq` (or `orphan_wq`) holds a strong count on this workqueue
+    // until this worker's next item, after every use of `wq` here; ManuallyDrop
+    // never releases a count this handle did not take.
+    let wq: ManuallyDrop<Arc<WqInner>> =
+        ManuallyDrop::new(unsafe { Arc::from_raw(wq_ref.as_ptr()) });
     if cpu_intensive {
         g.worker_set_flags(w, WORKER_CPU_INTENSIVE);
         wq.stats.cpu_intensive.fetch_add(1, Ordering::Relaxed);
@@ -121,6 +132,7 @@ fn process_one_work<'a>(
     if let (Some(done), Some(slot)) = (done, g.slot(w)) {
         slot.retired = Some(done);
     }
+    drop(orphan_wq);
     g
 }
 
@@ -134,8 +146,9 @@ pub(crate) fn take_retired(g: &mut PoolInner, w: &Worker) -> Option<Retired> {
 /// for help with this pool.
 pub(crate) fn send_mayday(sys: &IrqSystem, g: &PoolInner) {
     for item in g.worklist.iter() {
-        if item.wq.flags & WQ_MEM_RECLAIM != 0 {
-            item.wq.mayday(sys, item.work.last_pool());
+        let wq = item.wq.get(g);
+        if wq.flags & WQ_MEM_RECLAIM != 0 {
+            wq.mayday(sys, item.work.last_pool());
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
+use core::ptr::NonNull;
 
 use super::pool::{Kick, PoolInner};
 use super::watchdog::worklist_push;
@@ -18,12 +19,73 @@ use crate::IrqSystem;
 #[derive(Clone)]
 pub(crate) struct Item {
     pub(crate) work: Work,
-    pub(crate) wq: Arc<WqInner>,
+    pub(crate) wq: WqRef,
+    /// `wq`'s id: how the pool finds the item's pwq without touching the workqueue.
+    pub(crate) wq_id: u32,
     pub(crate) color: u64,
+}
+
+impl Item {
+    /// An instance of `work` on `wq` with flush colour `color`.
+    pub(crate) fn new(work: Work, wq: &Arc<WqInner>, color: u64) -> Self {
+        Item { work, wq: WqRef(NonNull::from(&**wq)), wq_id: wq.id, color }
+    }
+}
+
+/// An item's workqueue, held without a reference count: producers and workers
+/// would otherwise update the one count every item of the workqueue shares (a
+/// cache line bounced twice per item). What keeps the workqueue alive instead is
+/// its pool_workqueue: every pool an item can reach holds a [`Pwq`] with a counted
+/// handle from before the first item is queued there until `destroy_workqueue`
+/// has drained it. So an item that its pool's lock holder finds on the pool's
+/// lists (or running) names a live workqueue; an item still on the incoming ring is
+/// checked by id against the pwqs first (`insert_work`).
+#[derive(Clone, Copy)]
+pub(crate) struct WqRef(NonNull<WqInner>);
+
+// SAFETY: a shared pointer to `WqInner`, which is `Sync`; dereferenced only under
+// the rules of `WqRef::get`.
+unsafe impl Send for WqRef {}
+// SAFETY: as above.
+unsafe impl Sync for WqRef {}
+
+impl WqRef {
+    /// True if this names `wq` (a pointer comparison; nothing is dereferenced).
+    pub(crate) fn is(self, wq: &Arc<WqInner>) -> bool {
+        core::ptr::eq(self.0.as_ptr(), Arc::as_ptr(wq))
+    }
+
+    /// The raw pointer, for a caller that holds a count of its own.
+    pub(crate) fn as_ptr(self) -> *const WqInner {
+        self.0.as_ptr()
+    }
+
+    /// The workqueue, for as long as the caller holds the lock of the pool whose
+    /// lists hold this item or that runs it (the witness `_locked`).
+    pub(crate) fn get(self, _locked: &PoolInner) -> &WqInner {
+        // SAFETY: the item is on that pool's lists or current in it, so its pwq
+        // there exists (items are inserted only where their pwq is, and a pwq is
+        // removed only once nothing of its workqueue is in flight in the pool) and
+        // holds a counted handle, which cannot go while the caller holds the lock.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// A counted handle, under the same rule as [`WqRef::get`].
+    pub(crate) fn arc(self, locked: &PoolInner) -> Arc<WqInner> {
+        let wq = self.get(locked);
+        // SAFETY: `wq` is alive (see `get`) and was allocated by an `Arc`; the
+        // count taken here is owned by the returned handle.
+        unsafe {
+            Arc::increment_strong_count(wq);
+            Arc::from_raw(wq)
+        }
+    }
 }
 
 /// A pool_workqueue: one workqueue's share of one pool (guarded by the pool lock).
 pub(crate) struct Pwq {
+    /// The workqueue, counted: what keeps it alive for the items here ([`WqRef`]).
+    pub(crate) wq: Arc<WqInner>,
     pub(crate) nr_active: u32,
     pub(crate) max_active: u32,
     pub(crate) inactive: VecDeque<Item>,
@@ -55,22 +117,43 @@ impl Pwq {
 }
 
 impl PoolInner {
-    /// Adds an active item (counted in its pwq's `nr_active`) to the worklist.
-    /// Returns the kick to issue after unlocking.
-    #[must_use]
-    pub(crate) fn insert_work(&mut self, sys: &IrqSystem, pool_id: u32, item: Item) -> Kick {
-        let max = item.wq.max_active();
-        let pwq = self.pwqs.entry(item.wq.id).or_insert_with(|| Pwq {
+    /// `link_pwq`: gives `wq` a pool_workqueue in this pool (idempotent). Done before
+    /// the workqueue can queue here, so every item finds its pwq ([`WqRef`]).
+    pub(crate) fn link_wq(&mut self, wq: &Arc<WqInner>) {
+        self.pwqs.entry(wq.id).or_insert_with(|| Pwq {
+            wq: wq.clone(),
             nr_active: 0,
-            max_active: max,
+            max_active: wq.max_active(),
             inactive: VecDeque::new(),
             in_flight: VecDeque::new(),
             started: 0,
             completed: 0,
         });
+    }
+
+    /// Drops `wq`'s pool_workqueue here once nothing of it is in flight
+    /// (`destroy_workqueue`, after the drain). True if it was removed.
+    pub(crate) fn unlink_wq(&mut self, wq_id: u32) -> bool {
+        let idle = self
+            .pwqs
+            .get(&wq_id)
+            .is_some_and(|p| p.nr_active == 0 && p.inactive.is_empty() && p.in_flight.is_empty());
+        idle && self.pwqs.remove(&wq_id).is_some()
+    }
+
+    /// Adds an active item (counted in its pwq's `nr_active`) to the worklist.
+    /// Returns the kick to issue after unlocking. An item whose workqueue has no pwq
+    /// here any more (queued while `destroy_workqueue` ran, which Linux forbids) is
+    /// dropped and its work left idle, since its workqueue may be gone.
+    #[must_use]
+    pub(crate) fn insert_work(&mut self, sys: &IrqSystem, pool_id: u32, item: Item) -> Kick {
+        let Some(pwq) = self.pwqs.get_mut(&item.wq_id) else {
+            drop_orphan(sys, item);
+            return Kick::None;
+        };
         pwq.color_get(item.color);
         item.work.set_pool(pool_id, true);
-        if pwq.inactive.is_empty() && pwq.nr_active < pwq.max_active && !item.wq.frozen() {
+        if pwq.inactive.is_empty() && pwq.nr_active < pwq.max_active && !pwq.wq.frozen() {
             pwq.nr_active += 1;
             worklist_push(&mut self.worklist, &mut self.watchdog_ts, sys, item);
             self.kick_deferred(sys)
@@ -125,11 +208,10 @@ impl PoolInner {
         let Some(pwq) = self.pwqs.get_mut(&wq_id) else { return };
         let mut moved = false;
         while pwq.nr_active < pwq.max_active {
-            let Some(next) = pwq.inactive.pop_front() else { break };
-            if next.wq.frozen() {
-                pwq.inactive.push_front(next);
+            if pwq.wq.frozen() {
                 break;
             }
+            let Some(next) = pwq.inactive.pop_front() else { break };
             pwq.nr_active += 1;
             worklist_push(&mut self.worklist, &mut self.watchdog_ts, sys, next);
             moved = true;
@@ -144,13 +226,13 @@ impl PoolInner {
     pub(crate) fn remove_queued(&mut self, sys: &IrqSystem, work: &Work) -> Option<Item> {
         if let Some(i) = self.worklist.iter().position(|it| it.work.ptr_eq(work)) {
             let it = self.worklist.remove(i)?;
-            self.dec_active(sys, it.wq.id);
+            self.dec_active(sys, it.wq_id);
             return Some(it);
         }
         for slot in self.workers.iter_mut() {
             if let Some(i) = slot.scheduled.iter().position(|it| it.work.ptr_eq(work)) {
                 let it = slot.scheduled.remove(i)?;
-                self.dec_active(sys, it.wq.id);
+                self.dec_active(sys, it.wq_id);
                 return Some(it);
             }
         }
@@ -166,6 +248,23 @@ impl PoolInner {
     pub(crate) fn pwq_counts(&self, wq_id: u32) -> Option<(u32, usize)> {
         self.pwqs.get(&wq_id).map(|p| (p.nr_active, p.inactive.len()))
     }
+}
+
+/// Leaves the work of an item that cannot be inserted idle and counted as done, so
+/// that its flushers return; logged (see [`PoolInner::insert_work`]).
+fn drop_orphan(sys: &IrqSystem, item: Item) {
+    item.work.clear_queued();
+    item.work.clear_pending();
+    item.work.0.nr_done.fetch_add(1, crate::sync::atomic::Ordering::SeqCst);
+    sys.wq.log(
+        sys,
+        alloc::format!(
+            "workqueue: work {:#x} queued on a destroyed workqueue (id {}); dropped",
+            item.work.addr(),
+            item.wq_id
+        ),
+    );
+    sys.wq.wake_work_flushers(sys);
 }
 
 // Plain unit tests: loom's atomics only work inside a loom model.

@@ -1,7 +1,6 @@
 //! Queueing: `queue_work_on`, `__queue_work` with non-reentrancy, delayed work.
 
 use alloc::format;
-use alloc::sync::Arc;
 
 use super::pool::{Item, Pool};
 use super::work::NO_POOL;
@@ -13,7 +12,7 @@ use crate::{IrqError, IrqSystem};
 
 /// True if the caller is a worker executing an item of `wq` (chained queueing).
 fn is_chained_work(sys: &IrqSystem, wq: &Workqueue) -> bool {
-    super::api::current_item(sys).is_some_and(|it| Arc::ptr_eq(&it.wq, &wq.0))
+    super::api::current_item(sys).is_some_and(|it| it.wq.is(&wq.0))
 }
 
 /// A task work goes to threaded workqueues only, a BH work to WQ_BH ones only.
@@ -47,9 +46,8 @@ pub(crate) fn __queue_work(
         sys.wq.log(sys, format!("workqueue: cannot queue {:#x} on wq {}", work.addr(), wq.0.name));
         return Err(IrqError::Busy("workqueue is draining"));
     }
-    let c = cpu
-        .or_else(|| sys.current_cpu())
-        .unwrap_or_else(|| sys.online_mask().first().unwrap_or(CpuId(0)));
+    let c =
+        cpu.or_else(|| sys.current_cpu()).unwrap_or_else(|| sys.first_online().unwrap_or(CpuId(0)));
     let mut pool: &Pool = if wq.0.is_percpu() {
         let p = wq.0.pools.get(c.index()).ok_or(IrqError::NotFound("no such cpu"))?;
         // A DISASSOCIATED pool runs its work unbound (Linux queues there too). A CPU
@@ -70,9 +68,9 @@ pub(crate) fn __queue_work(
     if wq.0.flags & __WQ_ORDERED == 0 && last_id != NO_POOL && last_id != pool.id {
         if let Some(last) = sys.wq.pool_by_id(sys, last_id) {
             let g = last.lock(sys);
-            let busy_here = g.executing(work).is_some_and(|i| {
-                g.workers[i].current.as_ref().is_some_and(|c| Arc::ptr_eq(&c.wq, &wq.0))
-            });
+            let busy_here = g
+                .executing(work)
+                .is_some_and(|i| g.workers[i].current.as_ref().is_some_and(|c| c.wq.is(&wq.0)));
             drop(g);
             if busy_here {
                 last_pool = last;
@@ -84,7 +82,7 @@ pub(crate) fn __queue_work(
     // the pool's workers contend for, covers only the list insertion and the kick.
     let color = wq.0.flush_get();
     work.0.nr_queued.fetch_add(1, Ordering::SeqCst);
-    let mut item = Item { work: work.clone(), wq: wq.0.clone(), color };
+    let mut item = Item::new(work.clone(), &wq.0, color);
     // Lock-free when the locked path would wake nobody (`pool_lock.rs`). Not for
     // ordered workqueues (their strict FIFO stays on the one locked path) nor
     // freezable ones (an item queued before a freeze must count as active for it).

@@ -56,7 +56,7 @@ pub(crate) fn start_rescuer(
             };
             let mut i = 0;
             while i < g.worklist.len() {
-                if Arc::ptr_eq(&g.worklist[i].wq, &wq2) {
+                if g.worklist[i].wq.is(&wq2) {
                     if let Some(it) = g.worklist.remove(i) {
                         // assign_work: never next to a running instance of itself.
                         match g.executing(&it.work) {
