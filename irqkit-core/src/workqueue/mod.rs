@@ -8,7 +8,10 @@
 //! affinity scope (`scope.rs`, `attrs.rs`), shared with every workqueue of equal
 //! attributes (`kworker/uP:M`), and queues to the pod of the queueing CPU. A
 //! [`Workqueue`] owns no threads: it feeds pools through pool_workqueues (`pwq.rs`)
-//! that enforce `max_active` with an inactive list. A per-CPU pool
+//! that enforce `max_active` with an inactive list. They are made when the
+//! workqueue is allocated or its pods applied (Linux's `alloc_and_link_pwqs`) and,
+//! as in Linux, they hold the workqueue alive: a queued item names its workqueue
+//! without a count (`item.rs`). A per-CPU pool
 //! keeps one worker running per CPU as long as its work does not block; when the
 //! last running worker sleeps, the scheduler hook wakes an idle worker, and a
 //! worker that leaves the idle list with no idle worker left first creates one (the
@@ -76,6 +79,7 @@ mod hotplug;
 mod incoming;
 #[cfg(all(test, not(loom)))]
 mod incoming_tests;
+mod item;
 #[cfg(all(test, loom))]
 mod loom_incoming;
 #[cfg(all(test, loom))]

@@ -108,9 +108,6 @@ fn process_one_work<'a>(
         );
     }
     let mut g = pool.lock(sys);
-    // The function has returned: this instance counts as flushed for
-    // flush_workqueue (its pwq's colour count, under the pool lock we need anyway).
-    g.pwq_completed(wq.id, color);
     // Declared or detected by the tick: the flag ends with the item.
     if w.flags() & WORKER_CPU_INTENSIVE != 0 {
         g.worker_clr_flags(w, WORKER_CPU_INTENSIVE);
@@ -119,7 +116,9 @@ fn process_one_work<'a>(
     // the worker's current work.
     let done = g.slot(w).and_then(|slot| slot.current.take()).or(orphan);
     work.0.nr_done.fetch_add(1, Ordering::SeqCst);
-    g.dec_active(sys, wq.id);
+    // `pwq_dec_nr_in_flight`: counted completed, flushed for flush_workqueue (its
+    // colour), and its active slot goes to the next inactive work.
+    g.pwq_finish(sys, wq.id, color);
     sys.wq.wake_work_flushers(sys);
     // Read under the lock, after the count dropped: a flusher that registers later
     // takes this lock to look, so it sees the drop. Its wait condition takes pool

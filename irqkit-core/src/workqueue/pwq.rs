@@ -7,80 +7,13 @@
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
-use core::ptr::NonNull;
 
+pub(crate) use super::item::Item;
 use super::pool::{Kick, PoolInner};
 use super::watchdog::worklist_push;
 use super::work::Work;
 use super::WqInner;
 use crate::IrqSystem;
-
-/// One queueing instance of a work: the work, its workqueue and its flush color.
-#[derive(Clone)]
-pub(crate) struct Item {
-    pub(crate) work: Work,
-    pub(crate) wq: WqRef,
-    /// `wq`'s id: how the pool finds the item's pwq without touching the workqueue.
-    pub(crate) wq_id: u32,
-    pub(crate) color: u64,
-}
-
-impl Item {
-    /// An instance of `work` on `wq` with flush colour `color`.
-    pub(crate) fn new(work: Work, wq: &Arc<WqInner>, color: u64) -> Self {
-        Item { work, wq: WqRef(NonNull::from(&**wq)), wq_id: wq.id, color }
-    }
-}
-
-/// An item's workqueue, held without a reference count: producers and workers
-/// would otherwise update the one count every item of the workqueue shares (a
-/// cache line bounced twice per item). What keeps the workqueue alive instead is
-/// its pool_workqueue: every pool an item can reach holds a [`Pwq`] with a counted
-/// handle from before the first item is queued there until `destroy_workqueue`
-/// has drained it. So an item that its pool's lock holder finds on the pool's
-/// lists (or running) names a live workqueue; an item still on the incoming ring is
-/// checked by id against the pwqs first (`insert_work`).
-#[derive(Clone, Copy)]
-pub(crate) struct WqRef(NonNull<WqInner>);
-
-// SAFETY: a shared pointer to `WqInner`, which is `Sync`; dereferenced only under
-// the rules of `WqRef::get`.
-unsafe impl Send for WqRef {}
-// SAFETY: as above.
-unsafe impl Sync for WqRef {}
-
-impl WqRef {
-    /// True if this names `wq` (a pointer comparison; nothing is dereferenced).
-    pub(crate) fn is(self, wq: &Arc<WqInner>) -> bool {
-        core::ptr::eq(self.0.as_ptr(), Arc::as_ptr(wq))
-    }
-
-    /// The raw pointer, for a caller that holds a count of its own.
-    pub(crate) fn as_ptr(self) -> *const WqInner {
-        self.0.as_ptr()
-    }
-
-    /// The workqueue, for as long as the caller holds the lock of the pool whose
-    /// lists hold this item or that runs it (the witness `_locked`).
-    pub(crate) fn get(self, _locked: &PoolInner) -> &WqInner {
-        // SAFETY: the item is on that pool's lists or current in it, so its pwq
-        // there exists (items are inserted only where their pwq is, and a pwq is
-        // removed only once nothing of its workqueue is in flight in the pool) and
-        // holds a counted handle, which cannot go while the caller holds the lock.
-        unsafe { self.0.as_ref() }
-    }
-
-    /// A counted handle, under the same rule as [`WqRef::get`].
-    pub(crate) fn arc(self, locked: &PoolInner) -> Arc<WqInner> {
-        let wq = self.get(locked);
-        // SAFETY: `wq` is alive (see `get`) and was allocated by an `Arc`; the
-        // count taken here is owned by the returned handle.
-        unsafe {
-            Arc::increment_strong_count(wq);
-            Arc::from_raw(wq)
-        }
-    }
-}
 
 /// A pool_workqueue: one workqueue's share of one pool (guarded by the pool lock).
 pub(crate) struct Pwq {
@@ -103,6 +36,16 @@ impl Pwq {
     /// True if an instance of a colour up to `color` is in flight here.
     pub(crate) fn has_color_upto(&self, color: u64) -> bool {
         self.in_flight.iter().any(|e| e.0 <= color)
+    }
+
+    /// One instance of `color` less.
+    fn color_put(&mut self, color: u64) {
+        if let Some(i) = self.in_flight.iter().position(|e| e.0 == color) {
+            self.in_flight[i].1 -= 1;
+            if self.in_flight[i].1 == 0 {
+                self.in_flight.remove(i);
+            }
+        }
     }
 
     /// One more instance of `color`. Queueing usually repeats the newest colour;
@@ -171,8 +114,6 @@ impl PoolInner {
         self.activate(sys, wq_id);
     }
 
-    /// `pwq_dec_nr_in_flight`'s colour part: an instance of `color` finished or was
-    /// cancelled. The caller then wakes the workqueue's flushers (after unlocking).
     /// A worker starts an item of `wq_id`.
     pub(crate) fn pwq_started(&mut self, wq_id: u32) {
         if let Some(pwq) = self.pwqs.get_mut(&wq_id) {
@@ -180,12 +121,17 @@ impl PoolInner {
         }
     }
 
-    /// An item of `wq_id` has run: counted, and its colour's flush count drops.
-    pub(crate) fn pwq_completed(&mut self, wq_id: u32, color: u64) {
-        if let Some(pwq) = self.pwqs.get_mut(&wq_id) {
-            pwq.completed += 1;
+    /// `pwq_dec_nr_in_flight` for an item that ran: counted completed, its colour's
+    /// flush count drops, its active slot is freed and the oldest inactive work of
+    /// the pwq activated: one pwq lookup for the three (a per-item cost).
+    pub(crate) fn pwq_finish(&mut self, sys: &IrqSystem, wq_id: u32, color: u64) {
+        let Some(pwq) = self.pwqs.get_mut(&wq_id) else { return };
+        pwq.completed += 1;
+        pwq.color_put(color);
+        pwq.nr_active = pwq.nr_active.saturating_sub(1);
+        if !pwq.inactive.is_empty() {
+            self.activate(sys, wq_id);
         }
-        self.color_done(wq_id, color);
     }
 
     /// (started, completed) of `wq_id` in this pool.
@@ -193,13 +139,11 @@ impl PoolInner {
         self.pwqs.get(&wq_id).map_or((0, 0), |p| (p.started, p.completed))
     }
 
+    /// `pwq_dec_nr_in_flight`'s colour part: an instance of `color` was cancelled.
+    /// The caller then wakes the workqueue's flushers (after unlocking).
     pub(crate) fn color_done(&mut self, wq_id: u32, color: u64) {
-        let Some(pwq) = self.pwqs.get_mut(&wq_id) else { return };
-        if let Some(i) = pwq.in_flight.iter().position(|e| e.0 == color) {
-            pwq.in_flight[i].1 -= 1;
-            if pwq.in_flight[i].1 == 0 {
-                pwq.in_flight.remove(i);
-            }
+        if let Some(pwq) = self.pwqs.get_mut(&wq_id) {
+            pwq.color_put(color);
         }
     }
 
