@@ -74,6 +74,7 @@ impl Worker {
             flags: AtomicU32::new(WORKER_PREP | WORKER_IDLE),
             sleeping: AtomicBool::new(false),
             woken: AtomicBool::new(false),
+            polling: AtomicBool::new(false),
             wait: WaitQueue::new(),
             last_active_ns: AtomicU64::new(0),
             thread_id: AtomicU64::new(0),

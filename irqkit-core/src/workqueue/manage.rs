@@ -101,6 +101,7 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
             flags: AtomicU32::new(WORKER_PREP | WORKER_IDLE | unbound),
             sleeping: AtomicBool::new(false),
             woken: AtomicBool::new(false),
+            polling: AtomicBool::new(false),
             wait: WaitQueue::new(),
             last_active_ns: AtomicU64::new(sys.now_ns()),
             thread_id: AtomicU64::new(0),

@@ -263,6 +263,11 @@ impl PoolInner {
             // A plain load first: under the pool lock, which every writer of `woken`
             // holds, it is exact, and a worker kicked for every item of an unbound
             // pool (chain execution) is usually woken already: no locked RMW then.
+            // A polling worker watches `woken`: a store and no wake-up.
+            Some(w) if w.is_polling() => {
+                w.woken.store(true, Ordering::Release);
+                Kick::Done
+            }
             Some(w) if !w.is_woken() && w.claim_wake() => Kick::Wake(w.clone()),
             Some(_) => Kick::Done,
             None => Kick::None,

@@ -113,7 +113,8 @@ impl PoolInner {
     fn fast_ok(&self) -> bool {
         self.bh.is_none()
             && !self.disassociated
-            && !(self.nr_running == 0 && self.idle.last().is_some_and(|w| !w.is_woken()))
+            && !(self.nr_running == 0
+                && self.idle.last().is_some_and(|w| !w.is_woken() && !w.is_polling()))
     }
 }
 

@@ -54,6 +54,10 @@ pub(crate) struct Worker {
     pub(crate) sleeping: AtomicBool,
     /// Set by a waker; the idle wait sleeps until it is.
     pub(crate) woken: AtomicBool,
+    /// Idle but polling before it sleeps (`idle_spin`): it watches the pool's
+    /// incoming ring and `woken` itself, so a producer owes it no wake-up (Linux's
+    /// `TIF_POLLING_NRFLAG` idea, for a worker). Changed only under the pool lock.
+    pub(crate) polling: AtomicBool,
     pub(crate) wait: WaitQueue,
     pub(crate) last_active_ns: AtomicU64,
     pub(crate) thread_id: AtomicU64,
@@ -104,6 +108,7 @@ impl Worker {
             flags: AtomicU32::new(WORKER_UNBOUND),
             sleeping: AtomicBool::new(false),
             woken: AtomicBool::new(false),
+            polling: AtomicBool::new(false),
             wait: WaitQueue::new(),
             last_active_ns: AtomicU64::new(0),
             thread_id: AtomicU64::new(thread.0),
@@ -117,6 +122,10 @@ impl Worker {
 
     pub(crate) fn is_woken(&self) -> bool {
         self.woken.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_polling(&self) -> bool {
+        self.polling.load(Ordering::Relaxed)
     }
 
     pub(crate) fn is_sleeping(&self) -> bool {
@@ -172,6 +181,7 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
         }
         // worker_leave_idle
         if w.flags() & WORKER_IDLE != 0 {
+            w.polling.store(false, Ordering::Relaxed);
             w.clr_flags(WORKER_IDLE);
             g.idle.retain(|x| !Arc::ptr_eq(x, &w));
         }
@@ -242,10 +252,26 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
         }
         // A kick that came in while we were busy: the pool may still need us.
         let again = !handoff && g.need_more_worker();
+        let poll = !again && sys.wq.idle_spin_ns.load(Ordering::Relaxed) != 0;
+        // Set under the lock, so that this unlock already lets producers use the
+        // ring (`fast_ok`) instead of owing a wake-up.
+        w.polling.store(poll, Ordering::Relaxed);
         let retired = take_retired(&mut g, &w);
         drop(g);
         drop(retired);
-        if !again && !idle_spin(sys, &w, &me) {
+        let mut event = again;
+        if poll {
+            event = idle_spin(sys, &pool, &w, &me);
+            if !event {
+                // Stop polling under the lock: its unlock turns `fast_ok` off and
+                // takes in what a producer put on the ring meanwhile, kicking this
+                // worker if so (the `pool_lock.rs` protocol), before it sleeps.
+                let g = pool.lock(sys);
+                w.polling.store(false, Ordering::Relaxed);
+                drop(g);
+            }
+        }
+        if !event {
             let _ = w
                 .wait
                 .wait_event(sys, task, || w.woken.load(Ordering::Acquire) || me.should_stop());
@@ -253,24 +279,24 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
     }
 }
 
-/// The bounded poll of an idle worker before it sleeps; true if a kick (or a stop)
+/// The bounded poll of an idle worker before it sleeps; true if work (or a stop)
 /// came in meanwhile. The worker is formally idle — on the idle list, out of
-/// `nr_running` — so every Linux rule holds; a kick that claims it finds no sleeper
-/// and costs one atomic swap instead of a wake-up. Only where a runtime asked for it
+/// `nr_running` — so every Linux rule holds. While it polls, a producer puts items
+/// on the ring without a lock (`fast_ok` counts a polling worker as one on its
+/// way) and a locked kick only sets `woken`: no wake-up either way. Only where a runtime asked for it
 /// ([`IrqSystem::wq_set_idle_spin_ns`]): on the hosted machine a sleep and wake-up
 /// is two host futex hand-offs (the vCPU's idle thread, then the worker), tens of
 /// µs, against well under one for the work, so a poll of a few µs (as crossbeam's
 /// and rayon's workers do before they park) carries a burst or a steady stream of
 /// items without one. It gives way at once when another thread wants the CPU.
-fn idle_spin(sys: &IrqSystem, w: &Worker, me: &crate::sched::Thread) -> bool {
+fn idle_spin(sys: &IrqSystem, pool: &Pool, w: &Worker, me: &crate::sched::Thread) -> bool {
     let ns = sys.wq.idle_spin_ns.load(Ordering::Relaxed);
-    if ns == 0 {
-        return false;
-    }
     let start = sys.now_ns();
     let mut i = 0u32;
     loop {
-        if w.woken.load(Ordering::Acquire) || me.should_stop() {
+        // An item on the ring is ours to take in (we are `polling`); a locked
+        // queueing sets `woken` instead (`kick_deferred`).
+        if w.woken.load(Ordering::Acquire) || me.should_stop() || !pool.incoming.is_empty() {
             return true;
         }
         i = i.wrapping_add(1);
