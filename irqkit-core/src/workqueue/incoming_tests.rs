@@ -156,3 +156,36 @@ fn item_queued_past_destroy_is_dropped_and_its_work_left_idle() {
     let log = sys.wq.log.lock_irqsave(&sys).clone();
     assert!(log.iter().any(|l| l.contains("queued on a destroyed workqueue")), "{log:?}");
 }
+
+// kick_pool on an idle worker that polls before it sleeps (worker.rs `idle_spin`,
+// Linux's TIF_POLLING_NRFLAG idea): a producer owes it no wake-up, so it takes the
+// ring; a locked queueing only marks it woken. A sleeping idle worker is claimed
+// and owed a wake-up as before.
+#[test]
+fn polling_idle_worker_is_owed_no_wakeup() {
+    use crate::sync::atomic::Ordering::SeqCst;
+    let (sys, _p, wq, pool) = setup(0);
+    let name = alloc::string::String::from("kworker/0:9");
+    let w = super::worker::Worker::new_rescuer(&pool, name, crate::sched::ThreadId(999));
+    pool.lock(&sys).idle.push(w.clone());
+    assert!(!pool.fast_ok.load(SeqCst), "a sleeping idle worker is owed a wake-up");
+    let a = Work::new(|_, _, _| {});
+    sys.queue_work(&wq, &a).unwrap();
+    assert!(w.is_woken() && pool.incoming.is_empty(), "locked path, worker claimed");
+    assert!(sys.cancel_work(&a));
+    {
+        let g = pool.lock(&sys);
+        w.woken.store(false, SeqCst);
+        w.polling.store(true, SeqCst);
+        drop(g);
+    }
+    assert!(pool.fast_ok.load(SeqCst), "a polling worker is on its way");
+    sys.queue_work(&wq, &a).unwrap();
+    assert!(!pool.incoming.is_empty() && !w.is_woken(), "ring, no wake-up");
+    // A queueing that takes the lock finds the polling worker: woken, no Wake.
+    let mut g = pool.lock(&sys);
+    assert!(matches!(g.kick_deferred(&sys), super::pool::Kick::Done));
+    assert!(w.is_woken());
+    drop(g);
+    assert!(sys.cancel_work(&a));
+}
