@@ -183,7 +183,12 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
         if w.flags() & WORKER_IDLE != 0 {
             w.polling.store(false, Ordering::Relaxed);
             w.clr_flags(WORKER_IDLE);
-            g.idle.retain(|x| !Arc::ptr_eq(x, &w));
+            // LIFO: the worker leaving idle is usually the last one in.
+            if g.idle.last().is_some_and(|x| Arc::ptr_eq(x, &w)) {
+                g.idle.pop();
+            } else {
+                g.idle.retain(|x| !Arc::ptr_eq(x, &w));
+            }
         }
         let mut work_now = false;
         while g.need_more_worker() {
