@@ -183,7 +183,7 @@ fn polling_idle_worker_is_owed_no_wakeup() {
     sys.queue_work(&wq, &a).unwrap();
     assert!(!pool.incoming.is_empty() && !w.is_woken(), "ring, no wake-up");
     // A queueing that takes the lock finds the polling worker: woken, no Wake.
-    let mut g = pool.lock(&sys);
+    let g = pool.lock(&sys);
     assert!(matches!(g.kick_deferred(&sys), super::pool::Kick::Done));
     assert!(w.is_woken());
     drop(g);
