@@ -9,8 +9,12 @@
 //! reached (the two clocks are calibrated, not identical), the handler simply programs
 //! the short remainder (counted as an early interrupt). In TSC-deadline mode the
 //! deadline is the TSC value itself, so the interrupt cannot come early.
+//!
+//! In idle the tick can be stopped ([`stop_tick`], decided by [`crate::tick_sched`]):
+//! the tick handler's next event is then the next timer-wheel expiry instead of the
+//! next grid point, until [`restart_tick`] puts it back on its grid.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::arch::{hw_irq_restore, hw_irq_save};
 use crate::lapic;
@@ -36,12 +40,24 @@ const MIN_BACKSTOP_NS: u64 = 50_000;
 /// Shortest programmed delay: below this the interrupt would arrive while the handler
 /// that programmed it is still returning.
 const MIN_DELTA_NS: u64 = 2_000;
+/// Longest programmed delay: the APIC's 32-bit count at 1 GHz (Linux's
+/// `max_delta_ns`). A CPU with nothing armed wakes this often.
+const MAX_DELTA_NS: u64 = u32::MAX as u64;
 const DISARMED: u64 = u64::MAX;
 
 struct ClockEvent {
+    /// The tick handler's next event: a point of the tick grid, or while the tick is
+    /// stopped the next timer-wheel expiry (or [`DISARMED`]).
     next_tick: AtomicU64,
+    /// Grid origin: ticks fall on `tick_origin + k * period`.
+    tick_origin: AtomicU64,
+    /// The tick is stopped in idle ([`crate::tick_sched`]).
+    tick_stopped: AtomicBool,
     /// The delay last programmed: in LAPIC mode also the timer's period.
     programmed_ns: AtomicU64,
+    /// When the hardware fires next (programmed time, then the periodic backstop's
+    /// next period after each interrupt that did not reprogram).
+    hw_next: AtomicU64,
     hr_expires: AtomicU64,
     /// Timer interrupts that found nothing due yet (arrived before the programmed
     /// time: APIC count vs calibrated TSC; impossible in TSC-deadline mode).
@@ -50,17 +66,24 @@ struct ClockEvent {
     hr_fired: AtomicU64,
     hr_last_deadline: AtomicU64,
     hr_last_at: AtomicU64,
+    tick_stops: AtomicU64,
+    tick_restarts: AtomicU64,
 }
 
 static EVENTS: [ClockEvent; MAX_CPUS] = [const {
     ClockEvent {
         next_tick: AtomicU64::new(0),
+        tick_origin: AtomicU64::new(0),
+        tick_stopped: AtomicBool::new(false),
         programmed_ns: AtomicU64::new(0),
+        hw_next: AtomicU64::new(DISARMED),
         hr_expires: AtomicU64::new(DISARMED),
         early: AtomicU64::new(0),
         hr_fired: AtomicU64::new(0),
         hr_last_deadline: AtomicU64::new(0),
         hr_last_at: AtomicU64::new(0),
+        tick_stops: AtomicU64::new(0),
+        tick_restarts: AtomicU64::new(0),
     }
 }; MAX_CPUS];
 
@@ -75,6 +98,10 @@ pub struct Stats {
     pub hr_last_deadline: u64,
     /// Clock time at which the timer interrupt handled it.
     pub hr_last_at: u64,
+    /// Times the tick was stopped in idle.
+    pub tick_stops: u64,
+    /// Times a stopped tick was restarted.
+    pub tick_restarts: u64,
 }
 
 /// `cpu`'s counters.
@@ -85,6 +112,8 @@ pub fn stats(cpu: usize) -> Stats {
         hr_fired: ev.hr_fired.load(Ordering::Acquire),
         hr_last_deadline: ev.hr_last_deadline.load(Ordering::Relaxed),
         hr_last_at: ev.hr_last_at.load(Ordering::Relaxed),
+        tick_stops: ev.tick_stops.load(Ordering::Relaxed),
+        tick_restarts: ev.tick_restarts.load(Ordering::Relaxed),
     }
 }
 static PERIOD_NS: AtomicU64 = AtomicU64::new(0);
@@ -97,11 +126,16 @@ pub struct Due {
     pub hrtimer: bool,
 }
 
+/// The earlier of the tick handler's next event and the armed hrtimer.
+fn earliest(ev: &ClockEvent) -> u64 {
+    ev.next_tick.load(Ordering::Relaxed).min(ev.hr_expires.load(Ordering::Relaxed))
+}
+
 fn program(ev: &ClockEvent) {
-    let next = ev.next_tick.load(Ordering::Relaxed).min(ev.hr_expires.load(Ordering::Relaxed));
     let now = lapic::now_ns();
-    let delta = next.saturating_sub(now).max(MIN_DELTA_NS);
+    let delta = earliest(ev).saturating_sub(now).clamp(MIN_DELTA_NS, MAX_DELTA_NS);
     ev.programmed_ns.store(delta, Ordering::Relaxed);
+    ev.hw_next.store(now + delta, Ordering::Relaxed);
     lapic::program_ns(now + delta, delta);
 }
 
@@ -110,9 +144,73 @@ pub fn start(cpu: usize, hz: u32) {
     let period = 1_000_000_000 / hz as u64;
     PERIOD_NS.store(period, Ordering::Relaxed);
     let ev = &EVENTS[cpu];
-    ev.next_tick.store(lapic::now_ns() + period, Ordering::Relaxed);
+    let now = lapic::now_ns();
+    ev.tick_origin.store(now, Ordering::Relaxed);
+    ev.next_tick.store(now + period, Ordering::Relaxed);
     lapic::clockevent_mode();
     program(ev);
+}
+
+/// The tick period in nanoseconds (1 / HZ).
+pub fn period_ns() -> u64 {
+    PERIOD_NS.load(Ordering::Relaxed)
+}
+
+/// Whether `cpu`'s tick is stopped (it is idle with no tick due).
+#[inline]
+pub fn tick_stopped(cpu: usize) -> bool {
+    EVENTS[cpu].tick_stopped.load(Ordering::Relaxed)
+}
+
+/// The time of `cpu`'s next tick (while it ticks).
+pub fn next_tick(cpu: usize) -> u64 {
+    EVENTS[cpu].next_tick.load(Ordering::Relaxed)
+}
+
+/// `tick_nohz_stop_tick` on the calling CPU `cpu`: the tick handler runs next at
+/// `next_ns` (the next timer-wheel expiry; `None`: only an hrtimer or nothing).
+/// Reprograms the APIC only if its programmed event is no longer the earliest —
+/// in the common case (a sleeping thread's hrtimer is first) it writes nothing.
+pub fn stop_tick(cpu: usize, next_ns: Option<u64>) {
+    let was = hw_irq_save();
+    let ev = &EVENTS[cpu];
+    if !ev.tick_stopped.swap(true, Ordering::Relaxed) {
+        ev.tick_stops.fetch_add(1, Ordering::Relaxed);
+    }
+    ev.next_tick.store(next_ns.unwrap_or(DISARMED), Ordering::Relaxed);
+    let want = earliest(ev);
+    let hw = ev.hw_next.load(Ordering::Relaxed);
+    // With nothing armed, a far-off wake-up already programmed may stay.
+    let far = want == DISARMED && hw > lapic::now_ns() + period_ns();
+    if hw != want && !far {
+        program(ev);
+    }
+    hw_irq_restore(was);
+}
+
+/// `tick_nohz_restart` on the calling CPU `cpu`: the tick resumes on its grid, at the
+/// first grid point after now. The APIC is reprogrammed only if it would fire later
+/// than that *and* not within one tick period: an interrupt that comes within a
+/// period (the periodic backstop after an hrtimer expiry, typically; the woken
+/// thread's re-arm usually reprograms first anyway) finds the tick due and programs
+/// the next one, so the restart costs no APIC write on the wake-up path — the tick
+/// is at worst late by less than one period, the bound the backstop already has.
+pub fn restart_tick(cpu: usize) {
+    let was = hw_irq_save();
+    let ev = &EVENTS[cpu];
+    if ev.tick_stopped.swap(false, Ordering::Relaxed) {
+        ev.tick_restarts.fetch_add(1, Ordering::Relaxed);
+        let now = lapic::now_ns();
+        let period = period_ns();
+        let origin = ev.tick_origin.load(Ordering::Relaxed);
+        let next = origin + (now.saturating_sub(origin) / period + 1) * period;
+        ev.next_tick.store(next, Ordering::Relaxed);
+        let hw = ev.hw_next.load(Ordering::Relaxed);
+        if hw > next && hw > now + period {
+            program(ev);
+        }
+    }
+    hw_irq_restore(was);
 }
 
 /// Called by the timer interrupt on `cpu`: what is due; reprograms the next event.
@@ -123,10 +221,16 @@ pub fn expire(cpu: usize) -> Due {
     let mut next_tick = ev.next_tick.load(Ordering::Relaxed);
     let tick = now >= next_tick;
     if tick {
-        // Missed ticks are skipped, not replayed (NO_HZ-style), so a long stall does
-        // not cause a burst.
-        while next_tick <= now {
-            next_tick += period;
+        if ev.tick_stopped.load(Ordering::Relaxed) {
+            // The timer-wheel expiry the stopped tick was kept for: the idle loop
+            // (or the restart on leaving it) decides what comes next.
+            next_tick = DISARMED;
+        } else {
+            // Missed ticks are skipped, not replayed (jiffies follow the clock), so a
+            // long stall does not cause a burst.
+            while next_tick <= now {
+                next_tick += period;
+            }
         }
         ev.next_tick.store(next_tick, Ordering::Relaxed);
     }
@@ -137,12 +241,20 @@ pub fn expire(cpu: usize) -> Due {
         ev.hr_last_deadline.store(expires, Ordering::Relaxed);
         ev.hr_last_at.store(now, Ordering::Relaxed);
         ev.hr_fired.fetch_add(1, Ordering::Release);
-    } else if !tick {
+    } else if !tick && now < ev.hw_next.load(Ordering::Relaxed) {
+        // Before the programmed time (a backstop or maximum-delta wake-up is not).
         ev.early.fetch_add(1, Ordering::Relaxed);
     }
-    let backstop = ev.programmed_ns.load(Ordering::Relaxed) >= MIN_BACKSTOP_NS;
-    if !hrtimer || lapic::tsc_deadline_mode() || !backstop {
+    let programmed = ev.programmed_ns.load(Ordering::Relaxed);
+    if !hrtimer || lapic::tsc_deadline_mode() || programmed < MIN_BACKSTOP_NS {
         program(ev);
+    } else {
+        // Not reprogrammed: the periodic timer fires again one period on.
+        let mut hw = ev.hw_next.load(Ordering::Relaxed);
+        while hw <= now {
+            hw += programmed;
+        }
+        ev.hw_next.store(hw, Ordering::Relaxed);
     }
     Due { tick, hrtimer }
 }
