@@ -24,6 +24,14 @@ const BUS_HZ: u64 = 1_000_000_000;
 const MSR_TSC_DEADLINE: u32 = 0x6E0;
 
 static TSC_PER_MS: AtomicU64 = AtomicU64::new(0);
+/// ns = (tsc delta × `TSC_NS_MULT`) >> [`TSC_NS_SHIFT`]: a clocksource-style mult/shift,
+/// so a clock read is one 64×64→128 multiply instead of a 128-bit division (a
+/// software `__udivti3` loop, slow under TCG) on every timer-path clock read.
+static TSC_NS_MULT: AtomicU64 = AtomicU64::new(0);
+/// 2^40: `TSC_NS_MULT` keeps ~39 significant bits (1e6 << 40 / ticks per ms, ticks per
+/// ms far below 2^21 × 1e6), a relative error below 1e-11; the product of a 64-bit delta
+/// and the multiplier fits 128 bits.
+const TSC_NS_SHIFT: u32 = 40;
 static TSC_ZERO: AtomicU64 = AtomicU64::new(0);
 static TSC_DEADLINE: AtomicBool = AtomicBool::new(false);
 
@@ -123,6 +131,8 @@ pub fn calibrate_tsc() {
     // falls back to the long rounds alone.
     let per_ms = if per_10ms > 0 && per_10ms < long { per_10ms / 10 } else { long / 12 };
     TSC_PER_MS.store(per_ms.max(1), Ordering::Relaxed);
+    TSC_NS_MULT
+        .store(((1_000_000u128 << TSC_NS_SHIFT) / per_ms.max(1) as u128) as u64, Ordering::Relaxed);
     TSC_ZERO.store(zero, Ordering::Relaxed);
     TSC_DEADLINE.store(arch::has_tsc_deadline(), Ordering::Relaxed);
 }
@@ -133,20 +143,16 @@ pub fn tsc_per_ms() -> u64 {
 }
 
 /// Nanoseconds since calibration (0 before it).
+#[inline]
 pub fn now_ns() -> u64 {
-    let per_ms = TSC_PER_MS.load(Ordering::Relaxed);
-    if per_ms == 0 {
-        return 0;
-    }
-    let d = rdtsc().saturating_sub(TSC_ZERO.load(Ordering::Relaxed));
-    (d as u128 * 1_000_000 / per_ms as u128) as u64
+    tsc_to_ns(rdtsc())
 }
 
-/// The clock time (ns since calibration) of TSC value `tsc`.
+/// The clock time (ns since calibration) of TSC value `tsc` (0 before calibration).
+#[inline]
 pub fn tsc_to_ns(tsc: u64) -> u64 {
-    let per_ms = TSC_PER_MS.load(Ordering::Relaxed).max(1);
     let d = tsc.saturating_sub(TSC_ZERO.load(Ordering::Relaxed));
-    (d as u128 * 1_000_000 / per_ms as u128) as u64
+    ((d as u128 * TSC_NS_MULT.load(Ordering::Relaxed) as u128) >> TSC_NS_SHIFT) as u64
 }
 
 /// Busy-waits `ns` nanoseconds on the calibrated TSC.
