@@ -11,6 +11,12 @@
 //! once). Deferrable timers sit on a second base per CPU that an idle CPU need not
 //! wake for ([`IrqSystem::next_timer_expiry`] ignores it).
 //!
+//! A runtime that stops an idle CPU's tick (NO_HZ_IDLE) asks
+//! [`IrqSystem::timers_idle_enter`] for the next expiry, which also marks the base idle
+//! so a timer queued there from another CPU kicks it with a reschedule IPI; it brings
+//! jiffies up to the clock with [`IrqSystem::update_jiffies`] on interrupt entry and on
+//! leaving idle, and calls [`IrqSystem::timers_clear_idle`] when the tick runs again.
+//!
 //! Callbacks run in softirq context with the base unlocked, so they may re-arm or
 //! delete their own timer. [`Timer::del_sync`] also waits for a running callback, so
 //! it needs task context and does not compile from a timer callback:
