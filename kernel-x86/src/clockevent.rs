@@ -10,9 +10,9 @@
 //! the short remainder (counted as an early interrupt). In TSC-deadline mode the
 //! deadline is the TSC value itself, so the interrupt cannot come early.
 //!
-//! In idle the tick can be stopped ([`stop_tick`], decided by [`crate::tick_sched`]):
-//! the tick handler's next event is then the next timer-wheel expiry instead of the
-//! next grid point, until [`restart_tick`] puts it back on its grid.
+//! In idle the tick can be stopped ([`crate::tick_sched`]): the tick handler's next
+//! event is then the next timer-wheel expiry instead of the next grid point, until the
+//! restart puts it back on its grid.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -43,21 +43,22 @@ const MIN_DELTA_NS: u64 = 2_000;
 /// Longest programmed delay: the APIC's 32-bit count at 1 GHz (Linux's
 /// `max_delta_ns`). A CPU with nothing armed wakes this often.
 const MAX_DELTA_NS: u64 = u32::MAX as u64;
-const DISARMED: u64 = u64::MAX;
+/// No event.
+pub(crate) const DISARMED: u64 = u64::MAX;
 
-struct ClockEvent {
+pub(crate) struct ClockEvent {
     /// The tick handler's next event: a point of the tick grid, or while the tick is
     /// stopped the next timer-wheel expiry (or [`DISARMED`]).
-    next_tick: AtomicU64,
+    pub(crate) next_tick: AtomicU64,
     /// Grid origin: ticks fall on `tick_origin + k * period`.
-    tick_origin: AtomicU64,
+    pub(crate) tick_origin: AtomicU64,
     /// The tick is stopped in idle ([`crate::tick_sched`]).
-    tick_stopped: AtomicBool,
+    pub(crate) tick_stopped: AtomicBool,
     /// The delay last programmed: in LAPIC mode also the timer's period.
     programmed_ns: AtomicU64,
     /// When the hardware fires next (programmed time, then the periodic backstop's
     /// next period after each interrupt that did not reprogram).
-    hw_next: AtomicU64,
+    pub(crate) hw_next: AtomicU64,
     hr_expires: AtomicU64,
     /// Timer interrupts that found nothing due yet (arrived before the programmed
     /// time: APIC count vs calibrated TSC; impossible in TSC-deadline mode).
@@ -66,8 +67,8 @@ struct ClockEvent {
     hr_fired: AtomicU64,
     hr_last_deadline: AtomicU64,
     hr_last_at: AtomicU64,
-    tick_stops: AtomicU64,
-    tick_restarts: AtomicU64,
+    pub(crate) tick_stops: AtomicU64,
+    pub(crate) tick_restarts: AtomicU64,
 }
 
 static EVENTS: [ClockEvent; MAX_CPUS] = [const {
@@ -127,11 +128,13 @@ pub struct Due {
 }
 
 /// The earlier of the tick handler's next event and the armed hrtimer.
-fn earliest(ev: &ClockEvent) -> u64 {
+pub(crate) fn earliest(ev: &ClockEvent) -> u64 {
     ev.next_tick.load(Ordering::Relaxed).min(ev.hr_expires.load(Ordering::Relaxed))
 }
 
-fn program(ev: &ClockEvent) {
+/// Programs the APIC for [`earliest`], at least [`MIN_DELTA_NS`] and at most
+/// [`MAX_DELTA_NS`] ahead.
+pub(crate) fn program(ev: &ClockEvent) {
     let now = lapic::now_ns();
     let delta = earliest(ev).saturating_sub(now).clamp(MIN_DELTA_NS, MAX_DELTA_NS);
     ev.programmed_ns.store(delta, Ordering::Relaxed);
@@ -167,50 +170,9 @@ pub fn next_tick(cpu: usize) -> u64 {
     EVENTS[cpu].next_tick.load(Ordering::Relaxed)
 }
 
-/// `tick_nohz_stop_tick` on the calling CPU `cpu`: the tick handler runs next at
-/// `next_ns` (the next timer-wheel expiry; `None`: only an hrtimer or nothing).
-/// Reprograms the APIC only if its programmed event is no longer the earliest —
-/// in the common case (a sleeping thread's hrtimer is first) it writes nothing.
-pub fn stop_tick(cpu: usize, next_ns: Option<u64>) {
-    let was = hw_irq_save();
-    let ev = &EVENTS[cpu];
-    if !ev.tick_stopped.swap(true, Ordering::Relaxed) {
-        ev.tick_stops.fetch_add(1, Ordering::Relaxed);
-    }
-    ev.next_tick.store(next_ns.unwrap_or(DISARMED), Ordering::Relaxed);
-    let want = earliest(ev);
-    let hw = ev.hw_next.load(Ordering::Relaxed);
-    // With nothing armed, a far-off wake-up already programmed may stay.
-    let far = want == DISARMED && hw > lapic::now_ns() + period_ns();
-    if hw != want && !far {
-        program(ev);
-    }
-    hw_irq_restore(was);
-}
-
-/// `tick_nohz_restart` on the calling CPU `cpu`: the tick resumes on its grid, at the
-/// first grid point after now. The APIC is reprogrammed only if it would fire later
-/// than that *and* not within one tick period: an interrupt that comes within a
-/// period (the periodic backstop after an hrtimer expiry, typically; the woken
-/// thread's re-arm usually reprograms first anyway) finds the tick due and programs
-/// the next one, so the restart costs no APIC write on the wake-up path — the tick
-/// is at worst late by less than one period, the bound the backstop already has.
-pub fn restart_tick(cpu: usize) {
-    let was = hw_irq_save();
-    let ev = &EVENTS[cpu];
-    if ev.tick_stopped.swap(false, Ordering::Relaxed) {
-        ev.tick_restarts.fetch_add(1, Ordering::Relaxed);
-        let now = lapic::now_ns();
-        let period = period_ns();
-        let origin = ev.tick_origin.load(Ordering::Relaxed);
-        let next = origin + (now.saturating_sub(origin) / period + 1) * period;
-        ev.next_tick.store(next, Ordering::Relaxed);
-        let hw = ev.hw_next.load(Ordering::Relaxed);
-        if hw > next && hw > now + period {
-            program(ev);
-        }
-    }
-    hw_irq_restore(was);
+/// `cpu`'s clock event (for [`crate::tick_sched`]'s stop and restart).
+pub(crate) fn event(cpu: usize) -> &'static ClockEvent {
+    &EVENTS[cpu]
 }
 
 /// Called by the timer interrupt on `cpu`: what is due; reprograms the next event.

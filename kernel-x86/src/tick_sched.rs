@@ -2,7 +2,7 @@
 //!
 //! A CPU that goes idle with nothing for its tick to do stops the tick
 //! (`tick_nohz_idle_stop_tick`): the clock event is left with the next timer-wheel
-//! expiry and the hrtimer, whichever is first ([`clockevent::stop_tick`]). When the
+//! expiry and the hrtimer, whichever is first (`stop_tick`). When the
 //! idle thread switches to a task the tick restarts on its grid and jiffies catch up
 //! (`tick_nohz_idle_exit`); an interrupt taken while the tick is stopped brings
 //! jiffies up to date first (`tick_nohz_irq_enter`), so handlers never see stale ones.
@@ -18,8 +18,9 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use irqkit_core::{CpuId, Ipi};
 
+use crate::arch::{hw_irq_restore, hw_irq_save};
 use crate::percpu::{self, MAX_CPUS};
-use crate::{clockevent, platform, x86irq};
+use crate::{clockevent, lapic, platform, x86irq};
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 static TICK_DEP: [AtomicU32; MAX_CPUS] = [const { AtomicU32::new(0) }; MAX_CPUS];
@@ -70,7 +71,7 @@ pub fn idle_enter(cpu: usize) {
     if next.is_some_and(|j| j <= jiffies) {
         sys.timers_clear_idle(me);
         if stopped {
-            clockevent::restart_tick(cpu);
+            restart_tick(cpu);
         }
         return;
     }
@@ -80,7 +81,7 @@ pub fn idle_enter(cpu: usize) {
         sys.timers_clear_idle(me);
         return;
     }
-    clockevent::stop_tick(cpu, next_ns);
+    stop_tick(cpu, next_ns);
 }
 
 /// `tick_nohz_idle_exit`: `cpu`'s idle thread switches to a task; a stopped tick
@@ -89,7 +90,7 @@ pub fn idle_exit(cpu: usize) {
     if clockevent::tick_stopped(cpu) {
         let sys = platform::system();
         sys.update_jiffies();
-        clockevent::restart_tick(cpu);
+        restart_tick(cpu);
         sys.timers_clear_idle(CpuId(cpu as u32));
     }
 }
@@ -101,4 +102,50 @@ pub fn irq_enter(cpu: usize) {
     if clockevent::tick_stopped(cpu) {
         platform::system().update_jiffies();
     }
+}
+
+/// `tick_nohz_stop_tick` on the calling CPU `cpu`: the tick handler runs next at
+/// `next_ns` (the next timer-wheel expiry; `None`: only an hrtimer or nothing).
+/// Reprograms the APIC only if its programmed event is no longer the earliest —
+/// in the common case (a sleeping thread's hrtimer is first) it writes nothing.
+fn stop_tick(cpu: usize, next_ns: Option<u64>) {
+    let was = hw_irq_save();
+    let ev = clockevent::event(cpu);
+    if !ev.tick_stopped.swap(true, Ordering::Relaxed) {
+        ev.tick_stops.fetch_add(1, Ordering::Relaxed);
+    }
+    ev.next_tick.store(next_ns.unwrap_or(clockevent::DISARMED), Ordering::Relaxed);
+    let want = clockevent::earliest(ev);
+    let hw = ev.hw_next.load(Ordering::Relaxed);
+    // With nothing armed, a far-off wake-up already programmed may stay.
+    let far = want == clockevent::DISARMED && hw > lapic::now_ns() + clockevent::period_ns();
+    if hw != want && !far {
+        clockevent::program(ev);
+    }
+    hw_irq_restore(was);
+}
+
+/// `tick_nohz_restart` on the calling CPU `cpu`: the tick resumes on its grid, at the
+/// first grid point after now. The APIC is reprogrammed only if it would fire later
+/// than that *and* not within one tick period: an interrupt that comes within a
+/// period (the periodic backstop after an hrtimer expiry, typically; the woken
+/// thread's re-arm usually reprograms first anyway) finds the tick due and programs
+/// the next one, so the restart costs no APIC write on the wake-up path — the tick
+/// is at worst late by less than one period, the bound the backstop already has.
+fn restart_tick(cpu: usize) {
+    let was = hw_irq_save();
+    let ev = clockevent::event(cpu);
+    if ev.tick_stopped.swap(false, Ordering::Relaxed) {
+        ev.tick_restarts.fetch_add(1, Ordering::Relaxed);
+        let now = lapic::now_ns();
+        let period = clockevent::period_ns();
+        let origin = ev.tick_origin.load(Ordering::Relaxed);
+        let next = origin + (now.saturating_sub(origin) / period + 1) * period;
+        ev.next_tick.store(next, Ordering::Relaxed);
+        let hw = ev.hw_next.load(Ordering::Relaxed);
+        if hw > next && hw > now + period {
+            clockevent::program(ev);
+        }
+    }
+    hw_irq_restore(was);
 }
