@@ -83,6 +83,8 @@ fn old_vector_is_released_by_the_old_cpu_after_the_first_interrupt_on_the_new_on
     m.io.set_line(5, true).unwrap();
     assert_eq!(on_cpu(&m, to, |ctx| m.x86.handle_irq(&m.sys, ctx)), Ok(Some(vector)));
     assert!(!on_cpu(&m, to, |_| m.x86.vector_cleanup()), "the new CPU has nothing to release");
+    assert!(m.x86.cleanup_pending(old_cpu) && !m.x86.cleanup_pending(to));
+    assert_eq!(m.x86.cleanup_pending_mask(), 1 << old_cpu, "the old CPU must keep its tick");
     assert!(matches!(move_to(&m, virq, third), Err(IrqError::Busy(_))), "old vector held");
     // Pending in the old CPU's IRR: the old CPU keeps it (retries at its next tick).
     let fixed = DeliveryMode::Fixed;
@@ -94,6 +96,7 @@ fn old_vector_is_released_by_the_old_cpu_after_the_first_interrupt_on_the_new_on
     assert_eq!(late, Ok(Some(old_vector)));
     assert!(on_cpu(&m, old_cpu, |_| m.x86.vector_cleanup()));
     assert!(!on_cpu(&m, old_cpu, |_| m.x86.vector_cleanup()), "nothing left to do");
+    assert_eq!(m.x86.cleanup_pending_mask(), 0, "released: the old CPU may stop its tick");
     move_to(&m, virq, third).unwrap();
     assert_eq!(m.x86.vector_of(&m.sys, virq).unwrap().0, third);
     // The released vector no longer dispatches on the old CPU: a stray hit on the

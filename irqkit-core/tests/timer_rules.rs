@@ -263,3 +263,59 @@ fn timers_takeover_refuses_bad_cpus() {
     FakePlatform::enter_cpu(None);
     assert!(matches!(sys.timers_takeover(CpuId(1)), Err(IrqError::WrongContext(_))));
 }
+
+// kernel/time/tick-sched.c tick_do_update_jiffies64: with the tick stopped, an
+// interrupt or the idle exit brings jiffies up to the clock; that alone runs no timer
+// (the restarted tick raises TIMER_SOFTIRQ).
+#[test]
+fn tick_do_update_jiffies64_catches_up_without_running_timers() {
+    let (sys, p) = FakePlatform::system(1);
+    let (log, t) = recorder();
+    t.add(&sys, 5).unwrap();
+    p.now.store(7_400_000, Ordering::SeqCst);
+    assert_eq!(sys.update_jiffies(), 7);
+    assert_eq!(sys.jiffies(), 7);
+    p.now.store(3_000_000, Ordering::SeqCst);
+    assert_eq!(sys.update_jiffies(), 7, "jiffies never go back");
+    assert!(log.lock().unwrap().is_empty());
+    tick_to(&sys, &p, 8);
+    assert_eq!(log.lock().unwrap().len(), 1);
+}
+
+// kernel/time/timer.c trigger_dyntick_cpu / get_next_timer_interrupt / timer_clear_idle:
+// a timer queued from another CPU as the first on a tickless idle CPU's base wakes that
+// CPU (wake_up_nohz_cpu: a reschedule IPI); a later one, a deferrable one, a local one
+// or one after timer_clear_idle does not.
+#[test]
+fn timer_queued_first_on_an_idle_cpu_wakes_it() {
+    let (sys, p) = FakePlatform::system(2);
+    let resched = |p: &FakePlatform| {
+        p.ipis
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(c, i)| *c == CpuId(1) && *i == irqkit_core::Ipi::Reschedule)
+            .count()
+    };
+    FakePlatform::enter_cpu(CpuId(1));
+    assert_eq!(sys.timers_idle_enter(CpuId(1)), None);
+    FakePlatform::enter_cpu(CpuId(0));
+    let (_log, first) = recorder();
+    first.add_on(&sys, 50, CpuId(1)).unwrap();
+    assert_eq!(resched(&p), 1, "the first timer on an idle base kicks its CPU");
+    let (_log, later) = recorder();
+    later.add_on(&sys, 900, CpuId(1)).unwrap();
+    let d = Timer::with_flags(TIMER_DEFERRABLE, |_, _, _| {});
+    d.add_on(&sys, 2, CpuId(1)).unwrap();
+    assert_eq!(resched(&p), 1, "a later or deferrable timer does not");
+    FakePlatform::enter_cpu(CpuId(1));
+    assert_eq!(sys.timers_idle_enter(CpuId(1)), Some(51));
+    let (_log, local) = recorder();
+    local.add(&sys, 3).unwrap();
+    assert_eq!(resched(&p), 1, "a CPU queueing on its own base is awake");
+    sys.timers_clear_idle(CpuId(1));
+    FakePlatform::enter_cpu(CpuId(0));
+    let (_log, busy) = recorder();
+    busy.add_on(&sys, 1, CpuId(1)).unwrap();
+    assert_eq!(resched(&p), 1, "a CPU with its tick running needs no kick");
+}

@@ -9,8 +9,12 @@
 //! reached (the two clocks are calibrated, not identical), the handler simply programs
 //! the short remainder (counted as an early interrupt). In TSC-deadline mode the
 //! deadline is the TSC value itself, so the interrupt cannot come early.
+//!
+//! In idle the tick can be stopped ([`crate::tick_sched`]): the tick handler's next
+//! event is then the next timer-wheel expiry instead of the next grid point, until the
+//! restart puts it back on its grid.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::arch::{hw_irq_restore, hw_irq_save};
 use crate::lapic;
@@ -36,12 +40,25 @@ const MIN_BACKSTOP_NS: u64 = 50_000;
 /// Shortest programmed delay: below this the interrupt would arrive while the handler
 /// that programmed it is still returning.
 const MIN_DELTA_NS: u64 = 2_000;
-const DISARMED: u64 = u64::MAX;
+/// Longest programmed delay: the APIC's 32-bit count at 1 GHz (Linux's
+/// `max_delta_ns`). A CPU with nothing armed wakes this often.
+const MAX_DELTA_NS: u64 = u32::MAX as u64;
+/// No event.
+pub(crate) const DISARMED: u64 = u64::MAX;
 
-struct ClockEvent {
-    next_tick: AtomicU64,
+pub(crate) struct ClockEvent {
+    /// The tick handler's next event: a point of the tick grid, or while the tick is
+    /// stopped the next timer-wheel expiry (or [`DISARMED`]).
+    pub(crate) next_tick: AtomicU64,
+    /// Grid origin: ticks fall on `tick_origin + k * period`.
+    pub(crate) tick_origin: AtomicU64,
+    /// The tick is stopped in idle ([`crate::tick_sched`]).
+    pub(crate) tick_stopped: AtomicBool,
     /// The delay last programmed: in LAPIC mode also the timer's period.
     programmed_ns: AtomicU64,
+    /// When the hardware fires next (programmed time, then the periodic backstop's
+    /// next period after each interrupt that did not reprogram).
+    pub(crate) hw_next: AtomicU64,
     hr_expires: AtomicU64,
     /// Timer interrupts that found nothing due yet (arrived before the programmed
     /// time: APIC count vs calibrated TSC; impossible in TSC-deadline mode).
@@ -50,17 +67,24 @@ struct ClockEvent {
     hr_fired: AtomicU64,
     hr_last_deadline: AtomicU64,
     hr_last_at: AtomicU64,
+    pub(crate) tick_stops: AtomicU64,
+    pub(crate) tick_restarts: AtomicU64,
 }
 
 static EVENTS: [ClockEvent; MAX_CPUS] = [const {
     ClockEvent {
         next_tick: AtomicU64::new(0),
+        tick_origin: AtomicU64::new(0),
+        tick_stopped: AtomicBool::new(false),
         programmed_ns: AtomicU64::new(0),
+        hw_next: AtomicU64::new(DISARMED),
         hr_expires: AtomicU64::new(DISARMED),
         early: AtomicU64::new(0),
         hr_fired: AtomicU64::new(0),
         hr_last_deadline: AtomicU64::new(0),
         hr_last_at: AtomicU64::new(0),
+        tick_stops: AtomicU64::new(0),
+        tick_restarts: AtomicU64::new(0),
     }
 }; MAX_CPUS];
 
@@ -75,6 +99,10 @@ pub struct Stats {
     pub hr_last_deadline: u64,
     /// Clock time at which the timer interrupt handled it.
     pub hr_last_at: u64,
+    /// Times the tick was stopped in idle.
+    pub tick_stops: u64,
+    /// Times a stopped tick was restarted.
+    pub tick_restarts: u64,
 }
 
 /// `cpu`'s counters.
@@ -85,6 +113,8 @@ pub fn stats(cpu: usize) -> Stats {
         hr_fired: ev.hr_fired.load(Ordering::Acquire),
         hr_last_deadline: ev.hr_last_deadline.load(Ordering::Relaxed),
         hr_last_at: ev.hr_last_at.load(Ordering::Relaxed),
+        tick_stops: ev.tick_stops.load(Ordering::Relaxed),
+        tick_restarts: ev.tick_restarts.load(Ordering::Relaxed),
     }
 }
 static PERIOD_NS: AtomicU64 = AtomicU64::new(0);
@@ -97,11 +127,18 @@ pub struct Due {
     pub hrtimer: bool,
 }
 
-fn program(ev: &ClockEvent) {
-    let next = ev.next_tick.load(Ordering::Relaxed).min(ev.hr_expires.load(Ordering::Relaxed));
+/// The earlier of the tick handler's next event and the armed hrtimer.
+pub(crate) fn earliest(ev: &ClockEvent) -> u64 {
+    ev.next_tick.load(Ordering::Relaxed).min(ev.hr_expires.load(Ordering::Relaxed))
+}
+
+/// Programs the APIC for [`earliest`], at least [`MIN_DELTA_NS`] and at most
+/// [`MAX_DELTA_NS`] ahead.
+pub(crate) fn program(ev: &ClockEvent) {
     let now = lapic::now_ns();
-    let delta = next.saturating_sub(now).max(MIN_DELTA_NS);
+    let delta = earliest(ev).saturating_sub(now).clamp(MIN_DELTA_NS, MAX_DELTA_NS);
     ev.programmed_ns.store(delta, Ordering::Relaxed);
+    ev.hw_next.store(now + delta, Ordering::Relaxed);
     lapic::program_ns(now + delta, delta);
 }
 
@@ -110,9 +147,32 @@ pub fn start(cpu: usize, hz: u32) {
     let period = 1_000_000_000 / hz as u64;
     PERIOD_NS.store(period, Ordering::Relaxed);
     let ev = &EVENTS[cpu];
-    ev.next_tick.store(lapic::now_ns() + period, Ordering::Relaxed);
+    let now = lapic::now_ns();
+    ev.tick_origin.store(now, Ordering::Relaxed);
+    ev.next_tick.store(now + period, Ordering::Relaxed);
     lapic::clockevent_mode();
     program(ev);
+}
+
+/// The tick period in nanoseconds (1 / HZ).
+pub fn period_ns() -> u64 {
+    PERIOD_NS.load(Ordering::Relaxed)
+}
+
+/// Whether `cpu`'s tick is stopped (it is idle with no tick due).
+#[inline]
+pub fn tick_stopped(cpu: usize) -> bool {
+    EVENTS[cpu].tick_stopped.load(Ordering::Relaxed)
+}
+
+/// The time of `cpu`'s next tick (while it ticks).
+pub fn next_tick(cpu: usize) -> u64 {
+    EVENTS[cpu].next_tick.load(Ordering::Relaxed)
+}
+
+/// `cpu`'s clock event (for [`crate::tick_sched`]'s stop and restart).
+pub(crate) fn event(cpu: usize) -> &'static ClockEvent {
+    &EVENTS[cpu]
 }
 
 /// Called by the timer interrupt on `cpu`: what is due; reprograms the next event.
@@ -123,10 +183,16 @@ pub fn expire(cpu: usize) -> Due {
     let mut next_tick = ev.next_tick.load(Ordering::Relaxed);
     let tick = now >= next_tick;
     if tick {
-        // Missed ticks are skipped, not replayed (NO_HZ-style), so a long stall does
-        // not cause a burst.
-        while next_tick <= now {
-            next_tick += period;
+        if ev.tick_stopped.load(Ordering::Relaxed) {
+            // The timer-wheel expiry the stopped tick was kept for: the idle loop
+            // (or the restart on leaving it) decides what comes next.
+            next_tick = DISARMED;
+        } else {
+            // Missed ticks are skipped, not replayed (jiffies follow the clock), so a
+            // long stall does not cause a burst.
+            while next_tick <= now {
+                next_tick += period;
+            }
         }
         ev.next_tick.store(next_tick, Ordering::Relaxed);
     }
@@ -137,12 +203,20 @@ pub fn expire(cpu: usize) -> Due {
         ev.hr_last_deadline.store(expires, Ordering::Relaxed);
         ev.hr_last_at.store(now, Ordering::Relaxed);
         ev.hr_fired.fetch_add(1, Ordering::Release);
-    } else if !tick {
+    } else if !tick && now < ev.hw_next.load(Ordering::Relaxed) {
+        // Before the programmed time (a backstop or maximum-delta wake-up is not).
         ev.early.fetch_add(1, Ordering::Relaxed);
     }
-    let backstop = ev.programmed_ns.load(Ordering::Relaxed) >= MIN_BACKSTOP_NS;
-    if !hrtimer || lapic::tsc_deadline_mode() || !backstop {
+    let programmed = ev.programmed_ns.load(Ordering::Relaxed);
+    if !hrtimer || lapic::tsc_deadline_mode() || programmed < MIN_BACKSTOP_NS {
         program(ev);
+    } else {
+        // Not reprogrammed: the periodic timer fires again one period on.
+        let mut hw = ev.hw_next.load(Ordering::Relaxed);
+        while hw <= now {
+            hw += programmed;
+        }
+        ev.hw_next.store(hw, Ordering::Relaxed);
     }
     Due { tick, hrtimer }
 }

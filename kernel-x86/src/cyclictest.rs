@@ -169,10 +169,11 @@ pub fn run() -> ! {
             worst.deferred
         );
         kprintln!(
-            "cyclictest: {} timer interrupts on CPU{CPU}: {} ticks, {} timer wake-ups",
+            "cyclictest: {} timer interrupts on CPU{CPU}: {} ticks, {} timer wake-ups; tick stopped in idle {} times",
             area.count(lapic::TIMER_VECTOR),
             area.ticks.load(Ordering::Relaxed),
-            LOOPS
+            LOOPS,
+            clockevent::stats(CPU).tick_stops
         );
         arch::qemu_exit(crate::EXIT_PASS)
     });

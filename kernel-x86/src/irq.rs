@@ -27,7 +27,8 @@ use crate::lapic::{
 };
 use crate::percpu::{self, CpuArea};
 use crate::{
-    arch, clockevent, cyclictest, kprintln, lapic, platform, selftest_sched, switch, traps, x86irq,
+    arch, clockevent, cyclictest, kprintln, lapic, platform, selftest_sched, switch, tick_sched,
+    traps, x86irq,
 };
 
 const RFLAGS_IF: u64 = 1 << 9;
@@ -65,6 +66,7 @@ extern "C" fn do_vector(frame: &mut TrapFrame) {
 /// Runs one interrupt's handler inside `irq_enter`/`irq_exit`, then EOIs it.
 fn handle_vector(sys: &IrqSystem, cpu: &CpuState, area: &CpuArea, vector: u8) {
     let flags = cpu.irq_save_raw();
+    tick_sched::irq_enter(area.cpu as usize);
     let hardirq = sys.irq_enter();
     area.vector_counts[vector as usize].fetch_add(1, Ordering::Relaxed);
     let mut eoi = true;

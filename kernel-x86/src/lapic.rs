@@ -3,8 +3,8 @@
 //!
 //! QEMU's APIC timer counts at a 1 GHz bus clock before the divider; it runs one-shot at
 //! divide-by-1 under [`crate::clockevent`] unless the CPU has TSC-deadline mode (QEMU's
-//! TCG does not offer it). The TSC is calibrated against 10 ms one-shot counts and then
-//! backs `Platform::now_ns`.
+//! TCG does not offer it). The TSC is calibrated against the APIC count
+//! ([`calibrate_tsc`]) and then backs `Platform::now_ns`.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -23,7 +23,21 @@ const BUS_HZ: u64 = 1_000_000_000;
 /// IA32_TSC_DEADLINE.
 const MSR_TSC_DEADLINE: u32 = 0x6E0;
 
+/// APIC time between the two calibration samples: long against a sample's bracket
+/// (a few µs under TCG), so the rate is good to a few parts in 10^4.
+const CALIBRATION_NS: u64 = 30_000_000;
+/// Bracketed current-count reads per calibration sample; the narrowest is kept.
+const BRACKET_TRIES: usize = 8;
+
 static TSC_PER_MS: AtomicU64 = AtomicU64::new(0);
+/// ns = (tsc delta × `TSC_NS_MULT`) >> [`TSC_NS_SHIFT`]: a clocksource-style mult/shift,
+/// so a clock read is one 64×64→128 multiply instead of a 128-bit division (a
+/// software `__udivti3` loop, slow under TCG) on every timer-path clock read.
+static TSC_NS_MULT: AtomicU64 = AtomicU64::new(0);
+/// 2^40: `TSC_NS_MULT` keeps ~39 significant bits (1e6 << 40 / ticks per ms, ticks per
+/// ms far below 2^21 × 1e6), a relative error below 1e-11; the product of a 64-bit delta
+/// and the multiplier fits 128 bits.
+const TSC_NS_SHIFT: u32 = 40;
 static TSC_ZERO: AtomicU64 = AtomicU64::new(0);
 static TSC_DEADLINE: AtomicBool = AtomicBool::new(false);
 
@@ -88,42 +102,48 @@ pub fn program_ns(at_ns: u64, delta_ns: u64) {
     }
 }
 
-/// Calibrates the TSC against the APIC timer from two one-shot lengths, 2 ms and
-/// 12 ms, three rounds each, keeping each length's smallest TSC delta: a vCPU
-/// preempted mid-round (TCG on a loaded host) only lengthens a round. The ratio is
-/// taken from the *difference* of the two (10 ms of APIC counts), which cancels what
-/// every round adds on top of its count — the ~25 µs initial-count write under TCG
-/// and the polling of the current count. A single length kept that overhead in the
-/// ratio: the TSC clock ran ~0.1–0.3% slow against the APIC, so a 1 ms one-shot came
-/// "early" by a few µs and cost a second, tiny-period interrupt. Sets the time origin
+/// Calibrates the TSC against the APIC timer: the timer counts down from 2^32 − 1 at
+/// divide-by-1 (one count per bus-clock ns) and is sampled twice, [`CALIBRATION_NS`]
+/// apart; each sample is a current-count read bracketed by two TSC reads, the
+/// narrowest of [`BRACKET_TRIES`], and stands at the bracket's midpoint. A stall
+/// *between* the two samples (the vCPU descheduled by a loaded host) moves both clocks
+/// alike and costs nothing; only a stall inside every bracket of a sample would, and
+/// the narrowest of several is almost never one. (Timing whole one-shot rounds, as
+/// before, needed a round free of stalls: under a host load of 10, 4 of 16 boots came
+/// out 3–11% off, and a TSC clock running slow against the APIC turns every timer
+/// interrupt into an early one plus a reprogrammed remainder.) Sets the time origin
 /// and picks the timer mode (CPUID.01H:ECX.TSC_DEADLINE).
 pub fn calibrate_tsc() {
-    const SHORT: u32 = 2_000_000; // 2 ms at 1 GHz, divide-by-1
-    const LONG: u32 = 12_000_000;
-    const ROUNDS: u32 = 3;
     let apic = lapic();
     let _ = LapicDriver::timer_oneshot(&apic, TIMER_VECTOR, divide::BY_1, true);
-    let mut zero = 0;
-    let mut best = |count: u32| {
-        let mut best = u64::MAX;
-        for _ in 0..ROUNDS {
+    LapicDriver::timer_arm(&apic, u32::MAX);
+    // (TSC at the bracket's midpoint, current count), narrowest bracket first.
+    let sample = || {
+        let (mut best, mut width) = ((0u64, 0u32), u64::MAX);
+        for _ in 0..BRACKET_TRIES {
             let t0 = rdtsc();
-            LapicDriver::timer_arm(&apic, count);
-            while LapicDriver::timer_current(&apic) != 0 {
-                core::hint::spin_loop();
+            let count = LapicDriver::timer_current(&apic);
+            let t1 = rdtsc();
+            if t1.wrapping_sub(t0) < width {
+                width = t1.wrapping_sub(t0);
+                best = (t0 + width / 2, count);
             }
-            best = best.min(rdtsc() - t0);
-            zero = t0;
         }
         best
     };
-    let (short, long) = (best(SHORT), best(LONG));
-    let per_10ms = long.saturating_sub(short);
-    // A difference that makes no sense (a round stretched past the other length)
-    // falls back to the long rounds alone.
-    let per_ms = if per_10ms > 0 && per_10ms < long { per_10ms / 10 } else { long / 12 };
+    let (tsc_a, count_a) = sample();
+    let span = (CALIBRATION_NS * BUS_HZ / 1_000_000_000) as u32;
+    while count_a.saturating_sub(LapicDriver::timer_current(&apic)) < span {
+        core::hint::spin_loop();
+    }
+    let (tsc_b, count_b) = sample();
+    let ns = (count_a.saturating_sub(count_b) as u64 * 1_000_000_000 / BUS_HZ).max(1);
+    let per_ms = (tsc_b.saturating_sub(tsc_a) as u128 * 1_000_000 / ns as u128) as u64;
+    LapicDriver::timer_arm(&apic, 0);
     TSC_PER_MS.store(per_ms.max(1), Ordering::Relaxed);
-    TSC_ZERO.store(zero, Ordering::Relaxed);
+    TSC_NS_MULT
+        .store(((1_000_000u128 << TSC_NS_SHIFT) / per_ms.max(1) as u128) as u64, Ordering::Relaxed);
+    TSC_ZERO.store(tsc_a, Ordering::Relaxed);
     TSC_DEADLINE.store(arch::has_tsc_deadline(), Ordering::Relaxed);
 }
 
@@ -133,20 +153,16 @@ pub fn tsc_per_ms() -> u64 {
 }
 
 /// Nanoseconds since calibration (0 before it).
+#[inline]
 pub fn now_ns() -> u64 {
-    let per_ms = TSC_PER_MS.load(Ordering::Relaxed);
-    if per_ms == 0 {
-        return 0;
-    }
-    let d = rdtsc().saturating_sub(TSC_ZERO.load(Ordering::Relaxed));
-    (d as u128 * 1_000_000 / per_ms as u128) as u64
+    tsc_to_ns(rdtsc())
 }
 
-/// The clock time (ns since calibration) of TSC value `tsc`.
+/// The clock time (ns since calibration) of TSC value `tsc` (0 before calibration).
+#[inline]
 pub fn tsc_to_ns(tsc: u64) -> u64 {
-    let per_ms = TSC_PER_MS.load(Ordering::Relaxed).max(1);
     let d = tsc.saturating_sub(TSC_ZERO.load(Ordering::Relaxed));
-    (d as u128 * 1_000_000 / per_ms as u128) as u64
+    ((d as u128 * TSC_NS_MULT.load(Ordering::Relaxed) as u128) >> TSC_NS_SHIFT) as u64
 }
 
 /// Busy-waits `ns` nanoseconds on the calibrated TSC.

@@ -40,6 +40,7 @@ mod selftest_bh;
 mod selftest_devices;
 mod selftest_heap;
 mod selftest_msi;
+mod selftest_nohz;
 mod selftest_proc;
 mod selftest_sched;
 mod selftest_storm;
@@ -49,6 +50,7 @@ mod serial;
 mod shell;
 mod smp;
 mod switch;
+mod tick_sched;
 mod traps;
 mod virtio_rng;
 mod x86irq;
@@ -129,6 +131,14 @@ extern "C" fn kmain(magic: u32, info: u32) -> ! {
         "tsc: {} kHz; timer: {}",
         lapic::tsc_per_ms(),
         if lapic::tsc_deadline_mode() { "TSC-deadline" } else { "LAPIC count (periodic backstop)" }
+    );
+
+    if cmdline_has(info, "nohz=off") {
+        tick_sched::disable();
+    }
+    kprintln!(
+        "nohz: tickless idle {}",
+        if cmdline_has(info, "nohz=off") { "off (nohz=off)" } else { "on" }
     );
 
     let mut ids = acpi::cpu_apic_ids();

@@ -4,18 +4,20 @@
 //! - `now_ns`: the TSC, calibrated against the local APIC timer.
 //! - `send_ipi`: a fixed IPI through the ICR (RES, CAL, IWI vectors as in Linux).
 //! - `replay_irqs`: the second half of the lazy interrupt mask ([`crate::irq`]).
-//! - `spawn_thread`/`switch_to`: a stack switch ([`crate::switch`]).
+//! - `spawn_thread`/`switch_to`: a stack switch ([`crate::switch`]); leaving the idle
+//!   thread restarts a stopped tick ([`crate::tick_sched`]).
+//! - `idle_wait`: stops the tick if nothing needs it, then `sti; hlt`.
 
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 use irqkit_core::cpu::CpuState;
 use irqkit_core::platform::ThreadBody;
-use irqkit_core::sched::Thread;
+use irqkit_core::sched::{Policy, Thread};
 use irqkit_core::system::SystemConfig;
 use irqkit_core::{CpuId, Ipi, IrqError, IrqSystem, Platform};
 
-use crate::{arch, irq, lapic, percpu, switch};
+use crate::{arch, irq, lapic, percpu, switch, tick_sched};
 
 /// The kernel's machine interface.
 pub struct KernelPlatform {
@@ -66,7 +68,11 @@ impl Platform for KernelPlatform {
         Ok(())
     }
 
-    fn switch_to(&self, _cpu: CpuId, prev: &Arc<Thread>, next: &Arc<Thread>) {
+    fn switch_to(&self, cpu: CpuId, prev: &Arc<Thread>, next: &Arc<Thread>) {
+        if prev.policy() == Policy::Idle {
+            // Leaving idle for a task: Linux's tick_nohz_idle_exit before schedule_idle.
+            tick_sched::idle_exit(cpu.index());
+        }
         switch::switch_to(prev, next);
     }
 
@@ -83,6 +89,8 @@ impl Platform for KernelPlatform {
             // Deferral already cleared IF (`was` is false); it stays clear until replay.
             return;
         }
+        // Stop the tick if nothing needs it (nothing runs here until the halt ends).
+        tick_sched::idle_enter(cpu.index());
         // `sti; hlt` is atomic. An interrupt during the halt is deferred by the lazy
         // mask (the soft mask is set here), which returns with IF clear; otherwise
         // restore IF as it was.

@@ -17,8 +17,8 @@ use crate::lapic::{self, CALL_FUNCTION_VECTOR, IRQ_WORK_VECTOR, RESCHEDULE_VECTO
 use crate::traps::{self, class_code, Class};
 use crate::{
     arch, ex_table, kprintln, percpu, platform, selftest_bh, selftest_devices, selftest_heap,
-    selftest_msi, selftest_proc, selftest_sched, selftest_storm, selftest_timer, selftest_wq,
-    shell,
+    selftest_msi, selftest_nohz, selftest_proc, selftest_sched, selftest_storm, selftest_timer,
+    selftest_wq, shell, tick_sched,
 };
 
 /// Ticks every CPU must have taken (40 ms at HZ=250).
@@ -272,6 +272,11 @@ fn test_kthreads(n: usize) {
 pub fn run(n: usize, serial_target: usize) -> ! {
     let sys = platform::system();
     kprintln!("selftest: {} CPUs", n);
+    // The checks below count ticks of idle CPUs and poll IPI turns from the APs' idle
+    // loops: every CPU keeps its tick, except during the tickless-idle test.
+    for c in 0..n {
+        tick_sched::tick_dep_set(c);
+    }
     test_exceptions();
     selftest_heap::run();
     test_lazy_mask();
@@ -289,6 +294,7 @@ pub fn run(n: usize, serial_target: usize) -> ! {
     let storm = selftest_storm::run(n);
     selftest_proc::run(n, storm);
     test_kthreads(n);
+    selftest_nohz::run(n);
     let clean = (0..n).all(|c| !percpu::area(c).bad_context.load(Ordering::Relaxed));
     check(
         clean && sys.preempt_count() == 0 && sys.in_task(),

@@ -170,12 +170,30 @@ pub fn handle_device_vector(
         };
     }
     match get() {
-        Some(x86) => x86.handle_vector(sys, ctx, vector),
+        Some(x86) => {
+            let before = x86.cleanup_pending_mask();
+            let r = x86.handle_vector(sys, ctx, vector);
+            // A move completed here left its old vector to an idle CPU, whose tick may
+            // be stopped: kick it so it keeps the tick until the cleanup (Linux arms a
+            // timer there, whose enqueue wakes a NOHZ CPU).
+            let new = x86.cleanup_pending_mask() & !before & !(1u64 << percpu::this_cpu());
+            for c in crate::irq::bits(new) {
+                let _ = sys
+                    .platform()
+                    .send_ipi(irqkit_core::CpuId(c as u32), irqkit_core::Ipi::Reschedule);
+            }
+            r
+        }
         None => {
             LapicDriver::eoi(&mmio::lapic());
             Err(IrqError::NotFound("No irq handler for vector"))
         }
     }
+}
+
+/// True if `cpu` holds an old vector its tick must release.
+pub fn cleanup_pending(cpu: usize) -> bool {
+    get().is_some_and(|x86| x86.cleanup_pending(cpu as u32))
 }
 
 /// `__vector_cleanup` on this CPU (from its tick).

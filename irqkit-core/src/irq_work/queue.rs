@@ -37,7 +37,8 @@ impl IrqSystem {
         // SAFETY (both pushes): the caller's successful claim set PENDING, and an item
         // with PENDING clear is on no list and in no undrained chain.
         if lazy {
-            // Lazy work waits for the tick, which always runs here (no NOHZ).
+            // Lazy work waits for the tick: an idle CPU keeps its tick while it has
+            // some (`irq_work_needs_cpu`).
             unsafe { lists.lazy.push(work.0.as_ptr()) };
         } else if unsafe { lists.raised.push(work.0.as_ptr()) } {
             self.arch_irq_work_raise(cpu);

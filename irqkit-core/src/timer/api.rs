@@ -51,8 +51,9 @@ impl Timer {
         // once. add_timer_on moves it anyway, as Linux does (the caller asked for it).
         if want == cur || (target.is_none() && g.running == self.addr()) {
             g.forward(sys.jiffies());
-            g.enqueue(self.0.clone(), expires);
-            self.publish(sys, cur, &g);
+            let kick = self.enqueue_on(sys, cur, &mut g, expires);
+            drop(g);
+            kick_nohz_cpu(sys, kick);
             return was_pending;
         }
         self.0.cpu.store(CPU_MIGRATING, Ordering::Release);
@@ -60,12 +61,43 @@ impl Timer {
         drop(g);
         let mut ng = sys.timers.cpus[want].bases[self.base_index()].lock_irqsave(sys);
         ng.forward(sys.jiffies());
-        ng.enqueue(self.0.clone(), expires);
         self.0.cpu.store(want.0, Ordering::Release);
-        self.publish(sys, want, &ng);
+        let kick = self.enqueue_on(sys, want, &mut ng, expires);
+        drop(ng);
+        kick_nohz_cpu(sys, kick);
         was_pending
     }
 
+    /// `enqueue_timer` + publishing the base's next expiry. Returns the CPU to wake
+    /// (`trigger_dyntick_cpu`): the base is another CPU's, that CPU stopped its tick in
+    /// idle, and the timer is now its first. Deferrable timers never wake a CPU.
+    fn enqueue_on(
+        &self,
+        sys: &IrqSystem,
+        cpu: CpuId,
+        base: &mut TimerBase,
+        expires: u64,
+    ) -> Option<CpuId> {
+        let before = base.next_expiry;
+        base.enqueue(self.0.clone(), expires);
+        self.publish(sys, cpu, base);
+        let remote = sys.current_cpu() != Some(cpu);
+        let first = base.next_expiry < before;
+        let idle = sys.timers.cpus[cpu].is_idle.load(Ordering::Relaxed);
+        (remote && first && idle && !self.is_deferrable()).then_some(cpu)
+    }
+}
+
+/// `wake_up_nohz_cpu`: a reschedule IPI makes a tickless idle CPU leave its halt and
+/// look at its timers again.
+fn kick_nohz_cpu(sys: &IrqSystem, cpu: Option<CpuId>) {
+    if let Some(c) = cpu {
+        // An offline CPU has no tick to restart; its timers move at takeover.
+        let _ = sys.platform().send_ipi(c, crate::platform::Ipi::Reschedule);
+    }
+}
+
+impl Timer {
     /// `mod_timer`: (re)arms the timer to expire at `expires` (absolute jiffies) on
     /// this CPU. Returns whether it was pending before.
     pub fn modify(&self, sys: &IrqSystem, expires: u64) -> bool {

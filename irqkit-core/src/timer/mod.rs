@@ -11,6 +11,12 @@
 //! once). Deferrable timers sit on a second base per CPU that an idle CPU need not
 //! wake for ([`IrqSystem::next_timer_expiry`] ignores it).
 //!
+//! A runtime that stops an idle CPU's tick (NO_HZ_IDLE) asks
+//! [`IrqSystem::timers_idle_enter`] for the next expiry, which also marks the base idle
+//! so a timer queued there from another CPU kicks it with a reschedule IPI; it brings
+//! jiffies up to the clock with [`IrqSystem::update_jiffies`] on interrupt entry and on
+//! leaving idle, and calls [`IrqSystem::timers_clear_idle`] when the tick runs again.
+//!
 //! Callbacks run in softirq context with the base unlocked, so they may re-arm or
 //! delete their own timer. [`Timer::del_sync`] also waits for a running callback, so
 //! it needs task context and does not compile from a timer callback:
@@ -34,7 +40,7 @@ use core::fmt;
 
 use crate::cpu::{PerCpu, SoftIrq};
 use crate::softirq::{SoftirqVec, Softirqs};
-use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crate::sync::SpinLockIrq;
 use crate::IrqSystem;
 use wheel::{TimerBase, SLOT_NONE};
@@ -133,6 +139,11 @@ pub(crate) struct TimerCpu {
     bases: [SpinLockIrq<TimerBase>; 2],
     /// Each base's `next_expiry`, readable by the tick without the lock.
     next_hint: [AtomicU64; 2],
+    /// The CPU stopped its tick in idle (`base->is_idle`): a timer queued first on its
+    /// standard base from another CPU must wake it. Set under that base's lock
+    /// together with reading its next expiry; cleared without it (a stale `true`
+    /// costs one needless wake-up IPI).
+    is_idle: AtomicBool,
 }
 
 /// The timer state of one [`IrqSystem`]: jiffies and the per-CPU wheels.
@@ -148,6 +159,7 @@ impl TimerBases {
             cpus: PerCpu::new(nr_cpus, |_| TimerCpu {
                 bases: [SpinLockIrq::new(TimerBase::new()), SpinLockIrq::new(TimerBase::new())],
                 next_hint: [AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)],
+                is_idle: AtomicBool::new(false),
             }),
         }
     }

@@ -50,9 +50,7 @@ impl IrqSystem {
     /// scheduler tick and lazy irq_work. The runtime calls it from its timer interrupt
     /// on every CPU.
     pub fn tick(&self, hard: &HardIrq) {
-        let ns_per_jiffy = 1_000_000_000 / self.config().hz as u64;
-        let now = self.now_ns() / ns_per_jiffy;
-        self.timers.jiffies.fetch_max(now, Ordering::AcqRel);
+        self.update_jiffies();
         if let Some(cpu) = self.this_cpu_opt() {
             // run_local_timers
             let j = self.jiffies();
@@ -63,6 +61,43 @@ impl IrqSystem {
         }
         self.scheduler_tick();
         self.irq_work_tick(hard);
+    }
+
+    /// `tick_do_update_jiffies64`: brings `jiffies` up to the clock and returns it.
+    /// The tick does this; a CPU whose tick is stopped in idle calls it on interrupt
+    /// entry and idle exit, so jiffies stay right with every tick stopped. Never moves
+    /// jiffies back; raises nothing.
+    pub fn update_jiffies(&self) -> u64 {
+        let ns_per_jiffy = 1_000_000_000 / self.config().hz as u64;
+        let now = self.now_ns() / ns_per_jiffy;
+        self.timers.jiffies.fetch_max(now, Ordering::AcqRel).max(now)
+    }
+
+    /// `get_next_timer_interrupt` as the idle path calls it before stopping the tick:
+    /// [`IrqSystem::next_timer_expiry`], and `cpu`'s base is marked idle under its
+    /// lock, so a timer that another CPU queues there first from now on sends `cpu` a
+    /// reschedule IPI (`wake_up_nohz_cpu`). Undo with [`IrqSystem::timers_clear_idle`].
+    pub fn timers_idle_enter(&self, cpu: CpuId) -> Option<u64> {
+        let per = self.timers.cpus.get(cpu)?;
+        let g = per.bases[BASE_STD].lock_irqsave(self);
+        per.is_idle.store(true, Ordering::Relaxed);
+        if g.len() == 0 {
+            return None;
+        }
+        Some(match g.next_bucket_expiry() {
+            u64::MAX => g.clk,
+            next => next,
+        })
+    }
+
+    /// `timer_clear_idle`: `cpu` keeps (or restarted) its tick; queueing a timer on
+    /// its base no longer wakes it. No lock: cheap on the idle-exit path.
+    pub fn timers_clear_idle(&self, cpu: CpuId) {
+        if let Some(per) = self.timers.cpus.get(cpu) {
+            if per.is_idle.load(Ordering::Relaxed) {
+                per.is_idle.store(false, Ordering::Relaxed);
+            }
+        }
     }
 
     /// `timers_dead_cpu`: moves every timer of the offline CPU `dead` to this CPU's

@@ -50,6 +50,19 @@ impl<P: X86Ports> X86Irq<P> {
         }
     }
 
+    /// True if `cpu` holds an old vector to release: it must keep its tick in idle
+    /// (Linux: the pending cleanup timer keeps a NOHZ CPU from sleeping past it).
+    pub fn cleanup_pending(&self, cpu: u32) -> bool {
+        cpu < 64 && self.shared.cleanup_cpus.load(Ordering::Acquire) & (1 << cpu) != 0
+    }
+
+    /// The CPUs holding an old vector to release, as a bit mask (bit `c`: CPU `c`):
+    /// one load, cheap enough for every device interrupt, so the kernel can wake a
+    /// tickless CPU that got a cleanup to do.
+    pub fn cleanup_pending_mask(&self) -> u64 {
+        self.shared.cleanup_cpus.load(Ordering::Acquire)
+    }
+
     /// `__vector_cleanup` on the calling CPU: releases the old vectors of moved irqs
     /// that left this CPU, unless still pending in its IRR (then it stays scheduled).
     /// Returns whether there was anything to look at; cheap when there was not.
