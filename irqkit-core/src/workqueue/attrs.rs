@@ -4,7 +4,10 @@
 //!
 //! Applying attributes computes the pods of the workqueue's scope and, for each,
 //! finds or makes the unbound pool with equal attributes (priority, pod CPUs,
-//! strict). Pools are shared across workqueues, as `unbound_pool_hash` shares them.
+//! strict, node). Pools are shared across workqueues, as `unbound_pool_hash` shares
+//! them. A pod with no online CPU gets the default pool instead (all CPUs:
+//! `wq_calc_pod_cpumask`); CPU hotplug re-applies. Each apply recomputes the
+//! per-node max_active (`node_active.rs`).
 //! New work goes to the new pools at once; work already queued in the old ones runs
 //! there (flush colors are per workqueue, so flushes still see it).
 
@@ -12,6 +15,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::manage::create_worker;
+use super::node_active::{node_for_pool, node_kick, pod_node, register_pool, update_node_max};
 use super::pool::Pool;
 use super::scope::{pods, AffinityScope, CpuTopology};
 use super::{Workqueue, WqInner, __WQ_ORDERED, WQ_HIGHPRI};
@@ -39,15 +43,17 @@ fn get_unbound_pool(
     highpri: bool,
     pod: CpuMask,
     strict: bool,
+    node: Option<u32>,
 ) -> Result<Arc<Pool>, IrqError> {
     let mut pools = sys.wq.unbound_pools.lock_irqsave(sys);
-    if let Some(p) =
-        pools.iter().find(|p| p.highpri == highpri && p.pod == pod && p.strict == strict)
+    if let Some(p) = pools
+        .iter()
+        .find(|p| p.highpri == highpri && p.pod == pod && p.strict == strict && p.node == node)
     {
         return Ok(p.clone());
     }
     let id = sys.wq.next_pool_id.fetch_add(1, Ordering::Relaxed);
-    let pool = Pool::new_unbound(id, highpri, pod, strict);
+    let pool = Pool::new_unbound(id, highpri, pod, strict, node);
     pools.push(pool.clone());
     drop(pools);
     // A pool that cannot start a worker still takes work: its first queueing makes
@@ -80,9 +86,22 @@ pub(crate) fn apply_unbound_attrs(sys: &Arc<IrqSystem>, wq: &Arc<WqInner>) -> Re
     let topo: CpuTopology = sys.wq.topology.lock_irqsave(sys).clone();
     let shard = sys.wq.cache_shard_size.load(Ordering::Relaxed);
     let highpri = wq.flags & WQ_HIGHPRI != 0;
+    let online = sys.online_mask();
+    let all = CpuMask::first_n(sys.nr_cpus());
+    let mut dfl: Option<Arc<Pool>> = None;
     let mut by_cpu: Vec<Option<Arc<Pool>>> = alloc::vec![None; sys.nr_cpus()];
     for pod in pods(&topo, eff, shard) {
-        let pool = get_unbound_pool(sys, highpri, pod, strict)?;
+        // wq_calc_pod_cpumask: a pod with no online CPU is served by the default
+        // pwq's pool (the workqueue's whole cpumask) until one of its CPUs returns.
+        let pool = if pod.intersects(&online) || online.is_empty() {
+            get_unbound_pool(sys, highpri, pod, strict, pod_node(&topo, &pod))?
+        } else if let Some(p) = &dfl {
+            p.clone()
+        } else {
+            let p = get_unbound_pool(sys, highpri, all, strict, pod_node(&topo, &all))?;
+            dfl = Some(p.clone());
+            p
+        };
         for c in pod.iter() {
             if let Some(slot) = by_cpu.get_mut(c.index()) {
                 *slot = Some(pool.clone());
@@ -93,22 +112,40 @@ pub(crate) fn apply_unbound_attrs(sys: &Arc<IrqSystem>, wq: &Arc<WqInner>) -> Re
         .into_iter()
         .collect::<Option<_>>()
         .ok_or(IrqError::InvalidArgument("topology leaves a cpu without a pod"))?;
-    // Each pool gets its pwq before a producer can find the pool (see `WqRef`).
+    // Each pool's node entry exists before its pwq is linked, and each pool gets
+    // its pwq before a producer can find the pool (see `WqRef`).
     for p in by_cpu.iter() {
-        p.lock(sys).link_wq(wq);
+        register_pool(sys, wq, p);
+        let node = node_for_pool(sys, wq, p.id);
+        p.lock(sys).link_wq(wq, p.id, Some(node));
     }
-    let mut u = wq.unbound.lock_irqsave(sys);
-    for p in by_cpu.iter() {
-        if !u.used.iter().any(|q| q.id == p.id) {
-            u.used.push(p.clone());
+    {
+        let mut u = wq.unbound.lock_irqsave(sys);
+        for p in by_cpu.iter() {
+            if !u.used.iter().any(|q| q.id == p.id) {
+                u.used.push(p.clone());
+            }
         }
+        // Published after `used` holds each pool (see `WqInner::pod_pool`).
+        for (slot, p) in wq.pod_pool.iter().zip(by_cpu.iter()) {
+            slot.store(Arc::as_ptr(p).cast_mut(), Ordering::Release);
+        }
+        u.by_cpu = by_cpu;
     }
-    // Published after `used` holds each pool (see `WqInner::pod_pool`).
-    for (slot, p) in wq.pod_pool.iter().zip(by_cpu.iter()) {
-        slot.store(Arc::as_ptr(p).cast_mut(), Ordering::Release);
+    // wq_update_node_max_active: the online CPUs or max_active may have changed.
+    for node in update_node_max(sys, wq) {
+        node_kick(sys, &node, true);
     }
-    u.by_cpu = by_cpu;
     Ok(())
+}
+
+/// `wq_update_pod` for every unbound workqueue, from CPU hotplug: pods that lost
+/// (or regained) their last online CPU switch pools, and node limits follow the
+/// online CPUs.
+pub(crate) fn wq_update_pods(sys: &Arc<IrqSystem>) {
+    if let Err(e) = reapply(sys, |_| true) {
+        sys.wq.log(sys, alloc::format!("workqueue: pod update after hotplug failed: {e:?}"));
+    }
 }
 
 /// Re-applies every unbound workqueue's attributes (`filter`: which ones).

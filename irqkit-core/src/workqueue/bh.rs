@@ -154,7 +154,7 @@ pub(crate) fn bh_pools(nr_cpus: usize) -> alloc::vec::Vec<Arc<Pool>> {
     for c in 0..nr_cpus {
         for hi in [false, true] {
             let (id, cpu) = ((c * 4) as u32 + hi as u32, CpuId(c as u32));
-            v.push(Pool::build(id, Some(cpu), hi, true, (CpuMask::single(cpu), true)));
+            v.push(Pool::build(id, Some(cpu), hi, true, (CpuMask::single(cpu), true, None)));
         }
     }
     v

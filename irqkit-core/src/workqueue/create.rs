@@ -126,6 +126,7 @@ impl IrqSystem {
                 used: Vec::new(),
             }),
             pod_pool: (0..self.nr_cpus()).map(|_| AtomicPtr::new(core::ptr::null_mut())).collect(),
+            nodes: SpinLockIrq::new(Default::default()),
             state: AtomicU32::new(0),
             frozen: AtomicBool::new(false),
             flush_color: AtomicU64::new(0),
@@ -138,7 +139,7 @@ impl IrqSystem {
         });
         // Every pool the workqueue can queue on gets its pwq first (see `WqRef`).
         for pool in inner.pools.iter() {
-            pool.lock(self).link_wq(&inner);
+            pool.lock(self).link_wq(&inner, pool.id, None);
         }
         if flags & WQ_UNBOUND != 0 {
             super::attrs::apply_unbound_attrs(self, &inner)?;
@@ -198,10 +199,18 @@ impl IrqSystem {
         let max = clamp_max_active(self, &wq.0.name, max_active);
         let max = if wq.is_ordered() { 1 } else { max };
         wq.0.max_active.store(max, Ordering::Relaxed);
+        if !wq.0.is_percpu() {
+            // wq_update_node_max_active; a raised limit serves the waiting pwqs
+            // round-robin, a lowered one takes back the slots held unused.
+            for node in super::node_active::update_node_max(self, &wq.0) {
+                super::node_active::node_kick(self, &node, true);
+            }
+            return;
+        }
         for pool in wq.0.all_pools(self).iter() {
             let mut g = pool.lock(self);
             if let Some(p) = g.pwqs.get_mut(&wq.0.id) {
-                p.max_active = max;
+                p.slots = max;
             }
             g.activate(self, wq.0.id);
         }

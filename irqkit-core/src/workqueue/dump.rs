@@ -103,6 +103,18 @@ impl IrqSystem {
                     pods.join("] [")
                 );
             }
+            if !wq.is_percpu() {
+                let mut line = String::from("    node_nr_active");
+                for (node, active, max) in
+                    self.workqueue_node_nr_active(&super::Workqueue(wq.clone()))
+                {
+                    let _ = match node {
+                        Some(n) => write!(line, " node{n} {active}/{max}"),
+                        None => write!(line, " dfl {active}/{max}"),
+                    };
+                }
+                let _ = writeln!(o, "{line}");
+            }
             for pool in wq.all_pools(self).iter() {
                 if let Some((a, i)) = pool.lock(self).pwq_counts(wq.id) {
                     if a > 0 || i > 0 {

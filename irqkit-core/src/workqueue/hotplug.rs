@@ -7,9 +7,11 @@
 //! unbound pool), its thread may run on any online CPU, and queued or newly queued
 //! works keep running — nothing is lost or stuck. When the CPU returns the workers
 //! are bound to it again and marked WORKER_REBOUND, which they drop (rejoining
-//! `nr_running`) the next time they start processing. A strict unbound pool whose
-//! whole pod is offline lets its workers run on the online CPUs until the pod
-//! returns. The CPU's BH pools cannot run
+//! `nr_running`) the next time they start processing. Unbound workqueues are
+//! re-podded (`wq_update_pod`): a pod that lost its last online CPU queues to the
+//! default pool until one returns, and node max_active follows the online CPUs. A
+//! strict unbound pool whose whole pod is offline lets its workers run on the
+//! online CPUs, so what it held is not stranded. The CPU's BH pools cannot run
 //! without their CPU; `workqueue_softirq_dead` runs what is left in them from a
 //! BH work on a live CPU.
 
@@ -90,7 +92,7 @@ impl IrqSystem {
     /// workers run unbound on the online CPUs and keep executing the pools' work.
     /// Call it once the CPU is marked offline. Idempotent; a no-op before
     /// `workqueue_init`.
-    pub fn workqueue_offline_cpu(&self, cpu: CpuId) -> Result<(), IrqError> {
+    pub fn workqueue_offline_cpu(self: &Arc<Self>, cpu: CpuId) -> Result<(), IrqError> {
         self.cpu(cpu)?;
         for hi in [false, true] {
             let Ok(pool) = self.wq.cpu_pool(self, cpu, hi) else { continue };
@@ -112,13 +114,14 @@ impl IrqSystem {
             set_affinity_all(self, &threads, Affinity::Unbound(unbound_mask(self, cpu)));
         }
         update_strict_unbound_pools(self);
+        super::attrs::wq_update_pods(self);
         Ok(())
     }
 
     /// `workqueue_online_cpu`: `cpu`'s per-CPU pools are associated again; their
     /// workers are bound to it (WORKER_REBOUND until they next start processing).
     /// `CpuOffline` if `cpu` is not online yet.
-    pub fn workqueue_online_cpu(&self, cpu: CpuId) -> Result<(), IrqError> {
+    pub fn workqueue_online_cpu(self: &Arc<Self>, cpu: CpuId) -> Result<(), IrqError> {
         if !self.cpu(cpu)?.online() {
             return Err(IrqError::CpuOffline(cpu.0));
         }
@@ -143,6 +146,7 @@ impl IrqSystem {
             set_affinity_all(self, &threads, Affinity::Bound(cpu));
         }
         update_strict_unbound_pools(self);
+        super::attrs::wq_update_pods(self);
         Ok(())
     }
 

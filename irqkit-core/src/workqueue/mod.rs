@@ -6,12 +6,14 @@
 //! Per CPU there is a normal pool (`kworker/N:M`, nice 0) and a highpri pool
 //! (`kworker/N:MH`, nice −20); an unbound workqueue has one pool per pod of its
 //! affinity scope (`scope.rs`, `attrs.rs`), shared with every workqueue of equal
-//! attributes (`kworker/uP:M`), and queues to the pod of the queueing CPU. A
+//! attributes (`kworker/uP:M`), and queues to the pod of the queueing CPU (a pod
+//! with no online CPU: to the default pool, which spans every CPU). A
 //! [`Workqueue`] owns no threads: it feeds pools through pool_workqueues (`pwq.rs`)
-//! that enforce `max_active` with an inactive list. They are made when the
-//! workqueue is allocated or its pods applied (Linux's `alloc_and_link_pwqs`) and,
-//! as in Linux, they hold the workqueue alive: a queued item names its workqueue
-//! without a count (`item.rs`). A per-CPU pool
+//! that enforce `max_active` with an inactive list — per pwq for a per-CPU
+//! workqueue, per NUMA node for an unbound one (`node_active.rs`). They are made
+//! when the workqueue is allocated or its pods applied (Linux's
+//! `alloc_and_link_pwqs`) and, as in Linux, they hold the workqueue alive: a queued
+//! item names its workqueue without a count (`item.rs`). A per-CPU pool
 //! keeps one worker running per CPU as long as its work does not block; when the
 //! last running worker sleeps, the scheduler hook wakes an idle worker, and a
 //! worker that leaves the idle list with no idle worker left first creates one (the
@@ -40,9 +42,18 @@
 //! - Affinity scopes: a non-strict pool's workers may run on any CPU; their
 //!   wake-ups are steered into the pod (Linux's `wake_cpu`, here
 //!   [`IrqSystem::wake_up_process_prefer`]), which the scheduler follows when a pod
-//!   CPU is idle. A strict pool whose pod is all offline keeps its pwq and lets its
-//!   workers run on the online CPUs (Linux switches to the default pwq).
-//!   max_active applies per pod pool, not per NUMA node.
+//!   CPU is idle. A pod whose CPUs are all offline queues to the default pool, as
+//!   in Linux; works queued to the pod's own pool before that still run there, its
+//!   strict workers moved to the online CPUs (Linux's scheduler breaks their
+//!   affinity instead).
+//! - Per-node max_active (`node_active.rs`): Linux counts each activation with an
+//!   atomic on the node's `nr`; here a pwq keeps the node slots it was granted and
+//!   returns them only when the node wants them (a pwq waits, or the limit was
+//!   lowered) or, unused, when a pwq goes pending and reclaims them. The limits
+//!   and round-robin order are Linux's; a pool's node is fixed when the pool is
+//!   made (pools are shared by pod and node), and the node limit counts the
+//!   online CPUs of the node (Linux: the wq cpumask's CPUs of the node, which
+//!   architectures keep to the online ones).
 //! - CPU hotplug (`hotplug.rs`): Linux migrates a dying CPU's running kworker at
 //!   once; a runtime that keeps running an offline CPU's current thread until it
 //!   blocks (the hosted machine) has that worker finish its current item there and
@@ -85,10 +96,12 @@ mod loom_incoming;
 #[cfg(all(test, loom))]
 mod loom_model;
 mod manage;
+mod node_active;
 mod pool;
 mod pool_lock;
 mod process;
 mod pwq;
+mod pwq_node;
 mod queue;
 mod rescuer;
 mod scope;

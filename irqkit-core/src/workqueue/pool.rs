@@ -14,6 +14,7 @@ use alloc::vec::Vec;
 use super::bh::BhKick;
 use super::incoming::{Incoming, INCOMING_SLOTS};
 pub(crate) use super::pwq::{Item, Pwq};
+use super::pwq_node::NodeOwed;
 use super::worker::{Worker, WORKER_DIE, WORKER_NOT_RUNNING};
 use super::WqInner;
 use crossbeam_utils::CachePadded;
@@ -62,6 +63,9 @@ pub(crate) struct PoolInner {
     /// When the worklist last became non-empty or a worker last started works
     /// (jiffies; the lockup watchdog's clock).
     pub(crate) watchdog_ts: u64,
+    /// Node kicks owed by this lock hold, run by the guard once it has unlocked
+    /// (`node_active.rs`); empty unless an unbound workqueue is at its node limit.
+    pub(crate) node_owed: Vec<NodeOwed>,
 }
 
 /// The outcome of [`PoolInner::kick_deferred`].
@@ -105,16 +109,26 @@ pub(crate) struct Pool {
     pub(crate) pod: CpuMask,
     /// `affn_strict`: workers stay inside the pod (else they may run on any CPU).
     pub(crate) strict: bool,
+    /// An unbound pool's NUMA node (`pool->node`): the node holding its whole pod,
+    /// `None` if the pod spans nodes. Fixed: pools are shared by (pod, node).
+    pub(crate) node: Option<u32>,
 }
 
 impl Pool {
     pub(crate) fn new(id: u32, cpu: CpuId, highpri: bool) -> Arc<Pool> {
-        Self::build(id, Some(cpu), highpri, false, (CpuMask::single(cpu), true))
+        Self::build(id, Some(cpu), highpri, false, (CpuMask::single(cpu), true, None))
     }
 
-    /// An unbound pool for the pod `pod` (`strict`: its workers stay inside it).
-    pub(crate) fn new_unbound(id: u32, highpri: bool, pod: CpuMask, strict: bool) -> Arc<Pool> {
-        Self::build(id, None, highpri, false, (pod, strict))
+    /// An unbound pool for the pod `pod` on `node` (`strict`: its workers stay
+    /// inside the pod).
+    pub(crate) fn new_unbound(
+        id: u32,
+        highpri: bool,
+        pod: CpuMask,
+        strict: bool,
+        node: Option<u32>,
+    ) -> Arc<Pool> {
+        Self::build(id, None, highpri, false, (pod, strict, node))
     }
 
     /// A pool; `bh` makes it a BH pool of `cpu` with its pseudo-worker attached.
@@ -123,7 +137,7 @@ impl Pool {
         cpu: Option<CpuId>,
         highpri: bool,
         bh: bool,
-        (pod, strict): (CpuMask, bool),
+        (pod, strict, node): (CpuMask, bool, Option<u32>),
     ) -> Arc<Pool> {
         Arc::new_cyclic(|me: &alloc::sync::Weak<Pool>| {
             let (bh_kick, bh_worker) = match (bh, cpu) {
@@ -151,6 +165,7 @@ impl Pool {
                 bh_worker,
                 pod,
                 strict,
+                node,
                 incoming: Incoming::new(if bh { 0 } else { INCOMING_SLOTS }),
                 fast_ok: CachePadded::new(AtomicBool::new(false)),
                 inner: SpinLockIrq::new(PoolInner {
@@ -165,6 +180,7 @@ impl Pool {
                     disassociated: false,
                     bh_draining: false,
                     watchdog_ts: 0,
+                    node_owed: Vec::new(),
                 }),
                 idle_timer: Timer::new(move |sys, _t, _ctx| {
                     if let Some(p) = me.upgrade() {

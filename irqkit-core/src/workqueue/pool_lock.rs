@@ -19,9 +19,11 @@
 //! itself. Either the drain sees the item or the producer sees the flag: no item
 //! waits while a wake-up is owed (the loom model in `loom_model.rs` checks this).
 
+use alloc::vec::Vec;
 use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
 
+use super::node_active::node_kick;
 use super::pool::{Item, Kick, Pool, PoolInner};
 use crate::sync::atomic::{fence, Ordering, SpinWait};
 use crate::sync::SpinLockIrqGuard;
@@ -144,8 +146,18 @@ impl Drop for PoolGuard<'_> {
                 self.drain();
             }
         }
+        // Node kicks this hold owes (an unbound workqueue at its node limit): they
+        // lock other pools, so only after this one is unlocked (`node_active.rs`).
+        let owed = if self.g.node_owed.is_empty() {
+            Vec::new()
+        } else {
+            core::mem::take(&mut self.g.node_owed)
+        };
         // SAFETY: dropped exactly once, here; `g` is not used afterwards.
         unsafe { ManuallyDrop::drop(&mut self.g) };
         core::mem::replace(&mut self.kick, Kick::None).wake(self.sys);
+        for (node, reclaim) in owed {
+            node_kick(self.sys, &node, reclaim);
+        }
     }
 }

@@ -3,24 +3,34 @@
 //! between them (`__queue_work`'s insert, `pwq_dec_nr_in_flight`, `pwq_activate`).
 //! It also counts its in-flight instances per flush colour (Linux's
 //! `pwq->nr_in_flight[color]`), so queueing and finishing a work touch no lock but
-//! the pool's. Everything here runs under the pool lock.
+//! the pool's. Everything here runs under the pool lock. An unbound pwq's limit is
+//! its node's, shared with the node's other pwqs (`node_active.rs`).
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 
 pub(crate) use super::item::Item;
+use super::node_active::NodeActive;
 use super::pool::{Kick, PoolInner};
 use super::watchdog::worklist_push;
 use super::work::Work;
 use super::WqInner;
+use crate::sync::atomic::Ordering;
 use crate::IrqSystem;
 
 /// A pool_workqueue: one workqueue's share of one pool (guarded by the pool lock).
 pub(crate) struct Pwq {
     /// The workqueue, counted: what keeps it alive for the items here ([`WqRef`]).
     pub(crate) wq: Arc<WqInner>,
+    pub(crate) pool_id: u32,
     pub(crate) nr_active: u32,
-    pub(crate) max_active: u32,
+    /// Active items this pwq may hold without asking anyone: a per-CPU pwq's
+    /// max_active; an unbound pwq's slots granted by its node.
+    pub(crate) slots: u32,
+    /// An unbound pwq's node entry (`None`: per-CPU or BH, limited by `slots`).
+    pub(crate) node: Option<Arc<NodeActive>>,
+    /// On the node's pending list.
+    pub(crate) pending: bool,
     pub(crate) inactive: VecDeque<Item>,
     /// In-flight instances (active or inactive) per flush colour. A handful of
     /// entries at most: one per `flush_workqueue` that overlaps running work.
@@ -60,13 +70,22 @@ impl Pwq {
 }
 
 impl PoolInner {
-    /// `link_pwq`: gives `wq` a pool_workqueue in this pool (idempotent). Done before
-    /// the workqueue can queue here, so every item finds its pwq ([`WqRef`]).
-    pub(crate) fn link_wq(&mut self, wq: &Arc<WqInner>) {
+    /// `link_pwq`: gives `wq` a pool_workqueue in this pool `pool_id` (idempotent),
+    /// counting against `node` if unbound. Done before the workqueue can queue
+    /// here, so every item finds its pwq ([`WqRef`]).
+    pub(crate) fn link_wq(
+        &mut self,
+        wq: &Arc<WqInner>,
+        pool_id: u32,
+        node: Option<Arc<NodeActive>>,
+    ) {
         self.pwqs.entry(wq.id).or_insert_with(|| Pwq {
             wq: wq.clone(),
+            pool_id,
             nr_active: 0,
-            max_active: wq.max_active(),
+            slots: if node.is_some() { 0 } else { wq.max_active() },
+            node,
+            pending: false,
             inactive: VecDeque::new(),
             in_flight: VecDeque::new(),
             started: 0,
@@ -96,12 +115,22 @@ impl PoolInner {
         };
         pwq.color_get(item.color);
         item.work.set_pool(pool_id, true);
-        if pwq.inactive.is_empty() && pwq.nr_active < pwq.max_active && !pwq.wq.frozen() {
+        let frozen = pwq.wq.frozen();
+        if pwq.inactive.is_empty()
+            && !frozen
+            && (pwq.nr_active < pwq.slots || pwq.node_tryinc(sys, &mut self.node_owed))
+        {
             pwq.nr_active += 1;
             worklist_push(&mut self.worklist, &mut self.watchdog_ts, sys, item);
             self.kick_deferred(sys)
         } else {
+            let wq_id = item.wq_id;
+            let wait = pwq.node.is_some() && !pwq.pending && !frozen;
             pwq.inactive.push_back(item);
+            if wait {
+                // Waits for its node: gets a slot now or goes on the pending list.
+                self.activate(sys, wq_id);
+            }
             Kick::None
         }
     }
@@ -111,6 +140,11 @@ impl PoolInner {
     pub(crate) fn dec_active(&mut self, sys: &IrqSystem, wq_id: u32) {
         let Some(pwq) = self.pwqs.get_mut(&wq_id) else { return };
         pwq.nr_active = pwq.nr_active.saturating_sub(1);
+        // An unbound pwq keeps its slot unless a pwq of its node waits for one: a
+        // plain load per item, no RMW (node_active.rs).
+        if pwq.node.as_ref().is_some_and(|n| n.want_back.load(Ordering::Relaxed)) {
+            self.node_release(sys, wq_id);
+        }
         self.activate(sys, wq_id);
     }
 
@@ -129,7 +163,13 @@ impl PoolInner {
         pwq.completed += 1;
         pwq.color_put(color);
         pwq.nr_active = pwq.nr_active.saturating_sub(1);
-        if !pwq.inactive.is_empty() {
+        // An unbound pwq keeps its slot unless its node wants it back: a plain load
+        // per item, no RMW (node_active.rs).
+        let release = pwq.node.as_ref().is_some_and(|n| n.want_back.load(Ordering::Relaxed));
+        if release {
+            self.node_release(sys, wq_id);
+            self.activate(sys, wq_id);
+        } else if !pwq.inactive.is_empty() {
             self.activate(sys, wq_id);
         }
     }
@@ -147,12 +187,15 @@ impl PoolInner {
         }
     }
 
-    /// Moves inactive works of `wq_id` onto the worklist while slots are free.
+    /// Moves inactive works of `wq_id` onto the worklist while slots are free (an
+    /// unbound pwq asks its node, and waits in line if the node is full).
     pub(crate) fn activate(&mut self, sys: &IrqSystem, wq_id: u32) {
         let Some(pwq) = self.pwqs.get_mut(&wq_id) else { return };
         let mut moved = false;
-        while pwq.nr_active < pwq.max_active {
-            if pwq.wq.frozen() {
+        while !pwq.inactive.is_empty() {
+            if pwq.wq.frozen()
+                || !(pwq.nr_active < pwq.slots || pwq.node_tryinc(sys, &mut self.node_owed))
+            {
                 break;
             }
             let Some(next) = pwq.inactive.pop_front() else { break };

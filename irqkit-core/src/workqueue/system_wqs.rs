@@ -61,7 +61,8 @@ impl IrqSystem {
         for hi in [false, true] {
             let id = self.wq.next_pool_id.fetch_add(1, Ordering::Relaxed);
             let all = crate::cpu::CpuMask::first_n(self.nr_cpus());
-            unbound.push(Pool::new_unbound(id, hi, all, false));
+            let node = super::node_active::pod_node(&self.wq.topology.lock_irqsave(self), &all);
+            unbound.push(Pool::new_unbound(id, hi, all, false, node));
         }
         *self.wq.cpu_pools.lock_irqsave(self) = cpu_pools.clone();
         *self.wq.unbound_pools.lock_irqsave(self) = unbound.clone();

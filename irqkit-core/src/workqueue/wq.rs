@@ -9,6 +9,7 @@ use core::fmt;
 use super::pool::Pool;
 use super::*;
 
+use super::node_active::WqNodes;
 use super::scope::AffinityScope;
 use crate::cpu::CpuId;
 use crate::sched::{Thread, WaitQueue};
@@ -52,6 +53,8 @@ pub struct WqInner {
     /// RCU): each entry points into an `Arc` held by `UnboundPods::used`, which only
     /// grows and lives as long as the workqueue. Null until the pods are applied.
     pub(crate) pod_pool: Vec<AtomicPtr<Pool>>,
+    /// An unbound workqueue's per-node active limits (`node_active.rs`).
+    pub(crate) nodes: SpinLockIrq<WqNodes>,
     pub(crate) state: AtomicU32,
     pub(crate) frozen: AtomicBool,
     /// The flush colour new queueings take; `flush_workqueue` opens the next one.
