@@ -95,6 +95,8 @@ mod item;
 mod loom_incoming;
 #[cfg(all(test, loom))]
 mod loom_model;
+#[cfg(all(test, loom))]
+mod loom_node;
 mod manage;
 mod node_active;
 mod pool;
