@@ -22,10 +22,13 @@
 //!
 //! # Lock order
 //!
-//! pool lock → `WqInner::nodes` → `NodeActive::inner`. No code takes a pool lock
-//! while holding a node lock, and no code holds two pool locks: activating a pwq
-//! of another pool happens in [`node_kick`], which a pool guard runs after it has
-//! unlocked (`PoolInner::node_owed`), taking one pool lock at a time.
+//! pool lock → `NodeActive::inner`, and `WqInner::nodes` → `NodeActive::inner`;
+//! the node lock is innermost (nothing is taken under it) and `WqInner::nodes` is
+//! never taken under a pool lock (a pwq gets its node entry when it is linked).
+//! No code holds two pool locks: Linux's `node_activate_pending_pwq` drops its own
+//! pool lock to activate another pool's pwq; here that work is owed
+//! (`PoolInner::node_owed`) and [`node_kick`] runs it once the pool guard has
+//! unlocked, taking one pool lock at a time. So no lock-order inversion exists.
 
 use alloc::collections::VecDeque;
 use alloc::sync::{Arc, Weak};
