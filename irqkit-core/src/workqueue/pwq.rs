@@ -140,8 +140,8 @@ impl PoolInner {
     pub(crate) fn dec_active(&mut self, sys: &IrqSystem, wq_id: u32) {
         let Some(pwq) = self.pwqs.get_mut(&wq_id) else { return };
         pwq.nr_active = pwq.nr_active.saturating_sub(1);
-        // An unbound pwq keeps its slot unless a pwq of its node waits for one: a
-        // plain load per item, no RMW (node_active.rs).
+        // An unbound pwq keeps its slot unless its node wants it back: a plain load
+        // per item, no RMW (node_active.rs).
         if pwq.node.as_ref().is_some_and(|n| n.want_back.load(Ordering::Relaxed)) {
             self.node_release(sys, wq_id);
         }
