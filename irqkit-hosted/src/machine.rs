@@ -21,10 +21,14 @@ use crate::{signals, thread_ctx, vectors};
 const ARCH_TIMER_PPI: u32 = 11;
 
 /// How long an idle kworker polls for new work before it sleeps. Parking and waking
-/// one costs two host futex hand-offs (its vCPU's idle thread, then the worker);
-/// a few µs of polling, as crossbeam's and rayon's workers do, carries a stream of
-/// items without them and costs an idle machine only that much after each burst.
-const WQ_IDLE_SPIN_NS: u64 = 5_000;
+/// one costs two host futex hand-offs (its vCPU's idle thread, then the worker),
+/// several µs; polling, as crossbeam's and rayon's workers do before they park,
+/// carries a stream of items without them. The poll yields the host CPU after a
+/// few rounds (other runnable host threads, producers included, go first), and it
+/// outlasts the vCPU's own idle poll (`idle_poll_ns`, 50 µs) so that work arriving
+/// within it meets a worker that never slept. An idle machine pays it once after
+/// each burst.
+const WQ_IDLE_SPIN_NS: u64 = 60_000;
 
 /// How to build a [`Machine`].
 #[derive(Debug, Clone)]

@@ -130,7 +130,7 @@ impl IrqSystem {
 
     /// How long an idle worker polls for a kick before it sleeps (default 0: it
     /// sleeps at once, as in Linux). A hosted runtime, where a thread park/unpark
-    /// costs far more than the work it carries, sets a few µs; see `idle_spin`.
+    /// costs far more than the work it carries, sets tens of µs; see `idle_spin`.
     pub fn wq_set_idle_spin_ns(&self, ns: u64) {
         self.wq.idle_spin_ns.store(ns.min(MAX_IDLE_SPIN_NS), Ordering::Relaxed);
     }

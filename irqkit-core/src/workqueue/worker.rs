@@ -288,16 +288,20 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
 /// came in meanwhile. The worker is formally idle — on the idle list, out of
 /// `nr_running` — so every Linux rule holds. While it polls, a producer puts items
 /// on the ring without a lock (`fast_ok` counts a polling worker as one on its
-/// way) and a locked kick only sets `woken`: no wake-up either way. Only where a runtime asked for it
-/// ([`IrqSystem::wq_set_idle_spin_ns`]): on the hosted machine a sleep and wake-up
-/// is two host futex hand-offs (the vCPU's idle thread, then the worker), tens of
-/// µs, against well under one for the work, so a poll of a few µs (as crossbeam's
-/// and rayon's workers do before they park) carries a burst or a steady stream of
-/// items without one. It gives way at once when another thread wants the CPU.
+/// way) and a locked kick only sets `woken`: no wake-up either way. Only where a
+/// runtime asked for it ([`IrqSystem::wq_set_idle_spin_ns`]): on the hosted machine
+/// a sleep and wake-up is two host futex hand-offs (the vCPU's idle thread, then the
+/// worker), several µs, against well under one for the work, so a poll (as
+/// crossbeam's and rayon's workers do before they park) carries a burst or a steady
+/// stream of items without one. It gives way at once when another thread wants the
+/// vCPU, and yields the host CPU between rounds.
 fn idle_spin(sys: &IrqSystem, pool: &Pool, w: &Worker, me: &crate::sched::Thread) -> bool {
     let ns = sys.wq.idle_spin_ns.load(Ordering::Relaxed);
     let start = sys.now_ns();
     let mut i = 0u32;
+    // Pauses first, then host yields (with `std`): a poll of tens of µs must not
+    // hold a host CPU that a producer is waiting for.
+    let mut wait = crate::sync::atomic::SpinWait::new();
     loop {
         // An item on the ring is ours to take in (we are `polling`); a locked
         // queueing sets `woken` instead (`kick_deferred`).
@@ -311,6 +315,6 @@ fn idle_spin(sys: &IrqSystem, pool: &Pool, w: &Worker, me: &crate::sched::Thread
         {
             return false;
         }
-        crate::sync::atomic::spin_hint();
+        wait.spin();
     }
 }
