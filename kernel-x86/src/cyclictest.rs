@@ -184,12 +184,6 @@ pub fn run() -> ! {
     // This boot context is swapper/0: idle like the core's `cpu_idle_loop`.
     let me = CpuId(CPU as u32);
     loop {
-        sys.local_irq_disable();
-        if sys.nr_queued(me) > 0 || sys.this_cpu().need_resched() {
-            sys.schedule();
-        } else {
-            sys.platform().idle_wait(me);
-        }
-        sys.local_irq_enable();
+        platform::idle_once(&sys, me);
     }
 }

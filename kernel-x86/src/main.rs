@@ -244,13 +244,7 @@ extern "C" fn ap_main(cpu: u32) -> ! {
     let me = CpuId(cpu as u32);
     loop {
         selftest::ap_poll(cpu);
-        sys.local_irq_disable();
-        if sys.nr_queued(me) > 0 || sys.this_cpu().need_resched() {
-            sys.schedule();
-        } else {
-            sys.platform().idle_wait(me);
-        }
-        sys.local_irq_enable();
+        platform::idle_once(sys, me);
     }
 }
 

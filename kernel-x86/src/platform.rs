@@ -139,3 +139,15 @@ pub fn system() -> &'static IrqSystem {
         None => panic!("kernel-x86: IrqSystem used before platform::init"),
     }
 }
+
+/// One round of the core's `cpu_idle_loop` for a boot context that is its CPU's idle
+/// thread: run what is queued, else halt until an interrupt.
+pub fn idle_once(sys: &IrqSystem, me: CpuId) {
+    sys.local_irq_disable();
+    if sys.nr_queued(me) > 0 || sys.this_cpu().need_resched() {
+        sys.schedule();
+    } else {
+        sys.platform().idle_wait(me);
+    }
+    sys.local_irq_enable();
+}

@@ -64,13 +64,7 @@ fn idle_cpu0() {
     // The boot context is swapper/0: run its idle loop until the timer fired.
     let me = CpuId(0);
     while !FIRED.load(Ordering::Acquire) && lapic::now_ns() < start + 2 * SECOND {
-        sys.local_irq_disable();
-        if sys.nr_queued(me) > 0 || sys.this_cpu().need_resched() {
-            sys.schedule();
-        } else {
-            sys.platform().idle_wait(me);
-        }
-        sys.local_irq_enable();
+        platform::idle_once(sys, me);
     }
     // Leaving the idle loop for the test's own work: restart the tick.
     tick_sched::idle_exit(0);
