@@ -109,3 +109,57 @@ fn ring_hands_each_item_over_once_in_order() {
         assert!(pos(1) < pos(2) && pos(10) < pos(11), "a producer's order broke");
     });
 }
+
+// worker.rs `idle_spin`: an idle worker that polls counts as one on its way, so a
+// producer leaves its item on the ring and wakes nobody. The poll ends either on
+// seeing the ring (the worker takes the item in) or by stopping under the pool lock,
+// whose unlock turns the flag off and drains; a producer that then finds the flag
+// off takes the lock itself, which kicks the now sleeping worker. Either way the
+// item reaches the worker: it never sleeps with the item unseen and unkicked.
+#[test]
+fn polling_worker_never_sleeps_past_a_ring_item() {
+    loom::model(|| {
+        let pool = Arc::new(Pool {
+            list: Mutex::new(Vec::new()),
+            ring: Incoming::new(2),
+            fast_ok: AtomicBool::new(true), // the worker is polling
+        });
+        // Set under the lock when the worker stops polling to sleep; a locked
+        // queueing that then finds an item for it kicks it (`kick_deferred`).
+        let sleeping = Arc::new(AtomicBool::new(false));
+        let kicked = Arc::new(AtomicBool::new(false));
+        let (p2, s2, k2) = (pool.clone(), sleeping.clone(), kicked.clone());
+        let producer = loom::thread::spawn(move || {
+            queue(&p2, 7);
+            // Any lock this producer took after the worker went to sleep kicked it.
+            let l = p2.list.lock().unwrap();
+            if s2.load(Ordering::Relaxed) && !l.is_empty() {
+                k2.store(true, Ordering::Relaxed);
+            }
+        });
+        // One round of the poll: seeing the ring, the worker takes the lock (which
+        // drains); finding nothing there (a slot claimed, not yet published), it
+        // polls on, here straight to the poll's end.
+        let mut saw = false;
+        if !pool.ring.is_empty() {
+            let mut l = pool.list.lock().unwrap();
+            drain(&pool, &mut l);
+            saw = !l.is_empty();
+        }
+        if !saw {
+            let mut l = pool.list.lock().unwrap();
+            drain(&pool, &mut l);
+            pool.fast_ok.store(false, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
+            drain(&pool, &mut l);
+            // The unlock's kick goes to this worker if the drain found the item.
+            saw = !l.is_empty();
+            sleeping.store(!saw, Ordering::Relaxed);
+        }
+        producer.join().unwrap();
+        assert!(
+            saw || kicked.load(Ordering::Relaxed),
+            "the worker slept with an item it neither saw nor was kicked for"
+        );
+    });
+}
