@@ -71,7 +71,12 @@
 //! - The manager sends mayday as soon as a creation attempt fails (Linux waits
 //!   MAYDAY_INITIAL_TIMEOUT first), then retries after CREATE_COOLDOWN.
 //! - Queueing on a destroyed or draining workqueue returns a typed error and clears
-//!   PENDING instead of WARNing and leaving the work pending for ever.
+//!   PENDING instead of WARNing and leaving the work pending for ever. An item that
+//!   races `destroy_workqueue` past that check (Linux forbids the race) is dropped
+//!   when its pool takes it in, its work left idle and the drop logged.
+//! - A runtime may let idle workers poll before they sleep
+//!   ([`IrqSystem::wq_set_idle_spin_ns`]; the hosted machine does, 60 µs): a
+//!   polling worker is owed no wake-up, as Linux's polling idle CPU is owed no IPI.
 
 mod api;
 mod assign;
