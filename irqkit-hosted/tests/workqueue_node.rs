@@ -264,8 +264,18 @@ fn offline_pod_queues_to_the_default_pwq_until_a_cpu_returns() {
     assert!(cpu < 2, "ran on an online CPU: {cpu}");
     assert!(sys.wq_dump().contains("unbound pod 0-3 strict"));
     m.cpu_up(CpuId(3)).unwrap();
-    let (cpu, back) = run_for(2);
+    let (mut cpu, back) = run_for(2);
     assert_eq!(back, pod_pool, "the pod's own pool again once CPU 3 is back");
+    // A worker's affinity change takes effect at its next wake-up here (mod.rs,
+    // departures): one still awake from the offline period may run the first
+    // items where it is; once it sleeps and wakes it is on the pod's CPU.
+    for _ in 0..50 {
+        if cpu == 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        cpu = run_for(2).0;
+    }
     assert_eq!(cpu, 3, "the pod's only online CPU");
     m.cpu_up(CpuId(2)).unwrap();
 }

@@ -214,7 +214,8 @@ impl Pool {
             let idled = now.saturating_sub(oldest.last_active_ns.load(Ordering::Relaxed));
             // A worker already kicked keeps its wake-up: reap no younger ones either.
             if idled < timeout_ns || oldest.is_woken() {
-                let left_ms = (timeout_ns - idled) / 1_000_000 + 1;
+                // Past the timeout but kicked: look again in a millisecond.
+                let left_ms = timeout_ns.saturating_sub(idled) / 1_000_000 + 1;
                 self.idle_timer.modify(sys, sys.jiffies() + sys.msecs_to_jiffies(left_ms));
                 break;
             }

@@ -308,13 +308,18 @@ fn idle_spin(sys: &IrqSystem, pool: &Pool, w: &Worker, me: &crate::sched::Thread
         if w.woken.load(Ordering::Acquire) || me.should_stop() || !pool.incoming.is_empty() {
             return true;
         }
-        i = i.wrapping_add(1);
-        // The clock read costs more than a poll: look at it every 16th round.
+        // The clock read costs more than a poll: look at it every 16th round. An
+        // affinity change (CPU hotplug rebinding the pool) moves a thread only at a
+        // wake-up here: a worker no longer allowed on this CPU stops polling, so
+        // that it sleeps and its next wake-up moves it.
         if i.is_multiple_of(16)
-            && (sys.this_cpu().need_resched() || sys.now_ns().saturating_sub(start) >= ns)
+            && (sys.this_cpu().need_resched()
+                || sys.now_ns().saturating_sub(start) >= ns
+                || sys.current_cpu().is_some_and(|c| !me.allowed_on(c)))
         {
             return false;
         }
+        i = i.wrapping_add(1);
         wait.spin();
     }
 }
