@@ -17,6 +17,17 @@ struct Pool {
     fast_ok: AtomicBool,
 }
 
+impl Pool {
+    /// Two slots, owing no wake-up yet (`fast_ok`).
+    fn new() -> Arc<Pool> {
+        Arc::new(Pool {
+            list: Mutex::new(Vec::new()),
+            ring: Incoming::new(2),
+            fast_ok: AtomicBool::new(true),
+        })
+    }
+}
+
 fn drain(pool: &Pool, list: &mut Vec<u32>) {
     while let Some(x) = pool.ring.pop() {
         list.push(x);
@@ -53,11 +64,7 @@ fn queue(pool: &Pool, x: u32) {
 #[test]
 fn ring_item_is_never_stranded_when_a_wakeup_becomes_due() {
     loom::model(|| {
-        let pool = Arc::new(Pool {
-            list: Mutex::new(Vec::new()),
-            ring: Incoming::new(2),
-            fast_ok: AtomicBool::new(true),
-        });
+        let pool = Pool::new();
         let p2 = pool.clone();
         let producer = loom::thread::spawn(move || queue(&p2, 7));
         {
@@ -83,11 +90,7 @@ fn ring_hands_each_item_over_once_in_order() {
     let mut b = loom::model::Builder::new();
     b.preemption_bound = Some(2);
     b.check(|| {
-        let pool = Arc::new(Pool {
-            list: Mutex::new(Vec::new()),
-            ring: Incoming::new(2),
-            fast_ok: AtomicBool::new(true),
-        });
+        let pool = Pool::new();
         let hs: Vec<_> = [(1u32, 2u32), (10, 11)]
             .into_iter()
             .map(|(a, b)| {
@@ -119,13 +122,9 @@ fn ring_hands_each_item_over_once_in_order() {
 #[test]
 fn polling_worker_never_sleeps_past_a_ring_item() {
     loom::model(|| {
-        let pool = Arc::new(Pool {
-            list: Mutex::new(Vec::new()),
-            ring: Incoming::new(2),
-            fast_ok: AtomicBool::new(true), // the worker is polling
-        });
-        // Set under the lock when the worker stops polling to sleep; a locked
-        // queueing that then finds an item for it kicks it (`kick_deferred`).
+        let pool = Pool::new(); // fast_ok: the worker is polling
+                                // Set under the lock when the worker stops polling to sleep; a locked
+                                // queueing that then finds an item for it kicks it (`kick_deferred`).
         let sleeping = Arc::new(AtomicBool::new(false));
         let kicked = Arc::new(AtomicBool::new(false));
         let (p2, s2, k2) = (pool.clone(), sleeping.clone(), kicked.clone());

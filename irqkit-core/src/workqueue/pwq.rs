@@ -138,14 +138,7 @@ impl PoolInner {
     /// `pwq_dec_nr_in_flight` for an active item: frees its slot and activates the
     /// oldest inactive work of the same pwq.
     pub(crate) fn dec_active(&mut self, sys: &IrqSystem, wq_id: u32) {
-        let Some(pwq) = self.pwqs.get_mut(&wq_id) else { return };
-        pwq.nr_active = pwq.nr_active.saturating_sub(1);
-        // An unbound pwq keeps its slot unless its node wants it back: a plain load
-        // per item, no RMW (node_active.rs).
-        if pwq.node.as_ref().is_some_and(|n| n.want_back.load(Ordering::Relaxed)) {
-            self.node_release(sys, wq_id);
-        }
-        self.activate(sys, wq_id);
+        self.pwq_dec(sys, wq_id, None);
     }
 
     /// A worker starts an item of `wq_id`.
@@ -159,17 +152,26 @@ impl PoolInner {
     /// flush count drops, its active slot is freed and the oldest inactive work of
     /// the pwq activated: one pwq lookup for the three (a per-item cost).
     pub(crate) fn pwq_finish(&mut self, sys: &IrqSystem, wq_id: u32, color: u64) {
+        self.pwq_dec(sys, wq_id, Some(color));
+    }
+
+    /// The body of both: one pwq lookup; `ran` is the colour of an item that ran
+    /// (counted completed and flushed), `None` for one taken off the lists.
+    fn pwq_dec(&mut self, sys: &IrqSystem, wq_id: u32, ran: Option<u64>) {
         let Some(pwq) = self.pwqs.get_mut(&wq_id) else { return };
-        pwq.completed += 1;
-        pwq.color_put(color);
+        if let Some(color) = ran {
+            pwq.completed += 1;
+            pwq.color_put(color);
+        }
         pwq.nr_active = pwq.nr_active.saturating_sub(1);
         // An unbound pwq keeps its slot unless its node wants it back: a plain load
         // per item, no RMW (node_active.rs).
         let release = pwq.node.as_ref().is_some_and(|n| n.want_back.load(Ordering::Relaxed));
+        let waiting = !pwq.inactive.is_empty();
         if release {
             self.node_release(sys, wq_id);
-            self.activate(sys, wq_id);
-        } else if !pwq.inactive.is_empty() {
+        }
+        if release || waiting {
             self.activate(sys, wq_id);
         }
     }
