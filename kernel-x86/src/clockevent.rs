@@ -19,6 +19,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::arch::{hw_irq_restore, hw_irq_save};
 use crate::lapic;
 use crate::percpu::MAX_CPUS;
+use crate::timer_trace::{self, Ev};
 
 /// Why an expired high-resolution timer does not reprogram the device at once: under
 /// QEMU TCG a write of the APIC's initial count costs about 25 µs (QEMU rearms its
@@ -139,7 +140,14 @@ pub(crate) fn program(ev: &ClockEvent) {
     let delta = earliest(ev).saturating_sub(now).clamp(MIN_DELTA_NS, MAX_DELTA_NS);
     ev.programmed_ns.store(delta, Ordering::Relaxed);
     ev.hw_next.store(now + delta, Ordering::Relaxed);
+    timer_trace::record(index(ev), Ev::Program, delta);
     lapic::program_ns(now + delta, delta);
+}
+
+/// The CPU whose event `ev` is.
+fn index(ev: &ClockEvent) -> usize {
+    (ev as *const ClockEvent as usize - EVENTS.as_ptr() as usize)
+        / core::mem::size_of::<ClockEvent>()
 }
 
 /// Starts `cpu`'s tick at `hz` (call on that CPU).
@@ -207,6 +215,8 @@ pub fn expire(cpu: usize) -> Due {
         // Before the programmed time (a backstop or maximum-delta wake-up is not).
         ev.early.fetch_add(1, Ordering::Relaxed);
     }
+    let early = !hrtimer && !tick && now < ev.hw_next.load(Ordering::Relaxed);
+    timer_trace::record(cpu, Ev::Irq, tick as u64 | (hrtimer as u64) << 1 | (early as u64) << 2);
     let programmed = ev.programmed_ns.load(Ordering::Relaxed);
     if !hrtimer || lapic::tsc_deadline_mode() || programmed < MIN_BACKSTOP_NS {
         program(ev);
@@ -226,6 +236,7 @@ pub fn arm_hrtimer(cpu: usize, expires_ns: u64) {
     let was = hw_irq_save();
     let ev = &EVENTS[cpu];
     ev.hr_expires.store(expires_ns, Ordering::Relaxed);
+    timer_trace::record(cpu, Ev::Arm, expires_ns);
     program(ev);
     hw_irq_restore(was);
 }

@@ -14,11 +14,13 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use irqkit_core::sched::{KthreadSpec, Policy, WaitQueue};
 use irqkit_core::{CpuId, HardIrq, IrqSystem};
 
-use crate::{arch, clockevent, kprintln, lapic, percpu, platform};
+use crate::{arch, clockevent, kprintln, lapic, percpu, platform, timer_trace};
 
 const INTERVAL_NS: u64 = 1_000_000;
 const LOOPS: u64 = 2_000;
 const PRIORITY: u8 = 80;
+/// Wait after boot before the first sample (see `run`).
+const SETTLE_MS: u64 = 1_000;
 const CPU: usize = 0;
 
 struct Sleeper {
@@ -36,6 +38,8 @@ struct Worst {
     ticks: u64,
     early: u64,
     deferred: u64,
+    /// Where the CPU was when the (last) timer interrupt of the sample reached it.
+    rip: u64,
 }
 
 impl Worst {
@@ -46,6 +50,7 @@ impl Worst {
             ticks: area.ticks.load(Ordering::Relaxed),
             early: clockevent::stats(CPU).early,
             deferred: area.deferred_count.load(Ordering::Relaxed),
+            rip: area.timer_entry_rip.load(Ordering::Relaxed),
         }
     }
 
@@ -56,6 +61,7 @@ impl Worst {
             ticks: self.ticks - before.ticks,
             early: self.early - before.early,
             deferred: self.deferred - before.deferred,
+            rip: self.rip,
         }
     }
 }
@@ -72,6 +78,17 @@ pub fn hrtimer_fired(sys: &IrqSystem, cpu: usize, _hardirq: &HardIrq) {
     s.wq.wake_all(sys);
 }
 
+/// True if `rip` is just past a `hlt` (0xF4): the interrupt woke a halted CPU, so a
+/// late one was late in the emulator, not held off by the guest.
+fn after_hlt(rip: u64) -> bool {
+    if rip == 0 {
+        return false;
+    }
+    // SAFETY: `rip` is a kernel text address the CPU was executing (saved by the
+    // interrupt entry), so the byte before it is mapped, readable kernel text.
+    unsafe { core::ptr::read_volatile((rip - 1) as *const u8) == 0xF4 }
+}
+
 /// Runs the measurement, prints the summary line and powers off.
 pub fn run() -> ! {
     let s: &'static Sleeper =
@@ -84,13 +101,28 @@ pub fn run() -> ! {
         let (mut min, mut max, mut sum, mut act) = (u64::MAX, 0u64, 0u64, 0u64);
         // Per-sample segments (ns): deadline → timer vector entry → handler → thread.
         let mut segs: [Vec<u32>; 4] = core::array::from_fn(|_| Vec::with_capacity(LOOPS as usize));
+        // Start once the machine has settled, as Linux's cyclictest starts seconds
+        // after its boot: started at once (53 ms after boot), the first sample took a
+        // 4.5–5.5 ms stall in 4 of 10 runs, at a different point of the same path
+        // each time, in code every later sample ran in about a microsecond; started a
+        // second later, the first sample never did. The emulator's own warm-up, not
+        // the path: the hrtimer path still runs for the first time at that sample.
+        if irqkit_core::timer::msleep(&s2, task, SETTLE_MS).is_err() {
+            kprintln!("cyclictest: msleep refused");
+            crate::fail_exit();
+        }
         let mut next = lapic::now_ns() + INTERVAL_NS;
         let mut hist = [0u32; 8];
         // The worst sample and what this CPU's timer did during it: whether the timer
         // interrupt came late (host or device) or was held off in the guest.
         let area = percpu::area(CPU);
         let mut worst = Worst::default();
-        for _ in 0..LOOPS {
+        // Its index and deadline, and the clock events that led to it.
+        let (mut worst_index, mut worst_deadline) = (0, 0);
+        let mut worst_trace = timer_trace::Trace::default();
+        timer_trace::enable();
+        let (tsc0, halted0) = (arch::rdtsc(), area.halted_tsc.load(Ordering::Relaxed));
+        for i in 0..LOOPS {
             let before = Worst::snapshot(area, 0);
             s.fired.store(false, Ordering::Release);
             clockevent::arm_hrtimer(CPU, next);
@@ -109,6 +141,8 @@ pub fn run() -> ! {
             }
             if act > worst.latency {
                 worst = Worst::snapshot(area, act).since(&before);
+                (worst_index, worst_deadline) = (i, next);
+                worst_trace = timer_trace::snapshot();
             }
             min = min.min(act);
             max = max.max(act);
@@ -126,6 +160,11 @@ pub fn run() -> ! {
             }
         }
         let us = |ns: u64| ns / 1000;
+        // How much of the run the CPU spent halted: what is left is all the guest's
+        // own work, so a stall longer than that total cannot be the guest's.
+        let ms = |tsc: u64| lapic::tsc_to_ns(lapic::tsc_zero() + tsc) / 1_000_000;
+        let halted = area.halted_tsc.load(Ordering::Relaxed) - halted0;
+        kprintln!("cyclictest: CPU{CPU} halted {} of {} ms", ms(halted), ms(arch::rdtsc() - tsc0));
         kprintln!(
             "T: 0 (    1) P:{} I:{} C:{:>7} Min:{:>7} Act:{:>5} Avg:{:>5} Max:{:>8}",
             PRIORITY,
@@ -161,13 +200,20 @@ pub fn run() -> ! {
             clockevent::stats(CPU).early
         );
         kprintln!(
-            "cyclictest worst sample: {} us; during it {} timer interrupts ({} ticks, {} early), {} held off by the irq mask",
+            "cyclictest worst sample: {} us; during it {} timer interrupts ({} ticks, {} early), {} held off by the irq mask; the timer interrupt found the CPU at {:#x} ({})",
             worst.latency / 1000,
             worst.timer_irqs,
             worst.ticks,
             worst.early,
-            worst.deferred
+            worst.deferred,
+            worst.rip,
+            if after_hlt(worst.rip) { "halted" } else { "running" }
         );
+        kprintln!(
+            "cyclictest worst sample's clock events (sample {worst_index}, deadline {} ms after boot; us from that deadline):",
+            worst_deadline / 1_000_000
+        );
+        timer_trace::print("cyclictest trace", worst_deadline, &worst_trace);
         kprintln!(
             "cyclictest: {} timer interrupts on CPU{CPU}: {} ticks, {} timer wake-ups; tick stopped in idle {} times",
             area.count(lapic::TIMER_VECTOR),

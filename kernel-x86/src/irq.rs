@@ -28,7 +28,7 @@ use crate::lapic::{
 use crate::percpu::{self, CpuArea};
 use crate::{
     arch, clockevent, cyclictest, kprintln, lapic, platform, selftest_sched, switch, tick_sched,
-    traps, x86irq,
+    timer_trace, traps, x86irq,
 };
 
 const RFLAGS_IF: u64 = 1 << 9;
@@ -49,6 +49,8 @@ extern "C" fn do_vector(frame: &mut TrapFrame) {
     }
     if vector == TIMER_VECTOR {
         area.timer_entry_tsc.store(arch::rdtsc(), Ordering::Relaxed);
+        area.timer_entry_rip.store(frame.rip, Ordering::Relaxed);
+        timer_trace::record(area.cpu as usize, timer_trace::Ev::Entry, frame.rip);
     }
     let sys = platform::system();
     let cpu = sys.this_cpu();

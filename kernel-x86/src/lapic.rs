@@ -208,3 +208,9 @@ pub fn send_init(apic_id: u32) {
 pub fn send_startup(apic_id: u32, page: u8) {
     let _ = with_icr(|| LapicDriver::send_startup(&lapic(), apic_id, page));
 }
+
+/// The TSC value at the clock's origin (`tsc_to_ns(tsc_zero() + d)` converts a TSC
+/// difference `d`).
+pub fn tsc_zero() -> u64 {
+    TSC_ZERO.load(Ordering::Relaxed)
+}

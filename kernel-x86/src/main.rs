@@ -51,6 +51,7 @@ mod shell;
 mod smp;
 mod switch;
 mod tick_sched;
+mod timer_trace;
 mod traps;
 mod virtio_rng;
 mod x86irq;

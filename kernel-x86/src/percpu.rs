@@ -36,6 +36,8 @@ pub struct CpuArea {
     pub deferred_count: AtomicU64,
     /// Periodic ticks (timer interrupts that were due for the tick).
     pub ticks: AtomicU64,
+    /// TSC cycles spent halted in the idle loop.
+    pub halted_tsc: AtomicU64,
     /// Set once this CPU runs its idle thread under the scheduler.
     pub sched_ready: AtomicBool,
     /// The context being switched away from (`switch::finish_switch` releases it).
@@ -54,6 +56,9 @@ pub struct CpuArea {
     /// TSC at the last entry of the timer vector (before any lazy-mask deferral), for
     /// the cyclictest latency breakdown.
     pub timer_entry_tsc: AtomicU64,
+    /// The interrupted instruction pointer at that entry: where the CPU was when the
+    /// timer interrupt reached it (the cyclictest's worst-sample report).
+    pub timer_entry_rip: AtomicU64,
 }
 
 /// Irqs whose per-CPU deliveries [`CpuArea::irq_deliveries`] counts.
@@ -77,6 +82,7 @@ impl CpuArea {
             deferred: [Z64; 4],
             deferred_count: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
+            halted_tsc: AtomicU64::new(0),
             sched_ready: AtomicBool::new(false),
             irq_preemptions: AtomicU64::new(0),
             switch_prev: AtomicU64::new(0),
@@ -85,6 +91,7 @@ impl CpuArea {
             unknown_vectors: AtomicU64::new(0),
             irq_deliveries: [Z64; NR_COUNTED_IRQS],
             timer_entry_tsc: AtomicU64::new(0),
+            timer_entry_rip: AtomicU64::new(0),
         }
     }
 

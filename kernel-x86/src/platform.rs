@@ -17,6 +17,7 @@ use irqkit_core::sched::{Policy, Thread};
 use irqkit_core::system::SystemConfig;
 use irqkit_core::{CpuId, Ipi, IrqError, IrqSystem, Platform};
 
+use crate::timer_trace::{self, Ev};
 use crate::{arch, irq, lapic, percpu, switch, tick_sched};
 
 /// The kernel's machine interface.
@@ -94,7 +95,11 @@ impl Platform for KernelPlatform {
         // `sti; hlt` is atomic. An interrupt during the halt is deferred by the lazy
         // mask (the soft mask is set here), which returns with IF clear; otherwise
         // restore IF as it was.
+        timer_trace::record(cpu.index(), Ev::Halt, 0);
+        let t0 = arch::rdtsc();
         arch::enable_and_halt();
+        percpu::area(cpu.index()).halted_tsc.fetch_add(arch::rdtsc() - t0, Ordering::Relaxed);
+        timer_trace::record(cpu.index(), Ev::Wake, 0);
         if !state.irq_deferred() && !was {
             arch::hw_irq_save();
         }

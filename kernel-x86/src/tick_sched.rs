@@ -20,6 +20,7 @@ use irqkit_core::{CpuId, Ipi};
 
 use crate::arch::{hw_irq_restore, hw_irq_save};
 use crate::percpu::{self, MAX_CPUS};
+use crate::timer_trace::{self, Ev};
 use crate::{clockevent, lapic, platform, x86irq};
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
@@ -115,6 +116,7 @@ fn stop_tick(cpu: usize, next_ns: Option<u64>) {
         ev.tick_stops.fetch_add(1, Ordering::Relaxed);
     }
     ev.next_tick.store(next_ns.unwrap_or(clockevent::DISARMED), Ordering::Relaxed);
+    timer_trace::record(cpu, Ev::Stop, next_ns.unwrap_or(clockevent::DISARMED));
     let want = clockevent::earliest(ev);
     let hw = ev.hw_next.load(Ordering::Relaxed);
     // With nothing armed, a far-off wake-up already programmed may stay.
@@ -142,6 +144,7 @@ fn restart_tick(cpu: usize) {
         let origin = ev.tick_origin.load(Ordering::Relaxed);
         let next = origin + (now.saturating_sub(origin) / period + 1) * period;
         ev.next_tick.store(next, Ordering::Relaxed);
+        timer_trace::record(cpu, Ev::Restart, next);
         let hw = ev.hw_next.load(Ordering::Relaxed);
         if hw > next && hw > now + period {
             clockevent::program(ev);
