@@ -122,6 +122,19 @@ impl<T> Incoming<T> {
         Some(item)
     }
 
+    /// True if the slot the consumer takes next is published: an idle worker's poll
+    /// (a hint, read without the pool lock, so `head` may be stale by a few items).
+    /// It reads the line the consumer fetches anyway to take the item, not the
+    /// producers' `tail`, which a poll would otherwise pull away from every claim.
+    pub(crate) fn next_published(&self) -> bool {
+        let cap = self.slots.len();
+        if cap == 0 {
+            return false;
+        }
+        let pos = self.head.load(Ordering::Relaxed);
+        self.slots[pos & (cap - 1)].seq.load(Ordering::Acquire) == pos.wrapping_add(1)
+    }
+
     /// True if no slot is claimed beyond what the consumer took (call under the
     /// pool lock): false while a producer is between claiming and publishing.
     pub(crate) fn is_empty(&self) -> bool {

@@ -189,3 +189,21 @@ fn polling_idle_worker_is_owed_no_wakeup() {
     drop(g);
     assert!(sys.cancel_work(&a));
 }
+
+// worker.rs `idle_spin` polls `next_published`: true exactly while the slot the
+// consumer takes next holds a published item, also once the ring has wrapped.
+#[test]
+fn ring_next_published_is_the_head_slot() {
+    let ring = super::incoming::Incoming::<u32>::new(2);
+    assert!(!ring.next_published());
+    for round in 0..3 {
+        ring.push(round).unwrap();
+        ring.push(round + 10).unwrap();
+        assert!(ring.push(99).is_err(), "a full ring gives the item back");
+        assert!(ring.next_published());
+        assert_eq!(ring.pop(), Some(round));
+        assert!(ring.next_published());
+        assert_eq!(ring.pop(), Some(round + 10));
+        assert!(!ring.next_published(), "round {round}: nothing left");
+    }
+}

@@ -140,7 +140,7 @@ fn polling_worker_never_sleeps_past_a_ring_item() {
         // drains); finding nothing there (a slot claimed, not yet published), it
         // polls on, here straight to the poll's end.
         let mut saw = false;
-        if !pool.ring.is_empty() {
+        if pool.ring.next_published() {
             let mut l = pool.list.lock().unwrap();
             drain(&pool, &mut l);
             saw = !l.is_empty();

@@ -305,14 +305,16 @@ fn idle_spin(sys: &IrqSystem, pool: &Pool, w: &Worker, me: &crate::sched::Thread
     loop {
         // An item on the ring is ours to take in (we are `polling`); a locked
         // queueing sets `woken` instead (`kick_deferred`).
-        if w.woken.load(Ordering::Acquire) || me.should_stop() || !pool.incoming.is_empty() {
+        if w.woken.load(Ordering::Acquire) || me.should_stop() || pool.incoming.next_published() {
             return true;
         }
-        // The clock read costs more than a poll: look at it every 16th round. An
-        // affinity change (CPU hotplug rebinding the pool) moves a thread only at a
-        // wake-up here: a worker no longer allowed on this CPU stops polling, so
-        // that it sleeps and its next wake-up moves it.
-        if i.is_multiple_of(16)
+        // The clock read costs more than a pause: look at it every 16th round, and
+        // every round once the wait yields (a yield on a loaded host may take a
+        // whole host time slice, and 16 of them would stretch a 60 µs poll into tens
+        // of ms). An affinity change (CPU hotplug rebinding the pool) moves a thread
+        // only at a wake-up here: a worker no longer allowed on this CPU stops
+        // polling, so that it sleeps and its next wake-up moves it.
+        if (wait.yielding() || i.is_multiple_of(16))
             && (sys.this_cpu().need_resched()
                 || sys.now_ns().saturating_sub(start) >= ns
                 || sys.current_cpu().is_some_and(|c| !me.allowed_on(c)))
