@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the irqkit x86_64 kernel image and boots it in QEMU (TCG).
 #
-#   kernel-x86/run.sh [--selftest | --cyclictest | --boot-time [--runs N]] [--smp N]
+#   kernel-x86/run.sh [--selftest | --shell-test | --cyclictest | --boot-time [--runs N]] [--smp N]
 #                     [--timeout S] [--elf IMAGE]
 #   (cd kernel-x86 && cargo selftest)   # the same through cargo's runner
 #
@@ -12,6 +12,10 @@
 # --cyclictest: boots the same way ../shared/tools/linux-cyclictest.sh boots Linux
 # (default machine, -m 512M) and prints a cyclictest-style summary line of a FIFO 80
 # thread sleeping on a 1 ms high-resolution timer, 2000 loops.
+# --shell-test: boots the shell (-smp 2 unless --smp), types `cat /proc/interrupts`
+# twice a second apart, `cat /proc/softirqs`, an unknown command and `poweroff`, and
+# passes if each answered and CPU 0 (the shell's, idle between keystrokes) took fewer
+# timer interrupts in that second than half its 250 Hz tick would give.
 # Without --selftest: an interactive serial shell on stdio (`cat /proc/interrupts`).
 # With --selftest: boots with the command line `selftest`, types the serial test
 # pattern once the kernel prints SERIAL-READY (and presses A on the PS/2 keyboard
@@ -23,6 +27,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 selftest=0
 cyclic=0
+shelltest=0
 boottime=0
 runs=5
 smps=()
@@ -32,6 +37,7 @@ while [[ $# -gt 0 ]]; do
     case "$1" in
         --selftest) selftest=1 ;;
         --cyclictest) cyclic=1 ;;
+        --shell-test) shelltest=1 ;;
         --boot-time) boottime=1 ;;
         --runs) runs="$2"; shift ;;
         --smp) smps+=("$2"); shift ;;
@@ -130,6 +136,47 @@ if [[ $boottime -eq 1 ]]; then
         fi
     done
     exit $status
+fi
+
+if [[ $shelltest -eq 1 ]]; then
+    work="$(mktemp -d)"
+    mkfifo "$work/in"
+    exec 3<>"$work/in"
+    set +e
+    # Each step waits for the previous answer; the reader prints what it checked.
+    timeout "$limit" qemu-system-x86_64 "${qemu_args[@]}" -smp "${smps[0]:-2}" -serial stdio <&3 |
+        {
+            loc=(); soft=0; unknown=0
+            while IFS= read -r line; do
+                line="${line%$'\r'}"
+                printf '%s\n' "$line"
+                case "$line" in
+                    "irqkit shell;"*) printf 'cat /proc/interrupts\r' >&3 ;;
+                    *"LOC:"*)
+                        loc+=("$(awk '{ print $1 }' <<<"${line#*LOC:}")")
+                        if [[ ${#loc[@]} -eq 1 ]]; then
+                            sleep 1
+                            printf 'cat /proc/interrupts\r' >&3
+                        else
+                            printf 'cat /proc/softirqs\r' >&3
+                        fi ;;
+                    *"TIMER:"*) soft=1; printf 'frobnicate\r' >&3 ;;
+                    "frobnicate: command not found") unknown=1; printf 'poweroff\r' >&3 ;;
+                esac
+            done
+            if [[ ${#loc[@]} -eq 2 && $soft -eq 1 && $unknown -eq 1 ]] &&
+                (( loc[1] - loc[0] < 125 )); then
+                echo "run.sh: shell test PASSED (CPU 0: $((loc[1] - loc[0])) timer interrupts in the idle second)"
+                exit 0
+            fi
+            echo "run.sh: shell test FAILED (LOC samples: ${loc[*]:-none}, softirqs: $soft, unknown command: $unknown)" >&2
+            exit 1
+        }
+    rc=$?
+    set -e
+    exec 3>&-
+    rm -rf "$work"
+    exit $rc
 fi
 
 if [[ $selftest -eq 0 ]]; then

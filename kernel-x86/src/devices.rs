@@ -93,6 +93,7 @@ pub fn init(com1_cpu: usize, keyboard: bool) -> Result<(), IrqError> {
             THREAD_BAD.fetch_add(1, Ordering::Relaxed);
         }
         if serial::drain_rx(&SERIAL_RX) > 0 {
+            crate::shell::input_arrived(sys);
             IrqReturn::HANDLED
         } else {
             IrqReturn::NONE

@@ -134,6 +134,11 @@ impl RxRing {
         Some(b)
     }
 
+    /// True if no byte waits.
+    pub fn is_empty(&self) -> bool {
+        self.tail.load(Ordering::Relaxed) == self.head.load(Ordering::Acquire)
+    }
+
     /// Bytes lost because the ring was full.
     pub fn dropped(&self) -> u32 {
         self.dropped.load(Ordering::Relaxed)
