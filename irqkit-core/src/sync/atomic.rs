@@ -31,17 +31,6 @@ impl SpinWait {
         SpinWait { spins: 0 }
     }
 
-    /// True once the wait has moved on from pausing to yielding the host thread
-    /// (a yield may take a whole host time slice; never in `no_std` builds).
-    #[inline]
-    pub fn yielding(&self) -> bool {
-        #[cfg(all(feature = "std", not(loom)))]
-        let limit = SPINS_BEFORE_YIELD;
-        #[cfg(not(all(feature = "std", not(loom))))]
-        let limit = u32::MAX;
-        self.spins >= limit
-    }
-
     /// One step of waiting.
     #[inline]
     pub fn spin(&mut self) {

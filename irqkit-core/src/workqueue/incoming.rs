@@ -30,6 +30,17 @@ struct Slot<T> {
     item: UnsafeCell<MaybeUninit<T>>,
 }
 
+/// What [`Incoming::peek`] found at a position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Peek {
+    /// Not published yet (free, or claimed and being written).
+    Empty,
+    /// Published and not consumed: an item waits there.
+    Published,
+    /// Consumed: the consumer has moved past it.
+    Consumed,
+}
+
 /// The ring (capacity a power of two; 0 for pools that never take the fast path).
 pub(crate) struct Incoming<T> {
     slots: Box<[Slot<T>]>,
@@ -122,17 +133,27 @@ impl<T> Incoming<T> {
         Some(item)
     }
 
-    /// True if the slot the consumer takes next is published: an idle worker's poll
-    /// (a hint, read without the pool lock, so `head` may be stale by a few items).
-    /// It reads the line the consumer fetches anyway to take the item, not the
-    /// producers' `tail`, which a poll would otherwise pull away from every claim.
-    pub(crate) fn next_published(&self) -> bool {
+    /// The consumer's position, for a poll's cursor (a hint, read without the pool
+    /// lock: it may be stale by a few items).
+    pub(crate) fn head(&self) -> usize {
+        self.head.load(Ordering::Relaxed)
+    }
+
+    /// What the slot of position `pos` holds: an idle worker's poll watches the slot
+    /// it expects the next item in, the line the consumer fetches anyway to take the
+    /// item, and re-reads `head` only once that slot was consumed. Neither the
+    /// producers' `tail` nor the consumer's `head` is pulled away on every round.
+    pub(crate) fn peek(&self, pos: usize) -> Peek {
         let cap = self.slots.len();
         if cap == 0 {
-            return false;
+            return Peek::Empty;
         }
-        let pos = self.head.load(Ordering::Relaxed);
-        self.slots[pos & (cap - 1)].seq.load(Ordering::Acquire) == pos.wrapping_add(1)
+        let seq = self.slots[pos & (cap - 1)].seq.load(Ordering::Acquire);
+        match seq.wrapping_sub(pos.wrapping_add(1)) as isize {
+            0 => Peek::Published,
+            d if d > 0 => Peek::Consumed,
+            _ => Peek::Empty,
+        }
     }
 
     /// True if no slot is claimed beyond what the consumer took (call under the

@@ -190,20 +190,29 @@ fn polling_idle_worker_is_owed_no_wakeup() {
     assert!(sys.cancel_work(&a));
 }
 
-// worker.rs `idle_spin` polls `next_published`: true exactly while the slot the
-// consumer takes next holds a published item, also once the ring has wrapped.
+// worker.rs `idle_spin` polls one slot with `peek`: empty until its item is
+// published, published until the consumer takes it, consumed after (also once the
+// ring has wrapped and the slot holds a later position's item).
 #[test]
-fn ring_next_published_is_the_head_slot() {
-    let ring = super::incoming::Incoming::<u32>::new(2);
-    assert!(!ring.next_published());
-    for round in 0..3 {
+fn ring_peek_tells_empty_published_and_consumed_apart() {
+    use super::incoming::{Incoming, Peek};
+    let ring = Incoming::<u32>::new(2);
+    assert_eq!(ring.peek(ring.head()), Peek::Empty);
+    for round in 0..3u32 {
+        let pos = ring.head();
         ring.push(round).unwrap();
+        assert_eq!(ring.peek(pos + 1), Peek::Empty, "round {round}: next slot not yet");
         ring.push(round + 10).unwrap();
         assert!(ring.push(99).is_err(), "a full ring gives the item back");
-        assert!(ring.next_published());
+        assert_eq!(ring.peek(pos), Peek::Published);
         assert_eq!(ring.pop(), Some(round));
-        assert!(ring.next_published());
+        assert_eq!(ring.peek(pos), Peek::Consumed);
+        assert_eq!(ring.peek(pos + 1), Peek::Published);
         assert_eq!(ring.pop(), Some(round + 10));
-        assert!(!ring.next_published(), "round {round}: nothing left");
+        assert_eq!(ring.peek(pos + 1), Peek::Consumed);
+        assert_eq!(ring.peek(ring.head()), Peek::Empty, "round {round}: nothing left");
+        ring.push(7).unwrap();
+        assert_eq!(ring.peek(pos), Peek::Consumed, "its slot now holds a later item");
+        assert_eq!(ring.pop(), Some(7));
     }
 }

@@ -3,7 +3,7 @@
 //! lock-free is always moved in by someone once a wake-up becomes due (the flag
 //! store then drain of the lock holder against the producer's publish then re-check).
 
-use super::incoming::Incoming;
+use super::incoming::{Incoming, Peek};
 use crate::sync::atomic::{fence, AtomicBool, Ordering};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -140,7 +140,7 @@ fn polling_worker_never_sleeps_past_a_ring_item() {
         // drains); finding nothing there (a slot claimed, not yet published), it
         // polls on, here straight to the poll's end.
         let mut saw = false;
-        if pool.ring.next_published() {
+        if pool.ring.peek(pool.ring.head()) == Peek::Published {
             let mut l = pool.list.lock().unwrap();
             drain(&pool, &mut l);
             saw = !l.is_empty();

@@ -10,6 +10,7 @@ use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 
 use super::hotplug::hand_off_offline;
+use super::incoming::Peek;
 use super::manage::create_worker;
 use super::pool::Pool;
 use super::pool_lock::PoolGuard;
@@ -302,19 +303,25 @@ fn idle_spin(sys: &IrqSystem, pool: &Pool, w: &Worker, me: &crate::sched::Thread
     // Pauses first, then host yields (with `std`): a poll of tens of µs must not
     // hold a host CPU that a producer is waiting for.
     let mut wait = crate::sync::atomic::SpinWait::new();
+    // The ring position the next item will be published at, as far as we know.
+    let mut cursor = pool.incoming.head();
     loop {
         // An item on the ring is ours to take in (we are `polling`); a locked
         // queueing sets `woken` instead (`kick_deferred`).
-        if w.woken.load(Ordering::Acquire) || me.should_stop() || pool.incoming.next_published() {
+        if w.woken.load(Ordering::Acquire) || me.should_stop() {
             return true;
         }
-        // The clock read costs more than a pause: look at it every 16th round, and
-        // every round once the wait yields (a yield on a loaded host may take a
-        // whole host time slice, and 16 of them would stretch a 60 µs poll into tens
-        // of ms). An affinity change (CPU hotplug rebinding the pool) moves a thread
+        match pool.incoming.peek(cursor) {
+            Peek::Published => return true,
+            // Another lock holder took it (and maybe more): catch up.
+            Peek::Consumed => cursor = pool.incoming.head(),
+            Peek::Empty => {}
+        }
+        // The clock read costs more than a poll: look at it every 16th round. An
+        // affinity change (CPU hotplug rebinding the pool) moves a thread
         // only at a wake-up here: a worker no longer allowed on this CPU stops
         // polling, so that it sleeps and its next wake-up moves it.
-        if (wait.yielding() || i.is_multiple_of(16))
+        if i.is_multiple_of(16)
             && (sys.this_cpu().need_resched()
                 || sys.now_ns().saturating_sub(start) >= ns
                 || sys.current_cpu().is_some_and(|c| !me.allowed_on(c)))
