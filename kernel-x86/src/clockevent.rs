@@ -206,16 +206,16 @@ pub fn expire(cpu: usize) -> Due {
     }
     let expires = ev.hr_expires.load(Ordering::Relaxed);
     let hrtimer = now >= expires;
+    // Before the programmed time (a backstop or maximum-delta wake-up is not).
+    let early = !hrtimer && !tick && now < ev.hw_next.load(Ordering::Relaxed);
     if hrtimer {
         ev.hr_expires.store(DISARMED, Ordering::Relaxed);
         ev.hr_last_deadline.store(expires, Ordering::Relaxed);
         ev.hr_last_at.store(now, Ordering::Relaxed);
         ev.hr_fired.fetch_add(1, Ordering::Release);
-    } else if !tick && now < ev.hw_next.load(Ordering::Relaxed) {
-        // Before the programmed time (a backstop or maximum-delta wake-up is not).
+    } else if early {
         ev.early.fetch_add(1, Ordering::Relaxed);
     }
-    let early = !hrtimer && !tick && now < ev.hw_next.load(Ordering::Relaxed);
     timer_trace::record(cpu, Ev::Irq, tick as u64 | (hrtimer as u64) << 1 | (early as u64) << 2);
     let programmed = ev.programmed_ns.load(Ordering::Relaxed);
     if !hrtimer || lapic::tsc_deadline_mode() || programmed < MIN_BACKSTOP_NS {

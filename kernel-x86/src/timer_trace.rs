@@ -49,8 +49,9 @@ pub fn enable() {
 }
 
 /// Records `ev` with `val` if tracing is on and `cpu` is the traced CPU. Called with
-/// hardware interrupts masked or from the interrupt itself, so entries of one CPU
-/// never interleave.
+/// hardware interrupts masked or from the interrupt itself, so entries of one CPU do
+/// not interleave; the one exception, the wake-up record after a halt whose interrupt
+/// was not deferred, can at worst leave one torn diagnostic entry.
 #[inline]
 pub fn record(cpu: usize, ev: Ev, val: u64) {
     if !ON.load(Ordering::Relaxed) || cpu != CPU {
