@@ -49,26 +49,28 @@ fn a_pool_without_progress_is_reported_as_a_workqueue_lockup() {
     sys.wq_set_watchdog_thresh_ms(50);
     let wq = sys.alloc_workqueue("stall", WQ_PERCPU, 0).unwrap();
     let (release, second, _works) = stall_cpu0(&m, &wq);
-    // The report is counted first, then logged, then the dump follows it.
+    // The report is counted first, then logged, then the dump follows it. On a loaded
+    // host another pool may be reported too (a worker kept off its CPU for longer than
+    // the 50 ms threshold is a stall as well): look for CPU 0's pool's line.
+    const CPU0: &str = "BUG: workqueue lockup - pool cpus=0 node=0 flags=0x0 nice=0 stuck for";
     let mut log = Vec::new();
     common::wait_until("lockup reported and workqueues dumped", || {
         log.extend(sys.wq_drain_log());
-        log.iter().any(|l| l.starts_with("stall "))
+        log.iter().any(|l| l.starts_with(CPU0)) && log.iter().any(|l| l.starts_with("stall "))
     });
     assert!(sys.wq_watchdog_lockups() >= 1);
     assert!(!second.load(Ordering::SeqCst), "the waiting work really waited");
-    let bug = log.iter().find(|l| l.starts_with("BUG: workqueue lockup - pool")).unwrap();
-    assert!(
-        bug.starts_with("BUG: workqueue lockup - pool cpus=0 node=0 flags=0x0 nice=0 stuck for")
-    );
+    let bug = log.iter().find(|l| l.starts_with(CPU0)).unwrap();
     assert!(bug.ends_with("s!"), "{bug}");
-    assert!(log.iter().any(|l| l.starts_with("stall ")), "all workqueues dumped: {log:?}");
     release.store(true, Ordering::SeqCst);
     common::wait_until("the waiting work ran", || second.load(Ordering::SeqCst));
-    // Two more check periods at least (12 jiffies each) with the worklist empty.
-    let (n, j0) = (sys.wq_watchdog_lockups(), sys.jiffies());
+    // Two more check periods at least (12 jiffies each) with the worklist empty: CPU 0's
+    // pool is not reported again.
+    let _ = sys.wq_drain_log();
+    let j0 = sys.jiffies();
     common::wait_until("30 jiffies", || sys.jiffies() >= j0 + 30);
-    assert_eq!(sys.wq_watchdog_lockups(), n, "{:?}", sys.wq_drain_log());
+    let after = sys.wq_drain_log();
+    assert!(!after.iter().any(|l| l.starts_with(CPU0)), "{after:?}");
 }
 
 // workqueue.watchdog_thresh=0 disables the detector.
