@@ -172,7 +172,7 @@ if [[ $shelltest -eq 1 ]]; then
             echo "run.sh: shell test FAILED (LOC samples: ${loc[*]:-none}, softirqs: $soft, unknown command: $unknown)" >&2
             exit 1
         }
-    rc=$?
+    rc=${PIPESTATUS[1]}  # the checker's verdict (QEMU exits 1 on poweroff)
     set -e
     exec 3>&-
     rm -rf "$work"
