@@ -318,9 +318,9 @@ fn idle_spin(sys: &IrqSystem, pool: &Pool, w: &Worker, me: &crate::sched::Thread
             Peek::Empty => {}
         }
         // The clock read costs more than a poll: look at it every 16th round. An
-        // affinity change (CPU hotplug rebinding the pool) moves a thread
-        // only at a wake-up here: a worker no longer allowed on this CPU stops
-        // polling, so that it sleeps and its next wake-up moves it.
+        // affinity change (CPU hotplug rebinding the pool) moves a thread only at a
+        // wake-up here: a worker no longer allowed on this CPU stops polling, so
+        // that it sleeps and its next wake-up moves it.
         if i.is_multiple_of(16)
             && (sys.this_cpu().need_resched()
                 || sys.now_ns().saturating_sub(start) >= ns
