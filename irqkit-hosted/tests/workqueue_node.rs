@@ -69,6 +69,13 @@ fn gated(
 }
 
 /// `flush_workqueue` from a task on CPU 0.
+/// An unbound workqueue with one strict pod per cache ({0,1} and {2,3} here).
+fn pod_wq(sys: &Arc<irqkit_core::IrqSystem>, name: &str, max_active: i32) -> Workqueue {
+    let wq = sys.alloc_workqueue(name, WQ_UNBOUND, max_active).unwrap();
+    sys.workqueue_set_affinity_scope(&wq, AffinityScope::Cache, true).unwrap();
+    wq
+}
+
 fn flush(m: &Machine, wq: &Workqueue) {
     let (s, wq) = (m.sys().clone(), wq.clone());
     m.run_on(CpuId(0), move |t| s.flush_workqueue(t, &wq).unwrap()).unwrap();
@@ -107,8 +114,7 @@ fn node_max_active_follows_each_nodes_share_of_online_cpus() {
 fn pod_pools_of_one_node_share_the_node_limit() {
     let m = machine(|_| 0);
     let sys = m.sys().clone();
-    let wq = sys.alloc_workqueue("shared", WQ_UNBOUND, 3).unwrap();
-    sys.workqueue_set_affinity_scope(&wq, AffinityScope::Cache, true).unwrap();
+    let wq = pod_wq(&sys, "shared", 3);
     assert_eq!(node_max(&m, &wq)[0], (Some(0), 3));
     let (gauge, gate, log) =
         (Arc::new(Gauge::default()), Arc::new(AtomicBool::new(false)), Arc::default());
@@ -137,8 +143,7 @@ fn pod_pools_of_one_node_share_the_node_limit() {
 fn freed_slot_activates_the_pending_pwq_of_another_pool_round_robin() {
     let m = machine(|_| 0);
     let sys = m.sys().clone();
-    let wq = sys.alloc_workqueue("turns", WQ_UNBOUND, 1).unwrap();
-    sys.workqueue_set_affinity_scope(&wq, AffinityScope::Cache, true).unwrap();
+    let wq = pod_wq(&sys, "turns", 1);
     let (gauge, log) = (Arc::new(Gauge::default()), Arc::new(Mutex::new(Vec::new())));
     let gates: Vec<Arc<AtomicBool>> = (0..5).map(|_| Arc::new(AtomicBool::new(false))).collect();
     let _open: Vec<OpenOnDrop> = gates.iter().map(|g| OpenOnDrop(g.clone())).collect();
@@ -174,8 +179,7 @@ fn freed_slot_activates_the_pending_pwq_of_another_pool_round_robin() {
 fn set_max_active_increase_activates_waiting_works() {
     let m = machine(|_| 0);
     let sys = m.sys().clone();
-    let wq = sys.alloc_workqueue("raise", WQ_UNBOUND, 1).unwrap();
-    sys.workqueue_set_affinity_scope(&wq, AffinityScope::Cache, true).unwrap();
+    let wq = pod_wq(&sys, "raise", 1);
     let (gauge, gate, log) =
         (Arc::new(Gauge::default()), Arc::new(AtomicBool::new(false)), Arc::default());
     let _open = OpenOnDrop(gate.clone());
@@ -199,8 +203,7 @@ fn set_max_active_increase_activates_waiting_works() {
 fn set_max_active_decrease_holds_new_works_to_the_new_limit() {
     let m = machine(|_| 0);
     let sys = m.sys().clone();
-    let wq = sys.alloc_workqueue("lower", WQ_UNBOUND, 4).unwrap();
-    sys.workqueue_set_affinity_scope(&wq, AffinityScope::Cache, true).unwrap();
+    let wq = pod_wq(&sys, "lower", 4);
     let log = Arc::default();
     let (first, first_gate) = (Arc::new(Gauge::default()), Arc::new(AtomicBool::new(false)));
     let _open1 = OpenOnDrop(first_gate.clone());
@@ -240,8 +243,7 @@ fn my_pool(s: &irqkit_core::IrqSystem) -> String {
 fn offline_pod_queues_to_the_default_pwq_until_a_cpu_returns() {
     let m = machine(|_| 0);
     let sys = m.sys().clone();
-    let wq = sys.alloc_workqueue("dflpwq", WQ_UNBOUND, 0).unwrap();
-    sys.workqueue_set_affinity_scope(&wq, AffinityScope::Cache, true).unwrap();
+    let wq = pod_wq(&sys, "dflpwq", 0);
     let ran = Arc::new(Mutex::new(Vec::new()));
     let r2 = ran.clone();
     let w = Work::new(move |s, _w, _t| {

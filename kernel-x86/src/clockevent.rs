@@ -133,21 +133,15 @@ pub(crate) fn earliest(ev: &ClockEvent) -> u64 {
     ev.next_tick.load(Ordering::Relaxed).min(ev.hr_expires.load(Ordering::Relaxed))
 }
 
-/// Programs the APIC for [`earliest`], at least [`MIN_DELTA_NS`] and at most
-/// [`MAX_DELTA_NS`] ahead.
-pub(crate) fn program(ev: &ClockEvent) {
+/// Programs `cpu`'s APIC (`ev` is its event) for [`earliest`], at least
+/// [`MIN_DELTA_NS`] and at most [`MAX_DELTA_NS`] ahead.
+pub(crate) fn program(cpu: usize, ev: &ClockEvent) {
     let now = lapic::now_ns();
     let delta = earliest(ev).saturating_sub(now).clamp(MIN_DELTA_NS, MAX_DELTA_NS);
     ev.programmed_ns.store(delta, Ordering::Relaxed);
     ev.hw_next.store(now + delta, Ordering::Relaxed);
-    timer_trace::record(index(ev), Ev::Program, delta);
+    timer_trace::record(cpu, Ev::Program, delta);
     lapic::program_ns(now + delta, delta);
-}
-
-/// The CPU whose event `ev` is.
-fn index(ev: &ClockEvent) -> usize {
-    (ev as *const ClockEvent as usize - EVENTS.as_ptr() as usize)
-        / core::mem::size_of::<ClockEvent>()
 }
 
 /// Starts `cpu`'s tick at `hz` (call on that CPU).
@@ -159,7 +153,7 @@ pub fn start(cpu: usize, hz: u32) {
     ev.tick_origin.store(now, Ordering::Relaxed);
     ev.next_tick.store(now + period, Ordering::Relaxed);
     lapic::clockevent_mode();
-    program(ev);
+    program(cpu, ev);
 }
 
 /// The tick period in nanoseconds (1 / HZ).
@@ -219,7 +213,7 @@ pub fn expire(cpu: usize) -> Due {
     timer_trace::record(cpu, Ev::Irq, tick as u64 | (hrtimer as u64) << 1 | (early as u64) << 2);
     let programmed = ev.programmed_ns.load(Ordering::Relaxed);
     if !hrtimer || lapic::tsc_deadline_mode() || programmed < MIN_BACKSTOP_NS {
-        program(ev);
+        program(cpu, ev);
     } else {
         // Not reprogrammed: the periodic timer fires again one period on.
         let mut hw = ev.hw_next.load(Ordering::Relaxed);
@@ -237,6 +231,6 @@ pub fn arm_hrtimer(cpu: usize, expires_ns: u64) {
     let ev = &EVENTS[cpu];
     ev.hr_expires.store(expires_ns, Ordering::Relaxed);
     timer_trace::record(cpu, Ev::Arm, expires_ns);
-    program(ev);
+    program(cpu, ev);
     hw_irq_restore(was);
 }

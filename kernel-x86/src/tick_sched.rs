@@ -122,7 +122,7 @@ fn stop_tick(cpu: usize, next_ns: Option<u64>) {
     // With nothing armed, a far-off wake-up already programmed may stay.
     let far = want == clockevent::DISARMED && hw > lapic::now_ns() + clockevent::period_ns();
     if hw != want && !far {
-        clockevent::program(ev);
+        clockevent::program(cpu, ev);
     }
     hw_irq_restore(was);
 }
@@ -147,7 +147,7 @@ fn restart_tick(cpu: usize) {
         timer_trace::record(cpu, Ev::Restart, next);
         let hw = ev.hw_next.load(Ordering::Relaxed);
         if hw > next && hw > now + period {
-            clockevent::program(ev);
+            clockevent::program(cpu, ev);
         }
     }
     hw_irq_restore(was);
