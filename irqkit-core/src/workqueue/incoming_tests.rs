@@ -216,3 +216,37 @@ fn ring_peek_tells_empty_published_and_consumed_apart() {
         assert_eq!(ring.pop(), Some(7));
     }
 }
+
+// kernel/workqueue.c kick_pool / need_more_worker: an idle worker is woken only if
+// work waits that no running worker will take. A worker whose item returned opens
+// the ring before it takes the lock (`Pool::open_ring_until_locked`), though a
+// sleeping idle worker would be owed a kick for anything queued. What it moves in
+// and takes itself owes that worker nothing: the kick is decided at the unlock.
+#[test]
+fn ring_item_taken_by_the_finishing_worker_wakes_no_idle_worker() {
+    use crate::sync::atomic::Ordering::SeqCst;
+    let (sys, _p, wq, pool) = setup(0);
+    let name = alloc::string::String::from("kworker/0:9");
+    let idle = super::worker::Worker::new_rescuer(&pool, name, crate::sched::ThreadId(999));
+    pool.lock(&sys).idle.push(idle.clone());
+    assert!(!pool.fast_ok.load(SeqCst), "a sleeping idle worker is owed a wake-up");
+    let a = Work::new(|_, _, _| {});
+    pool.open_ring_until_locked();
+    sys.queue_work(&wq, &a).unwrap();
+    assert!(!pool.incoming.is_empty(), "the finishing worker let it onto the ring");
+    let mut g = pool.lock(&sys);
+    // The finishing worker takes it for itself (`assign_work`).
+    let taken = g.worklist.pop_front().expect("moved in by the lock");
+    assert!(taken.work.ptr_eq(&a));
+    drop(g);
+    assert!(!idle.is_woken(), "nothing waits: no wake-up");
+    assert!(!pool.fast_ok.load(SeqCst), "the unlock closes the ring again");
+    // Hand it back as queued, and let the next lock find it waiting instead.
+    pool.inner.lock_irqsave(&sys).worklist.push_back(taken);
+    assert!(sys.cancel_work(&a));
+    pool.open_ring_until_locked();
+    sys.queue_work(&wq, &a).unwrap();
+    drop(pool.lock(&sys));
+    assert!(idle.is_woken(), "an item left waiting kicks the idle worker at the unlock");
+    assert!(sys.cancel_work(&a));
+}

@@ -1,7 +1,8 @@
 //! loom models of the incoming ring (`incoming.rs`, `pool_lock.rs`): racing producers
 //! each hand their item over exactly once and in order, and an item left on the ring
 //! lock-free is always moved in by someone once a wake-up becomes due (the flag
-//! store then drain of the lock holder against the producer's publish then re-check).
+//! store then drain of the lock holder against the producer's publish then re-check),
+//! also when a finishing worker turns the flag on outside the lock.
 
 use super::incoming::{Incoming, Peek};
 use crate::sync::atomic::{fence, AtomicBool, Ordering};
@@ -34,16 +35,20 @@ fn drain(pool: &Pool, list: &mut Vec<u32>) {
     }
 }
 
-/// `Pool::queue_lockless` followed by the locked fallback of `__queue_work`.
-fn queue(pool: &Pool, x: u32) {
+/// `Pool::queue_lockless` followed by the locked fallback of `__queue_work`; true
+/// if a lock it took moved an item in (that lock's unlock or insertion kicks).
+fn queue(pool: &Pool, x: u32) -> bool {
     if pool.fast_ok.load(Ordering::Acquire) {
         match pool.ring.push(x) {
             Ok(()) => {
                 fence(Ordering::SeqCst);
                 if !pool.fast_ok.load(Ordering::Relaxed) {
-                    drain(pool, &mut pool.list.lock().unwrap());
+                    let mut l = pool.list.lock().unwrap();
+                    let before = l.len();
+                    drain(pool, &mut l);
+                    return l.len() > before;
                 }
-                return;
+                return false;
             }
             Err(_) => {}
         }
@@ -56,6 +61,7 @@ fn queue(pool: &Pool, x: u32) {
         drain(pool, &mut l);
     }
     l.push(x);
+    true
 }
 
 // kernel/workqueue.c kick_pool: an item is never left where no worker will look
@@ -159,6 +165,77 @@ fn polling_worker_never_sleeps_past_a_ring_item() {
         assert!(
             saw || kicked.load(Ordering::Relaxed),
             "the worker slept with an item it neither saw nor was kicked for"
+        );
+    });
+}
+
+/// The guard's unlock (`PoolGuard::drop`) given what the state computes: open, or
+/// close and drain (store, fence, drain, against the producer's publish, fence,
+/// re-check).
+fn unlock(pool: &Pool, l: &mut Vec<u32>, ok: bool) {
+    if ok != pool.fast_ok.load(Ordering::Relaxed) {
+        if ok {
+            pool.fast_ok.store(true, Ordering::Release);
+        } else {
+            pool.fast_ok.store(false, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
+            drain(pool, l);
+        }
+    }
+}
+
+// process.rs: a worker whose item returned opens the ring before it takes the lock
+// (`Pool::open_ring_until_locked`), though a sleeping idle worker is owed a kick for
+// any item queued (the ring was closed), while another lock holder may close it
+// again. The item ends up taken by the finishing worker, or on the list with a kick
+// issued (by a locked queueing or an unlock that found it): never on the ring.
+#[test]
+fn finishing_worker_opening_the_ring_strands_nothing() {
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(3);
+    b.check(|| {
+        let pool = Pool::new();
+        pool.fast_ok.store(false, Ordering::Relaxed);
+        let kicked = Arc::new(AtomicBool::new(false));
+        let (p2, k2) = (pool.clone(), kicked.clone());
+        let producer = loom::thread::spawn(move || {
+            if queue(&p2, 7) {
+                k2.store(true, Ordering::Relaxed);
+            }
+        });
+        // Another holder (say a second worker going idle) whose unlock closes.
+        let (p3, k3) = (pool.clone(), kicked.clone());
+        let other = loom::thread::spawn(move || {
+            let mut l = p3.list.lock().unwrap();
+            drain(&p3, &mut l);
+            unlock(&p3, &mut l, false);
+            if !l.is_empty() {
+                k3.store(true, Ordering::Relaxed);
+            }
+        });
+        // The finishing worker: open, lock (drains), take what is there, and at the
+        // unlock find a kick owed again (a sleeping idle worker).
+        if !pool.fast_ok.load(Ordering::Relaxed) {
+            pool.fast_ok.store(true, Ordering::Release);
+        }
+        let mut taken = Vec::new();
+        {
+            let mut l = pool.list.lock().unwrap();
+            drain(&pool, &mut l);
+            taken.append(&mut l);
+            unlock(&pool, &mut l, false);
+            if !l.is_empty() {
+                kicked.store(true, Ordering::Relaxed);
+            }
+        }
+        producer.join().unwrap();
+        other.join().unwrap();
+        let l = pool.list.lock().unwrap();
+        assert!(pool.ring.is_empty(), "item stranded on the ring");
+        assert!(
+            taken == alloc::vec![7] || (*l == alloc::vec![7] && kicked.load(Ordering::Relaxed)),
+            "item neither taken nor kicked for: taken {taken:?}, list {:?}",
+            *l
         );
     });
 }

@@ -29,20 +29,21 @@ use crate::sync::atomic::{fence, Ordering, SpinWait};
 use crate::sync::SpinLockIrqGuard;
 use crate::IrqSystem;
 
-/// The guard of [`Pool::lock`]: the pool's state, plus the wake-up owed for items
-/// moved in from the ring (issued after unlocking).
+/// The guard of [`Pool::lock`]: the pool's state, plus whether items moved in from
+/// the ring may owe a wake-up. That kick is decided at the unlock, from the state
+/// the hold leaves: a worker that took the items itself meanwhile owes none.
 pub(crate) struct PoolGuard<'a> {
     g: ManuallyDrop<SpinLockIrqGuard<'a, PoolInner>>,
     pool: &'a Pool,
     sys: &'a IrqSystem,
-    kick: Kick,
+    owed: bool,
 }
 
 impl Pool {
     /// `raw_spin_lock_irq(&pool->lock)`, with the incoming ring moved in.
     pub(crate) fn lock<'a>(&'a self, sys: &'a IrqSystem) -> PoolGuard<'a> {
         let g = self.inner.lock_irqsave(sys);
-        let mut pg = PoolGuard { g: ManuallyDrop::new(g), pool: self, sys, kick: Kick::None };
+        let mut pg = PoolGuard { g: ManuallyDrop::new(g), pool: self, sys, owed: false };
         pg.drain();
         pg
     }
@@ -75,17 +76,38 @@ impl Pool {
     }
 }
 
+impl Pool {
+    /// A worker whose item returned, just before it takes the lock to look for
+    /// more: it is on its way to the worklist, so an item queued now owes no other
+    /// worker a wake-up (a per-CPU pool counts such a worker in `nr_running`; an
+    /// unbound pool, which counts no one, would wake an idle worker that finds
+    /// nothing once this one took the item). Turning `fast_ok` on outside the lock
+    /// is safe only because the caller takes the lock next: that lock moves in
+    /// whatever was put on the ring, and its unlock recomputes the flag (off again:
+    /// drain and kick, as for any hold).
+    pub(crate) fn open_ring_until_locked(&self) {
+        if self.bh_worker.is_none() && !self.fast_ok.load(Ordering::Relaxed) {
+            self.fast_ok.store(true, Ordering::Release);
+        }
+    }
+}
+
 impl PoolGuard<'_> {
     /// Moves published ring items onto the pool's lists (oldest first).
     fn drain(&mut self) {
         while let Some(item) = self.pool.incoming.pop() {
-            let k = self.g.insert_work(self.sys, self.pool.id, item);
-            if matches!(self.kick, Kick::Wake(_)) {
-                continue;
-            }
-            if !matches!(k, Kick::None) {
-                self.kick = k;
-            }
+            self.owed |= self.g.insert_work_quiet(self.sys, self.pool.id, item);
+        }
+    }
+
+    /// `kick_pool` for the items the hold moved in, as the state stands at its end:
+    /// one kick covers them all, as Linux's repeated kicks wake the same first idle
+    /// worker.
+    fn owed_kick(&mut self) -> Kick {
+        if core::mem::take(&mut self.owed) {
+            self.g.kick_deferred(self.sys)
+        } else {
+            Kick::None
         }
     }
 }
@@ -135,6 +157,8 @@ impl DerefMut for PoolGuard<'_> {
 
 impl Drop for PoolGuard<'_> {
     fn drop(&mut self) {
+        // Before `fast_ok`: a claimed wake-up makes the pool need no other.
+        let mut kick = self.owed_kick();
         let ok = self.g.fast_ok();
         if ok != self.pool.fast_ok.load(Ordering::Relaxed) {
             if ok {
@@ -144,6 +168,9 @@ impl Drop for PoolGuard<'_> {
                 // Store, then look at the ring: pairs with the producer's fence.
                 fence(Ordering::SeqCst);
                 self.drain();
+                if matches!(kick, Kick::None) {
+                    kick = self.owed_kick();
+                }
             }
         }
         // Node kicks this hold owes (an unbound workqueue at its node limit): they
@@ -155,7 +182,7 @@ impl Drop for PoolGuard<'_> {
         };
         // SAFETY: dropped exactly once, here; `g` is not used afterwards.
         unsafe { ManuallyDrop::drop(&mut self.g) };
-        core::mem::replace(&mut self.kick, Kick::None).wake(self.sys);
+        kick.wake(self.sys);
         for (node, reclaim) in owed {
             node_kick(self.sys, &node, reclaim);
         }

@@ -91,6 +91,8 @@ fn process_one_work<'a>(
     // PENDING is cleared before the call, so the function may requeue itself.
     work.clear_pending();
     g.pwq_started(wq.id);
+    // Nothing else waits: once this item returns, the pool may well fall idle.
+    let open_after = !rescuer && g.worklist.is_empty();
     if rescuer {
         wq.stats.rescued.fetch_add(1, Ordering::Relaxed);
     }
@@ -106,6 +108,9 @@ fn process_one_work<'a>(
             sys,
             format!("workqueue: work {:#x} on {} panicked; contained", work.addr(), wq.name),
         );
+    }
+    if open_after {
+        pool.open_ring_until_locked();
     }
     let mut g = pool.lock(sys);
     // Declared or detected by the tick: the flag ends with the item.

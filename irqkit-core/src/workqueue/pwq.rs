@@ -109,9 +109,19 @@ impl PoolInner {
     /// dropped and its work left idle, since its workqueue may be gone.
     #[must_use]
     pub(crate) fn insert_work(&mut self, sys: &IrqSystem, pool_id: u32, item: Item) -> Kick {
+        if self.insert_work_quiet(sys, pool_id, item) {
+            self.kick_deferred(sys)
+        } else {
+            Kick::None
+        }
+    }
+
+    /// [`PoolInner::insert_work`] without the kick: true if the item went on the
+    /// worklist (a kick may be owed), false if it went inactive or was dropped.
+    pub(crate) fn insert_work_quiet(&mut self, sys: &IrqSystem, pool_id: u32, item: Item) -> bool {
         let Some(pwq) = self.pwqs.get_mut(&item.wq_id) else {
             drop_orphan(sys, item);
-            return Kick::None;
+            return false;
         };
         pwq.color_get(item.color);
         item.work.set_pool(pool_id, true);
@@ -122,7 +132,7 @@ impl PoolInner {
         {
             pwq.nr_active += 1;
             worklist_push(&mut self.worklist, &mut self.watchdog_ts, sys, item);
-            self.kick_deferred(sys)
+            true
         } else {
             let wq_id = item.wq_id;
             let wait = pwq.node.is_some() && !pwq.pending && !frozen;
@@ -131,7 +141,7 @@ impl PoolInner {
                 // Waits for its node: gets a slot now or goes on the pending list.
                 self.activate(sys, wq_id);
             }
-            Kick::None
+            false
         }
     }
 

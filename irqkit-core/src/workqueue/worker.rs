@@ -248,8 +248,9 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
         // worker_enter_idle
         w.set_flags(WORKER_IDLE);
         // One clock read per idle entry, none per item (the reaper's 300 s scale
-        // does not notice the hold's length in it).
-        w.last_active_ns.store(sys.now_ns(), Ordering::Relaxed);
+        // does not notice the hold's length in it); the poll starts its clock there.
+        let idle_since = sys.now_ns();
+        w.last_active_ns.store(idle_since, Ordering::Relaxed);
         w.woken.store(false, Ordering::Release);
         g.idle.push(w.clone());
         if g.too_many_workers() && !pool.idle_timer.pending() {
@@ -267,7 +268,7 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
         drop(retired);
         let mut event = again;
         if poll {
-            event = idle_spin(sys, &pool, &w, &me);
+            event = idle_spin(sys, &pool, &w, &me, idle_since);
             if !event {
                 // Stop polling under the lock: its unlock turns `fast_ok` off and
                 // takes in what a producer put on the ring meanwhile, kicking this
@@ -286,7 +287,7 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
 }
 
 /// The bounded poll of an idle worker before it sleeps; true if work (or a stop)
-/// came in meanwhile. The worker is formally idle — on the idle list, out of
+/// came in meanwhile; `start` is the idle entry's clock read. The worker is formally idle — on the idle list, out of
 /// `nr_running` — so every Linux rule holds. While it polls, a producer puts items
 /// on the ring without a lock (`fast_ok` counts a polling worker as one on its
 /// way) and a locked kick only sets `woken`: no wake-up either way. Only where a
@@ -296,9 +297,14 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
 /// crossbeam's and rayon's workers do before they park) carries a burst or a steady
 /// stream of items without one. It gives way at once when another thread wants the
 /// vCPU, and yields the host CPU between rounds.
-fn idle_spin(sys: &IrqSystem, pool: &Pool, w: &Worker, me: &crate::sched::Thread) -> bool {
+fn idle_spin(
+    sys: &IrqSystem,
+    pool: &Pool,
+    w: &Worker,
+    me: &crate::sched::Thread,
+    start: u64,
+) -> bool {
     let ns = sys.wq.idle_spin_ns.load(Ordering::Relaxed);
-    let start = sys.now_ns();
     let mut i = 0u32;
     // Pauses first, then host yields (with `std`): a poll of tens of µs must not
     // hold a host CPU that a producer is waiting for.
