@@ -96,7 +96,8 @@ impl PoolGuard<'_> {
     /// Moves published ring items onto the pool's lists (oldest first).
     fn drain(&mut self) {
         while let Some(item) = self.pool.incoming.pop() {
-            self.owed |= self.g.insert_work_quiet(self.sys, self.pool.id, item);
+            debug_assert!(item.work.is_queued() && item.work.last_pool() == self.pool.id);
+            self.owed |= self.g.insert_work_quiet(self.sys, item);
         }
     }
 

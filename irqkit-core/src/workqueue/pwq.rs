@@ -109,22 +109,25 @@ impl PoolInner {
     /// dropped and its work left idle, since its workqueue may be gone.
     #[must_use]
     pub(crate) fn insert_work(&mut self, sys: &IrqSystem, pool_id: u32, item: Item) -> Kick {
-        if self.insert_work_quiet(sys, pool_id, item) {
+        item.work.set_pool(pool_id, true);
+        if self.insert_work_quiet(sys, item) {
             self.kick_deferred(sys)
         } else {
             Kick::None
         }
     }
 
-    /// [`PoolInner::insert_work`] without the kick: true if the item went on the
-    /// worklist (a kick may be owed), false if it went inactive or was dropped.
-    pub(crate) fn insert_work_quiet(&mut self, sys: &IrqSystem, pool_id: u32, item: Item) -> bool {
+    /// [`PoolInner::insert_work`] without the kick, for an item whose work already
+    /// names this pool, QUEUED (a ring item: its producer set that before publishing
+    /// it, so the lock hold does not write the work's cache line again). True if the
+    /// item went on the worklist (a kick may be owed), false if it went inactive or
+    /// was dropped.
+    pub(crate) fn insert_work_quiet(&mut self, sys: &IrqSystem, item: Item) -> bool {
         let Some(pwq) = self.pwqs.get_mut(&item.wq_id) else {
             drop_orphan(sys, item);
             return false;
         };
         pwq.color_get(item.color);
-        item.work.set_pool(pool_id, true);
         let frozen = pwq.wq.frozen();
         if pwq.inactive.is_empty()
             && !frozen
