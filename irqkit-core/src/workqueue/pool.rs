@@ -93,8 +93,10 @@ pub(crate) struct Pool {
     /// The CPU of a per-CPU pool; `None` for an unbound pool.
     pub(crate) cpu: Option<CpuId>,
     pub(crate) highpri: bool,
-    /// Taken through [`Pool::lock`], which moves `incoming` in first.
-    pub(crate) inner: SpinLockIrq<PoolInner>,
+    /// Taken through [`Pool::lock`], which moves `incoming` in first. On cache
+    /// lines of its own: the holders write it for every item, and the fields around
+    /// it (the id, the pod) are read by every producer.
+    pub(crate) inner: CachePadded<SpinLockIrq<PoolInner>>,
     pub(crate) incoming: Incoming<Item>,
     /// An item queued now would wake no worker, so it may go on `incoming`. Read by
     /// every lock-free producer, written rarely: kept off the lock's cache line.
@@ -168,7 +170,7 @@ impl Pool {
                 node,
                 incoming: Incoming::new(if bh { 0 } else { INCOMING_SLOTS }),
                 fast_ok: CachePadded::new(AtomicBool::new(false)),
-                inner: SpinLockIrq::new(PoolInner {
+                inner: CachePadded::new(SpinLockIrq::new(PoolInner {
                     worklist: VecDeque::new(),
                     workers,
                     idle: Vec::new(),
@@ -181,7 +183,7 @@ impl Pool {
                     bh_draining: false,
                     watchdog_ts: 0,
                     node_owed: Vec::new(),
-                }),
+                })),
                 idle_timer: Timer::new(move |sys, _t, _ctx| {
                     if let Some(p) = me.upgrade() {
                         p.idle_worker_timeout(sys);
