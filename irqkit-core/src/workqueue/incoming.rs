@@ -23,6 +23,9 @@ use crate::sync::atomic::{AtomicUsize, Ordering};
 /// Slots per unbound or per-CPU pool: a burst larger than this takes the locked path.
 pub(crate) const INCOMING_SLOTS: usize = 64;
 
+// One cache line per slot: an item never straddles two lines, and the consumer
+// taking one slot never pulls away the line a producer is writing the next one in.
+#[repr(align(64))]
 struct Slot<T> {
     /// `pos` when free for the producer of position `pos`; `pos + 1` once that
     /// producer published its item; `pos + capacity` once the consumer took it.
