@@ -15,9 +15,13 @@
 //! that lock drains the ring. [`Pool::fast_ok`] says so; the guard recomputes it
 //! at every unlock, from the state the lock guards. When it turns false the guard
 //! stores it, then (after a SeqCst fence) drains the ring once more; a producer
-//! publishes its slot, then (after a SeqCst fence) re-reads the flag and, if it turned false, takes the lock
-//! itself. Either the drain sees the item or the producer sees the flag: no item
-//! waits while a wake-up is owed (the loom model in `loom_model.rs` checks this).
+//! publishes its slot, then (after a SeqCst fence) re-reads the flag and, if it
+//! turned false, takes the lock itself. Either the drain sees the item or the producer sees the flag: no item
+//! waits while a wake-up is owed (the loom models in `loom_incoming.rs` check this).
+//! The one store of `true` outside the lock is a finishing worker's
+//! ([`Pool::open_ring_until_locked`]), and the lock it takes next settles the flag.
+//! The kick for items moved in is decided at the unlock, from the state the hold
+//! leaves.
 
 use alloc::vec::Vec;
 use core::mem::ManuallyDrop;
@@ -74,9 +78,7 @@ impl Pool {
         }
         Ok(())
     }
-}
 
-impl Pool {
     /// A worker whose item returned, just before it takes the lock to look for
     /// more: it is on its way to the worklist, so an item queued now owes no other
     /// worker a wake-up (a per-CPU pool counts such a worker in `nr_running`; an

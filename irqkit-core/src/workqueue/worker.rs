@@ -286,9 +286,10 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
     }
 }
 
-/// The bounded poll of an idle worker before it sleeps; true if work (or a stop)
-/// came in meanwhile; `start` is the idle entry's clock read. The worker is formally idle — on the idle list, out of
-/// `nr_running` — so every Linux rule holds. While it polls, a producer puts items
+/// The bounded poll of an idle worker before it sleeps, timed from `start` (the
+/// idle entry's clock read); true if work (or a stop) came in meanwhile. The worker
+/// is formally idle — on the idle list, out of `nr_running` — so every Linux rule
+/// holds. While it polls, a producer puts items
 /// on the ring without a lock (`fast_ok` counts a polling worker as one on its
 /// way) and a locked kick only sets `woken`: no wake-up either way. Only where a
 /// runtime asked for it ([`IrqSystem::wq_set_idle_spin_ns`]): on the hosted machine
