@@ -22,6 +22,17 @@ fn setup(max_active: i32) -> (Arc<IrqSystem>, Arc<FakePlatform>, Workqueue, Arc<
     (sys, p, wq, pool)
 }
 
+/// A stand-in worker (the fake platform runs no threads) put on the pool's idle
+/// list, asleep: a kick is owed to it, so the ring closes.
+fn sleeping_idle_worker(sys: &IrqSystem, pool: &Arc<Pool>) -> Arc<super::worker::Worker> {
+    let name = alloc::string::String::from("kworker/0:9");
+    let w = super::worker::Worker::new_rescuer(pool, name, crate::sched::ThreadId(999));
+    pool.lock(sys).idle.push(w.clone());
+    let open = pool.fast_ok.load(crate::sync::atomic::Ordering::SeqCst);
+    assert!(!open, "a sleeping idle worker is owed a wake-up");
+    w
+}
+
 /// The works on the pool's worklist, in order (raw lock: the ring is not drained).
 fn worklist(pool: &Pool, sys: &IrqSystem) -> alloc::vec::Vec<usize> {
     pool.inner.lock_irqsave(sys).worklist.iter().map(|it| it.work.addr()).collect()
@@ -165,10 +176,7 @@ fn item_queued_past_destroy_is_dropped_and_its_work_left_idle() {
 fn polling_idle_worker_is_owed_no_wakeup() {
     use crate::sync::atomic::Ordering::SeqCst;
     let (sys, _p, wq, pool) = setup(0);
-    let name = alloc::string::String::from("kworker/0:9");
-    let w = super::worker::Worker::new_rescuer(&pool, name, crate::sched::ThreadId(999));
-    pool.lock(&sys).idle.push(w.clone());
-    assert!(!pool.fast_ok.load(SeqCst), "a sleeping idle worker is owed a wake-up");
+    let w = sleeping_idle_worker(&sys, &pool);
     let a = Work::new(|_, _, _| {});
     sys.queue_work(&wq, &a).unwrap();
     assert!(w.is_woken() && pool.incoming.is_empty(), "locked path, worker claimed");
@@ -226,10 +234,7 @@ fn ring_peek_tells_empty_published_and_consumed_apart() {
 fn ring_item_taken_by_the_finishing_worker_wakes_no_idle_worker() {
     use crate::sync::atomic::Ordering::SeqCst;
     let (sys, _p, wq, pool) = setup(0);
-    let name = alloc::string::String::from("kworker/0:9");
-    let idle = super::worker::Worker::new_rescuer(&pool, name, crate::sched::ThreadId(999));
-    pool.lock(&sys).idle.push(idle.clone());
-    assert!(!pool.fast_ok.load(SeqCst), "a sleeping idle worker is owed a wake-up");
+    let idle = sleeping_idle_worker(&sys, &pool);
     let a = Work::new(|_, _, _| {});
     pool.open_ring_until_locked();
     sys.queue_work(&wq, &a).unwrap();
