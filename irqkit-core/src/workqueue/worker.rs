@@ -289,9 +289,9 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
 /// The bounded poll of an idle worker before it sleeps, timed from `start` (the
 /// idle entry's clock read); true if work (or a stop) came in meanwhile. The worker
 /// is formally idle — on the idle list, out of `nr_running` — so every Linux rule
-/// holds. While it polls, a producer puts items
-/// on the ring without a lock (`fast_ok` counts a polling worker as one on its
-/// way) and a locked kick only sets `woken`: no wake-up either way. Only where a
+/// holds. While it polls, a producer puts items on the ring without a lock
+/// (`fast_ok` counts a polling worker as one on its way) and a locked kick only
+/// sets `woken`: no wake-up either way. Only where a
 /// runtime asked for it ([`IrqSystem::wq_set_idle_spin_ns`]): on the hosted machine
 /// a sleep and wake-up is two host futex hand-offs (the vCPU's idle thread, then the
 /// worker), several µs, against well under one for the work, so a poll (as
