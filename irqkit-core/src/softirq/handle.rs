@@ -11,7 +11,7 @@ impl IrqSystem {
     /// interrupts masked; each action runs with them enabled and SOFTIRQ_OFFSET held.
     ///
     /// Restarts while vectors are re-raised, at most [`MAX_SOFTIRQ_RESTART`] passes,
-    /// within [`MAX_SOFTIRQ_TIME_NS`] (counted in jiffies) and while no reschedule is pending;
+    /// within [`MAX_SOFTIRQ_TIME_NS`](super::MAX_SOFTIRQ_TIME_NS) (counted in jiffies) and while no reschedule is pending;
     /// leftover work wakes ksoftirqd.
     pub(crate) fn handle_softirqs(&self, cpu: &CpuState) {
         cpu.preempt_count_add(SOFTIRQ_OFFSET);

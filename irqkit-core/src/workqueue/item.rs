@@ -28,7 +28,7 @@ impl Item {
 /// An item's workqueue, held without a reference count: producers and workers
 /// would otherwise update the one count every item of the workqueue shares (a
 /// cache line bounced twice per item). What keeps the workqueue alive instead is
-/// its pool_workqueue: every pool an item can reach holds a [`Pwq`] with a counted
+/// its pool_workqueue: every pool an item can reach holds a [`Pwq`](super::pwq::Pwq) with a counted
 /// handle from before the first item is queued there until `destroy_workqueue`
 /// has drained it. So an item that its pool's lock holder finds on the pool's
 /// lists (or running) names a live workqueue; an item still on the incoming ring is

@@ -140,7 +140,7 @@ fn process_one_work<'a>(
     g
 }
 
-/// Takes the worker's retired item (see [`WorkerSlot::retired`]) for the caller to
+/// Takes the worker's retired item (see [`WorkerSlot::retired`](super::pool::WorkerSlot::retired)) for the caller to
 /// drop once it has unlocked the pool.
 pub(crate) fn take_retired(g: &mut PoolInner, w: &Worker) -> Option<Retired> {
     g.slot(w).and_then(|s| s.retired.take())

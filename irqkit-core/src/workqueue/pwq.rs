@@ -20,7 +20,7 @@ use crate::IrqSystem;
 
 /// A pool_workqueue: one workqueue's share of one pool (guarded by the pool lock).
 pub(crate) struct Pwq {
-    /// The workqueue, counted: what keeps it alive for the items here ([`WqRef`]).
+    /// The workqueue, counted: what keeps it alive for the items here ([`WqRef`](super::item::WqRef)).
     pub(crate) wq: Arc<WqInner>,
     pub(crate) pool_id: u32,
     pub(crate) nr_active: u32,
@@ -72,7 +72,7 @@ impl Pwq {
 impl PoolInner {
     /// `link_pwq`: gives `wq` a pool_workqueue in this pool `pool_id` (idempotent),
     /// counting against `node` if unbound. Done before the workqueue can queue
-    /// here, so every item finds its pwq ([`WqRef`]).
+    /// here, so every item finds its pwq ([`WqRef`](super::item::WqRef)).
     pub(crate) fn link_wq(
         &mut self,
         wq: &Arc<WqInner>,

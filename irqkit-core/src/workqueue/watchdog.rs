@@ -85,7 +85,7 @@ fn wq_watchdog_timer_fn(sys: &IrqSystem, t: &Timer) {
     t.modify(sys, sys.jiffies() + (thresh / 4).max(1));
 }
 
-/// `pr_cont_pool_info`: "cpus=<list> node=<n> flags=0x<f> nice=<n>".
+/// `pr_cont_pool_info`: `"cpus=<list> node=<n> flags=0x<f> nice=<n>"`.
 fn pool_info(pool: &Pool, g: &PoolInner) -> String {
     let mut flags = 0;
     if g.bh.is_some() {

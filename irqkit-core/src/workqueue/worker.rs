@@ -41,7 +41,7 @@ pub(crate) const WORKER_NOT_RUNNING: u32 =
 /// Linux's CREATE_COOLDOWN (HZ): wait after a failed worker creation.
 const CREATE_COOLDOWN_MS: u64 = 1000;
 
-/// A worker (`struct worker`); its lists live in the pool's [`WorkerSlot`].
+/// A worker (`struct worker`); its lists live in the pool's [`WorkerSlot`](super::pool::WorkerSlot).
 pub(crate) struct Worker {
     pub(crate) id: u32,
     pub(crate) name: String,
