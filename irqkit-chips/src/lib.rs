@@ -33,6 +33,7 @@
 //!   each CPU's tick; LAPIC bring-up, IPIs and timer modes in [`x86::lapic_hw`].
 #![no_std]
 #![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 extern crate alloc;
 #[cfg(test)]

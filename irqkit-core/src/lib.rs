@@ -22,6 +22,7 @@
 //! | [`irq`]           | `kernel/irq/` (genirq)                        |
 #![no_std]
 #![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 extern crate alloc;
 #[cfg(any(test, feature = "testing", feature = "std"))]

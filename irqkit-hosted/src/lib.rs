@@ -44,6 +44,7 @@
 //! The crate installs [`IrqSafeAlloc`] as the global allocator: a handler may land in
 //! the middle of `malloc`, so every allocation runs with the CPU's soft mask set.
 #![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 mod alloc;
 mod controller;

@@ -3,5 +3,6 @@
 //! is the command line over this library; benches use it directly.
 
 #![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod scenario;

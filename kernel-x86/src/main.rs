@@ -10,6 +10,7 @@
 #![no_std]
 #![no_main]
 #![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 extern crate alloc;
 

@@ -34,13 +34,13 @@ impl IrqSystem {
             }
             return;
         }
-        // SAFETY (both pushes): the caller's successful claim set PENDING, and an item
-        // with PENDING clear is on no list and in no undrained chain.
-        if lazy {
-            // Lazy work waits for the tick: an idle CPU keeps its tick while it has
-            // some (`irq_work_needs_cpu`).
-            unsafe { lists.lazy.push(work.0.as_ptr()) };
-        } else if unsafe { lists.raised.push(work.0.as_ptr()) } {
+        // Lazy work waits for the tick: an idle CPU keeps its tick while it has some
+        // (`irq_work_needs_cpu`). The first raised item raises the self-interrupt.
+        let list = if lazy { &lists.lazy } else { &lists.raised };
+        // SAFETY: the caller's successful claim set PENDING, and an item with PENDING
+        // clear is on no list and in no undrained chain.
+        let first = unsafe { list.push(work.0.as_ptr()) };
+        if first && !lazy {
             self.arch_irq_work_raise(cpu);
         }
     }
