@@ -9,6 +9,13 @@
 //! publishes it next and then re-checks whether it may leave it (see `pool_lock.rs`).
 //! Slots keep the item inline: queueing allocates nothing and the work item itself
 //! stays at 64 bytes (an intrusive list would need a link in every work).
+//!
+//! The ring can be *closed*: the pool lock's holder marks the free slot at `head`
+//! (where, the ring being drained, the next producer will publish). A producer
+//! that finds the mark is refused; one that claimed that slot before the mark
+//! finds it when it publishes (an exchange on the same word) and takes the lock
+//! itself. So opening and closing cost the consumer a write to a line it owns
+//! already, and a producer reads no word it would not read anyway.
 // Generic over the item so that the loom model can run it with plain integers.
 
 use alloc::boxed::Box;
@@ -20,6 +27,10 @@ use crossbeam_utils::CachePadded;
 
 use crate::sync::atomic::{AtomicUsize, Ordering};
 
+/// The mark of a closed ring in a free slot's `seq` (`pos | CLOSED`). Positions stay
+/// below it: at 10^9 items a second, 2^63 of them take 292 years.
+const CLOSED: usize = 1 << (usize::BITS - 1);
+
 /// Slots per unbound or per-CPU pool: a burst larger than this takes the locked path.
 pub(crate) const INCOMING_SLOTS: usize = 64;
 
@@ -27,10 +38,23 @@ pub(crate) const INCOMING_SLOTS: usize = 64;
 // taking one slot never pulls away the line a producer is writing the next one in.
 #[repr(align(64))]
 struct Slot<T> {
-    /// `pos` when free for the producer of position `pos`; `pos + 1` once that
-    /// producer published its item; `pos + capacity` once the consumer took it.
+    /// `pos` when free for the producer of position `pos` (`pos | CLOSED` while
+    /// the ring is closed there); `pos + 1` once that producer published its item;
+    /// `pos + capacity` once the consumer took it.
     seq: AtomicUsize,
     item: UnsafeCell<MaybeUninit<T>>,
+}
+
+/// What [`Incoming::push`] did with an item.
+#[derive(Debug)]
+pub(crate) enum Push<T> {
+    /// Published.
+    Done,
+    /// Published, but the ring was closed at its slot after this producer claimed
+    /// it: the caller takes the lock (which moves the item in and kicks).
+    Closed,
+    /// Not taken: the ring is closed, full or has no slots.
+    Refused(T),
 }
 
 /// What [`Incoming::peek`] found at a position.
@@ -79,17 +103,28 @@ impl<T> Incoming<T> {
         }
     }
 
-    /// Appends `item`; gives it back if the ring is full (or has no slots). The
-    /// caller orders the publishing store before its next flag check with a fence.
-    pub(crate) fn push(&self, item: T) -> Result<(), T> {
+    /// A ring of `cap` slots, closed.
+    pub(crate) fn new_closed(cap: usize) -> Self {
+        let ring = Self::new(cap);
+        ring.close();
+        ring
+    }
+
+    /// Appends `item`, unless the ring is closed, full or has no slots.
+    pub(crate) fn push(&self, item: T) -> Push<T> {
         let cap = self.slots.len();
         if cap == 0 {
-            return Err(item);
+            return Push::Refused(item);
         }
         let mut pos = self.tail.load(Ordering::Relaxed);
         loop {
             let slot = &self.slots[pos & (cap - 1)];
             let seq = slot.seq.load(Ordering::Acquire);
+            if seq & CLOSED != 0 {
+                // Closed here; or, for a position a lap later, still waiting for the
+                // item a producer claimed before the close (as full).
+                return Push::Refused(item);
+            }
             let dif = seq.wrapping_sub(pos) as isize;
             if dif == 0 {
                 match self.tail.compare_exchange_weak(
@@ -103,13 +138,17 @@ impl<T> Incoming<T> {
                         // owner of position `pos`, and the consumer freed the slot
                         // (`seq == pos`), so nobody else touches it until `seq` moves.
                         unsafe { (*slot.item.get()).write(item) };
-                        slot.seq.store(pos.wrapping_add(1), Ordering::Release);
-                        return Ok(());
+                        // An exchange, not a store: a close that marked the slot
+                        // after the claim must be seen, or the item would wait
+                        // behind a ring nobody is bound to drain.
+                        let was = slot.seq.swap(pos.wrapping_add(1), Ordering::AcqRel);
+                        return if was & CLOSED != 0 { Push::Closed } else { Push::Done };
                     }
                     Err(now) => pos = now,
                 }
             } else if dif < 0 {
-                return Err(item);
+                // Full: the slot holds an item of the last lap.
+                return Push::Refused(item);
             } else {
                 pos = self.tail.load(Ordering::Relaxed);
             }
@@ -152,11 +191,62 @@ impl<T> Incoming<T> {
             return Peek::Empty;
         }
         let seq = self.slots[pos & (cap - 1)].seq.load(Ordering::Acquire);
+        if seq & CLOSED != 0 {
+            return Peek::Empty;
+        }
         match seq.wrapping_sub(pos.wrapping_add(1)) as isize {
             0 => Peek::Published,
             d if d > 0 => Peek::Consumed,
             _ => Peek::Empty,
         }
+    }
+
+    /// Closes the ring at `head` (call under the pool lock, after a drain): true
+    /// once closed; false if an item was published there meanwhile, which the
+    /// caller drains before it tries again. A producer that claimed the slot but
+    /// has not published yet will find the mark ([`Push::Closed`]).
+    pub(crate) fn close(&self) -> bool {
+        let cap = self.slots.len();
+        if cap == 0 {
+            return true;
+        }
+        let pos = self.head.load(Ordering::Relaxed);
+        let seq = &self.slots[pos & (cap - 1)].seq;
+        // Look before the exchange: a closed ring stays as it is without taking
+        // the line from the producers that read it.
+        match seq.load(Ordering::Relaxed) {
+            s if s == pos | CLOSED => true,
+            s if s == pos => {
+                seq.compare_exchange(pos, pos | CLOSED, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+            }
+            _ => false,
+        }
+    }
+
+    /// Opens the ring if it is closed at `head`. Under the pool lock; or just
+    /// before taking it (a finishing worker), reading `head` unlocked: a mark that
+    /// moved meanwhile stays, and the lock taken next settles the state.
+    pub(crate) fn open(&self) {
+        let cap = self.slots.len();
+        if cap == 0 {
+            return;
+        }
+        let pos = self.head.load(Ordering::Relaxed);
+        let seq = &self.slots[pos & (cap - 1)].seq;
+        if seq.load(Ordering::Relaxed) == pos | CLOSED {
+            let _ = seq.compare_exchange(pos | CLOSED, pos, Ordering::AcqRel, Ordering::Relaxed);
+        }
+    }
+
+    /// True if the ring is closed at `head` (a hint without the pool lock).
+    #[cfg(any(test, loom))]
+    pub(crate) fn is_closed(&self) -> bool {
+        let cap = self.slots.len();
+        if cap == 0 {
+            return true;
+        }
+        let pos = self.head.load(Ordering::Relaxed);
+        self.slots[pos & (cap - 1)].seq.load(Ordering::Relaxed) == pos | CLOSED
     }
 
     /// True if no slot is claimed beyond what the consumer took (call under the

@@ -28,8 +28,7 @@ fn sleeping_idle_worker(sys: &IrqSystem, pool: &Arc<Pool>) -> Arc<super::worker:
     let name = alloc::string::String::from("kworker/0:9");
     let w = super::worker::Worker::new_rescuer(pool, name, crate::sched::ThreadId(999));
     pool.lock(sys).idle.push(w.clone());
-    let open = pool.fast_ok.load(crate::sync::atomic::Ordering::SeqCst);
-    assert!(!open, "a sleeping idle worker is owed a wake-up");
+    assert!(pool.incoming.is_closed(), "a sleeping idle worker is owed a wake-up");
     w
 }
 
@@ -115,12 +114,14 @@ fn flush_colour_counts_items_still_on_the_ring() {
 #[test]
 fn locked_queueing_never_overtakes_a_ring_item() {
     let (sys, _p, wq, pool) = setup(0);
-    let w: alloc::vec::Vec<Work> = (0..3).map(|_| Work::new(|_, _, _| {})).collect();
-    sys.queue_work(&wq, &w[0]).unwrap();
-    sys.queue_work(&wq, &w[1]).unwrap();
-    assert!(!pool.incoming.is_empty());
-    pool.fast_ok.store(false, crate::sync::atomic::Ordering::SeqCst);
-    sys.queue_work(&wq, &w[2]).unwrap();
+    // One more than the ring holds: the last is refused and takes the lock.
+    let n = super::incoming::INCOMING_SLOTS + 1;
+    let w: alloc::vec::Vec<Work> = (0..n).map(|_| Work::new(|_, _, _| {})).collect();
+    for x in &w[..n - 1] {
+        sys.queue_work(&wq, x).unwrap();
+    }
+    assert!(worklist(&pool, &sys).is_empty(), "all on the ring");
+    sys.queue_work(&wq, &w[n - 1]).unwrap();
     let order: alloc::vec::Vec<usize> = w.iter().map(|x| x.addr()).collect();
     assert_eq!(worklist(&pool, &sys), order);
     for x in &w {
@@ -158,7 +159,7 @@ fn item_queued_past_destroy_is_dropped_and_its_work_left_idle() {
     // What a producer that read the state before DESTROYING would do.
     assert!(a.try_claim_pending());
     a.0.nr_queued.fetch_add(1, crate::sync::atomic::Ordering::SeqCst);
-    pool.fast_ok.store(true, crate::sync::atomic::Ordering::SeqCst);
+    pool.incoming.open();
     let item = super::pool::Item::new(a.clone(), &wq.0, wq.0.flush_get());
     assert!(pool.queue_lockless(&sys, item).is_ok(), "took the ring");
     drop(pool.lock(&sys));
@@ -187,7 +188,7 @@ fn polling_idle_worker_is_owed_no_wakeup() {
         w.polling.store(true, SeqCst);
         drop(g);
     }
-    assert!(pool.fast_ok.load(SeqCst), "a polling worker is on its way");
+    assert!(!pool.incoming.is_closed(), "a polling worker is on its way");
     sys.queue_work(&wq, &a).unwrap();
     assert!(!pool.incoming.is_empty() && !w.is_woken(), "ring, no wake-up");
     // A queueing that takes the lock finds the polling worker: woken, no Wake.
@@ -203,15 +204,15 @@ fn polling_idle_worker_is_owed_no_wakeup() {
 // ring has wrapped and the slot holds a later position's item).
 #[test]
 fn ring_peek_tells_empty_published_and_consumed_apart() {
-    use super::incoming::{Incoming, Peek};
+    use super::incoming::{Incoming, Peek, Push};
     let ring = Incoming::<u32>::new(2);
     assert_eq!(ring.peek(ring.head()), Peek::Empty);
     for round in 0..3u32 {
         let pos = ring.head();
-        ring.push(round).unwrap();
+        assert!(matches!(ring.push(round), Push::Done));
         assert_eq!(ring.peek(pos + 1), Peek::Empty, "round {round}: next slot not yet");
-        ring.push(round + 10).unwrap();
-        assert!(ring.push(99).is_err(), "a full ring gives the item back");
+        assert!(matches!(ring.push(round + 10), Push::Done));
+        assert!(matches!(ring.push(99), Push::Refused(99)), "a full ring gives it back");
         assert_eq!(ring.peek(pos), Peek::Published);
         assert_eq!(ring.pop(), Some(round));
         assert_eq!(ring.peek(pos), Peek::Consumed);
@@ -219,10 +220,35 @@ fn ring_peek_tells_empty_published_and_consumed_apart() {
         assert_eq!(ring.pop(), Some(round + 10));
         assert_eq!(ring.peek(pos + 1), Peek::Consumed);
         assert_eq!(ring.peek(ring.head()), Peek::Empty, "round {round}: nothing left");
-        ring.push(7).unwrap();
+        assert!(matches!(ring.push(7), Push::Done));
         assert_eq!(ring.peek(pos), Peek::Consumed, "its slot now holds a later item");
         assert_eq!(ring.pop(), Some(7));
     }
+}
+
+// pool_lock.rs: a ring closed at its head refuses producers (they take the lock)
+// and shows pollers nothing; it closes only once drained up to the head, and opens
+// again where it closed.
+#[test]
+fn closed_ring_refuses_items_until_opened() {
+    use super::incoming::{Incoming, Peek, Push};
+    let ring = Incoming::<u32>::new_closed(2);
+    assert!(ring.is_closed());
+    assert!(matches!(ring.push(1), Push::Refused(1)), "closed: the item comes back");
+    assert_eq!(ring.peek(ring.head()), Peek::Empty, "the mark is no item");
+    ring.open();
+    assert!(!ring.is_closed());
+    assert!(matches!(ring.push(1), Push::Done));
+    assert!(!ring.close(), "an item waits at the head: drain first");
+    assert!(!ring.is_closed());
+    assert_eq!(ring.pop(), Some(1));
+    assert!(ring.close() && ring.close(), "drained: closes, and stays closed");
+    assert!(matches!(ring.push(2), Push::Refused(2)));
+    assert_eq!(ring.pop(), None);
+    ring.open();
+    assert!(matches!(ring.push(2), Push::Done));
+    assert!(matches!(ring.push(3), Push::Done));
+    assert_eq!((ring.pop(), ring.pop()), (Some(2), Some(3)), "nothing lost, in order");
 }
 
 // kernel/workqueue.c kick_pool / need_more_worker: an idle worker is woken only if
@@ -232,7 +258,6 @@ fn ring_peek_tells_empty_published_and_consumed_apart() {
 // and takes itself owes that worker nothing: the kick is decided at the unlock.
 #[test]
 fn ring_item_taken_by_the_finishing_worker_wakes_no_idle_worker() {
-    use crate::sync::atomic::Ordering::SeqCst;
     let (sys, _p, wq, pool) = setup(0);
     let idle = sleeping_idle_worker(&sys, &pool);
     let a = Work::new(|_, _, _| {});
@@ -245,7 +270,7 @@ fn ring_item_taken_by_the_finishing_worker_wakes_no_idle_worker() {
     assert!(taken.work.ptr_eq(&a));
     drop(g);
     assert!(!idle.is_woken(), "nothing waits: no wake-up");
-    assert!(!pool.fast_ok.load(SeqCst), "the unlock closes the ring again");
+    assert!(pool.incoming.is_closed(), "the unlock closes the ring again");
     // Hand it back as queued, and let the next lock find it waiting instead.
     pool.inner.lock_irqsave(&sys).worklist.push_back(taken);
     assert!(sys.cancel_work(&a));

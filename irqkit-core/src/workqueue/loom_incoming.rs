@@ -1,31 +1,40 @@
 //! loom models of the incoming ring (`incoming.rs`, `pool_lock.rs`): racing producers
 //! each hand their item over exactly once and in order, and an item left on the ring
-//! lock-free is always moved in by someone once a wake-up becomes due (the flag
-//! store then drain of the lock holder against the producer's publish then re-check),
-//! also when a finishing worker turns the flag on outside the lock.
+//! lock-free is always moved in by someone once a wake-up becomes due (the lock
+//! holder's close at the head against the producer's publishing exchange on the same
+//! slot), also when a finishing worker opens the ring outside the lock.
 
-use super::incoming::{Incoming, Peek};
-use crate::sync::atomic::{fence, AtomicBool, Ordering};
+use super::incoming::{Incoming, Peek, Push};
+use crate::sync::atomic::{AtomicBool, Ordering};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use loom::sync::Mutex;
+use loom::sync::{Mutex, MutexGuard};
 
-/// The pool in the model: the lock guards the "worklist"; the ring and the flag sit
-/// beside it as in `Pool`.
+/// What the pool lock guards in the model: the "worklist", and whether the state it
+/// leaves lets items onto the ring (`PoolInner::fast_ok`).
+struct Inner {
+    list: Vec<u32>,
+    open: bool,
+}
+
+/// The pool in the model: the lock, and the ring beside it as in `Pool`.
 struct Pool {
-    list: Mutex<Vec<u32>>,
+    inner: Mutex<Inner>,
     ring: Incoming<u32>,
-    fast_ok: AtomicBool,
 }
 
 impl Pool {
-    /// Two slots, owing no wake-up yet (`fast_ok`).
-    fn new() -> Arc<Pool> {
-        Arc::new(Pool {
-            list: Mutex::new(Vec::new()),
-            ring: Incoming::new(2),
-            fast_ok: AtomicBool::new(true),
-        })
+    /// Two slots, open (owing no wake-up yet) or closed.
+    fn new(open: bool) -> Arc<Pool> {
+        let ring = if open { Incoming::new(2) } else { Incoming::new_closed(2) };
+        Arc::new(Pool { inner: Mutex::new(Inner { list: Vec::new(), open }), ring })
+    }
+
+    /// `Pool::lock`: the lock, with the ring moved in.
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        let mut g = self.inner.lock().unwrap();
+        drain(self, &mut g.list);
+        g
     }
 }
 
@@ -35,55 +44,62 @@ fn drain(pool: &Pool, list: &mut Vec<u32>) {
     }
 }
 
-/// `Pool::queue_lockless` followed by the locked fallback of `__queue_work`; true
-/// if a lock it took moved an item in (that lock's unlock or insertion kicks).
-fn queue(pool: &Pool, x: u32) -> bool {
-    if pool.fast_ok.load(Ordering::Acquire) {
-        match pool.ring.push(x) {
-            Ok(()) => {
-                fence(Ordering::SeqCst);
-                if !pool.fast_ok.load(Ordering::Relaxed) {
-                    let mut l = pool.list.lock().unwrap();
-                    let before = l.len();
-                    drain(pool, &mut l);
-                    return l.len() > before;
-                }
-                return false;
-            }
-            Err(_) => {}
+/// The guard's unlock (`PoolGuard::drop`): open or close the ring as the state says;
+/// a close that finds an item published at the head moves it in and tries again.
+fn unlock(pool: &Pool, mut g: MutexGuard<'_, Inner>) {
+    if g.open {
+        pool.ring.open();
+    } else {
+        while !pool.ring.close() {
+            drain(pool, &mut g.list);
         }
     }
-    let mut l = pool.list.lock().unwrap();
-    // `drain_all`: wait out a claimed slot not yet published.
-    drain(pool, &mut l);
-    while !pool.ring.is_empty() {
-        loom::thread::yield_now();
-        drain(pool, &mut l);
+}
+
+/// `Pool::queue_lockless` followed by the locked fallback of `__queue_work`; true
+/// if a lock it took moved its item in (that lock's unlock or insertion kicks).
+fn queue(pool: &Pool, x: u32) -> bool {
+    match pool.ring.push(x) {
+        Push::Done => false,
+        Push::Closed => {
+            let g = pool.lock();
+            let moved = g.list.contains(&x);
+            unlock(pool, g);
+            moved
+        }
+        Push::Refused(x) => {
+            let mut g = pool.lock();
+            // `drain_all`: wait out a claimed slot not yet published.
+            while !pool.ring.is_empty() {
+                loom::thread::yield_now();
+                drain(pool, &mut g.list);
+            }
+            g.list.push(x);
+            unlock(pool, g);
+            true
+        }
     }
-    l.push(x);
-    true
 }
 
 // kernel/workqueue.c kick_pool: an item is never left where no worker will look
-// once a wake-up is owed. Here a worker goes idle (the flag turns false) while a
-// producer queues: after both, the item must be on the list.
+// once a wake-up is owed. Here a worker goes idle (the ring closes) while a
+// producer queues: after both, the item must be on the list and the ring closed.
 #[test]
 fn ring_item_is_never_stranded_when_a_wakeup_becomes_due() {
     loom::model(|| {
-        let pool = Pool::new();
+        let pool = Pool::new(true);
         let p2 = pool.clone();
         let producer = loom::thread::spawn(move || queue(&p2, 7));
         {
-            // A worker going idle: lock (drains), then the guard's drop sees the
-            // state turn "a kick would wake someone": store false, drain again.
-            let mut l = pool.list.lock().unwrap();
-            drain(&pool, &mut l);
-            pool.fast_ok.store(false, Ordering::Relaxed);
-            fence(Ordering::SeqCst);
-            drain(&pool, &mut l);
+            // A worker going idle: lock (drains), and the state now says "a kick
+            // would wake someone": the unlock closes the ring.
+            let mut g = pool.lock();
+            g.open = false;
+            unlock(&pool, g);
         }
         producer.join().unwrap();
-        assert_eq!(*pool.list.lock().unwrap(), alloc::vec![7], "item stranded on the ring");
+        assert_eq!(pool.inner.lock().unwrap().list, alloc::vec![7], "item stranded on the ring");
+        assert!(pool.ring.is_closed(), "the ring was left open while a wake-up is owed");
     });
 }
 
@@ -96,7 +112,7 @@ fn ring_hands_each_item_over_once_in_order() {
     let mut b = loom::model::Builder::new();
     b.preemption_bound = Some(2);
     b.check(|| {
-        let pool = Pool::new();
+        let pool = Pool::new(true);
         let hs: Vec<_> = [(1u32, 2u32), (10, 11)]
             .into_iter()
             .map(|(a, b)| {
@@ -107,14 +123,48 @@ fn ring_hands_each_item_over_once_in_order() {
                 })
             })
             .collect();
-        drain(&pool, &mut pool.list.lock().unwrap());
+        unlock(&pool, pool.lock());
         for h in hs {
             h.join().unwrap();
         }
-        let mut l = pool.list.lock().unwrap();
-        drain(&pool, &mut l);
-        let pos = |x: u32| l.iter().position(|&y| y == x).expect("item lost");
-        assert_eq!(l.len(), 4, "an item was handed over twice");
+        let g = pool.lock();
+        let pos = |x: u32| g.list.iter().position(|&y| y == x).expect("item lost");
+        assert_eq!(g.list.len(), 4, "an item was handed over twice");
+        assert!(pos(1) < pos(2) && pos(10) < pos(11), "a producer's order broke");
+    });
+}
+
+// Closing while both producers are at work: a closed ring takes no item, and each
+// item arrives once, in its producer's order, whichever of push, publish and close
+// come first.
+#[test]
+fn closing_ring_hands_each_item_over_once_in_order() {
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(2);
+    b.check(|| {
+        let pool = Pool::new(true);
+        let hs: Vec<_> = [(1u32, 2u32), (10, 11)]
+            .into_iter()
+            .map(|(a, b)| {
+                let p = pool.clone();
+                loom::thread::spawn(move || {
+                    queue(&p, a);
+                    queue(&p, b);
+                })
+            })
+            .collect();
+        {
+            let mut g = pool.lock();
+            g.open = false;
+            unlock(&pool, g);
+        }
+        for h in hs {
+            h.join().unwrap();
+        }
+        assert!(pool.ring.is_empty(), "an item stayed on the closed ring");
+        let g = pool.inner.lock().unwrap();
+        let pos = |x: u32| g.list.iter().position(|&y| y == x).expect("item lost");
+        assert_eq!(g.list.len(), 4, "an item was handed over twice");
         assert!(pos(1) < pos(2) && pos(10) < pos(11), "a producer's order broke");
     });
 }
@@ -122,43 +172,45 @@ fn ring_hands_each_item_over_once_in_order() {
 // worker.rs `idle_spin`: an idle worker that polls counts as one on its way, so a
 // producer leaves its item on the ring and wakes nobody. The poll ends either on
 // seeing the ring (the worker takes the item in) or by stopping under the pool lock,
-// whose unlock turns the flag off and drains; a producer that then finds the flag
-// off takes the lock itself, which kicks the now sleeping worker. Either way the
-// item reaches the worker: it never sleeps with the item unseen and unkicked.
+// whose unlock closes the ring; a producer that then finds it closed takes the lock
+// itself, which kicks the now sleeping worker. Either way the item reaches the
+// worker: it never sleeps with the item unseen and unkicked.
 #[test]
 fn polling_worker_never_sleeps_past_a_ring_item() {
     loom::model(|| {
-        let pool = Pool::new(); // fast_ok: the worker is polling
-                                // Set under the lock when the worker stops polling to sleep; a locked
-                                // queueing that then finds an item for it kicks it (`kick_deferred`).
+        let pool = Pool::new(true); // open: the worker is polling
+                                    // Set under the lock when the worker stops polling to sleep; a locked
+                                    // queueing that then finds an item for it kicks it (`kick_deferred`).
         let sleeping = Arc::new(AtomicBool::new(false));
         let kicked = Arc::new(AtomicBool::new(false));
         let (p2, s2, k2) = (pool.clone(), sleeping.clone(), kicked.clone());
         let producer = loom::thread::spawn(move || {
             queue(&p2, 7);
             // Any lock this producer took after the worker went to sleep kicked it.
-            let l = p2.list.lock().unwrap();
-            if s2.load(Ordering::Relaxed) && !l.is_empty() {
+            let g = p2.lock();
+            if s2.load(Ordering::Relaxed) && !g.list.is_empty() {
                 k2.store(true, Ordering::Relaxed);
             }
+            unlock(&p2, g);
         });
         // One round of the poll: seeing the ring, the worker takes the lock (which
         // drains); finding nothing there (a slot claimed, not yet published), it
         // polls on, here straight to the poll's end.
         let mut saw = false;
         if pool.ring.peek(pool.ring.head()) == Peek::Published {
-            let mut l = pool.list.lock().unwrap();
-            drain(&pool, &mut l);
-            saw = !l.is_empty();
+            let g = pool.lock();
+            saw = !g.list.is_empty();
+            unlock(&pool, g);
         }
         if !saw {
-            let mut l = pool.list.lock().unwrap();
-            drain(&pool, &mut l);
-            pool.fast_ok.store(false, Ordering::Relaxed);
-            fence(Ordering::SeqCst);
-            drain(&pool, &mut l);
-            // The unlock's kick goes to this worker if the drain found the item.
-            saw = !l.is_empty();
+            let mut g = pool.lock();
+            g.open = false;
+            // The unlock's close moves in what it finds at the head; its kick goes
+            // to this worker if the list then holds the item.
+            while !pool.ring.close() {
+                drain(&pool, &mut g.list);
+            }
+            saw = !g.list.is_empty();
             sleeping.store(!saw, Ordering::Relaxed);
         }
         producer.join().unwrap();
@@ -167,21 +219,6 @@ fn polling_worker_never_sleeps_past_a_ring_item() {
             "the worker slept with an item it neither saw nor was kicked for"
         );
     });
-}
-
-/// The guard's unlock (`PoolGuard::drop`) given what the state computes: open, or
-/// close and drain (store, fence, drain, against the producer's publish, fence,
-/// re-check).
-fn unlock(pool: &Pool, l: &mut Vec<u32>, ok: bool) {
-    if ok != pool.fast_ok.load(Ordering::Relaxed) {
-        if ok {
-            pool.fast_ok.store(true, Ordering::Release);
-        } else {
-            pool.fast_ok.store(false, Ordering::Relaxed);
-            fence(Ordering::SeqCst);
-            drain(pool, l);
-        }
-    }
 }
 
 // process.rs: a worker whose item returned opens the ring before it takes the lock
@@ -194,8 +231,7 @@ fn finishing_worker_opening_the_ring_strands_nothing() {
     let mut b = loom::model::Builder::new();
     b.preemption_bound = Some(3);
     b.check(|| {
-        let pool = Pool::new();
-        pool.fast_ok.store(false, Ordering::Relaxed);
+        let pool = Pool::new(false);
         let kicked = Arc::new(AtomicBool::new(false));
         let (p2, k2) = (pool.clone(), kicked.clone());
         let producer = loom::thread::spawn(move || {
@@ -206,36 +242,36 @@ fn finishing_worker_opening_the_ring_strands_nothing() {
         // Another holder (say a second worker going idle) whose unlock closes.
         let (p3, k3) = (pool.clone(), kicked.clone());
         let other = loom::thread::spawn(move || {
-            let mut l = p3.list.lock().unwrap();
-            drain(&p3, &mut l);
-            unlock(&p3, &mut l, false);
-            if !l.is_empty() {
+            let mut g = p3.lock();
+            while !p3.ring.close() {
+                drain(&p3, &mut g.list);
+            }
+            if !g.list.is_empty() {
                 k3.store(true, Ordering::Relaxed);
             }
         });
         // The finishing worker: open, lock (drains), take what is there, and at the
         // unlock find a kick owed again (a sleeping idle worker).
-        if !pool.fast_ok.load(Ordering::Relaxed) {
-            pool.fast_ok.store(true, Ordering::Release);
-        }
+        pool.ring.open();
         let mut taken = Vec::new();
         {
-            let mut l = pool.list.lock().unwrap();
-            drain(&pool, &mut l);
-            taken.append(&mut l);
-            unlock(&pool, &mut l, false);
-            if !l.is_empty() {
+            let mut g = pool.lock();
+            taken.append(&mut g.list);
+            while !pool.ring.close() {
+                drain(&pool, &mut g.list);
+            }
+            if !g.list.is_empty() {
                 kicked.store(true, Ordering::Relaxed);
             }
         }
         producer.join().unwrap();
         other.join().unwrap();
-        let l = pool.list.lock().unwrap();
+        let g = pool.inner.lock().unwrap();
         assert!(pool.ring.is_empty(), "item stranded on the ring");
         assert!(
-            taken == alloc::vec![7] || (*l == alloc::vec![7] && kicked.load(Ordering::Relaxed)),
+            taken == alloc::vec![7] || (g.list == alloc::vec![7] && kicked.load(Ordering::Relaxed)),
             "item neither taken nor kicked for: taken {taken:?}, list {:?}",
-            *l
+            g.list
         );
     });
 }

@@ -20,7 +20,7 @@ use super::WqInner;
 use crossbeam_utils::CachePadded;
 
 use crate::cpu::{CpuId, CpuMask};
-use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicU64, Ordering};
 use crate::sync::SpinLockIrq;
 use crate::timer::Timer;
 use crate::IrqSystem;
@@ -66,6 +66,10 @@ pub(crate) struct PoolInner {
     /// Node kicks owed by this lock hold, run by the guard once it has unlocked
     /// (`node_active.rs`); empty unless an unbound workqueue is at its node limit.
     pub(crate) node_owed: Vec<NodeOwed>,
+    /// The incoming ring may be closed (a mark placed by an unlock, not yet
+    /// removed by one): an unlock that finds the ring may open looks at the ring
+    /// only then. A finishing worker's opening outside the lock leaves it set.
+    pub(crate) ring_maybe_closed: bool,
 }
 
 /// The outcome of [`PoolInner::kick_deferred`].
@@ -98,9 +102,6 @@ pub(crate) struct Pool {
     /// it (the id, the pod) are read by every producer.
     pub(crate) inner: CachePadded<SpinLockIrq<PoolInner>>,
     pub(crate) incoming: Incoming<Item>,
-    /// An item queued now would wake no worker, so it may go on `incoming`. Read by
-    /// every lock-free producer, written rarely: kept off the lock's cache line.
-    pub(crate) fast_ok: CachePadded<AtomicBool>,
     pub(crate) idle_timer: Timer,
     /// Workers created / destroyed (for the dump and the reaping test).
     pub(crate) nr_created: AtomicU64,
@@ -168,8 +169,8 @@ impl Pool {
                 pod,
                 strict,
                 node,
-                incoming: Incoming::new(if bh { 0 } else { INCOMING_SLOTS }),
-                fast_ok: CachePadded::new(AtomicBool::new(false)),
+                // Closed until the first unlock decides (`pool_lock.rs`).
+                incoming: Incoming::new_closed(if bh { 0 } else { INCOMING_SLOTS }),
                 inner: CachePadded::new(SpinLockIrq::new(PoolInner {
                     worklist: VecDeque::new(),
                     workers,
@@ -183,6 +184,7 @@ impl Pool {
                     bh_draining: false,
                     watchdog_ts: 0,
                     node_owed: Vec::new(),
+                    ring_maybe_closed: true,
                 })),
                 idle_timer: Timer::new(move |sys, _t, _ctx| {
                     if let Some(p) = me.upgrade() {

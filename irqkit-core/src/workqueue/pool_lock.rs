@@ -12,24 +12,26 @@
 //! A producer may leave an item on the ring only if queueing it the locked way
 //! would have woken no worker: then some worker will take the lock anyway (the
 //! running one when its item ends or it sleeps, or the one already woken), and
-//! that lock drains the ring. [`Pool::fast_ok`] says so; the guard recomputes it
-//! at every unlock, from the state the lock guards. When it turns false the guard
-//! stores it, then (after a SeqCst fence) drains the ring once more; a producer
-//! publishes its slot, then (after a SeqCst fence) re-reads the flag and, if it
-//! turned false, takes the lock itself. Either the drain sees the item or the producer sees the flag: no item
-//! waits while a wake-up is owed (the loom models in `loom_incoming.rs` check this).
-//! The one store of `true` outside the lock is a finishing worker's
-//! ([`Pool::open_ring_until_locked`]), and the lock it takes next settles the flag.
-//! The kick for items moved in is decided at the unlock, from the state the hold
-//! leaves.
+//! that lock drains the ring. Otherwise the ring is closed. The guard decides at
+//! every unlock, from the state the lock guards ([`PoolInner::fast_ok`]), and opens
+//! or closes the ring to match. Closing marks the free slot at the ring's head
+//! after a drain (`incoming.rs`); a producer that finds the mark is refused and
+//! takes the lock, and one that had claimed that slot already finds the mark when
+//! it publishes and takes the lock too. Both sides meet on one word, so no item
+//! waits while a wake-up is owed, and neither side needs a fence (the loom models
+//! in `loom_incoming.rs` check this). The one opening outside the lock is a
+//! finishing worker's ([`Pool::open_ring_until_locked`]), and the lock it takes
+//! next settles the state. The kick for items moved in is decided at the unlock,
+//! from the state the hold leaves.
 
 use alloc::vec::Vec;
 use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
 
+use super::incoming::Push;
 use super::node_active::node_kick;
 use super::pool::{Item, Kick, Pool, PoolInner};
-use crate::sync::atomic::{fence, Ordering, SpinWait};
+use crate::sync::atomic::SpinWait;
 use crate::sync::SpinLockIrqGuard;
 use crate::IrqSystem;
 
@@ -56,9 +58,6 @@ impl Pool {
     /// locked path would wake no worker. Gives the item back if the caller must
     /// queue it under the lock. The caller owns PENDING.
     pub(crate) fn queue_lockless(&self, sys: &IrqSystem, item: Item) -> Result<(), Item> {
-        if !self.fast_ok.load(Ordering::Acquire) {
-            return Err(item);
-        }
         // The QUEUED bit and the target pool, before the item is visible: cancel
         // then looks here, and its lock drains the ring (a claimed slot not yet
         // published makes it retry, as a queueing in flight does in Linux).
@@ -69,12 +68,12 @@ impl Pool {
         let flags = sys.local_irq_save();
         let pushed = self.incoming.push(item);
         sys.local_irq_restore(flags);
-        pushed?;
-        // Publish, then re-check: pairs with the fence in the guard's drop.
-        fence(Ordering::SeqCst);
-        if !self.fast_ok.load(Ordering::Relaxed) {
-            // A wake-up became due meanwhile: drain and kick as the locked path would.
-            drop(self.lock(sys));
+        match pushed {
+            Push::Done => {}
+            // A wake-up became due after the claim: drain and kick as the locked
+            // path would.
+            Push::Closed => drop(self.lock(sys)),
+            Push::Refused(item) => return Err(item),
         }
         Ok(())
     }
@@ -83,13 +82,13 @@ impl Pool {
     /// more: it is on its way to the worklist, so an item queued now owes no other
     /// worker a wake-up (a per-CPU pool counts such a worker in `nr_running`; an
     /// unbound pool, which counts no one, would wake an idle worker that finds
-    /// nothing once this one took the item). Turning `fast_ok` on outside the lock
-    /// is safe only because the caller takes the lock next: that lock moves in
-    /// whatever was put on the ring, and its unlock recomputes the flag (off again:
+    /// nothing once this one took the item). Opening the ring outside the lock is
+    /// safe only because the caller takes the lock next: that lock moves in
+    /// whatever was put on the ring, and its unlock decides again (closed again:
     /// drain and kick, as for any hold).
     pub(crate) fn open_ring_until_locked(&self) {
-        if self.bh_worker.is_none() && !self.fast_ok.load(Ordering::Relaxed) {
-            self.fast_ok.store(true, Ordering::Release);
+        if self.bh_worker.is_none() {
+            self.incoming.open();
         }
     }
 }
@@ -134,10 +133,10 @@ impl PoolGuard<'_> {
 }
 
 impl PoolInner {
-    /// True if an item queued now would wake no worker (`kick_pool` would find
+    /// True if an item queued now would wake no worker, so the ring may be open (`kick_pool` would find
     /// `nr_running > 0`, no idle worker, or the top idle one already woken), and the
     /// pool is one that drains its ring (not BH, not disassociated).
-    fn fast_ok(&self) -> bool {
+    pub(crate) fn fast_ok(&self) -> bool {
         self.bh.is_none()
             && !self.disassociated
             && !(self.nr_running == 0
@@ -162,18 +161,18 @@ impl Drop for PoolGuard<'_> {
     fn drop(&mut self) {
         // Before `fast_ok`: a claimed wake-up makes the pool need no other.
         let mut kick = self.owed_kick();
-        let ok = self.g.fast_ok();
-        if ok != self.pool.fast_ok.load(Ordering::Relaxed) {
-            if ok {
-                self.pool.fast_ok.store(true, Ordering::Release);
-            } else {
-                self.pool.fast_ok.store(false, Ordering::Relaxed);
-                // Store, then look at the ring: pairs with the producer's fence.
-                fence(Ordering::SeqCst);
+        if self.g.fast_ok() {
+            if core::mem::take(&mut self.g.ring_maybe_closed) {
+                self.pool.incoming.open();
+            }
+        } else {
+            self.g.ring_maybe_closed = true;
+            // Each failed close found an item published at the head: move it in.
+            while !self.pool.incoming.close() {
                 self.drain();
-                if matches!(kick, Kick::None) {
-                    kick = self.owed_kick();
-                }
+            }
+            if matches!(kick, Kick::None) {
+                kick = self.owed_kick();
             }
         }
         // Node kicks this hold owes (an unbound workqueue at its node limit): they

@@ -91,8 +91,9 @@ fn process_one_work<'a>(
     // PENDING is cleared before the call, so the function may requeue itself.
     work.clear_pending();
     g.pwq_started(wq.id);
-    // Nothing else waits: once this item returns, the pool may well fall idle.
-    let open_after = !rescuer && g.worklist.is_empty();
+    // Nothing else waits: once this item returns, the pool may well fall idle. Only
+    // if this unlock closes the ring is there anything to open.
+    let open_after = !rescuer && g.worklist.is_empty() && !g.fast_ok();
     if rescuer {
         wq.stats.rescued.fetch_add(1, Ordering::Relaxed);
     }

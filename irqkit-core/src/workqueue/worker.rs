@@ -260,8 +260,8 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
         // A kick that came in while we were busy: the pool may still need us.
         let again = !handoff && g.need_more_worker();
         let poll = !again && sys.wq.idle_spin_ns.load(Ordering::Relaxed) != 0;
-        // Set under the lock, so that this unlock already lets producers use the
-        // ring (`fast_ok`) instead of owing a wake-up.
+        // Set under the lock, so that this unlock already opens the ring to
+        // producers (`PoolInner::fast_ok`) instead of owing a wake-up.
         w.polling.store(poll, Ordering::Relaxed);
         let retired = take_retired(&mut g, &w);
         drop(g);
@@ -270,9 +270,9 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
         if poll {
             event = idle_spin(sys, &pool, &w, &me, idle_since);
             if !event {
-                // Stop polling under the lock: its unlock turns `fast_ok` off and
-                // takes in what a producer put on the ring meanwhile, kicking this
-                // worker if so (the `pool_lock.rs` protocol), before it sleeps.
+                // Stop polling under the lock: its unlock closes the ring and takes
+                // in what a producer put on it meanwhile, kicking this worker if so
+                // (the `pool_lock.rs` protocol), before it sleeps.
                 let g = pool.lock(sys);
                 w.polling.store(false, Ordering::Relaxed);
                 drop(g);
@@ -290,14 +290,14 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
 /// idle entry's clock read); true if work (or a stop) came in meanwhile. The worker
 /// is formally idle — on the idle list, out of `nr_running` — so every Linux rule
 /// holds. While it polls, a producer puts items on the ring without a lock
-/// (`fast_ok` counts a polling worker as one on its way) and a locked kick only
-/// sets `woken`: no wake-up either way. Only where a
-/// runtime asked for it ([`IrqSystem::wq_set_idle_spin_ns`]): on the hosted machine
-/// a sleep and wake-up is two host futex hand-offs (the vCPU's idle thread, then the
-/// worker), several µs, against well under one for the work, so a poll (as
-/// crossbeam's and rayon's workers do before they park) carries a burst or a steady
-/// stream of items without one. It gives way at once when another thread wants the
-/// vCPU, and yields the host CPU between rounds.
+/// (`PoolInner::fast_ok` counts a polling worker as one on its way) and a locked
+/// kick only sets `woken`: no wake-up either way. Only where a runtime asked for it
+/// ([`IrqSystem::wq_set_idle_spin_ns`]): on the hosted machine a sleep and wake-up is
+/// two host futex hand-offs (the vCPU's idle thread, then the worker), several µs,
+/// against well under one for the work, so a poll (as crossbeam's and rayon's
+/// workers do before they park) carries a burst or a steady stream of items without
+/// one. It gives way at once when another thread wants the vCPU, and yields the host
+/// CPU between rounds.
 fn idle_spin(
     sys: &IrqSystem,
     pool: &Pool,
