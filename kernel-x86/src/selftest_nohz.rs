@@ -8,7 +8,8 @@
 //!   and jiffies agree with the clock afterwards.
 //! - With more than one CPU, a timer queued from CPU 0 on the last CPU while that CPU's
 //!   tick is stopped wakes it with a reschedule IPI (`wake_up_nohz_cpu`); it fires
-//!   there, no earlier than due.
+//!   there, no earlier than due. A round in which that CPU woke for something else
+//!   while the timer was queued is run again (up to five).
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -96,23 +97,54 @@ fn idle_cpu0() {
     );
 }
 
+/// What CPU `cpu` did, to tell whether it stayed idle with its tick stopped: its
+/// tick-stop count and the interrupts it took.
+fn idle_witness(cpu: usize) -> (u64, u64) {
+    let area = percpu::area(cpu);
+    (clockevent::stats(cpu).tick_stops, (0..=255u8).map(|v| area.count(v)).sum())
+}
+
 fn remote_wake(cpu: usize) {
+    // The kick is owed only if the CPU is still idle with its tick stopped when the
+    // timer is added. A CPU that wakes for something else in that window (a stall
+    // of the host can line it up with the CPU's next timer) needs none, so such a
+    // round proves nothing either way and is run again.
+    for _ in 0..5 {
+        if let Some((ok, msg)) = remote_wake_once(cpu) {
+            check(ok, format_args!("{msg}"));
+            return;
+        }
+    }
+    check(
+        false,
+        format_args!("tickless idle: CPU{cpu} never stayed idle across a timer's queueing"),
+    );
+}
+
+/// One round of [`remote_wake`]: `None` if the CPU did not stay idle with its tick
+/// stopped while the timer was queued.
+fn remote_wake_once(cpu: usize) -> Option<(bool, alloc::string::String)> {
     let sys = platform::system();
     let stopped = wait_for(SECOND, || clockevent::tick_stopped(cpu));
     let t = recorder();
     let area = percpu::area(cpu);
     let res0 = area.count(RESCHEDULE_VECTOR);
+    let before = idle_witness(cpu);
     let expires = sys.jiffies() + 5;
     let added = t.add_on(sys, expires, CpuId(cpu as u32)).is_ok();
+    let idle_throughout = clockevent::tick_stopped(cpu) && idle_witness(cpu) == before;
     let fired = wait_for(SECOND, || FIRED.load(Ordering::Acquire));
     let (j, on) = (FIRED_JIFFIES.load(Ordering::Relaxed), FIRED_CPU.load(Ordering::Relaxed));
     // Without the kick the timer still fires once something else wakes the CPU (its
     // next wheel timer), so the kick itself is what is checked: a reschedule IPI.
     let kicks = area.count(RESCHEDULE_VECTOR) - res0;
-    check(
+    if stopped && kicks == 0 && !idle_throughout {
+        return None;
+    }
+    Some((
         stopped && added && fired && on == cpu as u64 && j >= expires && kicks >= 1,
-        format_args!(
+        alloc::format!(
             "tickless idle: a timer queued on CPU{cpu} while its tick was stopped woke it ({kicks} RES IPI; fired on CPU{on} at jiffy {j}, due {expires})"
         ),
-    );
+    ))
 }
