@@ -3,10 +3,10 @@
 //! next moves them onto the pool's lists (`pool_lock.rs`).
 //!
 //! Producers claim a slot by advancing `tail` with a compare-exchange and publish
-//! it by storing the slot's sequence number (Vyukov's bounded queue). There is one
+//! it by writing the slot's sequence number (Vyukov's bounded queue). There is one
 //! consumer at a time — the pool lock's holder — so `head` needs no atomic update.
 //! A slot claimed but not yet published stops the consumer there; its producer
-//! publishes it next and then re-checks whether it may leave it (see `pool_lock.rs`).
+//! publishes it next, and takes the lock itself if the ring closed meanwhile.
 //! Slots keep the item inline: queueing allocates nothing and the work item itself
 //! stays at 64 bytes (an intrusive list would need a link in every work).
 //!
@@ -219,7 +219,12 @@ impl<T> Incoming<T> {
             s if s == pos => {
                 seq.compare_exchange(pos, pos | CLOSED, Ordering::AcqRel, Ordering::Relaxed).is_ok()
             }
-            _ => false,
+            s => {
+                // Published since the drain (nothing else can be at the head): the
+                // caller's drain takes it, so its loop ends.
+                debug_assert_eq!(s, pos.wrapping_add(1), "ring head holds a foreign value");
+                false
+            }
         }
     }
 

@@ -133,9 +133,10 @@ impl PoolGuard<'_> {
 }
 
 impl PoolInner {
-    /// True if an item queued now would wake no worker, so the ring may be open (`kick_pool` would find
-    /// `nr_running > 0`, no idle worker, or the top idle one already woken), and the
-    /// pool is one that drains its ring (not BH, not disassociated).
+    /// True if an item queued now would wake no worker, so the ring may be open
+    /// (`kick_pool` would find `nr_running > 0`, no idle worker, or the top idle one
+    /// already woken), and the pool is one that drains its ring (not BH, not
+    /// disassociated).
     pub(crate) fn fast_ok(&self) -> bool {
         self.bh.is_none()
             && !self.disassociated
