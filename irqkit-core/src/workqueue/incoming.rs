@@ -206,12 +206,7 @@ impl<T> Incoming<T> {
     /// caller drains before it tries again. A producer that claimed the slot but
     /// has not published yet will find the mark ([`Push::Closed`]).
     pub(crate) fn close(&self) -> bool {
-        let cap = self.slots.len();
-        if cap == 0 {
-            return true;
-        }
-        let pos = self.head.load(Ordering::Relaxed);
-        let seq = &self.slots[pos & (cap - 1)].seq;
+        let Some((pos, seq)) = self.head_seq() else { return true };
         // Look before the exchange: a closed ring stays as it is without taking
         // the line from the producers that read it.
         match seq.load(Ordering::Relaxed) {
@@ -232,12 +227,7 @@ impl<T> Incoming<T> {
     /// before taking it (a finishing worker), reading `head` unlocked: a mark that
     /// moved meanwhile stays, and the lock taken next settles the state.
     pub(crate) fn open(&self) {
-        let cap = self.slots.len();
-        if cap == 0 {
-            return;
-        }
-        let pos = self.head.load(Ordering::Relaxed);
-        let seq = &self.slots[pos & (cap - 1)].seq;
+        let Some((pos, seq)) = self.head_seq() else { return };
         if seq.load(Ordering::Relaxed) == pos | CLOSED {
             let _ = seq.compare_exchange(pos | CLOSED, pos, Ordering::AcqRel, Ordering::Relaxed);
         }
@@ -246,12 +236,18 @@ impl<T> Incoming<T> {
     /// True if the ring is closed at `head` (a hint without the pool lock).
     #[cfg(any(test, loom))]
     pub(crate) fn is_closed(&self) -> bool {
+        self.head_seq().is_none_or(|(pos, seq)| seq.load(Ordering::Relaxed) == pos | CLOSED)
+    }
+
+    /// The consumer's position and the sequence word of its slot, where a close
+    /// puts its mark (`None` for a ring without slots).
+    fn head_seq(&self) -> Option<(usize, &AtomicUsize)> {
         let cap = self.slots.len();
         if cap == 0 {
-            return true;
+            return None;
         }
         let pos = self.head.load(Ordering::Relaxed);
-        self.slots[pos & (cap - 1)].seq.load(Ordering::Relaxed) == pos | CLOSED
+        Some((pos, &self.slots[pos & (cap - 1)].seq))
     }
 
     /// True if no slot is claimed beyond what the consumer took (call under the
