@@ -168,10 +168,10 @@ fn throughput(c: &mut Criterion) {
         });
     }
     println!(
-        "bytes per idle work item: {} (handle {} + shared block incl. Arc counts {}; the boxed closure and its captures not counted)",
-        std::mem::size_of::<Work>() + irqkit_core::workqueue::work_inner_size() + 16,
+        "bytes per idle work item: {} (handle {} + shared block incl. its count {}, alone on a 64-byte line; the boxed closure and its captures not counted)",
+        std::mem::size_of::<Work>() + irqkit_core::workqueue::work_block_size(),
         std::mem::size_of::<Work>(),
-        irqkit_core::workqueue::work_inner_size() + 16
+        irqkit_core::workqueue::work_block_size()
     );
     drop(tx);
     for t in cb_threads {

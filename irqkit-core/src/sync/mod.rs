@@ -10,6 +10,8 @@
 
 pub mod atomic;
 pub(crate) mod counted;
+mod line_arc;
 mod spinlock;
 
+pub use line_arc::{LineArc, LINE};
 pub use spinlock::{RawSpinLock, SpinLock, SpinLockGuard, SpinLockIrq, SpinLockIrqGuard};

@@ -60,6 +60,40 @@ fn racing_queuers_claim_pending_once_per_run() {
     });
 }
 
+/// kernel/workqueue.c `set_work_pool_and_clear_pending`: a queueing that finds
+/// PENDING set is folded into the pending instance, so that run must see what the
+/// queueing CPU stored before it (else the update is missed: no run follows it).
+/// Fails if the worker's clear only releases, or if a claim that finds PENDING set
+/// reports it without a write of its own.
+#[test]
+fn queueing_that_finds_pending_is_seen_by_the_pending_run() {
+    loom::model(|| {
+        let x = Arc::new(AtomicU32::new(0));
+        let w = Work::new(|_s, _w, _t| {});
+        let pool = Arc::new(Pool { list: Mutex::new(VecDeque::new()) });
+        assert!(w.try_claim_pending());
+        pool.list.lock().unwrap().push_back(w.clone());
+        let (w2, p2, x2) = (w.clone(), pool.clone(), x.clone());
+        let producer = loom::thread::spawn(move || {
+            x2.store(1, Ordering::Relaxed);
+            if w2.try_claim_pending() {
+                p2.list.lock().unwrap().push_back(w2);
+            }
+        });
+        // The worker: take the item, clear PENDING, then "run" it: read `x`.
+        let mut seen = alloc::vec::Vec::new();
+        let first = pool.list.lock().unwrap().pop_front().expect("queued above");
+        first.clear_pending();
+        seen.push(x.load(Ordering::Relaxed));
+        producer.join().unwrap();
+        while let Some(it) = pool.list.lock().unwrap().pop_front() {
+            it.clear_pending();
+            seen.push(x.load(Ordering::Relaxed));
+        }
+        assert_eq!(seen.last(), Some(&1), "the last run missed the store: {seen:?}");
+    });
+}
+
 #[test]
 fn cancel_racing_execution_either_removes_or_finds_it_idle() {
     loom::model(|| {

@@ -125,7 +125,7 @@ pub use flags::*;
 pub use scope::{AffinityScope, CpuTopo, CpuTopology, WQ_CACHE_SHARD_SIZE_DFL};
 pub use system_wqs::SystemWqs;
 pub use watchdog::WQ_WATCHDOG_THRESH_MS;
-pub use work::{work_inner_size, DelayedWork, Work, WorkFn};
+pub use work::{work_block_size, DelayedWork, Work, WorkFn};
 pub use wq::{Workqueue, WqInner, WqStats};
 
 use alloc::collections::BTreeMap;

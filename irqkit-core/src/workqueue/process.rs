@@ -12,6 +12,7 @@ use super::worker::{Worker, WORKER_CPU_INTENSIVE, WORKER_NOT_RUNNING};
 use super::WqInner;
 use super::{WQ_CPU_INTENSIVE, WQ_MEM_RECLAIM};
 use crate::sync::atomic::Ordering;
+use crate::sync::LineArc;
 use crate::IrqSystem;
 
 /// Runs this worker's scheduled list (items assigned to it) to the end.
@@ -52,9 +53,9 @@ fn process_one_work<'a>(
     // workqueue until this worker's next item (the item itself holds no count on
     // it, see `WqRef`), and is replaced only when the workqueue changes. That
     // saves a clone and a drop of a count the producers share.
-    // SAFETY: `item.work` holds a strong count for as long as `work` is used (see
-    // above); ManuallyDrop never releases the count this handle did not take.
-    let work = ManuallyDrop::new(Work(unsafe { Arc::from_raw(Arc::as_ptr(&item.work.0)) }));
+    // SAFETY: `item.work` holds a count for as long as `work` is used (see above);
+    // ManuallyDrop never releases the count this handle did not take.
+    let work = ManuallyDrop::new(Work(unsafe { LineArc::uncounted_copy(&item.work.0) }));
     let wq_ref = item.wq;
     let color = item.color;
     let mut prev = None;

@@ -3,7 +3,7 @@
 use alloc::format;
 
 use super::pool::{Item, Pool};
-use super::work::NO_POOL;
+use super::work::{Claim, BH, NO_POOL};
 use super::wq::{DESTROYED, DESTROYING, DRAINING};
 use super::{Work, Workqueue, __WQ_ORDERED, WQ_BH, WQ_FREEZABLE, WQ_UNBOUND};
 use crate::cpu::CpuId;
@@ -17,12 +17,21 @@ fn is_chained_work(sys: &IrqSystem, wq: &Workqueue) -> bool {
 
 /// A task work goes to threaded workqueues only, a BH work to WQ_BH ones only.
 pub(crate) fn check_kind(wq: &Workqueue, work: &Work) -> Result<(), IrqError> {
-    match (wq.0.flags & WQ_BH != 0, work.is_bh()) {
-        (true, false) => Err(IrqError::InvalidArgument(
+    if (wq.0.flags & WQ_BH != 0) == work.is_bh() {
+        Ok(())
+    } else {
+        Err(kind_error(wq))
+    }
+}
+
+/// The error for a work whose kind `wq` does not run.
+fn kind_error(wq: &Workqueue) -> IrqError {
+    if wq.0.flags & WQ_BH != 0 {
+        IrqError::InvalidArgument(
             "a task-context Work cannot run on a WQ_BH workqueue (use BhWork)",
-        )),
-        (false, true) => Err(IrqError::InvalidArgument("a BhWork runs only on a WQ_BH workqueue")),
-        _ => Ok(()),
+        )
+    } else {
+        IrqError::InvalidArgument("a BhWork runs only on a WQ_BH workqueue")
     }
 }
 
@@ -119,18 +128,18 @@ impl IrqSystem {
                 return Err(IrqError::NotFound("no such cpu"));
             }
         }
-        check_kind(wq, work)?;
+        let kind = if wq.0.flags & WQ_BH != 0 { BH } else { 0 };
         let flags = self.local_irq_save();
-        let r = if !work.try_claim_pending() {
-            Ok(false)
-        } else {
-            match __queue_work(self, cpu, wq, work) {
+        let r = match work.claim_pending_as(kind) {
+            Claim::Busy => Ok(false),
+            Claim::WrongKind => Err(kind_error(wq)),
+            Claim::Owned => match __queue_work(self, cpu, wq, work) {
                 Ok(()) => Ok(true),
                 Err(e) => {
                     work.clear_pending();
                     Err(e)
                 }
-            }
+            },
         };
         self.local_irq_restore(flags);
         r

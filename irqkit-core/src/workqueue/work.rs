@@ -18,12 +18,13 @@
 
 use alloc::boxed::Box;
 use alloc::sync::{Arc, Weak};
+
 use core::fmt;
 
 use super::Workqueue;
 use crate::cpu::{CpuId, SoftIrq, Task};
 use crate::sync::atomic::{AtomicU32, Ordering};
-use crate::sync::SpinLockIrq;
+use crate::sync::{LineArc, SpinLockIrq};
 use crate::timer::Timer;
 use crate::IrqSystem;
 
@@ -37,6 +38,17 @@ pub(crate) const DISABLE_ONE: u32 = 1 << 16;
 pub(crate) const NO_POOL: u32 = !QUEUED;
 /// In the pool word: the work is on one of its pool's lists.
 const QUEUED: u32 = 1 << 31;
+
+/// What [`Work::claim_pending_as`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// This caller set PENDING and must queue the work.
+    Owned,
+    /// Already pending (this queueing is covered by that instance), or disabled.
+    Busy,
+    /// The work is of the other kind (task versus BH): nothing was changed.
+    WrongKind,
+}
 
 /// The function a work runs: system, the work itself (so it may requeue), task token.
 pub type WorkFn = dyn Fn(&IrqSystem, &Work, &Task) + Send + Sync;
@@ -77,15 +89,21 @@ pub(crate) fn seq_ge(a: u32, b: u32) -> bool {
     a.wrapping_sub(b) as i32 >= 0
 }
 
-/// Size of a work item's shared state (without the Arc counts): for the
-/// bytes-per-idle-item figure of the benchmark.
-pub fn work_inner_size() -> usize {
-    core::mem::size_of::<WorkInner>()
+/// Bytes of a work item's shared block (its count and state, not the boxed
+/// function's captures): for the bytes-per-idle-item figure of the benchmark. The
+/// block is cache-line aligned ([`LineArc`]), so it never spans two lines.
+pub fn work_block_size() -> usize {
+    core::mem::size_of::<usize>() + core::mem::size_of::<WorkInner>()
 }
 
 /// A work item (`struct work_struct`): cheap to clone; every clone is the same work.
+///
+/// The shared block sits alone on one cache line ([`LineArc`]): the queueing CPU
+/// claims PENDING, counts the instance and takes a handle for the item, and the
+/// worker clears PENDING, runs the function and drops the handle, each side in
+/// one line transfer.
 #[derive(Clone)]
-pub struct Work(pub(crate) Arc<WorkInner>);
+pub struct Work(pub(crate) LineArc<WorkInner>);
 
 impl fmt::Debug for Work {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -100,7 +118,7 @@ impl Work {
     }
 
     pub(crate) fn build(kind: u32, func: Box<StoredFn>, dwork: Option<Weak<DelayedInner>>) -> Self {
-        Work(Arc::new(WorkInner {
+        Work(LineArc::new(WorkInner {
             data: AtomicU32::new(kind),
             pool_word: AtomicU32::new(NO_POOL),
             nr_queued: AtomicU32::new(0),
@@ -117,12 +135,12 @@ impl Work {
 
     /// True if both handles name the same work.
     pub fn ptr_eq(&self, other: &Work) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        LineArc::ptr_eq(&self.0, &other.0)
     }
 
     /// The work's identity (its address), as the busy hash keys on it.
     pub fn addr(&self) -> usize {
-        Arc::as_ptr(&self.0) as usize
+        LineArc::as_ptr(&self.0) as usize
     }
 
     /// True for the work inside a [`BhWork`](super::BhWork).
@@ -135,17 +153,45 @@ impl Work {
     }
 
     /// The test-and-set of `queue_work_on`: true if this caller now owns PENDING. A
-    /// disabled work gives PENDING straight back and reports false.
+    /// disabled work is left as it is and reports false.
     pub(crate) fn try_claim_pending(&self) -> bool {
+        let kind = self.0.data.load(Ordering::Relaxed) & BH;
+        matches!(self.claim_pending_as(kind), Claim::Owned)
+    }
+
+    /// `queue_work_on`'s test-and-set for a workqueue that runs works of `kind` (0
+    /// or [`BH`]), with the kind check folded in: a work of the other kind, or a
+    /// disabled one, is left untouched.
+    pub(crate) fn claim_pending_as(&self, kind: u32) -> Claim {
+        // The first touch of the work's line is the exchange itself, guessing the
+        // idle value of the expected kind: it fetches the line for writing at once,
+        // where a load first would fetch it shared from the CPU that last ran the
+        // work and then once more to write.
+        match self.0.data.compare_exchange(
+            kind,
+            kind | PENDING,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return Claim::Owned,
+            Err(cur) if cur & BH != kind => return Claim::WrongKind,
+            Err(cur) if cur >> 16 != 0 => return Claim::Busy,
+            Err(_) => {}
+        }
+        // PENDING was set. Set it again, as Linux's test_and_set_bit does, rather
+        // than report a failed exchange: this write joins the bit's order, so the
+        // worker's clear before the pending run acquires it and that run sees what
+        // the caller stored before queueing (a failed exchange publishes nothing).
+        // It also claims the work if the clear came in between.
         let old = self.0.data.fetch_or(PENDING, Ordering::AcqRel);
         if old & PENDING != 0 {
-            return false;
+            return Claim::Busy;
         }
         if old >> 16 != 0 {
             self.0.data.fetch_and(!PENDING, Ordering::Release);
-            return false;
+            return Claim::Busy;
         }
-        true
+        Claim::Owned
     }
 
     /// Claims PENDING whatever the disable depth (cancel/mod grab it this way).
@@ -153,10 +199,11 @@ impl Work {
         self.0.data.fetch_or(PENDING, Ordering::AcqRel) & PENDING == 0
     }
 
-    /// Clears PENDING. Release: the worker that runs next sees every store made
-    /// before the queueing that set it.
+    /// Clears PENDING. Acquire: the run that follows sees every store made before
+    /// a queueing that found PENDING set and so was folded into this instance
+    /// (Linux's `smp_mb` in `set_work_pool_and_clear_pending`).
     pub(crate) fn clear_pending(&self) {
-        self.0.data.fetch_and(!PENDING, Ordering::Release);
+        self.0.data.fetch_and(!PENDING, Ordering::AcqRel);
     }
 
     pub(crate) fn disable(&self) {
@@ -271,9 +318,13 @@ mod tests {
 
     #[test]
     fn an_idle_work_fits_in_64_bytes() {
-        // The handle plus the Arc allocation: two counts and the shared state.
+        // The handle plus the block (its count and the shared state), which
+        // must fit the one cache line it is aligned to.
         let handle = core::mem::size_of::<Work>();
-        assert!(handle + 2 * core::mem::size_of::<usize>() + work_inner_size() <= 64);
+        assert!(work_block_size() <= crate::sync::LINE);
+        assert!(handle + work_block_size() <= 64);
+        let w = Work::new(|_, _, _| {});
+        assert_eq!((w.addr() - core::mem::size_of::<usize>()) % crate::sync::LINE, 0);
     }
 
     #[test]
