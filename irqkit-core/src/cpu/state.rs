@@ -2,6 +2,7 @@
 
 use crate::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use core::sync::atomic::{compiler_fence, Ordering};
+use crossbeam_utils::CachePadded;
 
 use super::{preempt, CpuId};
 
@@ -63,7 +64,11 @@ pub struct CpuState {
     irqs_disabled: AtomicBool,
     irq_deferred: AtomicBool,
     need_resched: AtomicBool,
-    online: AtomicBool,
+    /// Read by every CPU that picks a target (`first_online`, `online_mask`, a
+    /// remote `queue_work_on`), written only by hotplug: on a line of its own, so
+    /// that those reads never take away the line this CPU writes at every
+    /// interrupt mask (the `cpu_online_mask` of Linux is a separate bitmap too).
+    online: CachePadded<AtomicBool>,
 }
 
 impl CpuState {
@@ -75,7 +80,7 @@ impl CpuState {
             irqs_disabled: AtomicBool::new(false),
             irq_deferred: AtomicBool::new(false),
             need_resched: AtomicBool::new(false),
-            online: AtomicBool::new(false),
+            online: CachePadded::new(AtomicBool::new(false)),
         }
     }
 
