@@ -34,9 +34,13 @@ const CLOSED: usize = 1 << (usize::BITS - 1);
 /// Slots per unbound or per-CPU pool: a burst larger than this takes the locked path.
 pub(crate) const INCOMING_SLOTS: usize = 64;
 
-// One cache line per slot: an item never straddles two lines, and the consumer
-// taking one slot never pulls away the line a producer is writing the next one in.
-#[repr(align(64))]
+// One cache line pair per slot: an item never straddles two lines, and the
+// consumer working on one slot never pulls away the line a producer is writing
+// the next one in. A pair, not a line (as crossbeam's `CachePadded` on x86-64):
+// the adjacent-line prefetcher fetches lines in 128-byte pairs, so a producer
+// publishing in one slot would otherwise take the next slot's line shared from
+// the worker that closes the ring there.
+#[repr(align(128))]
 struct Slot<T> {
     /// `pos` when free for the producer of position `pos` (`pos | CLOSED` while
     /// the ring is closed there); `pos + 1` once that producer published its item;
