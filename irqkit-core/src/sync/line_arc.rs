@@ -57,6 +57,12 @@ impl<T> LineArc<T> {
         LineArc { ptr, _owns: PhantomData }
     }
 
+    /// Bytes of a block: the count and the value (the allocation is aligned to
+    /// [`LINE`] but not padded to it).
+    pub const fn block_size() -> usize {
+        core::mem::size_of::<Block<T>>()
+    }
+
     /// The address of the value (stable for the life of the block).
     pub fn as_ptr(this: &Self) -> *const T {
         // SAFETY: the block is alive while `this` counts it.

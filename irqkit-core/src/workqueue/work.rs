@@ -93,7 +93,7 @@ pub(crate) fn seq_ge(a: u32, b: u32) -> bool {
 /// function's captures): for the bytes-per-idle-item figure of the benchmark. The
 /// block is cache-line aligned ([`LineArc`]), so it never spans two lines.
 pub fn work_block_size() -> usize {
-    core::mem::size_of::<usize>() + core::mem::size_of::<WorkInner>()
+    LineArc::<WorkInner>::block_size()
 }
 
 /// A work item (`struct work_struct`): cheap to clone; every clone is the same work.
