@@ -48,6 +48,41 @@ impl Conc {
     }
 }
 
+// Ownership: Linux requires a queued work_struct to stay allocated until it has run
+// (kernel/workqueue.c never touches the work after its function returns). irqkit's
+// typed form: the queued instance holds a handle of its own, so a work whose owner
+// drops every handle while it waits still runs, once, and its function and captures
+// are freed exactly once, after that run.
+#[test]
+fn work_dropped_by_its_owner_while_queued_still_runs_and_is_freed_once() {
+    struct Tracked(Arc<AtomicUsize>);
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let m = machine();
+    let wq = m.sys().alloc_ordered_workqueue("owner", 0).unwrap();
+    let gate = Arc::new(AtomicBool::new(false));
+    let (ran, freed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (tracked, r2, f2) = (Tracked(freed.clone()), ran.clone(), freed.clone());
+    let w = Work::new(move |_s, _w, _t| {
+        let _captured = &tracked;
+        assert_eq!(f2.load(Ordering::SeqCst), 0, "freed before it ran");
+        r2.fetch_add(1, Ordering::SeqCst);
+    });
+    assert_eq!(m.sys().queue_work(&wq, &blocker(gate.clone())), Ok(true));
+    assert_eq!(m.sys().queue_work(&wq, &w), Ok(true));
+    drop(w);
+    assert_eq!(freed.load(Ordering::SeqCst), 0, "the queued instance keeps the work alive");
+    gate.store(true, Ordering::SeqCst);
+    common::wait_until("the work ran and was freed", || freed.load(Ordering::SeqCst) == 1);
+    assert_eq!(ran.load(Ordering::SeqCst), 1);
+    let (s2, wq2) = (m.sys().clone(), wq.clone());
+    m.run_on(CpuId(0), move |t| s2.flush_workqueue(t, &wq2)).unwrap().unwrap();
+    assert_eq!(freed.load(Ordering::SeqCst), 1, "freed exactly once");
+}
+
 // kernel/workqueue.c queue_work_on: test-and-set of PENDING; false if it was set.
 #[test]
 fn queue_work_returns_false_while_pending() {
