@@ -227,13 +227,16 @@ impl<T> Incoming<T> {
         }
     }
 
-    /// Opens the ring if it is closed at `head`. Under the pool lock; or just
-    /// before taking it (a finishing worker), reading `head` unlocked: a mark that
-    /// moved meanwhile stays, and the lock taken next settles the state.
-    pub(crate) fn open(&self) {
-        let Some((pos, seq)) = self.head_seq() else { return };
+    /// Opens the ring if it is closed at `head`; true if no mark was left there.
+    /// Under the pool lock; or just before taking it (a finishing worker), reading
+    /// `head` unlocked: a mark that moved meanwhile stays, and the lock taken next
+    /// settles the state.
+    pub(crate) fn open(&self) -> bool {
+        let Some((pos, seq)) = self.head_seq() else { return false };
         if seq.load(Ordering::Relaxed) == pos | CLOSED {
-            let _ = seq.compare_exchange(pos | CLOSED, pos, Ordering::AcqRel, Ordering::Relaxed);
+            seq.compare_exchange(pos | CLOSED, pos, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+        } else {
+            true
         }
     }
 

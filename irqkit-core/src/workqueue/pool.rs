@@ -70,6 +70,9 @@ pub(crate) struct PoolInner {
     /// removed by one): an unlock that finds the ring may open looks at the ring
     /// only then. A finishing worker's opening outside the lock leaves it set.
     pub(crate) ring_maybe_closed: bool,
+    /// Unlocks that left the ring closed (wrapping): lets a finishing worker that
+    /// reopened it outside the lock know whether anyone closed it since.
+    pub(crate) ring_closes: u32,
 }
 
 /// The outcome of [`PoolInner::kick_deferred`].
@@ -185,6 +188,7 @@ impl Pool {
                     watchdog_ts: 0,
                     node_owed: Vec::new(),
                     ring_maybe_closed: true,
+                    ring_closes: 0,
                 })),
                 idle_timer: Timer::new(move |sys, _t, _ctx| {
                     if let Some(p) = me.upgrade() {

@@ -86,10 +86,11 @@ impl Pool {
     /// safe only because the caller takes the lock next: that lock moves in
     /// whatever was put on the ring, and its unlock decides again (closed again:
     /// drain and kick, as for any hold).
-    pub(crate) fn open_ring_until_locked(&self) {
-        if self.bh_worker.is_none() {
-            self.incoming.open();
-        }
+    ///
+    /// True if the ring was left open; the caller may then tell its next hold so
+    /// ([`PoolInner::ring_opened`]).
+    pub(crate) fn open_ring_until_locked(&self) -> bool {
+        self.bh_worker.is_none() && self.incoming.open()
     }
 }
 
@@ -145,6 +146,20 @@ impl PoolInner {
     }
 }
 
+impl PoolInner {
+    /// A finishing worker opened the ring outside the lock after the unlock that
+    /// counted `closes` closes; if no unlock closed it since, its next unlock need
+    /// not look at the ring (a slot a producer is likely writing right then).
+    /// Only a hint: a ring wrongly thought closed is opened at the next unlock
+    /// that finds the pool needs no wake-up, and one wrongly thought open cannot
+    /// result (this only clears the flag while the count says no close came since).
+    pub(crate) fn ring_opened(&mut self, closes: u32) {
+        if self.ring_closes == closes {
+            self.ring_maybe_closed = false;
+        }
+    }
+}
+
 impl Deref for PoolGuard<'_> {
     type Target = PoolInner;
     fn deref(&self) -> &PoolInner {
@@ -168,6 +183,7 @@ impl Drop for PoolGuard<'_> {
             }
         } else {
             self.g.ring_maybe_closed = true;
+            self.g.ring_closes = self.g.ring_closes.wrapping_add(1);
             // Each failed close found an item published at the head: move it in.
             while !self.pool.incoming.close() {
                 self.drain();

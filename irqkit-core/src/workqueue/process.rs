@@ -95,6 +95,8 @@ fn process_one_work<'a>(
     // Nothing else waits: once this item returns, the pool may well fall idle. Only
     // if this unlock closes the ring is there anything to open.
     let open_after = !rescuer && g.worklist.is_empty() && !g.fast_ok();
+    // The close count once this unlock has closed the ring.
+    let closes = g.ring_closes.wrapping_add(1);
     if rescuer {
         wq.stats.rescued.fetch_add(1, Ordering::Relaxed);
     }
@@ -111,10 +113,11 @@ fn process_one_work<'a>(
             format!("workqueue: work {:#x} on {} panicked; contained", work.addr(), wq.name),
         );
     }
-    if open_after {
-        pool.open_ring_until_locked();
-    }
+    let reopened = open_after && pool.open_ring_until_locked();
     let mut g = pool.lock(sys);
+    if reopened {
+        g.ring_opened(closes);
+    }
     // Declared or detected by the tick: the flag ends with the item.
     if w.flags() & WORKER_CPU_INTENSIVE != 0 {
         g.worker_clr_flags(w, WORKER_CPU_INTENSIVE);

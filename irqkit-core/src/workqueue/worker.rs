@@ -35,6 +35,9 @@ pub(crate) const WORKER_UNBOUND: u32 = 0x80;
 /// `WORKER_REBOUND`: bound again after its CPU came back; rejoins `nr_running` when
 /// it next starts processing.
 pub(crate) const WORKER_REBOUND: u32 = 0x100;
+/// `last_active_ns` of a worker that has just gone idle and not yet read the clock:
+/// the idle reaper counts it as idle for no time at all.
+pub(crate) const IDLE_NOW: u64 = u64::MAX;
 /// Flags that take a worker out of `nr_running`.
 pub(crate) const WORKER_NOT_RUNNING: u32 =
     WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_UNBOUND | WORKER_REBOUND;
@@ -247,10 +250,11 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
         }
         // worker_enter_idle
         w.set_flags(WORKER_IDLE);
-        // One clock read per idle entry, none per item (the reaper's 300 s scale
-        // does not notice the hold's length in it); the poll starts its clock there.
-        let idle_since = sys.now_ns();
-        w.last_active_ns.store(idle_since, Ordering::Relaxed);
+        // "Idle since now" (the reaper spares it): a polling worker reads the clock
+        // only once its poll has lasted a few rounds, and records the time then
+        // (`idle_spin`). A clock read here would lengthen every item's way back
+        // to the poll, which a producer queueing back to back waits for.
+        w.last_active_ns.store(IDLE_NOW, Ordering::Relaxed);
         w.woken.store(false, Ordering::Release);
         g.idle.push(w.clone());
         if g.too_many_workers() && !pool.idle_timer.pending() {
@@ -260,6 +264,9 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
         // A kick that came in while we were busy: the pool may still need us.
         let again = !handoff && g.need_more_worker();
         let poll = !again && sys.wq.idle_spin_ns.load(Ordering::Relaxed) != 0;
+        if !poll {
+            w.last_active_ns.store(sys.now_ns(), Ordering::Relaxed);
+        }
         // Set under the lock, so that this unlock already opens the ring to
         // producers (`PoolInner::fast_ok`) instead of owing a wake-up.
         w.polling.store(poll, Ordering::Relaxed);
@@ -268,13 +275,17 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
         drop(retired);
         let mut event = again;
         if poll {
-            event = idle_spin(sys, &pool, &w, &me, idle_since);
+            event = idle_spin(sys, &pool, &w, &me);
             if !event {
                 // Stop polling under the lock: its unlock closes the ring and takes
                 // in what a producer put on it meanwhile, kicking this worker if so
                 // (the `pool_lock.rs` protocol), before it sleeps.
                 let g = pool.lock(sys);
                 w.polling.store(false, Ordering::Relaxed);
+                // A poll that ended before its first clock read: idle since now.
+                if w.last_active_ns.load(Ordering::Relaxed) == IDLE_NOW {
+                    w.last_active_ns.store(sys.now_ns(), Ordering::Relaxed);
+                }
                 drop(g);
             }
         }
@@ -298,15 +309,11 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
 /// workers do before they park) carries a burst or a steady stream of items without
 /// one. It gives way at once when another thread wants the vCPU, and yields the host
 /// CPU between rounds.
-fn idle_spin(
-    sys: &IrqSystem,
-    pool: &Pool,
-    w: &Worker,
-    me: &crate::sched::Thread,
-    start: u64,
-) -> bool {
+fn idle_spin(sys: &IrqSystem, pool: &Pool, w: &Worker, me: &crate::sched::Thread) -> bool {
     let ns = sys.wq.idle_spin_ns.load(Ordering::Relaxed);
     let mut i = 0u32;
+    // The poll's clock starts at its first look at the clock, a few rounds in.
+    let mut start = None;
     // Pauses first, then host yields (with `std`): a poll of tens of µs must not
     // hold a host CPU that a producer is waiting for.
     let mut wait = crate::sync::atomic::SpinWait::new();
@@ -324,16 +331,26 @@ fn idle_spin(
             Peek::Consumed => cursor = pool.incoming.head(),
             Peek::Empty => {}
         }
-        // The clock read costs more than a poll: look at it every 16th round. An
-        // affinity change (CPU hotplug rebinding the pool) moves a thread only at a
-        // wake-up here: a worker no longer allowed on this CPU stops polling, so
-        // that it sleeps and its next wake-up moves it.
-        if i.is_multiple_of(16)
-            && (sys.this_cpu().need_resched()
-                || sys.now_ns().saturating_sub(start) >= ns
-                || sys.current_cpu().is_some_and(|c| !me.allowed_on(c)))
-        {
-            return false;
+        // The clock read costs more than a poll: look at it every 16th round, from
+        // the 16th on (an item that arrives sooner costs none). An affinity change
+        // (CPU hotplug rebinding the pool) moves a thread only at a wake-up here: a
+        // worker no longer allowed on this CPU stops polling, so that it sleeps and
+        // its next wake-up moves it.
+        if i.is_multiple_of(16) {
+            if sys.this_cpu().need_resched() || sys.current_cpu().is_some_and(|c| !me.allowed_on(c))
+            {
+                return false;
+            }
+            if i > 0 {
+                let now = sys.now_ns();
+                let since = *start.get_or_insert_with(|| {
+                    w.last_active_ns.store(now, Ordering::Relaxed);
+                    now
+                });
+                if now.saturating_sub(since) >= ns {
+                    return false;
+                }
+            }
         }
         i = i.wrapping_add(1);
         wait.spin();
