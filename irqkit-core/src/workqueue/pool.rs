@@ -218,7 +218,8 @@ impl Pool {
         let now = sys.now_ns();
         while g.too_many_workers() {
             let oldest = g.idle[0].clone();
-            // A worker may have gone idle on another CPU after `now` was read.
+            // A worker may have gone idle on another CPU after `now` was read, or
+            // not have read the clock yet (`IDLE_NOW`): idle for no time, then.
             let idled = now.saturating_sub(oldest.last_active_ns.load(Ordering::Relaxed));
             // A worker already kicked keeps its wake-up: reap no younger ones either.
             if idled < timeout_ns || oldest.is_woken() {

@@ -144,9 +144,7 @@ impl PoolInner {
             && !(self.nr_running == 0
                 && self.idle.last().is_some_and(|w| !w.is_woken() && !w.is_polling()))
     }
-}
 
-impl PoolInner {
     /// A finishing worker opened the ring outside the lock after the unlock that
     /// counted `closes` closes; if no unlock closed it since, its next unlock need
     /// not look at the ring (a slot a producer is likely writing right then).

@@ -297,8 +297,9 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
     }
 }
 
-/// The bounded poll of an idle worker before it sleeps, timed from `start` (the
-/// idle entry's clock read); true if work (or a stop) came in meanwhile. The worker
+/// The bounded poll of an idle worker before it sleeps, timed from its first clock
+/// read (its 16th round, also recorded as the worker's idle time); true if work (or
+/// a stop) came in meanwhile. The worker
 /// is formally idle — on the idle list, out of `nr_running` — so every Linux rule
 /// holds. While it polls, a producer puts items on the ring without a lock
 /// (`PoolInner::fast_ok` counts a polling worker as one on its way) and a locked
