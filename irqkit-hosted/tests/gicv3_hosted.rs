@@ -7,6 +7,7 @@ mod common;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 
+use irqkit_chips::mmio::Mmio;
 use irqkit_core::irq::{Flags, IrqReturn};
 use irqkit_core::{CpuId, CpuMask};
 use irqkit_hosted::gicv3::GIC_EDGE_RISING;
@@ -241,14 +242,21 @@ fn arch_timer_freed_while_ticking_masks_itself_on_every_cpu_and_shutdown_is_prom
     let sys = m.sys().clone();
     let virq = gic.map_ppi(&sys, 11, irqkit_hosted::gicv3::GIC_LEVEL_HIGH).unwrap();
     let counts = || (0..4).map(|c| sys.kstat_irqs_cpu(virq, CpuId(c))).collect::<Vec<_>>();
+    // GICR_ISENABLER0 in CPU c's SGI frame: bit 27 is the timer PPI's enable.
+    let enabled = |c: u32| {
+        let off = c as usize * 0x20000 + irqkit_chips::gic::v3_redist::GICR_SGI_BASE + 0x100;
+        gic.model().redist_view(c).read32(off) & (1 << 27) != 0
+    };
     common::wait_until("every CPU ticked through the PPI", || counts().iter().all(|&n| n > 0));
+    // Sampled before the free: a CPU may take its last PPI at any moment after it,
+    // however long this thread is kept off the host CPU.
+    let before = counts();
     drop(reg);
-    // Each CPU takes at least one more PPI after the free (counted although no
-    // action is left): the one that masks it there.
+    // Each CPU masks its own PPI when its next one finds no action left, and that
+    // PPI is counted: the mask on every CPU proves each took one more.
+    common::wait_until("every CPU masked its PPI at its next tick", || !(0..4).any(enabled));
     let after = counts();
-    common::wait_until("every CPU took its PPI once more", || {
-        counts().iter().zip(&after).all(|(now, then)| now > then)
-    });
+    assert!(after.iter().zip(&before).all(|(a, b)| a > b), "{before:?} -> {after:?}");
     let stuck = m.shutdown(std::time::Duration::from_secs(5));
     assert!(stuck.is_empty(), "threads stuck at shutdown: {stuck:?}");
 }
