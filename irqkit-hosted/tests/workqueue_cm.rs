@@ -31,15 +31,19 @@ fn sleeping_items_on_one_bound_pool_overlap_through_concurrency_management() {
     let now = Arc::new(AtomicI64::new(0));
     let max = Arc::new(AtomicI64::new(0));
     let cpus = Arc::new(Mutex::new(HashSet::new()));
+    // The sum of the items' own run times, each from its start to its end.
+    let busy_ns = Arc::new(AtomicU64::new(0));
     let mut works = Vec::new();
     for _ in 0..200 {
-        let (n, mx, c) = (now.clone(), max.clone(), cpus.clone());
+        let (n, mx, c, b) = (now.clone(), max.clone(), cpus.clone(), busy_ns.clone());
         works.push(Work::new(move |s, _w, t| {
+            let t0 = Instant::now();
             let k = n.fetch_add(1, Ordering::SeqCst) + 1;
             mx.fetch_max(k, Ordering::SeqCst);
             c.lock().unwrap().insert(s.current_cpu());
             msleep(s, t, 5).unwrap();
             n.fetch_sub(1, Ordering::SeqCst);
+            b.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::SeqCst);
         }));
     }
     let (s, wq2) = (sys.clone(), wq.clone());
@@ -56,10 +60,14 @@ fn sleeping_items_on_one_bound_pool_overlap_through_concurrency_management() {
     assert_eq!(*cpus.lock().unwrap(), HashSet::from([Some(CpuId(0))]), "one bound pool");
     // Without concurrency management one worker runs them back to back: max 1, 1 s.
     assert!(max.load(Ordering::SeqCst) >= 20, "max concurrency {}", max.load(Ordering::SeqCst));
-    // Run one after another, 200 sleeps of at least 5 ms each take 1000 ms or more
-    // however fast the host is: finishing sooner proves they overlapped. (A tighter
-    // bound fails on a host loaded with other work.)
-    assert!(elapsed.as_millis() < 1000, "took {elapsed:?}, serial takes at least 1000 ms");
+    // Run one after another, the items' run times are disjoint parts of the flush's
+    // elapsed time, so they add up to no more than it, however fast or loaded the
+    // host: adding up to more proves they overlapped. Unlike a bound on the elapsed
+    // time alone (1000 ms, what 200 serial 5 ms sleeps take at least), this holds
+    // while the host keeps the machine off its CPUs: a stall while items sleep
+    // lengthens each of them as much as it lengthens the flush.
+    let busy = std::time::Duration::from_nanos(busy_ns.load(Ordering::SeqCst));
+    assert!(busy > elapsed, "items ran {busy:?} in all within {elapsed:?}: one after another");
     assert!(wq.stats().cm_wakeups.load(Ordering::Relaxed) > 0);
 }
 
@@ -370,11 +378,16 @@ fn bad_input_delayed_work_expiring_after_destroy_is_reported_not_lost() {
     let sys = m.sys().clone();
     let wq = sys.alloc_workqueue("late", WQ_UNBOUND, 0).unwrap();
     let d = DelayedWork::new(|_s, _w, _t| {});
-    // Half a second: the destroy below must finish before the timer fires, even on a
-    // loaded host (5 jiffies was sometimes not enough).
-    sys.queue_delayed_work(&wq, &d, 500).unwrap();
+    // Armed far ahead, the timer cannot fire before the destroy below returns, however
+    // long this thread is kept off the host CPU (with 5, then 500 jiffies, a thread
+    // kept off that long let the timer queue the work first, and the destroy drained
+    // it: nothing was refused). Once the workqueue is gone the timer is pulled in, so
+    // it expires after the destroy, through the wheel as it would have anyway.
+    sys.queue_delayed_work(&wq, &d, 1_000_000).unwrap();
     let (s, wq2) = (sys.clone(), wq.clone());
     m.run_on(CpuId(0), move |t| s.destroy_workqueue(t, &wq2)).unwrap().unwrap();
+    assert!(d.timer().pending(), "destroy_workqueue leaves an armed timer alone");
+    d.timer().modify(&sys, sys.jiffies() + 1);
     common::wait_until("timer expired", || !d.work().is_pending());
     assert!(sys.wq_drain_log().iter().any(|l| l.starts_with("workqueue: cannot queue")));
     assert_eq!(

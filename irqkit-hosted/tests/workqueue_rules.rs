@@ -224,11 +224,31 @@ fn flush_work_returns_whether_it_waited() {
     let sys = m.sys().clone();
     let wq = sys.alloc_workqueue("flush", WQ_UNBOUND, 0).unwrap();
     let done = Arc::new(AtomicBool::new(false));
-    let d2 = done.clone();
+    // The work holds until the flusher sleeps, so it cannot finish before flush_work
+    // looks (which would make the answer false, "was idle", legitimately). A 5 ms
+    // sleep was not enough: the unbound worker runs it on CPU 1, and the flusher kept
+    // off the host CPU that long between queue_work and flush_work found it done.
+    let gate = Arc::new(AtomicBool::new(false));
+    let (d2, g2) = (done.clone(), gate.clone());
     let w = Work::new(move |s, _w, t| {
-        msleep(s, t, 5).unwrap();
+        while !g2.load(Ordering::SeqCst) {
+            msleep(s, t, 1).unwrap();
+        }
         d2.store(true, Ordering::SeqCst);
     });
+    let opener = {
+        let (sys, gate) = (sys.clone(), gate.clone());
+        std::thread::spawn(move || {
+            common::wait_until("flusher sleeps", || {
+                gate.load(Ordering::SeqCst)
+                    || sys.threads().iter().any(|t| {
+                        t.name() == "run_on/0"
+                            && t.state() == irqkit_core::sched::ThreadState::Sleeping
+                    })
+            });
+            gate.store(true, Ordering::SeqCst);
+        })
+    };
     let (s, w2) = (sys.clone(), w.clone());
     let (idle, waited, after) = m
         .run_on(CpuId(0), move |t| {
@@ -238,6 +258,9 @@ fn flush_work_returns_whether_it_waited() {
             (idle, waited, s.flush_work(t, &w2).unwrap())
         })
         .unwrap();
+    // Opened already unless a flush returned without sleeping: the assertions say which.
+    gate.store(true, Ordering::SeqCst);
+    opener.join().unwrap();
     assert!(!idle, "never queued: false");
     assert!(waited, "queued: waited, true");
     assert!(done.load(Ordering::SeqCst), "finished on return");
@@ -344,8 +367,15 @@ fn delayed_work_runs_through_the_timer_wheel_and_cancel_reports_pending() {
     let (q_at, first, second) = m
         .run_on(CpuId(0), move |t| {
             let q_at = s.jiffies();
+            // Interrupts off on CPU 0, whose wheel the first call arms the timer on: no
+            // tick runs its timers before the second call, so the timer is still armed
+            // then however long this thread is kept off the host CPU. (Kept off for 20
+            // jiffies, the tick it took on its return fired the timer and the work ran
+            // on CPU 1 before the second call, which then rightly returned true.)
+            let f = s.local_irq_save();
             let first = s.queue_delayed_work(&wq2, &d2, 20).unwrap();
             let second = s.queue_delayed_work(&wq2, &d2, 1).unwrap();
+            s.local_irq_restore(f);
             while s.flush_work(t, d2.work()).unwrap() || d2.work().is_pending() {
                 msleep(&s, t, 1).unwrap();
             }
@@ -409,14 +439,25 @@ fn drain_refuses_outside_queueing_but_allows_chaining() {
     let wq = sys.alloc_workqueue("drain", WQ_UNBOUND, 0).unwrap();
     let other = sys.alloc_workqueue("other", WQ_UNBOUND, 0).unwrap();
     let chained = Arc::new(AtomicUsize::new(0));
-    let (c2, wq2) = (chained.clone(), wq.clone());
+    let refused = Arc::new(Mutex::new(None));
+    let (c2, wq2, rf2) = (chained.clone(), wq.clone(), refused.clone());
+    // Each run waits for the drain to begin, so every requeue is a chained queueing
+    // while draining, and the last run holds the drain open until the outsider has
+    // tried. (Paced by 5 ms sleeps instead, the chain could end before a drain that
+    // started late, or the drain before the outsider's worker looked: the outsider
+    // then waited for a drain for ever, and so did the flush of it below.)
     let chain = Work::new(move |s, me, t| {
-        msleep(s, t, 5).unwrap();
+        while !wq2.is_draining() {
+            msleep(s, t, 1).unwrap();
+        }
         if c2.fetch_add(1, Ordering::SeqCst) < 5 {
             assert_eq!(s.queue_work(&wq2, me), Ok(true), "chained queueing allowed");
+        } else {
+            while rf2.lock().unwrap().is_none() {
+                msleep(s, t, 1).unwrap();
+            }
         }
     });
-    let refused = Arc::new(Mutex::new(None));
     let (rf, wq3) = (refused.clone(), wq.clone());
     let outsider = Work::new(move |s, _w, t| {
         while !wq3.is_draining() {
