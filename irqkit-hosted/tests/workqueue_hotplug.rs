@@ -224,3 +224,62 @@ fn mask(cpus: &[u32]) -> irqkit_core::cpu::CpuMask {
     }
     m
 }
+
+// kernel/workqueue.c worker_attach_to_pool / unbind_workers / rebind_workers: a
+// worker the manager creates while its CPU goes down or comes back is bound or
+// unbound with the rest of the pool (Linux serializes both on
+// wq_pool_attach_mutex). A worker in creation must neither stay bound to the dead
+// CPU (cpu_down would find a thread bound there and refuse) nor keep the unbound
+// affinity once the CPU is back (its pool's work would run on other CPUs).
+#[test]
+fn workers_created_during_hotplug_follow_the_pool_binding() {
+    let m = machine();
+    let sys = m.sys().clone();
+    // Reaped within milliseconds, so the manager keeps creating workers.
+    sys.wq_set_idle_timeout_ms(2);
+    let wq = sys.alloc_workqueue("churn", WQ_PERCPU, 0).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Sleeping items: each sleep wakes or creates another worker (concurrency
+    // management), and the short idle timeout reaps them again.
+    let items: Vec<Work> = (0..16)
+        .map(|_| Work::new(|s, _w, t| irqkit_core::timer::msleep(s, t, 1).unwrap()))
+        .collect();
+    let churn = {
+        let (sys, wq, stop) = (sys.clone(), wq.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                for w in items.iter() {
+                    let _ = sys.queue_work_on(Some(CpuId(1)), &wq, w);
+                }
+                // Quiet long enough for the reaper to retire the extra workers.
+                std::thread::sleep(std::time::Duration::from_millis(7));
+            }
+        })
+    };
+    // While CPU 1 is down its workers may run on CPU 0 only.
+    let unbound = Affinity::Unbound(mask(&[0]));
+    for round in 0..100 {
+        assert_eq!(m.cpu_down(CpuId(1)), Ok(()), "round {round}");
+        for t in pool_workers(&m, 1) {
+            assert_ne!(t.affinity(), Affinity::Bound(CpuId(1)), "round {round}: {}", t.name());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        m.cpu_up(CpuId(1)).unwrap();
+        // (A worker the reaper retired just now has left the pool and may be
+        // anywhere until it exits; none may keep the offline placement.)
+        for t in pool_workers(&m, 1) {
+            assert_ne!(t.affinity(), unbound, "round {round}: {}", t.name());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(3));
+    }
+    stop.store(true, Ordering::SeqCst);
+    churn.join().unwrap();
+    // The rounds raced real churn: workers were created and reaped throughout.
+    let dump = sys.wq_dump();
+    let line = dump.lines().find(|l| l.starts_with("pool[06] cpu   1 nice   0")).unwrap();
+    let field = |name: &str| -> u64 {
+        let mut it = line.split_whitespace().skip_while(|w| *w != name);
+        it.nth(1).and_then(|v| v.parse().ok()).unwrap()
+    };
+    assert!(field("created") >= 20 && field("reaped") >= 10, "{line}");
+}

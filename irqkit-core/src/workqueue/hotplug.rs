@@ -26,6 +26,7 @@ use super::worker::{Worker, WORKER_REBOUND, WORKER_UNBOUND};
 use super::{BhWork, Work, Workqueue};
 use crate::cpu::{CpuId, CpuMask};
 use crate::sched::{Affinity, Thread};
+use crate::sync::atomic::SpinWait;
 use crate::{IrqError, IrqSystem};
 
 /// Where a dead CPU's workers may run: every online CPU but `dead` (all others if
@@ -87,6 +88,19 @@ fn set_affinity_all(sys: &IrqSystem, threads: &[Arc<Thread>], a: Affinity) {
     }
 }
 
+/// Waits until every worker `pool` was creating has attached: each then has the
+/// affinity of the pool's state after the change just made (`create_worker` sets it
+/// under the pool lock), so the hotplug step returns with no thread of the pool
+/// still placed by the state before it. A per-CPU pool's creators are its own
+/// workers (its manager), which the step just gave an affinity they can run with,
+/// or `workqueue_init`, before any hotplug; a creation takes microseconds.
+fn wait_attached(sys: &IrqSystem, pool: &Pool) {
+    let mut wait = SpinWait::new();
+    while pool.lock(sys).nr_attaching > 0 {
+        wait.spin();
+    }
+}
+
 impl IrqSystem {
     /// `workqueue_offline_cpu`: `cpu`'s per-CPU pools become DISASSOCIATED; their
     /// workers run unbound on the online CPUs and keep executing the pools' work.
@@ -112,6 +126,7 @@ impl IrqSystem {
             };
             let threads = worker_threads(self, &workers);
             set_affinity_all(self, &threads, Affinity::Unbound(unbound_mask(self, cpu)));
+            wait_attached(self, &pool);
         }
         update_strict_unbound_pools(self);
         super::attrs::wq_update_pods(self);
@@ -144,6 +159,7 @@ impl IrqSystem {
             // Workers created from now on are bound at creation.
             let threads = worker_threads(self, &workers);
             set_affinity_all(self, &threads, Affinity::Bound(cpu));
+            wait_attached(self, &pool);
         }
         update_strict_unbound_pools(self);
         super::attrs::wq_update_pods(self);

@@ -119,6 +119,7 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
             retired: None,
         });
         g.idle.insert(0, w.clone());
+        g.nr_attaching += 1;
         (w, unbound != 0)
     };
     let (w, unbound) = w;
@@ -135,13 +136,19 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
         Ok(t) => {
             w.thread_id.store(t.id().0, Ordering::Release);
             sys.wq.workers.lock_irqsave(sys).insert(t.id(), w.clone());
-            // CPU hotplug may have changed the pool (disassociated, rebound, pod
-            // offline) since the affinity was chosen, and missed this thread while
-            // its id was unknown: choose again before it first runs.
-            let disassociated = pool.cpu.is_some() && pool.lock(sys).disassociated;
-            let now = worker_affinity(sys, pool, disassociated);
-            if now != affinity {
-                t.set_affinity(now);
+            // worker_attach_to_pool: CPU hotplug may have changed the pool
+            // (disassociated, rebound, pod offline) since the affinity was chosen,
+            // and missed this thread while its id was unknown. Chosen again and set
+            // under the lock that hotplug changes the pool under, so a choice made
+            // before a change is never applied after it; hotplug waits for
+            // `nr_attaching` to drop, so it returns with this thread placed too.
+            {
+                let mut g = pool.lock(sys);
+                let now = worker_affinity(sys, pool, pool.cpu.is_some() && g.disassociated);
+                if now != affinity {
+                    t.set_affinity(now);
+                }
+                g.nr_attaching -= 1;
             }
             // A non-strict pool's new worker starts in its pod, as later wake-ups do.
             match &w.wake_pod {
@@ -155,6 +162,7 @@ pub(crate) fn create_worker(sys: &Arc<IrqSystem>, pool: &Arc<Pool>) -> Result<()
             let mut g = pool.lock(sys);
             g.workers.retain(|s| !Arc::ptr_eq(&s.worker, &w));
             g.idle.retain(|x| !Arc::ptr_eq(x, &w));
+            g.nr_attaching -= 1;
             Err(e)
         }
     }

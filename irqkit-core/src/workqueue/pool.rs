@@ -51,6 +51,11 @@ pub(crate) struct PoolInner {
     /// Workers told to die (WORKER_DIE) that are still in `workers`.
     pub(crate) nr_dying: usize,
     pub(crate) manager_active: bool,
+    /// Workers being created whose thread is not yet attached (its affinity set
+    /// from the pool's state under this lock): CPU hotplug waits for them, as
+    /// Linux's `unbind_workers` and `worker_attach_to_pool` share
+    /// `wq_pool_attach_mutex`.
+    pub(crate) nr_attaching: u32,
     pub(crate) pwqs: BTreeMap<u32, Pwq>,
     /// How to kick a BH pool (raise its softirq here or on its CPU); `None` otherwise.
     pub(crate) bh: Option<BhKick>,
@@ -181,6 +186,7 @@ impl Pool {
                     nr_running: 0,
                     nr_dying: 0,
                     manager_active: false,
+                    nr_attaching: 0,
                     pwqs: BTreeMap::new(),
                     bh: bh_kick,
                     disassociated: false,

@@ -18,7 +18,7 @@ use super::process::{process_scheduled, send_mayday, take_retired};
 use super::work::WorkCtx;
 use super::wq::WqStats;
 use crate::cpu::{CpuMask, Task};
-use crate::sched::{ThreadId, WaitQueue};
+use crate::sched::{Affinity, Thread, ThreadId, WaitQueue};
 use crate::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use crate::IrqSystem;
 
@@ -161,7 +161,12 @@ impl Worker {
 }
 
 /// Leaves the pool for good (exit on stop or after the idle reaper said DIE).
-fn worker_detach(sys: &IrqSystem, w: &Arc<Worker>, mut g: PoolGuard<'_>) {
+fn worker_detach(sys: &IrqSystem, w: &Arc<Worker>, me: &Thread, mut g: PoolGuard<'_>) {
+    // worker_detach_from_pool's `kthread_set_per_cpu(task, -1)`: the exiting thread
+    // is no longer one of the pool's. Hotplug, which no longer lists it, would not
+    // unbind it, and a runtime that refuses to offline a CPU with threads bound
+    // there (the hosted machine) would be refused by a thread about to exit.
+    me.set_affinity(Affinity::Unbound(CpuMask::first_n(sys.nr_cpus())));
     let before = g.workers.len();
     g.workers.retain(|s| !Arc::ptr_eq(&s.worker, w));
     if g.workers.len() < before && w.flags() & WORKER_DIE != 0 {
@@ -180,7 +185,7 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
     loop {
         let mut g = pool.lock(sys);
         if me.should_stop() || w.flags() & WORKER_DIE != 0 {
-            worker_detach(sys, &w, g);
+            worker_detach(sys, &w, &me, g);
             return;
         }
         // worker_leave_idle
