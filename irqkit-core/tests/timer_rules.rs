@@ -255,6 +255,34 @@ fn dead_cpu_timers_are_taken_over_and_fire() {
     assert!(!t.del(&sys), "fired, so idle again");
 }
 
+// kernel/time/timer.c timers_dead_cpu / timers_prepare_cpu: once a dead CPU's wheel
+// was emptied it takes no timer (it would never fire): mod_timer from a thread still
+// leaving that CPU arms the timer on a live CPU instead, until the wheel is prepared
+// for the CPU's return.
+#[test]
+fn dead_wheel_takes_no_timer_until_prepared() {
+    let (sys, p) = FakePlatform::system(2);
+    let (log, t) = recorder();
+    sys.cpu(CpuId(1)).unwrap().set_online(false);
+    sys.timers_takeover(CpuId(1)).unwrap();
+    FakePlatform::enter_cpu(Some(CpuId(1)));
+    t.modify(&sys, 5);
+    FakePlatform::enter_cpu(Some(CpuId(0)));
+    assert_eq!(sys.next_timer_expiry(CpuId(1)), None);
+    assert!(sys.next_timer_expiry(CpuId(0)).is_some());
+    tick_to(&sys, &p, 7);
+    let runs = log.lock().unwrap().clone();
+    assert!(matches!(runs[..], [(5.., 0)]), "{runs:?}");
+    // Prepared only while offline; then CPU 1's wheel takes timers again.
+    sys.cpu(CpuId(1)).unwrap().set_online(true);
+    assert!(matches!(sys.timers_prepare_cpu(CpuId(1)), Err(IrqError::Busy(_))));
+    sys.cpu(CpuId(1)).unwrap().set_online(false);
+    sys.timers_prepare_cpu(CpuId(1)).unwrap();
+    sys.cpu(CpuId(1)).unwrap().set_online(true);
+    t.add_on(&sys, 20, CpuId(1)).unwrap();
+    assert!(sys.next_timer_expiry(CpuId(1)).is_some());
+}
+
 #[test]
 fn timers_takeover_refuses_bad_cpus() {
     let (sys, _p) = FakePlatform::system(2);

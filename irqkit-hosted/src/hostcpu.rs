@@ -66,6 +66,11 @@ pub(crate) struct HostCpu {
     /// CPU never start a poll.
     pub(crate) poll_armed: AtomicBool,
     pub(crate) idle_seq: AtomicU32,
+    /// Bumped by each `cpu_down` before the CPU leaves the online mask.
+    pub(crate) down_gen: AtomicU64,
+    /// The `down_gen` the idle thread last saw as it entered the dead state, where
+    /// nothing runs and no interrupt is taken (`cpuhp_report_idle_dead`).
+    pub(crate) dead_gen: AtomicU64,
     /// The thread holding (or about to hold) this CPU. Points into the machine's
     /// registry of host threads, which lives as long as the machine.
     pub(crate) holder: AtomicPtr<HostThread>,
@@ -81,6 +86,8 @@ impl HostCpu {
             polling: AtomicBool::new(false),
             poll_armed: AtomicBool::new(false),
             idle_seq: AtomicU32::new(0),
+            down_gen: AtomicU64::new(0),
+            dead_gen: AtomicU64::new(0),
             holder: AtomicPtr::new(std::ptr::null_mut()),
             counters: CpuCounters::new(),
         }

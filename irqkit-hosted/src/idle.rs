@@ -22,6 +22,9 @@ pub(crate) fn idle_wait(shared: &Shared, idle_poll_ns: u64, cpu: CpuId) {
     let Some((sys, _)) = thread_ctx::machine() else { return };
     let hc = &shared.cpus[cpu.index()];
     let cs = sys.cpu(cpu).expect("cpu exists");
+    if !cs.online() {
+        return dead_wait(shared, cpu);
+    }
     let seq = hc.idle_seq.load(Ordering::SeqCst);
     hc.idle.store(true, Ordering::SeqCst);
     let wake = || hc.has_work() || cs.need_resched() || sys.sched.shutting_down();
@@ -45,6 +48,33 @@ pub(crate) fn idle_wait(shared: &Shared, idle_poll_ns: u64, cpu: CpuId) {
         futex::wait(&hc.idle_seq, seq);
     }
     hc.idle.store(false, Ordering::SeqCst);
+    if hc.has_work() {
+        cs.set_irq_deferred(true);
+    }
+}
+
+/// An offline CPU with nothing left to run (`arch_cpu_idle_dead`): reports itself
+/// dead and sleeps, its interrupts masked, until it is brought back online, a
+/// per-CPU thread parked here is woken, or the machine shuts down.
+fn dead_wait(shared: &Shared, cpu: CpuId) {
+    let Some((sys, _)) = thread_ctx::machine() else { return };
+    let hc = &shared.cpus[cpu.index()];
+    let cs = sys.cpu(cpu).expect("cpu exists");
+    loop {
+        let gen = hc.down_gen.load(Ordering::SeqCst);
+        let seq = hc.idle_seq.load(Ordering::SeqCst);
+        if cs.online() || cs.need_resched() || sys.sched.shutting_down() {
+            break;
+        }
+        // Seen offline after `gen` began: that cpu_down may take over what is left.
+        hc.dead_gen.store(gen, Ordering::SeqCst);
+        // `idle`: a kick (cpu_up, a push, a parked thread woken) bumps the futex.
+        hc.idle.store(true, Ordering::SeqCst);
+        if !(cs.online() || cs.need_resched() || sys.sched.shutting_down()) {
+            futex::wait(&hc.idle_seq, seq);
+        }
+        hc.idle.store(false, Ordering::SeqCst);
+    }
     if hc.has_work() {
         cs.set_irq_deferred(true);
     }

@@ -53,6 +53,7 @@ mod futex;
 pub mod gicv2;
 pub mod gicv3;
 mod hostcpu;
+mod hotplug;
 mod idle;
 mod irq_glue;
 mod machine;

@@ -69,14 +69,16 @@ impl Default for MachineConfig {
 /// A running hosted machine. Dropping it stops every kernel thread, joins every OS
 /// thread and restores the signal dispositions it changed.
 pub struct Machine {
-    sys: Arc<IrqSystem>,
-    shared: Arc<Shared>,
+    pub(crate) sys: Arc<IrqSystem>,
+    pub(crate) shared: Arc<Shared>,
     idle: Vec<JoinHandle<()>>,
     tick: Option<(Arc<Mutex<bool>>, JoinHandle<()>)>,
     down: bool,
     chip: Arc<VectorChip>,
     lines: Mutex<std::collections::HashMap<u32, Arc<VectorLine>>>,
     next_vector: Mutex<u8>,
+    /// `cpu_hotplug_lock`: one CPU changes state at a time.
+    pub(crate) hotplug: Mutex<()>,
 }
 
 impl Machine {
@@ -115,6 +117,7 @@ impl Machine {
             chip,
             lines: Mutex::new(std::collections::HashMap::new()),
             next_vector: Mutex::new(0x80),
+            hotplug: Mutex::new(()),
         };
         let (tx, rx) = mpsc::channel();
         for c in 0..config.nr_cpus {
@@ -441,60 +444,6 @@ impl Machine {
         let f: CallFn = Box::new(f);
         thread_ctx::with_irqs_masked(|| self.shared.calls[cpu.index()].lock().push_back(f));
         self.send_ipi(cpu, irqkit_core::Ipi::CallFunction)
-    }
-
-    /// Takes `cpu` offline: no new thread is placed there and interrupts or IPIs aimed
-    /// at it are refused (`CpuOffline`). Per-CPU smpboot threads (ksoftirqd/N,
-    /// irq_work/N) park with it; its worker pools become DISASSOCIATED (their
-    /// kworkers run unbound on the other CPUs and keep executing the pools' work) and
-    /// what is left in its BH pools runs on a live CPU before this returns. Refused
-    /// (`Busy`, nothing changed) for the last online CPU and for a CPU that other
-    /// kernel threads are still bound to.
-    pub fn cpu_down(&self, cpu: CpuId) -> Result<(), IrqError> {
-        let cs = self.sys.cpu(cpu)?;
-        if !cs.online() {
-            return Err(IrqError::CpuOffline(cpu.0));
-        }
-        if self.sys.online_mask().weight() == 1 {
-            return Err(IrqError::Busy("cannot offline the last online cpu"));
-        }
-        cs.set_online(false);
-        // CPUHP_AP_WORKQUEUE_ONLINE: unbind the kworkers first, so they are no longer
-        // bound threads for the check below.
-        self.sys.workqueue_offline_cpu(cpu)?;
-        let bound = self.sys.threads().iter().any(|t| {
-            t.policy() != Policy::Idle
-                && !t.is_percpu_smpboot()
-                && t.affinity() == irqkit_core::sched::Affinity::Bound(cpu)
-                && t.state() != irqkit_core::sched::ThreadState::Dead
-        });
-        if bound {
-            cs.set_online(true);
-            self.sys.workqueue_online_cpu(cpu)?;
-            return Err(IrqError::Busy("kernel threads are bound to this cpu"));
-        }
-        // migrate_tasks: runnable threads queued there go to an online CPU.
-        for t in self.sys.threads() {
-            if t.cpu() == cpu && !t.is_percpu_smpboot() && t.policy() != Policy::Idle {
-                self.sys.migrate_queued_thread(&t);
-            }
-        }
-        // CPUHP_SOFTIRQ_DEAD: the BH pools' leftovers run on a live CPU.
-        let drains = self.sys.workqueue_softirq_dead(cpu)?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while drains.iter().any(|w| self.sys.work_busy(w) != 0) {
-            if Instant::now() > deadline {
-                return Err(IrqError::Busy("BH works of the dead cpu did not finish"));
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        Ok(())
-    }
-
-    /// Brings an offline `cpu` back online; its worker pools bind to it again.
-    pub fn cpu_up(&self, cpu: CpuId) -> Result<(), IrqError> {
-        self.sys.cpu(cpu)?.set_online(true);
-        self.sys.workqueue_online_cpu(cpu)
     }
 
     /// Counters of `cpu`.

@@ -140,6 +140,12 @@ impl Platform for HostPlatform {
 
     fn send_ipi(&self, cpu: CpuId, ipi: Ipi) -> Result<(), IrqError> {
         let sys = self.shared.system().ok_or(IrqError::Shutdown)?;
+        if ipi == Ipi::Reschedule && !sys.cpu(cpu)?.online() {
+            // Takes no interrupt, but the idle thread of an offline CPU still runs
+            // the per-CPU threads parked there when they are woken (to stop).
+            self.shared.wake_idle(cpu);
+            return Err(IrqError::CpuOffline(cpu.0));
+        }
         let v = match ipi {
             Ipi::Reschedule => vectors::RESCHEDULE_VECTOR,
             Ipi::CallFunction => vectors::CALL_FUNCTION_VECTOR,

@@ -116,6 +116,26 @@ impl Shared {
         Ok(())
     }
 
+    /// `balance_push` for a CPU going offline: asks the thread running there to
+    /// reschedule (the scheduler then switches it out for migration). Unlike
+    /// [`Shared::raise`] this reaches an offline CPU.
+    pub(crate) fn push_off(&self, sys: &IrqSystem, cpu: CpuId) -> Result<(), IrqError> {
+        let hc = self.hc(cpu)?;
+        sys.cpu(cpu)?.set_need_resched(true);
+        hc.set_pending(crate::vectors::RESCHEDULE_VECTOR);
+        self.kick(sys, cpu, false);
+        Ok(())
+    }
+
+    /// Wakes `cpu`'s idle thread from its idle or dead sleep (it re-checks why it
+    /// sleeps: the CPU came online, or the machine stops).
+    pub(crate) fn wake_idle(&self, cpu: CpuId) {
+        if let Ok(hc) = self.hc(cpu) {
+            hc.idle_seq.fetch_add(1, Ordering::SeqCst);
+            crate::futex::wake(&hc.idle_seq, 1);
+        }
+    }
+
     /// Raises an NMI on `cpu`.
     pub(crate) fn raise_nmi(&self, sys: &IrqSystem, cpu: CpuId) -> Result<(), IrqError> {
         let hc = self.hc(cpu)?;

@@ -148,6 +148,9 @@ impl IrqSystem {
         let mut rq = self.sched.rqs[cpu_id].lock();
         let prev_state = prev.state();
         let prev_runnable = !is_idle && prev_state == ThreadState::Runnable;
+        // balance_push: on a CPU going offline only its per-CPU threads may keep
+        // running; any other thread switches out here and the idle loop migrates it.
+        let may_keep = prev_runnable && (cpu.online() || prev.is_percpu_smpboot());
         let next = rq.pick();
         let next = match next {
             Some(n) => {
@@ -155,8 +158,7 @@ impl IrqSystem {
                 // is FIFO being preempted (not yielding): SCHED_FIFO never time-slices.
                 let (pr, nr) = (prev.policy().rank(), n.policy().rank());
                 let fifo = matches!(prev.policy(), Policy::Fifo(_));
-                let keep =
-                    prev_runnable && (pr > nr || (pr == nr && fifo && mode == Switch::Preempt));
+                let keep = may_keep && (pr > nr || (pr == nr && fifo && mode == Switch::Preempt));
                 if keep {
                     rq.enqueue(n, true);
                     prev.clone()
@@ -164,7 +166,7 @@ impl IrqSystem {
                     n
                 }
             }
-            None if prev_runnable => prev.clone(),
+            None if may_keep => prev.clone(),
             None => rq.idle.clone().expect("idle thread initialised"),
         };
         cpu.set_need_resched(false);

@@ -49,7 +49,8 @@ impl Timer {
         };
         // A timer whose callback runs now stays on its base so it cannot run twice at
         // once. add_timer_on moves it anyway, as Linux does (the caller asked for it).
-        if want == cur || (target.is_none() && g.running == self.addr()) {
+        // A dead base (its CPU went offline) runs nothing, so nothing runs there now.
+        if !g.dead && (want == cur || (target.is_none() && g.running == self.addr())) {
             g.forward(sys.jiffies());
             let kick = self.enqueue_on(sys, cur, &mut g, expires);
             drop(g);
@@ -59,10 +60,20 @@ impl Timer {
         self.0.cpu.store(CPU_MIGRATING, Ordering::Release);
         self.publish(sys, cur, &g);
         drop(g);
-        let mut ng = sys.timers.cpus[want].bases[self.base_index()].lock_irqsave(sys);
+        // Only a thread still leaving an offline CPU, or a race with cpu_down, meets a
+        // dead base: the timer goes to an online CPU, where timers_dead_cpu would have
+        // moved it.
+        let online = |c: &CpuId| sys.cpu(*c).is_ok_and(|s| s.online());
+        let live = sys.current_cpu().into_iter().chain((0..sys.nr_cpus() as u32).map(CpuId));
+        let lock = |c: CpuId| sys.timers.cpus[c].bases[self.base_index()].lock_irqsave(sys);
+        let (cpu, mut ng) = core::iter::once(want)
+            .chain(live.filter(online))
+            .find_map(|c| Some((c, lock(c))).filter(|(_, g)| !g.dead))
+            // No CPU online at all (a system whose runtime never marked one): stay.
+            .unwrap_or_else(|| (cur, lock(cur)));
         ng.forward(sys.jiffies());
-        self.0.cpu.store(want.0, Ordering::Release);
-        let kick = self.enqueue_on(sys, want, &mut ng, expires);
+        self.0.cpu.store(cpu.0, Ordering::Release);
+        let kick = self.enqueue_on(sys, cpu, &mut ng, expires);
         drop(ng);
         kick_nohz_cpu(sys, kick);
         was_pending

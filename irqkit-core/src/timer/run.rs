@@ -120,8 +120,23 @@ impl IrqSystem {
                 t.cpu.store(here.0, Ordering::Release);
                 new.enqueue(t, expires);
             }
+            old.dead = true;
             self.timers.cpus[dead].next_hint[idx].store(u64::MAX, Ordering::Release);
             self.timers.cpus[here].next_hint[idx].store(new.next_expiry, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// `timers_prepare_cpu`: the offline `cpu`'s wheel takes timers again (call before
+    /// the CPU comes back online). `Busy` while it is online.
+    pub fn timers_prepare_cpu(&self, cpu: CpuId) -> Result<(), crate::IrqError> {
+        if self.cpu(cpu)?.online() {
+            return Err(crate::IrqError::Busy("cpu is still online"));
+        }
+        for idx in [BASE_STD, BASE_DEF] {
+            let mut g = self.timers.cpus[cpu].bases[idx].lock_irqsave(self);
+            g.dead = false;
+            g.forward(self.jiffies());
         }
         Ok(())
     }

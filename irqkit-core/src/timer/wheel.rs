@@ -86,6 +86,9 @@ pub(crate) struct TimerBase {
     count: usize,
     /// Address of the timer whose callback runs now (`running_timer`), or 0.
     pub(crate) running: usize,
+    /// The CPU went offline and `timers_dead_cpu` emptied this base: it takes no
+    /// timer until `timers_prepare_cpu` (a timer queued here would never fire).
+    pub(crate) dead: bool,
 }
 
 impl TimerBase {
@@ -97,6 +100,7 @@ impl TimerBase {
             buckets: (0..=WHEEL_SIZE).map(|_| Vec::new()).collect(),
             count: 0,
             running: 0,
+            dead: false,
         }
     }
 
