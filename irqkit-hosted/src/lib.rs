@@ -62,6 +62,8 @@ mod publish;
 mod shared;
 pub mod signals;
 mod stats;
+#[cfg(test)]
+mod switch_tests;
 mod thread_ctx;
 mod vector_chip;
 pub mod vectors;

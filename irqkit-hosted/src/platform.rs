@@ -220,6 +220,14 @@ impl Platform for HostPlatform {
         if prev.state() == ThreadState::Dead {
             return;
         }
+        // A signal that hit the masked switch is still blocked on this thread, and
+        // its replay is the old CPU's business (its next holder sees the pending
+        // word). Unblock it here, off-CPU, where the handler does nothing: kept
+        // blocked, it would make this thread deaf on whichever CPU it resumes.
+        if thread_ctx::sig_blocked() {
+            thread_ctx::set_sig_blocked(false);
+            crate::signals::unblock_irq_signal();
+        }
         let newcpu = ph.wait_grant();
         if let Some((sys, shared)) = thread_ctx::machine() {
             thread_ctx::acquire_cpu(sys, newcpu);
