@@ -40,7 +40,6 @@ impl Drop for OpenOnDrop {
     }
 }
 
-/// A work recording the CPU it ran on.
 /// A work that reports it started and then spins until its gate opens; returns the
 /// work, its "started" flag and its gate.
 fn blocker() -> (Work, Arc<AtomicBool>, Arc<AtomicBool>) {
@@ -55,6 +54,7 @@ fn blocker() -> (Work, Arc<AtomicBool>, Arc<AtomicBool>) {
     (w, started, gate)
 }
 
+/// A work recording the CPU it ran on.
 fn recorder(log: &Arc<Mutex<Vec<u32>>>) -> Work {
     let log = log.clone();
     Work::new(move |sys, _w, _t| log.lock().unwrap().push(sys.current_cpu().unwrap().0))
@@ -166,6 +166,29 @@ fn bad_input_hotplug_calls() {
     assert_eq!(sys.workqueue_online_cpu(CpuId(1)), Err(IrqError::CpuOffline(1)));
     m.cpu_up(CpuId(1)).unwrap();
     assert_eq!(sys.queue_work_on(Some(CpuId(1)), &bh, w.work()), Ok(true));
+}
+
+// kernel/workqueue.c workqueue_offline_cpu runs while the CPU is still in
+// cpu_online_mask, so __queue_work never finds a per-CPU pool whose CPU is offline
+// but which is not yet DISASSOCIATED. irqkit marks the CPU offline first; queueing
+// in that instant is accepted and the work runs (a delayed work's timer firing
+// then used to be refused and dropped).
+#[test]
+fn queueing_in_the_instant_a_cpu_goes_offline_is_accepted_and_runs() {
+    let m = machine();
+    let sys = m.sys().clone();
+    let wq = sys.alloc_workqueue("window", WQ_PERCPU, 0).unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let w = recorder(&log);
+    // cpu_down's first step, before the pools are disassociated.
+    sys.cpu(CpuId(1)).unwrap().set_online(false);
+    assert_eq!(sys.queue_work_on(Some(CpuId(1)), &wq, &w), Ok(true));
+    sys.workqueue_offline_cpu(CpuId(1)).unwrap();
+    common::wait_until("the work ran", || log.lock().unwrap().len() == 1);
+    m.cpu_up(CpuId(1)).unwrap();
+    assert_eq!(sys.queue_work_on(Some(CpuId(1)), &wq, &w), Ok(true));
+    common::wait_until("the work ran on cpu 1", || log.lock().unwrap().len() == 2);
+    assert_eq!(log.lock().unwrap()[1], 1);
 }
 
 // kernel/workqueue.c wq_update_pod: a strict unbound pool whose whole pod goes

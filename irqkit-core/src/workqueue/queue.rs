@@ -35,6 +35,18 @@ fn kind_error(wq: &Workqueue) -> IrqError {
     }
 }
 
+/// Whether the per-CPU pool of an offline CPU still runs what is queued to it: a
+/// DISASSOCIATED pool runs it unbound (Linux queues there too), and so will a pool
+/// whose CPU is just going down (cpu_down unbinds its workers next). A BH pool needs
+/// its CPU, and in a pool with no worker (its CPU never came up) nothing would run.
+fn offline_pool_takes_work(sys: &IrqSystem, p: &Pool) -> bool {
+    if p.bh_worker.is_some() {
+        return false;
+    }
+    let g = p.lock(sys);
+    g.disassociated || !g.workers.is_empty()
+}
+
 /// `__queue_work`: the caller owns PENDING. On error PENDING is still owned and the
 /// caller gives it back.
 pub(crate) fn __queue_work(
@@ -59,10 +71,7 @@ pub(crate) fn __queue_work(
         cpu.or_else(|| sys.current_cpu()).unwrap_or_else(|| sys.first_online().unwrap_or(CpuId(0)));
     let mut pool: &Pool = if wq.0.is_percpu() {
         let p = wq.0.pools.get(c.index()).ok_or(IrqError::NotFound("no such cpu"))?;
-        // A DISASSOCIATED pool runs its work unbound (Linux queues there too). A CPU
-        // that is offline without that (never brought up, or a BH pool, which needs
-        // its CPU) would never run the work: refused.
-        if !sys.cpu(c)?.online() && !p.lock(sys).disassociated {
+        if !sys.cpu(c)?.online() && !offline_pool_takes_work(sys, p) {
             return Err(IrqError::CpuOffline(c.0));
         }
         p
