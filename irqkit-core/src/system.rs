@@ -194,6 +194,15 @@ impl IrqSystem {
     /// are delivered now, exactly once.
     #[inline]
     pub fn local_irq_restore(&self, flags: IrqFlags) {
+        // Flags saved on one CPU and restored from another would rewrite that CPU's
+        // mask under whoever runs there now: code that may migrate in between must
+        // restore `flags.anywhere()`.
+        debug_assert!(
+            flags.cpu == crate::cpu::ANY_CPU || self.current_cpu() == Some(CpuId(flags.cpu)),
+            "irq flags saved on cpu {} restored on {:?}",
+            flags.cpu,
+            self.current_cpu()
+        );
         let cpu = if flags.cpu != crate::cpu::ANY_CPU {
             self.cpus.get(CpuId(flags.cpu))
         } else {

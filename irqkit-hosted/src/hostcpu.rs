@@ -71,6 +71,12 @@ pub(crate) struct HostCpu {
     /// The `down_gen` the idle thread last saw as it entered the dead state, where
     /// nothing runs and no interrupt is taken (`cpuhp_report_idle_dead`).
     pub(crate) dead_gen: AtomicU64,
+    /// The `down_gen` whose cpu_down returned before the CPU was dead (a thread
+    /// preempted at interrupt exit was still running there): the tasklets are taken
+    /// over once the idle thread reports dead in that generation.
+    pub(crate) tasklets_due: AtomicU64,
+    /// Some host thread holds this CPU (checked in debug builds: one at a time).
+    pub(crate) occupied: AtomicBool,
     /// The thread holding (or about to hold) this CPU. Points into the machine's
     /// registry of host threads, which lives as long as the machine.
     pub(crate) holder: AtomicPtr<HostThread>,
@@ -88,6 +94,8 @@ impl HostCpu {
             idle_seq: AtomicU32::new(0),
             down_gen: AtomicU64::new(0),
             dead_gen: AtomicU64::new(0),
+            tasklets_due: AtomicU64::new(0),
+            occupied: AtomicBool::new(false),
             holder: AtomicPtr::new(std::ptr::null_mut()),
             counters: CpuCounters::new(),
         }

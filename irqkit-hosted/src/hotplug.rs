@@ -7,6 +7,12 @@
 //! (`balance_push`, `migrate_tasks`) until its idle thread reports it dead
 //! (`cpuhp_report_idle_dead`); then a live CPU takes over its timers
 //! (CPUHP_TIMERS_PREPARE), tasklets and BH work (CPUHP_SOFTIRQ_DEAD) and irq_work.
+//!
+//! One difference from Linux: a thread preempted at interrupt exit is not moved
+//! (irqkit's per-CPU accessors read the CPU, then use it, and a thread stopped
+//! between the two must resume on that CPU). It runs on until its next voluntary
+//! or `preempt_enable` switch, where it is pushed; `cpu_down` does not wait for
+//! that, and the CPU's tasklets are taken over once it is dead.
 //! Up reverses it: the timer wheel is prepared, the CPU joins the mask, managed
 //! interrupts return (CPUHP_AP_IRQ_AFFINITY_ONLINE) and the pools rebind.
 
@@ -23,6 +29,10 @@ use crate::thread_ctx;
 /// How long a CPU going down may take to run nothing but its idle thread (a thread
 /// in a non-preemptible stretch holds it there), or its BH leftovers to finish.
 const TEARDOWN_LIMIT: Duration = Duration::from_secs(10);
+
+/// How long `cpu_down` waits for a thread preempted at interrupt exit to reach a
+/// point where it may be pushed before it leaves that thread running there.
+const PINNED_GRACE: Duration = Duration::from_millis(50);
 
 impl Machine {
     /// Takes `cpu` offline: no new thread is placed there and interrupts or IPIs aimed
@@ -63,18 +73,28 @@ impl Machine {
         }
         // take_cpu_down: interrupts aimed here move to online CPUs of their masks.
         self.sys.irq_migrate_all_off_cpu(cpu)?;
-        if let Err(e) = self.wait_dead(cpu, gen) {
-            self.undo_down(cpu)?;
-            return Err(e);
+        let dead = match self.wait_dead(cpu, gen) {
+            Ok(dead) => dead,
+            Err(e) => {
+                self.undo_down(cpu)?;
+                return Err(e);
+            }
+        };
+        if !dead {
+            // Its tasklet lists are not ours while a thread runs there: the idle
+            // thread hands them over once it reports dead (`idle.rs`).
+            hc.tasklets_due.store(gen, Ordering::SeqCst);
         }
         // The dead CPU's deferred work, taken over on a live CPU in hard-irq context.
+        // Timers (under their base locks) and irq_work (lock-free lists) may be taken
+        // from a CPU that still runs a thread.
         let live = self.sys.online_mask().first().ok_or(IrqError::Busy("no cpu online"))?;
         let (tx, rx) = mpsc::channel();
         self.call_on(live, move |sys, _hard| {
-            let r = sys
-                .timers_takeover(cpu)
-                .and_then(|()| sys.tasklets_takeover(cpu))
-                .and_then(|()| sys.irq_work_takeover(cpu));
+            let mut r = sys.timers_takeover(cpu).and_then(|()| sys.irq_work_takeover(cpu));
+            if dead {
+                r = r.and_then(|()| sys.tasklets_takeover(cpu));
+            }
             let _ = tx.send(r);
         })?;
         rx.recv_timeout(TEARDOWN_LIMIT).map_err(|_| IrqError::Busy("takeover did not run"))??;
@@ -107,10 +127,16 @@ impl Machine {
 
     /// `balance_push` and `migrate_tasks`: pushes the thread running on the offline
     /// `cpu` off it and moves the runnable ones queued there, until its idle thread
-    /// reports it dead in this `cpu_down` (`gen`). `Busy` if that takes longer than [`TEARDOWN_LIMIT`].
-    fn wait_dead(&self, cpu: CpuId, gen: u64) -> Result<(), IrqError> {
+    /// reports it dead in this `cpu_down` (`gen`): `Ok(true)`. `Ok(false)` if the
+    /// thread running there was preempted at interrupt exit and so stays until its
+    /// next voluntary or `preempt_enable` switch (`Thread::irq_preempted`; Linux's
+    /// stopper would move it at once) and has not reached one within
+    /// [`PINNED_GRACE`]. `Busy` if neither happens within
+    /// [`TEARDOWN_LIMIT`].
+    fn wait_dead(&self, cpu: CpuId, gen: u64) -> Result<bool, IrqError> {
         let hc = self.shared.hc(cpu)?;
         let deadline = Instant::now() + TEARDOWN_LIMIT;
+        let grace_end = Instant::now() + PINNED_GRACE;
         loop {
             for t in self.sys.threads() {
                 if t.cpu() == cpu && !t.is_percpu_smpboot() && t.policy() != Policy::Idle {
@@ -118,7 +144,13 @@ impl Machine {
                 }
             }
             if hc.dead_gen.load(Ordering::SeqCst) == gen {
-                return Ok(());
+                return Ok(true);
+            }
+            // A pinned thread usually reaches a preemption point soon; one that spins
+            // without any is left running after a grace period.
+            let pinned = self.sys.curr_thread(cpu).is_some_and(|t| t.pinned_by_irq_preemption());
+            if pinned && Instant::now() > grace_end {
+                return Ok(false);
             }
             if Instant::now() > deadline {
                 return Err(IrqError::Busy("a thread would not leave the cpu"));

@@ -68,6 +68,9 @@ fn dead_wait(shared: &Shared, cpu: CpuId) {
         }
         // Seen offline after `gen` began: that cpu_down may take over what is left.
         hc.dead_gen.store(gen, Ordering::SeqCst);
+        if hc.tasklets_due.swap(0, Ordering::SeqCst) == gen && gen != 0 {
+            hand_over_tasklets(shared, sys, cpu);
+        }
         // `idle`: a kick (cpu_up, a push, a parked thread woken) bumps the futex.
         hc.idle.store(true, Ordering::SeqCst);
         if !(cs.online() || cs.need_resched() || sys.sched.shutting_down()) {
@@ -78,6 +81,17 @@ fn dead_wait(shared: &Shared, cpu: CpuId) {
     if hc.has_work() {
         cs.set_irq_deferred(true);
     }
+}
+
+/// CPUHP_SOFTIRQ_DEAD for a CPU whose cpu_down could not wait for it to die: now
+/// that it runs nothing, a live CPU takes its tasklets over. Nothing to do if it is
+/// back online (it runs them itself) or no CPU is.
+fn hand_over_tasklets(shared: &Shared, sys: &irqkit_core::IrqSystem, dead: CpuId) {
+    let Some(live) = sys.online_mask().first() else { return };
+    let f = Box::new(move |s: &irqkit_core::IrqSystem, _: &irqkit_core::HardIrq| {
+        let _ = s.tasklets_takeover(dead);
+    });
+    let _ = shared.call_on(sys, live, f);
 }
 
 /// Linux's `poll_idle`: spins until `wake()` or `bound_ns` has passed; true if woken.

@@ -12,7 +12,7 @@ use irqkit_core::system::SystemConfig;
 use irqkit_core::{CpuId, HardIrq, IrqError, IrqSystem, Nmi, Task};
 
 use crate::platform::{adopt_idle, HostPlatform};
-use crate::shared::{CallFn, KthreadPanic, Shared, TickHook, VectorHandler};
+use crate::shared::{KthreadPanic, Shared, TickHook, VectorHandler};
 use crate::stats::CpuStats;
 use crate::vector_chip::{VectorChip, VectorLine};
 use crate::{signals, thread_ctx, vectors};
@@ -134,6 +134,7 @@ impl Machine {
                     let hp: *const crate::platform::HostThread = &*host;
                     shared.cpus[c].holder.store(hp.cast_mut(), Ordering::SeqCst);
                     thread_ctx::acquire_cpu(&sys, cpu);
+                    shared.cpus[c].occupied.store(true, Ordering::SeqCst);
                     sys.cpu(cpu).expect("cpu").set_online(true);
                     let _ = tx.send(());
                     sys.cpu_idle_loop(cpu);
@@ -441,9 +442,7 @@ impl Machine {
         f: impl FnOnce(&IrqSystem, &HardIrq) + Send + 'static,
     ) -> Result<(), IrqError> {
         self.check_cpu(cpu)?;
-        let f: CallFn = Box::new(f);
-        thread_ctx::with_irqs_masked(|| self.shared.calls[cpu.index()].lock().push_back(f));
-        self.send_ipi(cpu, irqkit_core::Ipi::CallFunction)
+        self.shared.call_on(&self.sys, cpu, Box::new(f))
     }
 
     /// Counters of `cpu`.

@@ -185,6 +185,10 @@ impl Platform for HostPlatform {
                 let _ = ready_tx.send(());
                 let cpu = host.wait_grant();
                 thread_ctx::acquire_cpu(&sys, cpu);
+                if cfg!(debug_assertions) {
+                    let taken = shared.cpus[cpu.index()].occupied.swap(true, Ordering::SeqCst);
+                    assert!(!taken, "cpu {cpu:?} granted to a new thread while held");
+                }
                 shared.after_handoff(&sys, cpu);
                 if let Err(p) = catch_unwind(AssertUnwindSafe(body)) {
                     shared.record_panic(name, &*p);
@@ -204,6 +208,9 @@ impl Platform for HostPlatform {
     fn switch_to(&self, cpu: CpuId, prev: &Arc<Thread>, next: &Arc<Thread>) {
         let ph = HostThread::of(prev);
         let nh = HostThread::of(next);
+        if cfg!(debug_assertions) {
+            self.shared.cpus[cpu.index()].occupied.store(false, Ordering::SeqCst);
+        }
         thread_ctx::release_cpu();
         let np: *const HostThread = nh;
         self.shared.cpus[cpu.index()].holder.store(np.cast_mut(), Ordering::SeqCst);
@@ -231,6 +238,10 @@ impl Platform for HostPlatform {
         let newcpu = ph.wait_grant();
         if let Some((sys, shared)) = thread_ctx::machine() {
             thread_ctx::acquire_cpu(sys, newcpu);
+            if cfg!(debug_assertions) {
+                let taken = shared.cpus[newcpu.index()].occupied.swap(true, Ordering::SeqCst);
+                assert!(!taken, "cpu {newcpu:?} granted to {} while held", prev.name());
+            }
             shared.after_handoff(sys, newcpu);
         }
     }

@@ -127,6 +127,13 @@ impl Shared {
         Ok(())
     }
 
+    /// Queues `f` for `cpu`'s call-function interrupt and raises it.
+    pub(crate) fn call_on(&self, sys: &IrqSystem, cpu: CpuId, f: CallFn) -> Result<(), IrqError> {
+        let calls = self.calls.get(cpu.index()).ok_or(IrqError::NotFound("no such cpu"))?;
+        thread_ctx::with_irqs_masked(|| calls.lock().push_back(f));
+        self.raise(sys, cpu, crate::vectors::CALL_FUNCTION_VECTOR)
+    }
+
     /// Wakes `cpu`'s idle thread from its idle or dead sleep (it re-checks why it
     /// sleeps: the CPU came online, or the machine stops).
     pub(crate) fn wake_idle(&self, cpu: CpuId) {

@@ -19,7 +19,8 @@ fn machine(hz: u32) -> Machine {
 
 // kernel/sched/core.c balance_push / sched_cpu_dying: a CPU going down pushes the
 // thread running on it away, so when cpu_down returns that thread runs elsewhere.
-// No tick here: only cpu_down's own push can move a thread that never sleeps.
+// No tick here: only cpu_down's own push can move a thread that never sleeps; it
+// takes effect at the thread's next preemption point (cond_resched).
 #[test]
 fn balance_push_moves_the_running_thread_off_the_dying_cpu() {
     let m = machine(0);
@@ -44,7 +45,9 @@ fn balance_push_moves_the_running_thread_off_the_dying_cpu() {
                     od.fetch_add(1, SeqCst);
                 }
                 r.fetch_add(1, SeqCst);
-                std::hint::spin_loop();
+                // cond_resched: a thread preempted at interrupt exit resumes where
+                // it was; it moves off at a point like this one.
+                sys.preempt_check_resched();
             }
         })
         .unwrap();

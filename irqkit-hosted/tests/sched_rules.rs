@@ -7,8 +7,8 @@ mod common;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use irqkit_core::sched::{KthreadSpec, Policy, WaitQueue};
-use irqkit_core::CpuId;
+use irqkit_core::sched::{Affinity, KthreadSpec, Policy, WaitQueue};
+use irqkit_core::{CpuId, CpuMask};
 use irqkit_hosted::{Machine, MachineConfig};
 
 #[test]
@@ -78,6 +78,56 @@ fn fifo_thread_that_wakes_preempts_a_normal_thread_at_the_next_interrupt_exit() 
     common::wait_until("hog finished", || normal.state() == irqkit_core::sched::ThreadState::Dead);
     assert!(normal.nivcsw() >= 1, "the normal thread was preempted, not yielded");
     assert!(m.stats(CpuId(1)).unwrap().resched_ipis >= 1);
+}
+
+// kernel/sched/core.c migrates a preempted task freely, because Linux's per-CPU
+// accesses are single instructions or run with preemption off. irqkit's accessors
+// read the CPU and then use it, so a thread preempted at interrupt exit (anywhere
+// in its code) resumes on the CPU it was preempted on: migrate_queued_thread leaves
+// it queued there even when its affinity no longer allows that CPU.
+#[test]
+fn a_thread_preempted_at_interrupt_exit_is_not_migrated() {
+    let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 0, ..Default::default() }).unwrap();
+    let (spinning, release, moved) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let (sp, rel, mv, sys) = (spinning.clone(), release.clone(), moved.clone(), m.sys().clone());
+    let normal = m
+        .spawn(KthreadSpec::bound("hog/1", CpuId(1)), move |_t| {
+            let me = sys.current_thread().unwrap();
+            me.set_affinity(Affinity::Unbound(CpuMask::first_n(2)));
+            sp.store(true, Ordering::SeqCst);
+            // No preemption point: it leaves CPU 1 only by preemption at irq exit.
+            while !rel.load(Ordering::SeqCst) {
+                if sys.current_cpu() != Some(CpuId(1)) {
+                    mv.fetch_add(1, Ordering::SeqCst);
+                }
+                std::hint::spin_loop();
+            }
+        })
+        .unwrap();
+    common::wait_until("hog running", || spinning.load(Ordering::SeqCst));
+    let (in_fifo, leave) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (inf, lv) = (in_fifo.clone(), leave.clone());
+    let fifo = KthreadSpec::bound("rt/1", CpuId(1)).policy(Policy::Fifo(50));
+    m.spawn(fifo, move |_t| {
+        inf.store(true, Ordering::SeqCst);
+        while !lv.load(Ordering::SeqCst) {
+            std::hint::spin_loop();
+        }
+    })
+    .unwrap();
+    common::wait_until("fifo thread preempted the hog", || in_fifo.load(Ordering::SeqCst));
+    assert!(normal.pinned_by_irq_preemption());
+    // CPU 1 is no longer allowed: a thread switched out cleanly would move now.
+    normal.set_affinity(Affinity::Unbound(CpuMask::single(CpuId(0))));
+    assert!(!m.sys().migrate_queued_thread(&normal), "moved a thread preempted mid-code");
+    leave.store(true, Ordering::SeqCst);
+    release.store(true, Ordering::SeqCst);
+    common::wait_until("hog finished", || normal.state() == irqkit_core::sched::ThreadState::Dead);
+    assert_eq!(moved.load(Ordering::SeqCst), 0, "the hog resumed on another CPU");
 }
 
 #[test]

@@ -98,6 +98,9 @@ impl IrqSystem {
     /// woken; a runnable one goes to the back of its queue.
     pub fn schedule(&self) {
         let flags = self.local_irq_save();
+        // Linux: "scheduling while atomic"; a caller with interrupts masked would also
+        // resume with them masked on whichever CPU it lands.
+        debug_assert!(!flags.was_disabled, "schedule() with interrupts masked");
         self.__schedule(Switch::Voluntary);
         // We may have resumed on another CPU.
         self.local_irq_restore(flags.anywhere());
@@ -122,12 +125,14 @@ impl IrqSystem {
     /// `preempt_schedule_irq`: involuntary switch on the interrupt-return path.
     /// Called with interrupts masked; returns with them masked.
     pub fn preempt_schedule_irq(&self) {
-        self.__schedule(Switch::Preempt);
+        self.__schedule(Switch::PreemptIrq);
     }
 
     /// The core switch. Interrupts must be masked.
     pub(super) fn __schedule(&self, mode: Switch) {
         let preempt = mode != Switch::Voluntary;
+        let irq_preempt = mode == Switch::PreemptIrq;
+        let yield_ = mode == Switch::Yield;
         let cpu_id = match self.current_cpu() {
             Some(c) => c,
             None => return,
@@ -150,7 +155,13 @@ impl IrqSystem {
         let prev_runnable = !is_idle && prev_state == ThreadState::Runnable;
         // balance_push: on a CPU going offline only its per-CPU threads may keep
         // running; any other thread switches out here and the idle loop migrates it.
-        let may_keep = prev_runnable && (cpu.online() || prev.is_percpu_smpboot());
+        // Preempted at interrupt exit it could not migrate (see `irq_preempted`), so
+        // it runs on to its next voluntary or preempt_enable switch.
+        let stays_here = cpu.online() && prev.allowed_on(cpu_id);
+        let may_keep = prev_runnable && (stays_here || prev.is_percpu_smpboot() || irq_preempt);
+        // A runnable prev no longer allowed here (affinity changed, CPU going down)
+        // is queued where a wake-up would put it (`__set_cpus_allowed_ptr`'s move).
+        let move_prev = prev_runnable && !may_keep;
         let next = rq.pick();
         let next = match next {
             Some(n) => {
@@ -158,7 +169,7 @@ impl IrqSystem {
                 // is FIFO being preempted (not yielding): SCHED_FIFO never time-slices.
                 let (pr, nr) = (prev.policy().rank(), n.policy().rank());
                 let fifo = matches!(prev.policy(), Policy::Fifo(_));
-                let keep = may_keep && (pr > nr || (pr == nr && fifo && mode == Switch::Preempt));
+                let keep = may_keep && (pr > nr || (pr == nr && fifo && preempt && !yield_));
                 if keep {
                     rq.enqueue(n, true);
                     prev.clone()
@@ -171,6 +182,13 @@ impl IrqSystem {
         };
         cpu.set_need_resched(false);
         if Arc::ptr_eq(&next, &prev) {
+            // Kept at interrupt exit by a CPU going offline: pinned until a clean
+            // switch, which the reschedule request left pending asks for.
+            let pinned = irq_preempt && !cpu.online() && !prev.is_percpu_smpboot();
+            prev.irq_preempted.store(pinned, Ordering::Relaxed);
+            if pinned {
+                cpu.set_need_resched(true);
+            }
             drop(rq);
             drop(wl);
             // Woken before the switch: the hooks still see a matching "running".
@@ -181,9 +199,10 @@ impl IrqSystem {
             }
             return;
         }
-        if prev_runnable {
-            // A preempted FIFO thread keeps its place at the head (SCHED_FIFO rule).
-            let head = mode == Switch::Preempt && matches!(prev.policy(), Policy::Fifo(_));
+        prev.irq_preempted.store(irq_preempt, Ordering::Relaxed);
+        // A preempted FIFO thread keeps its place at the head (SCHED_FIFO rule).
+        let head = preempt && !yield_ && matches!(prev.policy(), Policy::Fifo(_));
+        if prev_runnable && !move_prev {
             prev.queued.store(true, Ordering::Relaxed);
             rq.enqueue(prev.clone(), head);
         }
@@ -200,13 +219,21 @@ impl IrqSystem {
             rq.stats.preemptions += 1;
         }
         drop(rq);
+        if move_prev {
+            // Under prev's wake lock, as migrate_queued_thread moves a queued thread.
+            self.enqueue_moved(&prev, cpu_id, head);
+        }
         drop(wl);
         prev.count_switch(!involuntary);
         let dead = prev_state == ThreadState::Dead;
+        // Every switch leaves the CPU masked; the thread switched to unmasks it (its own
+        // restore, or `kthread_started`).
+        debug_assert!(cpu.irqs_disabled(), "switch with interrupts unmasked");
         self.platform().switch_to(cpu_id, &prev, &next);
         if dead {
             return;
         }
+        debug_assert!(self.this_cpu().irqs_disabled(), "resumed with interrupts unmasked");
         // Back on some CPU (maybe another one): restore our preempt count.
         let cpu = self.this_cpu();
         cpu.set_preempt_count(prev.saved_preempt_count.load(Ordering::Relaxed));
@@ -282,8 +309,12 @@ impl IrqSystem {
 pub(super) enum Switch {
     /// `schedule()`: prev blocks if it set itself sleeping.
     Voluntary,
-    /// Involuntary: prev stays runnable, a FIFO prev keeps its queue position.
+    /// Involuntary (`preempt_enable`): prev stays runnable, a FIFO prev keeps its
+    /// queue position.
     Preempt,
+    /// As `Preempt`, at interrupt exit: prev may be anywhere in its code, so it
+    /// resumes on this CPU (`Thread::irq_preempted`).
+    PreemptIrq,
     /// `yield()`: prev stays runnable at the back of its queue.
     Yield,
 }

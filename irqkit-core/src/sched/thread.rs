@@ -30,6 +30,11 @@ pub struct Thread {
     pub(crate) on_cpu: AtomicBool,
     /// True while the thread sits on a run queue.
     pub(crate) queued: AtomicBool,
+    /// Switched out by preemption at interrupt exit: it stopped at an arbitrary
+    /// instruction, perhaps between finding its CPU and using that CPU's state (the
+    /// soft irq mask, the preempt count), so it resumes on that CPU. A voluntary or
+    /// `preempt_enable` switch clears it; only then may the thread migrate.
+    pub(crate) irq_preempted: AtomicBool,
     /// Serialises wake-ups against the thread putting itself to sleep.
     pub(crate) wake_lock: SpinLock<()>,
     cpu: AtomicU32,
@@ -62,6 +67,7 @@ impl Thread {
             state: AtomicU8::new(ThreadState::New as u8),
             on_cpu: AtomicBool::new(false),
             queued: AtomicBool::new(false),
+            irq_preempted: AtomicBool::new(false),
             wake_lock: SpinLock::new(()),
             cpu: AtomicU32::new(cpu.0),
             saved_preempt_count: AtomicU32::new(0),
@@ -174,6 +180,12 @@ impl Thread {
     /// True for a per-CPU smpboot thread (see [`Thread::set_percpu_smpboot`]).
     pub fn is_percpu_smpboot(&self) -> bool {
         self.percpu_smpboot.load(Ordering::Acquire)
+    }
+
+    /// True if the thread was last preempted at interrupt exit and has not switched
+    /// at a voluntary or `preempt_enable` point since: it may not migrate yet.
+    pub fn pinned_by_irq_preemption(&self) -> bool {
+        self.irq_preempted.load(Ordering::Relaxed)
     }
 
     /// Voluntary context switches (the thread blocked).

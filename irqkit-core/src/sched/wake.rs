@@ -121,7 +121,9 @@ impl IrqSystem {
     /// Moves a queued (runnable, not running) thread off a CPU it may no longer run
     /// on — after an affinity change, or because that CPU went offline — to the CPU
     /// a wake-up would pick (`set_cpus_allowed_ptr` / `migrate_tasks`). A running
-    /// thread is left alone: it moves at its next wake-up. True if it moved.
+    /// thread is left alone: it moves at its next wake-up; so is one preempted at
+    /// interrupt exit, until it switches out at a voluntary or `preempt_enable`
+    /// point (see `Thread::irq_preempted`). True if it moved.
     pub fn migrate_queued_thread(&self, t: &Arc<Thread>) -> bool {
         let flags = self.local_irq_save();
         let wl = t.wake_lock.lock();
@@ -130,6 +132,7 @@ impl IrqSystem {
         let moved = !stays
             && t.state() == ThreadState::Runnable
             && !t.on_cpu.load(Ordering::Acquire)
+            && !t.irq_preempted.load(Ordering::Relaxed)
             && self.sched.rqs.get(from).is_some_and(|rq| rq.lock().remove(t));
         let mut target = from;
         if moved {
@@ -147,6 +150,22 @@ impl IrqSystem {
         self.local_irq_restore(flags);
         // Nowhere else to go (no allowed CPU online): it stayed where it was.
         moved && target != from
+    }
+
+    /// Queues `t`, runnable and just switched out on `from`, on the CPU a wake-up
+    /// would pick (`from` again if it has nowhere else to go), preempting there if
+    /// it outranks what runs. The caller holds `t`'s wake lock.
+    pub(super) fn enqueue_moved(&self, t: &Arc<Thread>, from: CpuId, head: bool) {
+        let target = self.select_cpu(t);
+        t.set_cpu(target);
+        t.queued.store(true, Ordering::Relaxed);
+        let mut rq = self.sched.rqs[target].lock();
+        rq.enqueue(t.clone(), head);
+        let preempt = t.policy().rank() > rq.curr.as_ref().map_or(0, |c| c.policy().rank());
+        drop(rq);
+        if preempt && target != from {
+            self.resched_cpu(target, Some(from));
+        }
     }
 
     /// Sets `need_resched` on `target` and kicks it if it is another CPU.

@@ -232,12 +232,14 @@ impl IrqSystem {
     /// `local_irq_save` for a CPU state the caller already holds (saves the lookup).
     #[inline]
     pub(crate) fn irq_save_on(&self, cpu: &crate::cpu::CpuState) -> crate::cpu::IrqFlags {
+        debug_assert_eq!(self.current_cpu(), Some(cpu.id()), "irq_save_on another cpu");
         cpu.irq_save_raw()
     }
 
     /// `local_irq_restore` for a CPU state the caller already holds.
     #[inline]
     pub(crate) fn irq_restore_on(&self, cpu: &crate::cpu::CpuState, flags: crate::cpu::IrqFlags) {
+        debug_assert_eq!(self.current_cpu(), Some(cpu.id()), "irq_restore_on another cpu");
         if cpu.irq_restore_raw(flags) {
             self.platform().replay_irqs(cpu);
         }

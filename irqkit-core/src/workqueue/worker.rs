@@ -182,7 +182,14 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
     // Registration raced with our start: make sure current_work can find us.
     sys.wq.workers.lock_irqsave(sys).insert(me.id(), w.clone());
     w.thread_id.store(me.id().0, Ordering::Release);
+    let misplaced = || sys.current_cpu().is_some_and(|c| !me.allowed_on(c));
     loop {
+        // On a CPU it may no longer use (its pool was bound again, or the CPU is going
+        // down) a worker moves before it takes work: the scheduler moves a thread at
+        // a switch like this yield, as `set_cpus_allowed_ptr` does at once in Linux.
+        if misplaced() {
+            sys.yield_now(task);
+        }
         let mut g = pool.lock(sys);
         if me.should_stop() || w.flags() & WORKER_DIE != 0 {
             worker_detach(sys, &w, &me, g);
@@ -242,8 +249,9 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
                 }
                 // Our CPU went offline under us (the hosted machine keeps running
                 // its current thread): stop taking work here. Going idle kicks an
-                // unbound worker, which wakes on an online CPU.
-                if g.disassociated && !sys.this_cpu().online() {
+                // unbound worker, which wakes on an online CPU. Likewise on a CPU
+                // our pool no longer allows: the next round moves us first.
+                if (g.disassociated && !sys.this_cpu().online()) || misplaced() {
                     break;
                 }
             }
