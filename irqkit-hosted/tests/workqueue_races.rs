@@ -774,6 +774,27 @@ fn wait_pools_quiet(sys: &irqkit_core::IrqSystem) {
     }
 }
 
+/// Once the producers are done: every queue_work that reported true ran once or
+/// was taken by one of `cancelled` cancels reporting true; then `wq` flushes, the
+/// pools go quiet and no node of `wq` still counts an active work.
+fn check_ran_or_cancelled<'a, I>(m: &Machine, wq: &Workqueue, works: I, cancelled: u64, what: &str)
+where
+    I: Iterator<Item = &'a Counted> + Clone,
+{
+    let accepted: u64 = works.clone().map(|c| c.accepted.load(Ordering::SeqCst)).sum();
+    let ran = || works.clone().map(|c| c.runs.load(Ordering::SeqCst)).sum::<u64>();
+    common::wait_until("every accepted work ran or was cancelled", || {
+        ran() + cancelled >= accepted
+    });
+    let (s, wq2) = (m.sys().clone(), wq.clone());
+    m.run_on(CpuId(1), move |t| s.flush_workqueue(t, &wq2)).unwrap().unwrap();
+    wait_pools_quiet(m.sys());
+    assert_eq!(ran() + cancelled, accepted, "{what}: runs + cancels != queues");
+    for (node, active, _) in m.sys().workqueue_node_nr_active(wq) {
+        assert_eq!(active, 0, "{what}: node {node:?} still counts active works");
+    }
+}
+
 /// `(workers, idle, created, reaped)` of the pool line of `wq_dump` starting `prefix`.
 fn pool_counts(sys: &irqkit_core::IrqSystem, prefix: &str) -> (u64, u64, u64, u64) {
     let dump = sys.wq_dump();
@@ -977,27 +998,15 @@ fn max_active_changes_racing_queueing_and_cancel() {
                 h.join().unwrap();
             }
         });
-        let accepted: u64 = works.iter().map(|(_, c)| c.accepted.load(Ordering::SeqCst)).sum();
         let c = cancelled.load(Ordering::SeqCst);
-        common::wait_until("every accepted work ran or was cancelled", || {
-            works.iter().map(|(_, c)| c.runs.load(Ordering::SeqCst)).sum::<u64>() + c >= accepted
-        });
-        let (s, wq2) = (sys.clone(), wq.clone());
-        m.run_on(CpuId(1), move |t| s.flush_workqueue(t, &wq2)).unwrap().unwrap();
-        wait_pools_quiet(&sys);
-        let ran: u64 = works.iter().map(|(_, c)| c.runs.load(Ordering::SeqCst)).sum();
-        assert_eq!(ran + c, accepted, "flags {flags:#x}: runs + cancels != queues");
+        let what = format!("flags {flags:#x}");
+        check_ran_or_cancelled(&m, &wq, works.iter().map(|(_, c)| c), c, &what);
         for (i, g) in groups.iter().enumerate() {
             let max = g.max.load(Ordering::SeqCst);
             assert!(max <= 4, "flags {flags:#x}: group {i} ran {max} at once, limit at most 4");
         }
         for cpu in 0..4 {
             assert!(!sys.workqueue_congested(Some(CpuId(cpu)), &wq), "cpu {cpu} congested");
-        }
-        if flags & WQ_UNBOUND != 0 {
-            for (node, active, _max) in sys.workqueue_node_nr_active(&wq) {
-                assert_eq!(active, 0, "node {node:?} still counts active works");
-            }
         }
     }
 }
@@ -1059,21 +1068,10 @@ fn freeze_thaw_racing_queueing_strands_nothing() {
                 h.join().unwrap();
             }
         });
-        let accepted: u64 = works.iter().map(|c| c.accepted.load(Ordering::SeqCst)).sum();
         let c = cancelled.load(Ordering::SeqCst);
-        common::wait_until("every accepted work ran or was cancelled", || {
-            works.iter().map(|c| c.runs.load(Ordering::SeqCst)).sum::<u64>() + c >= accepted
-        });
-        let (s, wq2) = (sys.clone(), wq.clone());
-        m.run_on(CpuId(1), move |t| s.flush_workqueue(t, &wq2)).unwrap().unwrap();
-        wait_pools_quiet(&sys);
-        let ran: u64 = works.iter().map(|c| c.runs.load(Ordering::SeqCst)).sum();
-        assert_eq!(ran + c, accepted, "flags {flags:#x}: runs + cancels != queues");
+        check_ran_or_cancelled(&m, &wq, works.iter(), c, &format!("flags {flags:#x}"));
         for cpu in 0..2 {
             assert!(!sys.workqueue_congested(Some(CpuId(cpu)), &wq), "cpu {cpu} congested");
-        }
-        for (node, active, _) in sys.workqueue_node_nr_active(&wq) {
-            assert_eq!(active, 0, "node {node:?} still counts active works");
         }
     }
 }
@@ -1397,21 +1395,10 @@ fn scope_changes_racing_queueing_keep_max_active_and_flush() {
             h.join().unwrap();
         }
     });
-    let accepted: u64 = works.iter().map(|c| c.accepted.load(Ordering::SeqCst)).sum();
     let c = cancelled.load(Ordering::SeqCst);
-    common::wait_until("every accepted work ran or was cancelled", || {
-        works.iter().map(|c| c.runs.load(Ordering::SeqCst)).sum::<u64>() + c >= accepted
-    });
-    let (s, wq2) = (sys.clone(), wq.clone());
-    m.run_on(CpuId(1), move |t| s.flush_workqueue(t, &wq2)).unwrap().unwrap();
-    wait_pools_quiet(&sys);
-    let ran: u64 = works.iter().map(|c| c.runs.load(Ordering::SeqCst)).sum();
-    assert_eq!(ran + c, accepted, "runs + cancels != queues");
+    check_ran_or_cancelled(&m, &wq, works.iter(), c, "scope changes");
     let max = group.max.load(Ordering::SeqCst);
     assert!(max <= 3, "{max} works of a max_active 3 workqueue ran at once");
-    for (node, active, _) in sys.workqueue_node_nr_active(&wq) {
-        assert_eq!(active, 0, "node {node:?} still counts active works");
-    }
 }
 
 // kernel/workqueue.c rescuer_thread / send_mayday / assign_work, with

@@ -182,11 +182,15 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
     // Registration raced with our start: make sure current_work can find us.
     sys.wq.workers.lock_irqsave(sys).insert(me.id(), w.clone());
     w.thread_id.store(me.id().0, Ordering::Release);
-    let misplaced = || sys.current_cpu().is_some_and(|c| !me.allowed_on(c));
+    let misplaced = || {
+        sys.current_cpu()
+            .is_some_and(|c| !me.allowed_on(c) || !sys.cpu(c).is_ok_and(|s| s.online()))
+    };
     loop {
-        // On a CPU it may no longer use (its pool was bound again, or the CPU is going
-        // down) a worker moves before it takes work: the scheduler moves a thread at
-        // a switch like this yield, as `set_cpus_allowed_ptr` does at once in Linux.
+        // On a CPU it may no longer use (its pool was bound again, or the CPU is
+        // offline: cpu_down leaves a thread preempted at interrupt exit running there)
+        // a worker moves before it takes work: the scheduler moves a thread at a
+        // switch like this yield, as `set_cpus_allowed_ptr` does at once in Linux.
         if misplaced() {
             sys.yield_now(task);
         }
