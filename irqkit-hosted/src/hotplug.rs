@@ -5,16 +5,17 @@
 //! DISASSOCIATED (CPUHP_AP_WORKQUEUE_ONLINE); its interrupts move away
 //! (`irq_migrate_all_off_this_cpu`); the threads on it are pushed off
 //! (`balance_push`, `migrate_tasks`) until its idle thread reports it dead
-//! (`cpuhp_report_idle_dead`); then a live CPU takes over its timers
-//! (CPUHP_TIMERS_PREPARE), tasklets and BH work (CPUHP_SOFTIRQ_DEAD) and irq_work.
+//! (`cpuhp_report_idle_dead`); a device vector still pending there is raised
+//! again on its line's new target (`fixup_irqs`); then a live CPU takes over its
+//! timers (CPUHP_TIMERS_PREPARE), tasklets and BH work (CPUHP_SOFTIRQ_DEAD) and
+//! irq_work. Up reverses it: the timer wheel is prepared, the CPU joins the mask,
+//! managed interrupts return (CPUHP_AP_IRQ_AFFINITY_ONLINE) and the pools rebind.
 //!
 //! One difference from Linux: a thread preempted at interrupt exit is not moved
 //! (irqkit's per-CPU accessors read the CPU, then use it, and a thread stopped
 //! between the two must resume on that CPU). It runs on until its next voluntary
-//! or `preempt_enable` switch, where it is pushed; `cpu_down` does not wait for
-//! that, and the CPU's tasklets are taken over once it is dead.
-//! Up reverses it: the timer wheel is prepared, the CPU joins the mask, managed
-//! interrupts return (CPUHP_AP_IRQ_AFFINITY_ONLINE) and the pools rebind.
+//! or `preempt_enable` switch, where it is pushed; `cpu_down` waits for that only
+//! briefly, and the CPU's tasklets are taken over once it is dead.
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -80,6 +81,7 @@ impl Machine {
                 return Err(e);
             }
         };
+        self.fixup_irqs(cpu)?;
         if !dead {
             // Its tasklet lists are not ours while a thread runs there: the idle
             // thread hands them over once it reports dead (`idle.rs`).
@@ -160,6 +162,24 @@ impl Machine {
             self.shared.push_off(&self.sys, cpu)?;
             std::thread::sleep(Duration::from_micros(100));
         }
+    }
+
+    /// `fixup_irqs`: a device line's vector still pending on the dead `cpu` (raised
+    /// before its line moved) is raised again where the line points now, so the
+    /// interrupt is taken while the CPU is down rather than when it returns.
+    /// Returns how many were moved.
+    pub(crate) fn fixup_irqs(&self, cpu: CpuId) -> Result<usize, IrqError> {
+        let hc = self.shared.hc(cpu)?;
+        let lines: Vec<_> =
+            self.lines.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let mut moved = 0;
+        for line in lines.iter().filter(|l| l.target() != cpu) {
+            if hc.take_pending(line.vector) {
+                self.shared.raise(&self.sys, line.target(), line.vector)?;
+                moved += 1;
+            }
+        }
+        Ok(moved)
     }
 
     /// Reverts a `cpu_down` refused half-way: the CPU is online again with its pools

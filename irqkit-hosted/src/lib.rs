@@ -54,6 +54,8 @@ pub mod gicv2;
 pub mod gicv3;
 mod hostcpu;
 mod hotplug;
+#[cfg(test)]
+mod hotplug_tests;
 mod idle;
 mod irq_glue;
 mod machine;

@@ -75,7 +75,7 @@ pub struct Machine {
     tick: Option<(Arc<Mutex<bool>>, JoinHandle<()>)>,
     down: bool,
     chip: Arc<VectorChip>,
-    lines: Mutex<std::collections::HashMap<u32, Arc<VectorLine>>>,
+    pub(crate) lines: Mutex<std::collections::HashMap<u32, Arc<VectorLine>>>,
     next_vector: Mutex<u8>,
     /// `cpu_hotplug_lock`: one CPU changes state at a time.
     pub(crate) hotplug: Mutex<()>,
