@@ -17,13 +17,30 @@ use std::sync::{Arc, Mutex};
 
 use irqkit_core::timer::msleep;
 use irqkit_core::workqueue::*;
-use irqkit_core::{CpuId, IrqError};
+use irqkit_core::{CpuId, IrqError, IrqSystem};
 use irqkit_hosted::{Machine, MachineConfig};
 
 fn machine(nr_cpus: usize) -> Machine {
     let m = Machine::new(MachineConfig { nr_cpus, hz: 1000, ..Default::default() }).unwrap();
     m.sys().workqueue_init().unwrap();
     m
+}
+
+/// A 2-CPU machine and a workqueue `name` with `flags` and `max_active`; an unbound
+/// one gets one pod (pool) per CPU, so that queueing on alternating CPUs crosses
+/// pools as it does for a per-CPU workqueue.
+fn machine_with_wq(
+    name: &str,
+    flags: u32,
+    max_active: i32,
+) -> (Machine, Arc<IrqSystem>, Workqueue) {
+    let m = machine(2);
+    let sys = m.sys().clone();
+    let wq = sys.alloc_workqueue(name, flags, max_active).unwrap();
+    if flags & WQ_UNBOUND != 0 {
+        sys.workqueue_set_affinity_scope(&wq, AffinityScope::Cpu, false).unwrap();
+    }
+    (m, sys, wq)
 }
 
 /// A small xorshift generator: varies the interleavings without a dependency.
@@ -150,13 +167,7 @@ fn check_tracked_set(m: &Machine, set: &Arc<TrackedSet>, what: &str) {
 #[test]
 fn queue_racing_cancel_balances_runs_and_cancels() {
     for flags in [WQ_PERCPU, WQ_UNBOUND] {
-        let m = machine(2);
-        let sys = m.sys().clone();
-        let wq = sys.alloc_workqueue("qcancel", flags, 0).unwrap();
-        if flags & WQ_UNBOUND != 0 {
-            // One pod (pool) per CPU: queueing on alternating CPUs crosses pools.
-            sys.workqueue_set_affinity_scope(&wq, AffinityScope::Cpu, false).unwrap();
-        }
+        let (m, sys, wq) = machine_with_wq("qcancel", flags, 0);
         let runs = Arc::new(Runs::default());
         let w = tracked_work(&runs);
         let queued = Arc::new(AtomicU64::new(0));
@@ -356,12 +367,7 @@ fn delayed_queue_mod_and_cancel_race_balance() {
 #[test]
 fn non_reentrant_across_pools_and_every_queue_runs_once() {
     for flags in [WQ_PERCPU, WQ_UNBOUND] {
-        let m = machine(2);
-        let sys = m.sys().clone();
-        let wq = sys.alloc_workqueue("reent", flags, 0).unwrap();
-        if flags & WQ_UNBOUND != 0 {
-            sys.workqueue_set_affinity_scope(&wq, AffinityScope::Cpu, false).unwrap();
-        }
+        let (m, sys, wq) = machine_with_wq("reent", flags, 0);
         let set = Arc::new(tracked_set(4));
         let producer = |seed: u64, n: u32| {
             let (s, wq, set) = (sys.clone(), wq.clone(), set.clone());
@@ -403,12 +409,7 @@ fn non_reentrant_across_pools_and_every_queue_runs_once() {
 #[test]
 fn flush_racing_requeue_waits_for_the_instance_queued_before_it() {
     for flags in [WQ_PERCPU, WQ_UNBOUND] {
-        let m = machine(2);
-        let sys = m.sys().clone();
-        let wq = sys.alloc_workqueue("flushrq", flags, 0).unwrap();
-        if flags & WQ_UNBOUND != 0 {
-            sys.workqueue_set_affinity_scope(&wq, AffinityScope::Cpu, false).unwrap();
-        }
+        let (m, sys, wq) = machine_with_wq("flushrq", flags, 0);
         let runs = Arc::new(Runs::default());
         let shared = tracked_work(&runs);
         // Other works the producers keep requeueing, so that flush colours stay open.
@@ -1019,14 +1020,9 @@ fn max_active_changes_racing_queueing_and_cancel() {
 #[test]
 fn freeze_thaw_racing_queueing_strands_nothing() {
     for flags in [WQ_PERCPU, WQ_UNBOUND] {
-        let m = machine(2);
-        let sys = m.sys().clone();
         // max_active 2: works wait on the inactive lists (and, unbound, on the node's
         // pending list of its two per-CPU pods) besides being held by the freeze.
-        let wq = sys.alloc_workqueue("fzrace", flags | WQ_FREEZABLE, 2).unwrap();
-        if flags & WQ_UNBOUND != 0 {
-            sys.workqueue_set_affinity_scope(&wq, AffinityScope::Cpu, false).unwrap();
-        }
+        let (m, sys, wq) = machine_with_wq("fzrace", flags | WQ_FREEZABLE, 2);
         let never = Arc::new(AtomicBool::new(false));
         let unused = Arc::new(AtomicU64::new(0));
         let works: Arc<Vec<Counted>> =
@@ -1167,12 +1163,7 @@ fn delayed_work_armed_on_a_cpu_that_goes_down_still_runs() {
 #[test]
 fn disable_sync_racing_queueing_keeps_the_work_idle_until_enabled() {
     for flags in [WQ_PERCPU, WQ_UNBOUND] {
-        let m = machine(2);
-        let sys = m.sys().clone();
-        let wq = sys.alloc_workqueue("disrace", flags, 0).unwrap();
-        if flags & WQ_UNBOUND != 0 {
-            sys.workqueue_set_affinity_scope(&wq, AffinityScope::Cpu, false).unwrap();
-        }
+        let (m, sys, wq) = machine_with_wq("disrace", flags, 0);
         let runs = Arc::new(Runs::default());
         let w = tracked_work(&runs);
         let queued = Arc::new(AtomicU64::new(0));
