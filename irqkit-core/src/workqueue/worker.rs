@@ -182,15 +182,12 @@ pub(crate) fn worker_thread(sys: &Arc<IrqSystem>, pool: Arc<Pool>, w: Arc<Worker
     // Registration raced with our start: make sure current_work can find us.
     sys.wq.workers.lock_irqsave(sys).insert(me.id(), w.clone());
     w.thread_id.store(me.id().0, Ordering::Release);
-    let misplaced = || {
-        sys.current_cpu()
-            .is_some_and(|c| !me.allowed_on(c) || !sys.cpu(c).is_ok_and(|s| s.online()))
-    };
+    let misplaced = || sys.current_cpu().is_some_and(|c| !me.allowed_on(c));
     loop {
-        // On a CPU it may no longer use (its pool was bound again, or the CPU is
-        // offline: cpu_down leaves a thread preempted at interrupt exit running there)
-        // a worker moves before it takes work: the scheduler moves a thread at a
-        // switch like this yield, as `set_cpus_allowed_ptr` does at once in Linux.
+        // On a CPU it may no longer use (its pool was bound again, or the CPU is going
+        // down) a worker moves before it takes work: the scheduler moves a thread at
+        // a switch like this yield, as `set_cpus_allowed_ptr` does at once in Linux.
+        // (One left on an offline CPU its mask allows stops polling instead, below.)
         if misplaced() {
             sys.yield_now(task);
         }
@@ -353,10 +350,12 @@ fn idle_spin(sys: &IrqSystem, pool: &Pool, w: &Worker, me: &crate::sched::Thread
         // the 16th on (an item that arrives sooner costs none). An affinity change
         // (CPU hotplug rebinding the pool) moves a thread only at a wake-up here: a
         // worker no longer allowed on this CPU stops polling, so that it sleeps and
-        // its next wake-up moves it.
+        // its next wake-up moves it; so does one left on an offline CPU (cpu_down
+        // leaves a thread preempted at interrupt exit running), from the 16th round.
         if i.is_multiple_of(16) {
-            if sys.this_cpu().need_resched() || sys.current_cpu().is_some_and(|c| !me.allowed_on(c))
-            {
+            let here = sys.this_cpu();
+            let misplaced = !me.allowed_on(here.id()) || (i > 0 && !here.online());
+            if here.need_resched() || misplaced {
                 return false;
             }
             if i > 0 {
