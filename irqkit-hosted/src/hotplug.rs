@@ -69,23 +69,27 @@ impl Machine {
                 && t.state() != ThreadState::Dead
         });
         if bound {
-            self.undo_down(cpu)?;
+            self.bring_online(cpu)?;
             return Err(IrqError::Busy("kernel threads are bound to this cpu"));
         }
         // take_cpu_down: interrupts aimed here move to online CPUs of their masks.
         self.sys.irq_migrate_all_off_cpu(cpu)?;
-        let dead = match self.wait_dead(cpu, gen) {
+        let mut dead = match self.wait_dead(cpu, gen) {
             Ok(dead) => dead,
             Err(e) => {
-                self.undo_down(cpu)?;
+                self.bring_online(cpu)?;
                 return Err(e);
             }
         };
         self.fixup_irqs(cpu)?;
         if !dead {
             // Its tasklet lists are not ours while a thread runs there: the idle
-            // thread hands them over once it reports dead (`idle.rs`).
+            // thread hands them over once it reports dead (`idle.rs`). If it reported
+            // just after wait_dead looked, it has already passed that hand-over: the
+            // swap makes exactly one of us do it.
             hc.tasklets_due.store(gen, Ordering::SeqCst);
+            dead = hc.dead_gen.load(Ordering::SeqCst) == gen
+                && hc.tasklets_due.swap(0, Ordering::SeqCst) == gen;
         }
         // The dead CPU's deferred work, taken over on a live CPU in hard-irq context.
         // Timers (under their base locks) and irq_work (lock-free lists) may be taken
@@ -121,10 +125,7 @@ impl Machine {
             return Ok(());
         }
         self.sys.timers_prepare_cpu(cpu)?;
-        cs.set_online(true);
-        self.shared.wake_idle(cpu);
-        self.sys.irq_affinity_online_cpu(cpu)?;
-        self.sys.workqueue_online_cpu(cpu)
+        self.bring_online(cpu)
     }
 
     /// `balance_push` and `migrate_tasks`: pushes the thread running on the offline
@@ -182,9 +183,10 @@ impl Machine {
         Ok(moved)
     }
 
-    /// Reverts a `cpu_down` refused half-way: the CPU is online again with its pools
-    /// bound and its interrupts back.
-    fn undo_down(&self, cpu: CpuId) -> Result<(), IrqError> {
+    /// The CPU joins the online mask, its idle thread wakes, its managed interrupts
+    /// return and its pools bind to it (`cpu_up`, or undoing a refused `cpu_down`,
+    /// which had not yet taken its timers over).
+    fn bring_online(&self, cpu: CpuId) -> Result<(), IrqError> {
         self.sys.cpu(cpu)?.set_online(true);
         self.shared.wake_idle(cpu);
         self.sys.irq_affinity_online_cpu(cpu)?;

@@ -499,10 +499,9 @@ impl Machine {
             }
         }
         self.sys.sched.begin_shutdown();
-        for (c, hc) in self.shared.cpus.iter().enumerate() {
-            hc.idle_seq.fetch_add(1, Ordering::SeqCst);
-            crate::futex::wake(&hc.idle_seq, 1);
-            let _ = self.shared.raise(&self.sys, CpuId(c as u32), vectors::RESCHEDULE_VECTOR);
+        for c in 0..self.shared.cpus.len() as u32 {
+            self.shared.wake_idle(CpuId(c));
+            let _ = self.shared.raise(&self.sys, CpuId(c), vectors::RESCHEDULE_VECTOR);
         }
         // Bounded like the kernel threads: a CPU that never gets back to its idle loop
         // (an interrupt storm from a line a test left asserted) must not hang the

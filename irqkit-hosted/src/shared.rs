@@ -176,8 +176,7 @@ impl Shared {
             return;
         }
         if hc.idle.load(Ordering::SeqCst) {
-            hc.idle_seq.fetch_add(1, Ordering::SeqCst);
-            crate::futex::wake(&hc.idle_seq, 1);
+            self.wake_idle(cpu);
             return;
         }
         let holder = hc.holder.load(Ordering::SeqCst);

@@ -153,10 +153,11 @@ impl IrqSystem {
         let mut rq = self.sched.rqs[cpu_id].lock();
         let prev_state = prev.state();
         let prev_runnable = !is_idle && prev_state == ThreadState::Runnable;
-        // balance_push: on a CPU going offline only its per-CPU threads may keep
-        // running; any other thread switches out here and the idle loop migrates it.
-        // Preempted at interrupt exit it could not migrate (see `irq_preempted`), so
-        // it runs on to its next voluntary or preempt_enable switch.
+        // balance_push: on a CPU going offline, or one its affinity no longer allows,
+        // a thread (other than a per-CPU one) switches out here and is queued where
+        // a wake-up would put it. Preempted at interrupt exit it may not move (see
+        // `irq_preempted`), so it runs on to its next voluntary or preempt_enable
+        // switch.
         let stays_here = cpu.online() && prev.allowed_on(cpu_id);
         let may_keep = prev_runnable && (stays_here || prev.is_percpu_smpboot() || irq_preempt);
         // A runnable prev no longer allowed here (affinity changed, CPU going down)
