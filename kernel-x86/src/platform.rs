@@ -150,7 +150,7 @@ pub fn system() -> &'static IrqSystem {
 pub fn idle_once(sys: &IrqSystem, me: CpuId) {
     sys.local_irq_disable();
     if sys.nr_queued(me) > 0 || sys.this_cpu().need_resched() {
-        sys.schedule();
+        sys.schedule_idle();
     } else {
         sys.platform().idle_wait(me);
     }

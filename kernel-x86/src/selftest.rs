@@ -248,6 +248,10 @@ fn test_kthreads(n: usize) {
             n - 1
         ),
     );
+    check(
+        selftest_sched::idle_runs_a_thread_queued_while_masked(0),
+        format_args!("the idle loop switched to a thread queued while it had interrupts masked"),
+    );
     let preempted = percpu::area(0).irq_preemptions.load(Ordering::Relaxed);
     check(preempted >= 1, format_args!("CPU0 preempted {preempted} times at interrupt return"));
     let sys = platform::system();

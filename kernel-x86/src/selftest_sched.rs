@@ -156,3 +156,17 @@ pub fn done() -> u64 {
 pub fn saw_bad_context() -> bool {
     state().is_some_and(|s| s.bad.load(Ordering::Relaxed))
 }
+
+/// Runs the idle loop's switch path on the calling CPU (its idle thread): a thread is
+/// woken here with interrupts masked, so no interrupt-return preemption can run it and
+/// only `idle_once`'s own check does. True if the thread ran before `idle_once` returned.
+pub fn idle_runs_a_thread_queued_while_masked(cpu: usize) -> bool {
+    static RAN: AtomicBool = AtomicBool::new(false);
+    let sys = crate::platform::system_arc();
+    let spec = KthreadSpec::bound("idle-probe", CpuId(cpu as u32));
+    sys.local_irq_disable();
+    let spawned = sys.spawn_kthread(spec, |_| RAN.store(true, Ordering::Release)).is_ok();
+    let queued = sys.nr_queued(CpuId(cpu as u32)) > 0;
+    crate::platform::idle_once(&sys, CpuId(cpu as u32));
+    spawned && queued && RAN.load(Ordering::Acquire)
+}

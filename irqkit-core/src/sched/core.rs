@@ -122,6 +122,13 @@ impl IrqSystem {
         self.local_irq_restore(flags.anywhere());
     }
 
+    /// `schedule_idle()`: the idle thread's switch to queued work. Called with interrupts
+    /// masked, so the queue check before it cannot miss a wake-up; returns masked.
+    pub fn schedule_idle(&self) {
+        debug_assert!(self.irqs_disabled(), "schedule_idle() with interrupts enabled");
+        self.__schedule(Switch::Voluntary);
+    }
+
     /// `preempt_schedule_irq`: involuntary switch on the interrupt-return path.
     /// Called with interrupts masked; returns with them masked.
     pub fn preempt_schedule_irq(&self) {
@@ -291,7 +298,7 @@ impl IrqSystem {
                 queued = self.sched.rqs[cpu].lock().nr_queued();
             }
             if queued > 0 || self.this_cpu().need_resched() {
-                self.__schedule(Switch::Voluntary);
+                self.schedule_idle();
             } else {
                 self.platform().idle_wait(cpu);
             }
