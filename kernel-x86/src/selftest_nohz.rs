@@ -106,9 +106,10 @@ fn idle_witness(cpu: usize) -> (u64, u64) {
 
 fn remote_wake(cpu: usize) {
     // The kick is owed only if the CPU is still idle with its tick stopped when the
-    // timer is added. A CPU that wakes for something else in that window (a stall
-    // of the host can line it up with the CPU's next timer) needs none, so such a
-    // round proves nothing either way and is run again.
+    // timer is added, and the timer is its first. A CPU that wakes for something else
+    // in that window (a stall of the host can line it up with the CPU's next timer),
+    // or has an earlier timer of its own, needs none, so such a round proves nothing
+    // either way and is run again.
     for _ in 0..5 {
         if let Some((ok, msg)) = remote_wake_once(cpu) {
             check(ok, format_args!("{msg}"));
@@ -131,6 +132,10 @@ fn remote_wake_once(cpu: usize) -> Option<(bool, alloc::string::String)> {
     let res0 = area.count(RESCHEDULE_VECTOR);
     let before = idle_witness(cpu);
     let expires = sys.jiffies() + 5;
+    // Only a timer that becomes the CPU's first is owed a kick (`enqueue_timer` calls
+    // `trigger_dyntick_cpu` only then): one already due by then wakes the CPU anyway.
+    // A level-0 timer's bucket is one jiffy past its expiry (`calc_index` rounds up).
+    let first = sys.next_timer_expiry(CpuId(cpu as u32)).is_none_or(|n| n > expires + 1);
     let added = t.add_on(sys, expires, CpuId(cpu as u32)).is_ok();
     let idle_throughout = clockevent::tick_stopped(cpu) && idle_witness(cpu) == before;
     let fired = wait_for(SECOND, || FIRED.load(Ordering::Acquire));
@@ -138,7 +143,7 @@ fn remote_wake_once(cpu: usize) -> Option<(bool, alloc::string::String)> {
     // Without the kick the timer still fires once something else wakes the CPU (its
     // next wheel timer), so the kick itself is what is checked: a reschedule IPI.
     let kicks = area.count(RESCHEDULE_VECTOR) - res0;
-    if stopped && kicks == 0 && !idle_throughout {
+    if stopped && kicks == 0 && (!idle_throughout || !first) {
         return None;
     }
     Some((
