@@ -2,6 +2,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
+use crate::dead_report::DeadReport;
 use crate::platform::HostThread;
 
 /// Per-vector and per-event counts of one CPU. Only the CPU itself increments them.
@@ -68,13 +69,10 @@ pub(crate) struct HostCpu {
     pub(crate) idle_seq: AtomicU32,
     /// Bumped by each `cpu_down` before the CPU leaves the online mask.
     pub(crate) down_gen: AtomicU64,
-    /// The `down_gen` the idle thread last saw as it entered the dead state, where
-    /// nothing runs and no interrupt is taken (`cpuhp_report_idle_dead`).
-    pub(crate) dead_gen: AtomicU64,
-    /// The `down_gen` whose cpu_down returned before the CPU was dead (a thread
-    /// preempted at interrupt exit was still running there): the tasklets are taken
-    /// over once the idle thread reports dead in that generation.
-    pub(crate) tasklets_due: AtomicU64,
+    /// The idle thread's report that the CPU is dead in a `down_gen`
+    /// (`cpuhp_report_idle_dead`), and the tasklets a `cpu_down` that returned before
+    /// it left to that report.
+    pub(crate) dead: DeadReport,
     /// Some host thread holds this CPU (checked in debug builds: one at a time).
     pub(crate) occupied: AtomicBool,
     /// The thread holding (or about to hold) this CPU. Points into the machine's
@@ -93,8 +91,7 @@ impl HostCpu {
             poll_armed: AtomicBool::new(false),
             idle_seq: AtomicU32::new(0),
             down_gen: AtomicU64::new(0),
-            dead_gen: AtomicU64::new(0),
-            tasklets_due: AtomicU64::new(0),
+            dead: DeadReport::new(),
             occupied: AtomicBool::new(false),
             holder: AtomicPtr::new(std::ptr::null_mut()),
             counters: CpuCounters::new(),

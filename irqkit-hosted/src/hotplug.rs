@@ -84,12 +84,9 @@ impl Machine {
         self.fixup_irqs(cpu)?;
         if !dead {
             // Its tasklet lists are not ours while a thread runs there: the idle
-            // thread hands them over once it reports dead (`idle.rs`). If it reported
-            // just after wait_dead looked, it has already passed that hand-over: the
-            // swap makes exactly one of us do it.
-            hc.tasklets_due.store(gen, Ordering::SeqCst);
-            dead = hc.dead_gen.load(Ordering::SeqCst) == gen
-                && hc.tasklets_due.swap(0, Ordering::SeqCst) == gen;
+            // thread hands them over once it reports dead (`idle.rs`), unless it
+            // reported just after wait_dead looked (`dead_report.rs`).
+            dead = hc.dead.leave_tasklets(gen);
         }
         // The dead CPU's deferred work, taken over on a live CPU in hard-irq context.
         // Timers (under their base locks) and irq_work (lock-free lists) may be taken
@@ -146,7 +143,7 @@ impl Machine {
                     self.sys.migrate_queued_thread(&t);
                 }
             }
-            if hc.dead_gen.load(Ordering::SeqCst) == gen {
+            if hc.dead.is_dead(gen) {
                 return Ok(true);
             }
             // A pinned thread usually reaches a preemption point soon; one that spins

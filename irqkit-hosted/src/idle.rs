@@ -67,8 +67,7 @@ fn dead_wait(shared: &Shared, cpu: CpuId) {
             break;
         }
         // Seen offline after `gen` began: that cpu_down may take over what is left.
-        hc.dead_gen.store(gen, Ordering::SeqCst);
-        if hc.tasklets_due.swap(0, Ordering::SeqCst) == gen && gen != 0 {
+        if hc.dead.report_dead(gen) {
             hand_over_tasklets(shared, sys, cpu);
         }
         // `idle`: a kick (cpu_up, a push, a parked thread woken) bumps the futex.

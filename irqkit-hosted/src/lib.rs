@@ -48,6 +48,7 @@
 
 mod alloc;
 mod controller;
+mod dead_report;
 mod entry;
 mod futex;
 pub mod gicv2;
