@@ -105,8 +105,6 @@ impl HostCpu {
             || self.pending.iter().any(|w| w.load(Ordering::SeqCst) != 0)
     }
 
-    /// Marks vector `v` pending.
-    #[inline]
     /// Clears vector `v` if it was pending; true if it was (its delivery is then the
     /// caller's).
     pub(crate) fn take_pending(&self, v: u8) -> bool {
@@ -114,6 +112,8 @@ impl HostCpu {
         self.pending[v as usize / 64].fetch_and(!bit, Ordering::SeqCst) & bit != 0
     }
 
+    /// Marks vector `v` pending.
+    #[inline]
     pub(crate) fn set_pending(&self, v: u8) {
         self.pending[v as usize / 64].fetch_or(1 << (v % 64), Ordering::SeqCst);
         // Order the bit before the raiser's look at `idle`/`holder` (store buffering).
