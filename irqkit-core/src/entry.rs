@@ -43,7 +43,8 @@ impl IrqSystem {
     /// `nmi_enter`: adds NMI_OFFSET + HARDIRQ_OFFSET. Refuses a 16th nesting level.
     #[inline]
     pub fn nmi_enter(&self) -> Result<Nmi, IrqError> {
-        let cpu = self.this_cpu();
+        // An NMI may hit preemptible code, but it never switches: its CPU stays.
+        let cpu = self.raw_cpu();
         if cpu.preempt_count() & NMI_MASK == NMI_MASK {
             return Err(IrqError::NoSpace("NMI nesting overflow"));
         }
@@ -54,6 +55,6 @@ impl IrqSystem {
     /// `nmi_exit`.
     #[inline]
     pub fn nmi_exit(&self, _token: Nmi) {
-        self.this_cpu().preempt_count_sub(NMI_OFFSET + HARDIRQ_OFFSET);
+        self.raw_cpu().preempt_count_sub(NMI_OFFSET + HARDIRQ_OFFSET);
     }
 }

@@ -40,6 +40,13 @@ pub trait Platform: Send + Sync + 'static {
         None
     }
 
+    /// The per-thread marks of a per-CPU access in progress, for a platform that lets
+    /// a thread preempted at interrupt exit resume on another CPU outside one
+    /// (`cpu::pin`). `None` (the default): such a thread resumes on its CPU.
+    fn cpu_pin_ops(&self) -> Option<crate::cpu::CpuPinOps> {
+        None
+    }
+
     /// Monotonic time in nanoseconds since the machine started.
     fn now_ns(&self) -> u64;
 

@@ -2,7 +2,7 @@
 
 use alloc::sync::Arc;
 
-use crate::cpu::{CpuId, CpuMask, CpuState, IrqFlags, PerCpu, MAX_CPUS};
+use crate::cpu::{CpuId, CpuMask, CpuPinOps, CpuState, IrqFlags, PerCpu, MAX_CPUS};
 use crate::platform::Platform;
 use crate::sched::Scheduler;
 use crate::IrqError;
@@ -44,6 +44,8 @@ pub struct IrqSystem {
     platform: Arc<dyn Platform>,
     /// The platform's [`Platform::current_cpu_fn`], looked up once.
     cpu_fn: Option<fn() -> Option<CpuId>>,
+    /// The platform's [`Platform::cpu_pin_ops`], looked up once.
+    pin: Option<CpuPinOps>,
     cpus: PerCpu<CpuState>,
     config: SystemConfig,
     /// The kernel-thread scheduler.
@@ -82,6 +84,7 @@ impl IrqSystem {
         let wq = crate::workqueue::Workqueues::new(&config);
         Ok(Arc::new(IrqSystem {
             cpu_fn: platform.current_cpu_fn(),
+            pin: platform.cpu_pin_ops(),
             platform,
             cpus,
             config,
@@ -93,6 +96,12 @@ impl IrqSystem {
             irq,
             wq,
         }))
+    }
+
+    /// The platform's per-CPU access marks, if it has them (`cpu::pin`).
+    #[inline]
+    pub(crate) fn pin_ops(&self) -> Option<&CpuPinOps> {
+        self.pin.as_ref()
     }
 
     /// The platform this system runs on.
@@ -122,27 +131,61 @@ impl IrqSystem {
         self.cpus.get(cpu).ok_or(IrqError::NotFound("no such cpu"))
     }
 
-    /// The state of the CPU the caller runs on.
+    /// The state of the CPU the caller runs on. Call it with preemption or interrupts
+    /// disabled (Linux's `smp_processor_id` rule): a preemptible caller may find
+    /// itself on another CPU by the time it uses the state (debug builds check).
     ///
     /// # Panics
     ///
     /// On a thread outside the machine: per-CPU context calls there are a bug, as
     /// touching per-CPU data from no CPU is in a kernel.
     #[inline]
+    #[track_caller]
     pub fn this_cpu(&self) -> &CpuState {
-        match self.current_cpu() {
-            Some(c) => &self.cpus[c],
+        match self.this_cpu_opt() {
+            Some(cs) => cs,
             None => panic!("irqkit: per-CPU call from a thread that is not on a CPU"),
         }
     }
 
-    /// The state of the CPU the caller runs on, or `None` off the machine.
+    /// The state of the CPU the caller runs on, or `None` off the machine. The same
+    /// rule as [`IrqSystem::this_cpu`].
     #[inline]
+    #[track_caller]
     pub fn this_cpu_opt(&self) -> Option<&CpuState> {
+        let cs = self.raw_this_cpu()?;
+        debug_assert!(
+            self.this_cpu_allowed(cs),
+            "irqkit: this_cpu() in preemptible code on cpu {} (use current_cpu() for a hint)",
+            cs.id().0
+        );
+        Some(cs)
+    }
+
+    /// `raw_cpu_ptr`: the caller's CPU state without the preemption check, for a
+    /// caller that pins the access itself or only reads a hint.
+    #[inline]
+    pub(crate) fn raw_this_cpu(&self) -> Option<&CpuState> {
         self.current_cpu().map(|c| &self.cpus[c])
     }
 
-    /// The id of the CPU the caller runs on, or `None` off the machine.
+    /// [`IrqSystem::raw_this_cpu`] for a caller on the machine (the primitives below
+    /// pin the access first).
+    ///
+    /// # Panics
+    ///
+    /// Off the machine, as [`IrqSystem::this_cpu`].
+    #[inline]
+    pub(crate) fn raw_cpu(&self) -> &CpuState {
+        match self.raw_this_cpu() {
+            Some(cs) => cs,
+            None => panic!("irqkit: per-CPU call from a thread that is not on a CPU"),
+        }
+    }
+
+    /// The id of the CPU the caller runs on, or `None` off the machine. From
+    /// preemptible code it is a hint (`raw_smp_processor_id`): the caller may run
+    /// elsewhere by the time it looks at the answer.
     #[inline]
     pub fn current_cpu(&self) -> Option<CpuId> {
         match self.cpu_fn {
@@ -183,7 +226,8 @@ impl IrqSystem {
     /// `local_irq_save`: masks interrupts on this CPU and returns the previous state.
     #[inline]
     pub fn local_irq_save(&self) -> IrqFlags {
-        match self.this_cpu_opt() {
+        let _pin = self.pin_cpu();
+        match self.raw_this_cpu() {
             Some(cpu) => cpu.irq_save_raw(),
             // Off the machine there is no CPU to mask; restoring these flags is a no-op.
             None => IrqFlags { was_disabled: true, cpu: crate::cpu::ANY_CPU },
@@ -203,10 +247,12 @@ impl IrqSystem {
             flags.cpu,
             self.current_cpu()
         );
+        // Pinned through the replay too: it runs on the CPU just unmasked.
+        let _pin = self.pin_cpu();
         let cpu = if flags.cpu != crate::cpu::ANY_CPU {
             self.cpus.get(CpuId(flags.cpu))
         } else {
-            self.this_cpu_opt()
+            self.raw_this_cpu()
         };
         if let Some(cpu) = cpu {
             if cpu.irq_restore_raw(flags) {
@@ -230,7 +276,8 @@ impl IrqSystem {
     /// `irqs_disabled()` on this CPU.
     #[inline]
     pub fn irqs_disabled(&self) -> bool {
-        self.this_cpu().irqs_disabled()
+        let _pin = self.pin_cpu();
+        self.raw_cpu().irqs_disabled()
     }
 
     // ---- preemption (include/linux/preempt.h) ----
@@ -238,16 +285,21 @@ impl IrqSystem {
     /// `preempt_disable`.
     #[inline]
     pub fn preempt_disable(&self) {
-        self.this_cpu().preempt_count_add(crate::cpu::preempt::PREEMPT_OFFSET);
+        let _pin = self.pin_cpu();
+        self.raw_cpu().preempt_count_add(crate::cpu::preempt::PREEMPT_OFFSET);
     }
 
     /// `preempt_enable`: reschedules here if this was the outermost level and a
     /// reschedule is pending.
     #[inline]
     pub fn preempt_enable(&self) {
-        let cpu = self.this_cpu();
-        cpu.preempt_count_sub(crate::cpu::preempt::PREEMPT_OFFSET);
-        if cpu.preempt_count() == 0 && cpu.need_resched() && !cpu.irqs_disabled() {
+        let resched = {
+            let _pin = self.pin_cpu();
+            let cpu = self.raw_cpu();
+            cpu.preempt_count_sub(crate::cpu::preempt::PREEMPT_OFFSET);
+            cpu.preempt_count() == 0 && cpu.need_resched() && !cpu.irqs_disabled()
+        };
+        if resched {
             self.preempt_schedule();
         }
     }
@@ -255,44 +307,53 @@ impl IrqSystem {
     /// `preempt_enable_no_resched`.
     #[inline]
     pub fn preempt_enable_no_resched(&self) {
-        self.this_cpu().preempt_count_sub(crate::cpu::preempt::PREEMPT_OFFSET);
+        let _pin = self.pin_cpu();
+        self.raw_cpu().preempt_count_sub(crate::cpu::preempt::PREEMPT_OFFSET);
     }
 
     /// The current CPU's preempt count.
     #[inline]
     pub fn preempt_count(&self) -> u32 {
-        self.this_cpu().preempt_count()
+        let _pin = self.pin_cpu();
+        self.raw_cpu().preempt_count()
     }
 
     /// `in_hardirq()`.
     pub fn in_hardirq(&self) -> bool {
-        self.this_cpu().in_hardirq()
+        let _pin = self.pin_cpu();
+        self.raw_cpu().in_hardirq()
     }
     /// `in_softirq()` (serving or bh-disabled).
     pub fn in_softirq(&self) -> bool {
-        self.this_cpu().in_softirq()
+        let _pin = self.pin_cpu();
+        self.raw_cpu().in_softirq()
     }
     /// `in_serving_softirq()`.
     pub fn in_serving_softirq(&self) -> bool {
-        self.this_cpu().in_serving_softirq()
+        let _pin = self.pin_cpu();
+        self.raw_cpu().in_serving_softirq()
     }
     /// `in_nmi()`.
     pub fn in_nmi(&self) -> bool {
-        self.this_cpu().in_nmi()
+        let _pin = self.pin_cpu();
+        self.raw_cpu().in_nmi()
     }
     /// `in_interrupt()`.
     pub fn in_interrupt(&self) -> bool {
-        self.this_cpu().in_interrupt()
+        let _pin = self.pin_cpu();
+        self.raw_cpu().in_interrupt()
     }
     /// `in_task()`.
     pub fn in_task(&self) -> bool {
-        self.this_cpu().in_task()
+        let _pin = self.pin_cpu();
+        self.raw_cpu().in_task()
     }
 
     /// `might_sleep`: an error unless the caller may sleep (task context, preemption
     /// and interrupts enabled).
     pub fn might_sleep(&self, what: &'static str) -> Result<(), IrqError> {
-        let Some(cpu) = self.this_cpu_opt() else {
+        let _pin = self.pin_cpu();
+        let Some(cpu) = self.raw_this_cpu() else {
             return Err(IrqError::WrongContext(what));
         };
         if cpu.in_atomic() {

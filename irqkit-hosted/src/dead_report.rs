@@ -2,8 +2,8 @@
 //! `cpu_down` returned (`cpuhp_report_idle_dead`, late).
 //!
 //! `cpu_down` normally waits until the idle thread reports the CPU dead, then takes
-//! its tasklets over. When a thread preempted at interrupt exit keeps running there
-//! (it may not move, `hotplug.rs`), `cpu_down` returns first and leaves the tasklets
+//! its tasklets over. When a thread preempted at interrupt exit inside a per-CPU
+//! access keeps running there (it may not move, `hotplug.rs`), `cpu_down` returns first and leaves the tasklets
 //! due; the idle thread hands them over when it reports dead. The two sides race:
 //! the report may land just after `cpu_down` looked. Each side writes its own word,
 //! then looks at the other's with a SeqCst fence between (a write then a read of

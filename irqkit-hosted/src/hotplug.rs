@@ -11,11 +11,12 @@
 //! irq_work. Up reverses it: the timer wheel is prepared, the CPU joins the mask,
 //! managed interrupts return (CPUHP_AP_IRQ_AFFINITY_ONLINE) and the pools rebind.
 //!
-//! One difference from Linux: a thread preempted at interrupt exit is not moved
-//! (irqkit's per-CPU accessors read the CPU, then use it, and a thread stopped
-//! between the two must resume on that CPU). It runs on until its next voluntary
-//! or `preempt_enable` switch, where it is pushed; `cpu_down` waits for that only
-//! briefly, and the CPU's tasklets are taken over once it is dead.
+//! The running thread is pushed off with a reschedule IPI: preempted at that
+//! interrupt's exit, it moves like any other (as Linux's stopper moves it), unless
+//! the interrupt hit one of irqkit's per-CPU accesses, which find the CPU and then
+//! use it (`irqkit_core::cpu::CpuPinOps`). Preempted there it must resume on that
+//! CPU and moves at its next switch, which the next push brings; `cpu_down` waits
+//! for that only briefly, and the CPU's tasklets are taken over once it is dead.
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -31,8 +32,9 @@ use crate::thread_ctx;
 /// in a non-preemptible stretch holds it there), or its BH leftovers to finish.
 const TEARDOWN_LIMIT: Duration = Duration::from_secs(10);
 
-/// How long `cpu_down` waits for a thread preempted at interrupt exit to reach a
-/// point where it may be pushed before it leaves that thread running there.
+/// How long `cpu_down` waits for a thread preempted at interrupt exit inside a
+/// per-CPU access to reach a point where it may be pushed before it leaves that
+/// thread running there.
 const PINNED_GRACE: Duration = Duration::from_millis(50);
 
 impl Machine {
@@ -128,10 +130,9 @@ impl Machine {
     /// `balance_push` and `migrate_tasks`: pushes the thread running on the offline
     /// `cpu` off it and moves the runnable ones queued there, until its idle thread
     /// reports it dead in this `cpu_down` (`gen`): `Ok(true)`. `Ok(false)` if the
-    /// thread running there was preempted at interrupt exit and so stays until its
-    /// next voluntary or `preempt_enable` switch (`Thread::irq_preempted`; Linux's
-    /// stopper would move it at once) and has not reached one within
-    /// [`PINNED_GRACE`]. `Busy` if neither happens within
+    /// thread running there was preempted at interrupt exit inside a per-CPU access
+    /// and so stays until its next switch (`Thread::irq_preempted`), and every push
+    /// within [`PINNED_GRACE`] found it pinned again. `Busy` if neither happens within
     /// [`TEARDOWN_LIMIT`].
     fn wait_dead(&self, cpu: CpuId, gen: u64) -> Result<bool, IrqError> {
         let hc = self.shared.hc(cpu)?;
@@ -146,8 +147,8 @@ impl Machine {
             if hc.dead.is_dead(gen) {
                 return Ok(true);
             }
-            // A pinned thread usually reaches a preemption point soon; one that spins
-            // without any is left running after a grace period.
+            // A pinned thread usually moves at the next push, which finds it outside
+            // its access; one that stays inside is left running after a grace period.
             let pinned = self.sys.curr_thread(cpu).is_some_and(|t| t.pinned_by_irq_preemption());
             if pinned && Instant::now() > grace_end {
                 return Ok(false);

@@ -36,6 +36,9 @@ extern "C" fn on_signal(sig: libc::c_int, _info: *mut libc::siginfo_t, uctx: *mu
     if sig == irq_signal() {
         thread_ctx::signal_delivered();
     }
+    // Pinned until the interrupt entry, which finds its CPU again: a nested signal
+    // must not move this thread between the CPU read and the deferral marks.
+    thread_ctx::pin_enter();
     if let (Some((sys, shared)), Some(cpu)) = (thread_ctx::machine(), thread_ctx::current_cpu()) {
         let cs = sys.cpu(cpu).expect("cpu exists");
         if sig == nmi_signal() {
@@ -52,9 +55,14 @@ extern "C" fn on_signal(sig: libc::c_int, _info: *mut libc::siginfo_t, uctx: *mu
             thread_ctx::set_sig_blocked(true);
             cs.set_irq_deferred(true);
         } else {
+            // The interrupted code's own pin decides whether this entry's preemption
+            // may move the thread.
+            thread_ctx::pin_exit();
             shared.irq_entry(sys);
+            thread_ctx::pin_enter();
         }
     }
+    thread_ctx::pin_exit();
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = errno };
 }

@@ -21,6 +21,7 @@ thread_local! {
     static CPU: Cell<u32> = const { Cell::new(NO_CPU) };
     static CPU_STATE: Cell<*const CpuState> = const { Cell::new(ptr::null()) };
     static SIG_BLOCKED: Cell<bool> = const { Cell::new(false) };
+    static PIN: Cell<u32> = const { Cell::new(0) };
     static HOST: Cell<*const HostThread> = const { Cell::new(ptr::null()) };
 }
 
@@ -87,6 +88,26 @@ pub(crate) fn current_cpu() -> Option<CpuId> {
     (c != NO_CPU).then_some(CpuId(c))
 }
 
+/// Enters a per-CPU access on this thread (`irqkit_core::cpu::CpuPinOps::enter`): a
+/// preemption at interrupt exit until [`pin_exit`] leaves the thread on its CPU.
+/// One `%fs`-relative add, which a signal sees whole.
+#[inline]
+pub(crate) fn pin_enter() {
+    PIN.with(|c| c.set(c.get() + 1));
+}
+
+/// Leaves the access [`pin_enter`] began.
+#[inline]
+pub(crate) fn pin_exit() {
+    PIN.with(|c| c.set(c.get() - 1));
+}
+
+/// True while this thread is inside a per-CPU access.
+#[inline]
+pub(crate) fn pin_held() -> bool {
+    PIN.with(|c| c.get()) != 0
+}
+
 /// True if the interrupt signal is blocked on this thread by the deferral protocol.
 #[inline]
 pub(crate) fn sig_blocked() -> bool {
@@ -103,8 +124,11 @@ pub(crate) fn set_sig_blocked(v: bool) {
 /// that arrived meanwhile.
 #[inline]
 pub(crate) fn with_irqs_masked<R>(f: impl FnOnce() -> R) -> R {
+    // Pinned from the CPU read through the replay, which runs on that CPU.
+    pin_enter();
     let p = CPU_STATE.with(|c| c.get());
     if p.is_null() {
+        pin_exit();
         return f();
     }
     // SAFETY: CPU_STATE points into the IrqSystem this thread keeps alive; it is only
@@ -118,5 +142,6 @@ pub(crate) fn with_irqs_masked<R>(f: impl FnOnce() -> R) -> R {
             shared.replay(sys, cs);
         }
     }
+    pin_exit();
     r
 }

@@ -41,7 +41,9 @@ fn balance_push_moves_the_running_thread_off_the_dying_cpu() {
             while !me.should_stop() {
                 let c = sys.current_cpu().unwrap().0;
                 l.store(c, SeqCst);
-                if c == 1 && d.load(SeqCst) {
+                // The CPU read again after the flag: the first read may predate a
+                // move that cpu_down's return, and so the flag, came after.
+                if c == 1 && d.load(SeqCst) && sys.current_cpu() == Some(CpuId(1)) {
                     od.fetch_add(1, SeqCst);
                 }
                 r.fetch_add(1, SeqCst);
@@ -59,6 +61,50 @@ fn balance_push_moves_the_running_thread_off_the_dying_cpu() {
     assert_eq!(last.load(SeqCst), 0);
     assert_eq!(on_dead.load(SeqCst), 0, "the thread ran on cpu 1 after cpu_down returned");
     m.sys().kthread_stop_nowait(&t);
+}
+
+// The same rule for a thread with no preemption point at all: in Linux the stopper
+// thread moves it at once. Here cpu_down's reschedule IPI preempts it at interrupt
+// exit, outside any per-CPU access (`cpu::pin`), so it switches out and moves.
+#[test]
+fn balance_push_moves_a_thread_that_never_reaches_a_preemption_point() {
+    let m = machine(0);
+    let sys = m.sys().clone();
+    let (last, rounds, down, on_dead, stop) = (
+        Arc::new(AtomicU32::new(u32::MAX)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let (l, r, d, od, st) =
+        (last.clone(), rounds.clone(), down.clone(), on_dead.clone(), stop.clone());
+    let t = m
+        .spawn(KthreadSpec::bound("spinner", CpuId(1)), move |_task| {
+            let me = sys.current_thread().unwrap();
+            me.set_affinity(Affinity::Unbound(CpuMask::first_n(2)));
+            while !st.load(SeqCst) {
+                let c = sys.current_cpu().unwrap().0;
+                l.store(c, SeqCst);
+                // The CPU read again after the flag: the first read may predate a
+                // move that cpu_down's return, and so the flag, came after.
+                if c == 1 && d.load(SeqCst) && sys.current_cpu() == Some(CpuId(1)) {
+                    od.fetch_add(1, SeqCst);
+                }
+                r.fetch_add(1, SeqCst);
+            }
+        })
+        .unwrap();
+    common::wait_until("spinner runs on cpu 1", || last.load(SeqCst) == 1);
+    m.cpu_down(CpuId(1)).unwrap();
+    down.store(true, SeqCst);
+    assert!(!t.pinned_by_irq_preemption(), "left pinned on the dead cpu");
+    let r0 = rounds.load(SeqCst);
+    common::wait_until("spinner runs on", || rounds.load(SeqCst) > r0 + 1000);
+    assert_eq!(last.load(SeqCst), 0);
+    assert_eq!(on_dead.load(SeqCst), 0, "the thread ran on cpu 1 after cpu_down returned");
+    stop.store(true, SeqCst);
+    common::wait_until("spinner finished", || t.state() == irqkit_core::sched::ThreadState::Dead);
 }
 
 // kernel/time/timer.c timers_dead_cpu: the timers of a CPU that goes down move to a

@@ -80,13 +80,13 @@ fn fifo_thread_that_wakes_preempts_a_normal_thread_at_the_next_interrupt_exit() 
     assert!(m.stats(CpuId(1)).unwrap().resched_ipis >= 1);
 }
 
-// kernel/sched/core.c migrates a preempted task freely, because Linux's per-CPU
-// accesses are single instructions or run with preemption off. irqkit's accessors
-// read the CPU and then use it, so a thread preempted at interrupt exit (anywhere
-// in its code) resumes on the CPU it was preempted on: migrate_queued_thread leaves
-// it queued there even when its affinity no longer allows that CPU.
+// kernel/sched/core.c set_cpus_allowed_ptr: a task preempted on a CPU its new
+// affinity excludes moves to an allowed one (a queued task at once). irqkit's
+// per-CPU accesses find the CPU and then use it, so only a thread preempted at
+// interrupt exit inside one (a pinned access, `cpu::pin`) must resume where it was;
+// this hog spins in plain code, so its preemption leaves it free to move.
 #[test]
-fn a_thread_preempted_at_interrupt_exit_is_not_migrated() {
+fn a_thread_preempted_at_interrupt_exit_moves_when_its_affinity_drops_the_cpu() {
     let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 0, ..Default::default() }).unwrap();
     let (spinning, release, moved) = (
         Arc::new(AtomicBool::new(false)),
@@ -120,14 +120,71 @@ fn a_thread_preempted_at_interrupt_exit_is_not_migrated() {
     })
     .unwrap();
     common::wait_until("fifo thread preempted the hog", || in_fifo.load(Ordering::SeqCst));
-    assert!(normal.pinned_by_irq_preemption());
-    // CPU 1 is no longer allowed: a thread switched out cleanly would move now.
+    assert!(!normal.pinned_by_irq_preemption(), "preempted outside a per-CPU access");
     normal.set_affinity(Affinity::Unbound(CpuMask::single(CpuId(0))));
-    assert!(!m.sys().migrate_queued_thread(&normal), "moved a thread preempted mid-code");
+    assert!(m.sys().migrate_queued_thread(&normal), "the queued hog stayed on cpu 1");
+    common::wait_until("the hog runs on cpu 0", || moved.load(Ordering::SeqCst) > 0);
     leave.store(true, Ordering::SeqCst);
     release.store(true, Ordering::SeqCst);
     common::wait_until("hog finished", || normal.state() == irqkit_core::sched::ThreadState::Dead);
-    assert_eq!(moved.load(Ordering::SeqCst), 0, "the hog resumed on another CPU");
+}
+
+// The other side of the rule above: a thread preempted at interrupt exit inside a
+// per-CPU access resumes on its CPU. Here the access is the hog's
+// local_irq_restore, whose replay delivers the reschedule IPI that arrived while
+// it was masked; the preemption happens inside the restore, before it returns.
+#[test]
+fn a_thread_preempted_inside_a_per_cpu_access_resumes_on_its_cpu() {
+    let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 0, ..Default::default() }).unwrap();
+    let (masked, unmask, release, cpu_after) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(u64::MAX)),
+    );
+    let (mk, um, rel, ca, sys) =
+        (masked.clone(), unmask.clone(), release.clone(), cpu_after.clone(), m.sys().clone());
+    let normal = m
+        .spawn(KthreadSpec::bound("hog/1", CpuId(1)), move |_t| {
+            let me = sys.current_thread().unwrap();
+            me.set_affinity(Affinity::Unbound(CpuMask::first_n(2)));
+            let flags = sys.local_irq_save();
+            mk.store(true, Ordering::SeqCst);
+            while !um.load(Ordering::SeqCst) {
+                std::hint::spin_loop();
+            }
+            sys.local_irq_restore(flags);
+            ca.store(u64::from(sys.current_cpu().unwrap().0), Ordering::SeqCst);
+            while !rel.load(Ordering::SeqCst) {
+                std::hint::spin_loop();
+            }
+        })
+        .unwrap();
+    common::wait_until("hog masked", || masked.load(Ordering::SeqCst));
+    let (in_fifo, leave) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (inf, lv) = (in_fifo.clone(), leave.clone());
+    let fifo = KthreadSpec::bound("rt/1", CpuId(1)).policy(Policy::Fifo(50));
+    m.spawn(fifo, move |_t| {
+        inf.store(true, Ordering::SeqCst);
+        while !lv.load(Ordering::SeqCst) {
+            std::hint::spin_loop();
+        }
+    })
+    .unwrap();
+    // The wake-up's reschedule IPI is waiting behind the hog's mask.
+    let cpu1 = m.sys().cpu(CpuId(1)).unwrap();
+    common::wait_until("the IPI deferred", || cpu1.irq_deferred());
+    unmask.store(true, Ordering::SeqCst);
+    common::wait_until("fifo thread preempted the hog", || in_fifo.load(Ordering::SeqCst));
+    assert!(normal.pinned_by_irq_preemption(), "preempted inside local_irq_restore");
+    // CPU 1 is no longer allowed: a thread switched out anywhere else would move now.
+    normal.set_affinity(Affinity::Unbound(CpuMask::single(CpuId(0))));
+    assert!(!m.sys().migrate_queued_thread(&normal), "moved a thread preempted mid-access");
+    leave.store(true, Ordering::SeqCst);
+    common::wait_until("the hog resumed", || cpu_after.load(Ordering::SeqCst) != u64::MAX);
+    assert_eq!(cpu_after.load(Ordering::SeqCst), 1, "the hog resumed on another CPU");
+    release.store(true, Ordering::SeqCst);
+    common::wait_until("hog finished", || normal.state() == irqkit_core::sched::ThreadState::Dead);
 }
 
 #[test]

@@ -16,12 +16,14 @@
 mod context;
 mod mask;
 mod percpu;
+mod pin;
 pub mod preempt;
 mod state;
 
 pub use context::{HardIrq, Nmi, SoftIrq, Task};
 pub use mask::{CpuMask, MAX_CPUS};
 pub use percpu::PerCpu;
+pub use pin::CpuPinOps;
 pub(crate) use state::ANY_CPU;
 pub use state::{CpuState, IrqFlags};
 

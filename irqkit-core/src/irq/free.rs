@@ -24,7 +24,11 @@ pub(crate) fn free_irq(
     task: Option<&Task>,
 ) -> Result<String, IrqError> {
     let irq = action.irq();
-    if sys.this_cpu_opt().is_some_and(|c| c.in_interrupt()) {
+    let in_interrupt = {
+        let _pin = sys.pin_cpu();
+        sys.raw_this_cpu().is_some_and(|c| c.in_interrupt())
+    };
+    if in_interrupt {
         sys.irq.log_line(sys, format!("Trying to free IRQ {irq} from IRQ context!"));
     }
     let desc = sys.irq_to_desc(irq)?;
@@ -64,7 +68,10 @@ pub(crate) fn free_irq(
     // Wait for a hard handler still running on another CPU (synchronize_hardirq).
     // From hard-irq context that handler may be our own caller: Linux deadlocks
     // there; irqkit logged the misuse above and does not wait.
-    let in_hardirq = sys.this_cpu_opt().is_some_and(|c| c.in_hardirq());
+    let in_hardirq = {
+        let _pin = sys.pin_cpu();
+        sys.raw_this_cpu().is_some_and(|c| c.in_hardirq())
+    };
     while !in_hardirq && desc.in_progress() {
         spin_hint();
     }

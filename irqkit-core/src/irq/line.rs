@@ -233,9 +233,10 @@ impl IrqSystem {
 
     /// `enable_percpu_irq`: enables a per-CPU-devid line on the calling CPU.
     pub fn enable_percpu_irq(&self, irq: u32, ty: Trigger) -> Result<(), IrqError> {
-        let cpu = self.current_cpu().ok_or(IrqError::WrongContext("enable_percpu_irq off-cpu"))?;
         let desc = self.irq_to_desc(irq)?;
         let mut g = desc.inner.lock_irqsave(self);
+        // Read under the mask: the line is enabled on the CPU the caller is on now.
+        let cpu = self.current_cpu().ok_or(IrqError::WrongContext("enable_percpu_irq off-cpu"))?;
         if !ty.is_empty() {
             irq_set_trigger(self, desc, &mut g, ty)?;
         }
@@ -245,9 +246,10 @@ impl IrqSystem {
 
     /// `disable_percpu_irq`: disables a per-CPU-devid line on the calling CPU.
     pub fn disable_percpu_irq(&self, irq: u32) -> Result<(), IrqError> {
-        let cpu = self.current_cpu().ok_or(IrqError::WrongContext("disable_percpu_irq off-cpu"))?;
         let desc = self.irq_to_desc(irq)?;
-        irq_percpu_disable(desc, &mut desc.inner.lock_irqsave(self), cpu);
+        let mut g = desc.inner.lock_irqsave(self);
+        let cpu = self.current_cpu().ok_or(IrqError::WrongContext("disable_percpu_irq off-cpu"))?;
+        irq_percpu_disable(desc, &mut g, cpu);
         Ok(())
     }
 }

@@ -104,10 +104,12 @@ impl IrqSystem {
         flags: Flags,
         name: &str,
     ) -> Result<Registration, IrqError> {
-        if let Some(cpu) = self.this_cpu_opt() {
-            if cpu.in_atomic() {
-                return Err(IrqError::WrongContext("request_irq may sleep"));
-            }
+        let atomic = {
+            let _pin = self.pin_cpu();
+            self.raw_this_cpu().is_some_and(|cpu| cpu.in_atomic())
+        };
+        if atomic {
+            return Err(IrqError::WrongContext("request_irq may sleep"));
         }
         if (flags.contains(Flags::SHARED) && flags.contains(Flags::NO_AUTOEN))
             || (flags.contains(Flags::COND_SUSPEND) && !flags.contains(Flags::SHARED))

@@ -13,7 +13,8 @@ impl IrqSystem {
     /// NMI and from a signal landing anywhere. Off the machine: `WrongContext`.
     #[inline]
     pub fn irq_work_queue(&self, work: &IrqWork) -> Result<bool, IrqError> {
-        let cpu = self.this_cpu_opt().ok_or(IrqError::WrongContext("irq_work_queue off-cpu"))?;
+        let _pin = self.pin_cpu();
+        let cpu = self.raw_this_cpu().ok_or(IrqError::WrongContext("irq_work_queue off-cpu"))?;
         let Some(old) = claim(&work.0.get().flags) else { return Ok(false) };
         // Stay on this CPU between choosing the list and raising its interrupt. A plain
         // count add (no resched on the way out) keeps this NMI-safe and cheap.
@@ -62,7 +63,10 @@ impl IrqSystem {
             self.softirq.warn(BhWarning::IrqWorkOfflineCpu);
             return Err(IrqError::CpuOffline(cpu.0));
         }
-        let here = self.this_cpu_opt();
+        // Pinned throughout, as Linux's preempt_disable: local or remote is decided
+        // for the CPU the caller stays on.
+        let _pin = self.pin_cpu();
+        let here = self.raw_this_cpu();
         if here.map(|c| c.id()) == Some(cpu) {
             return self.irq_work_queue(work);
         }

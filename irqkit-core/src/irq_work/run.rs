@@ -70,11 +70,13 @@ impl IrqSystem {
     /// (a queued item may be ours), then let other threads run.
     pub(crate) fn bh_wait_step(&self, task: &Task) {
         self.do_softirq();
-        if let Some(c) = self.this_cpu_opt() {
-            let lists = &self.irq_work.cpus[c.id()];
+        // A hint: a caller moved meanwhile takes that CPU's items over, which the
+        // list's lock-free take allows.
+        if let Some(c) = self.current_cpu() {
+            let lists = &self.irq_work.cpus[c];
             if !lists.threaded.is_empty() {
                 // Task context already: threaded items may run right here.
-                self.irq_work_run_threaded(c.id(), task);
+                self.irq_work_run_threaded(c, task);
             }
             if !lists.raised.is_empty() || !lists.lazy.is_empty() {
                 // Our own CPU's items run from its interrupt; take it now.

@@ -56,7 +56,8 @@ impl IrqSystem {
     /// One round of `irq_work/N` on `cpu`: runs its queued threaded items in task
     /// context. Returns whether there were any. Must run on `cpu`, not in interrupt.
     pub fn irq_work_thread_run_once(&self, cpu: CpuId, task: &Task) -> Result<bool, IrqError> {
-        let state = self.this_cpu_opt().ok_or(IrqError::WrongContext("irq_work/N off-cpu"))?;
+        // Unchecked: irq_work/N is bound to its CPU; a caller elsewhere is refused.
+        let state = self.raw_this_cpu().ok_or(IrqError::WrongContext("irq_work/N off-cpu"))?;
         if state.id() != cpu {
             return Err(IrqError::WrongContext("irq_work/N runs on its own cpu"));
         }

@@ -78,19 +78,23 @@ impl IrqSystem {
 
     /// The thread running on the caller's CPU.
     pub fn current_thread(&self) -> Option<Arc<Thread>> {
-        let cpu = self.current_cpu()?;
+        // Masked first: the CPU read after it is the one whose queue we look at.
         let flags = self.local_irq_save();
-        let t = self.sched.rqs[cpu].lock().curr.clone();
+        let t = self.current_cpu().and_then(|cpu| self.sched.rqs[cpu].lock().curr.clone());
         self.local_irq_restore(flags);
         t
     }
 
     /// Switches now if a reschedule is pending and the caller is preemptible.
     pub fn preempt_check_resched(&self) {
-        if let Some(cpu) = self.this_cpu_opt() {
-            if cpu.need_resched() && cpu.preempt_count() == 0 && !cpu.irqs_disabled() {
-                self.preempt_schedule();
-            }
+        let resched = {
+            let _pin = self.pin_cpu();
+            self.raw_this_cpu().is_some_and(|cpu| {
+                cpu.need_resched() && cpu.preempt_count() == 0 && !cpu.irqs_disabled()
+            })
+        };
+        if resched {
+            self.preempt_schedule();
         }
     }
 
@@ -162,11 +166,16 @@ impl IrqSystem {
         let prev_runnable = !is_idle && prev_state == ThreadState::Runnable;
         // balance_push: on a CPU going offline, or one its affinity no longer allows,
         // a thread (other than a per-CPU one) switches out here and is queued where
-        // a wake-up would put it. Preempted at interrupt exit it may not move (see
-        // `irq_preempted`), so it runs on to its next voluntary or preempt_enable
-        // switch.
+        // a wake-up would put it. Preempted at interrupt exit inside a per-CPU access
+        // (`cpu::pin`) it may not move (see `irq_preempted`), so it runs on to its
+        // next switch.
+        let pinned_irq = irq_preempt && self.irq_preemption_pins();
+        debug_assert!(
+            irq_preempt || self.pin_ops().is_none_or(|p| !(p.held)()),
+            "a switch other than interrupt-exit preemption inside a pinned per-CPU access"
+        );
         let stays_here = cpu.online() && prev.allowed_on(cpu_id);
-        let may_keep = prev_runnable && (stays_here || prev.is_percpu_smpboot() || irq_preempt);
+        let may_keep = prev_runnable && (stays_here || prev.is_percpu_smpboot() || pinned_irq);
         // A runnable prev no longer allowed here (affinity changed, CPU going down)
         // is queued where a wake-up would put it (`__set_cpus_allowed_ptr`'s move).
         let move_prev = prev_runnable && !may_keep;
@@ -190,9 +199,9 @@ impl IrqSystem {
         };
         cpu.set_need_resched(false);
         if Arc::ptr_eq(&next, &prev) {
-            // Kept at interrupt exit by a CPU going offline: pinned until a clean
+            // Kept at interrupt exit by a CPU going offline: pinned until its next
             // switch, which the reschedule request left pending asks for.
-            let pinned = irq_preempt && !cpu.online() && !prev.is_percpu_smpboot();
+            let pinned = pinned_irq && !cpu.online() && !prev.is_percpu_smpboot();
             prev.irq_preempted.store(pinned, Ordering::Relaxed);
             if pinned {
                 cpu.set_need_resched(true);
@@ -207,7 +216,7 @@ impl IrqSystem {
             }
             return;
         }
-        prev.irq_preempted.store(irq_preempt, Ordering::Relaxed);
+        prev.irq_preempted.store(pinned_irq, Ordering::Relaxed);
         // A preempted FIFO thread keeps its place at the head (SCHED_FIFO rule).
         let head = preempt && !yield_ && matches!(prev.policy(), Policy::Fifo(_));
         if prev_runnable && !move_prev {
@@ -320,8 +329,8 @@ pub(super) enum Switch {
     /// Involuntary (`preempt_enable`): prev stays runnable, a FIFO prev keeps its
     /// queue position.
     Preempt,
-    /// As `Preempt`, at interrupt exit: prev may be anywhere in its code, so it
-    /// resumes on this CPU (`Thread::irq_preempted`).
+    /// As `Preempt`, at interrupt exit: prev may be anywhere in its code, so inside a
+    /// pinned per-CPU access it resumes on this CPU (`Thread::irq_preempted`).
     PreemptIrq,
     /// `yield()`: prev stays runnable at the back of its queue.
     Yield,

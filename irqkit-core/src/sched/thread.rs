@@ -30,10 +30,10 @@ pub struct Thread {
     pub(crate) on_cpu: AtomicBool,
     /// True while the thread sits on a run queue.
     pub(crate) queued: AtomicBool,
-    /// Switched out by preemption at interrupt exit: it stopped at an arbitrary
-    /// instruction, perhaps between finding its CPU and using that CPU's state (the
-    /// soft irq mask, the preempt count), so it resumes on that CPU. A voluntary or
-    /// `preempt_enable` switch clears it; only then may the thread migrate.
+    /// Switched out by preemption at interrupt exit inside a pinned per-CPU access
+    /// (`cpu::pin`: between finding its CPU and using that CPU's state, such as the
+    /// soft irq mask or the preempt count), or on a platform without pin marks, so it
+    /// resumes on that CPU. Any later switch clears it; only then may it migrate.
     pub(crate) irq_preempted: AtomicBool,
     /// Serialises wake-ups against the thread putting itself to sleep.
     pub(crate) wake_lock: SpinLock<()>,
@@ -182,8 +182,9 @@ impl Thread {
         self.percpu_smpboot.load(Ordering::Acquire)
     }
 
-    /// True if the thread was last preempted at interrupt exit and has not switched
-    /// at a voluntary or `preempt_enable` point since: it may not migrate yet.
+    /// True if the thread was last preempted at interrupt exit inside a pinned per-CPU
+    /// access (or on a platform without pin marks) and has not switched since: it may
+    /// not migrate yet.
     pub fn pinned_by_irq_preemption(&self) -> bool {
         self.irq_preempted.load(Ordering::Relaxed)
     }

@@ -121,9 +121,9 @@ impl IrqSystem {
     /// Moves a queued (runnable, not running) thread off a CPU it may no longer run
     /// on — after an affinity change, or because that CPU went offline — to the CPU
     /// a wake-up would pick (`set_cpus_allowed_ptr` / `migrate_tasks`). A running
-    /// thread is left alone: it moves at its next wake-up; so is one preempted at
-    /// interrupt exit, until it switches out at a voluntary or `preempt_enable`
-    /// point (see `Thread::irq_preempted`). True if it moved.
+    /// thread is left alone: it moves at its next switch; so is one preempted at
+    /// interrupt exit inside a per-CPU access, until it switches again (see
+    /// `Thread::irq_preempted`). True if it moved.
     pub fn migrate_queued_thread(&self, t: &Arc<Thread>) -> bool {
         let flags = self.local_irq_save();
         let wl = t.wake_lock.lock();

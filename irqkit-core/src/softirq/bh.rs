@@ -17,7 +17,8 @@ impl IrqSystem {
     /// `local_bh_disable`: softirqs do not run on this CPU until the matching enable.
     #[inline]
     pub fn local_bh_disable(&self) {
-        if let Some(cpu) = self.this_cpu_opt() {
+        let _pin = self.pin_cpu();
+        if let Some(cpu) = self.raw_this_cpu() {
             cpu.preempt_count_add(SOFTIRQ_DISABLE_OFFSET);
         }
     }
@@ -27,7 +28,9 @@ impl IrqSystem {
     /// still balances the count (without running softirqs) and returns `WrongContext`.
     /// Without a matching disable it changes nothing and returns `InvalidArgument`.
     pub fn local_bh_enable(&self) -> Result<(), IrqError> {
-        let cpu = self.this_cpu_opt().ok_or(IrqError::WrongContext("local_bh_enable off-cpu"))?;
+        // Unchecked: a balanced caller is inside its section, so it cannot move; an
+        // unbalanced one only reads the count and is refused.
+        let cpu = self.raw_this_cpu().ok_or(IrqError::WrongContext("local_bh_enable off-cpu"))?;
         let pc = cpu.preempt_count();
         if softirq_count(pc) < SOFTIRQ_DISABLE_OFFSET {
             self.softirq.warn(BhWarning::BhEnableUnbalanced);
@@ -69,8 +72,13 @@ impl IrqSystem {
                 self.irq_restore_on(cpu, flags);
             }
         }
-        cpu.preempt_count_sub(PREEMPT_OFFSET);
-        if cpu.need_resched() && cpu.preempt_count() == 0 && !cpu.irqs_disabled() {
+        let resched = {
+            // Preemptible after the update: pinned until the check has read it.
+            let _pin = self.pin_cpu();
+            cpu.preempt_count_sub(PREEMPT_OFFSET);
+            cpu.need_resched() && cpu.preempt_count() == 0 && !cpu.irqs_disabled()
+        };
+        if resched {
             self.preempt_schedule();
         }
         Ok(())
@@ -78,7 +86,8 @@ impl IrqSystem {
 
     /// `_local_bh_enable`: leaves the section without running pending softirqs.
     pub fn _local_bh_enable(&self) -> Result<(), IrqError> {
-        let cpu = self.this_cpu_opt().ok_or(IrqError::WrongContext("local_bh_enable off-cpu"))?;
+        // Unchecked, as in `local_bh_enable`.
+        let cpu = self.raw_this_cpu().ok_or(IrqError::WrongContext("local_bh_enable off-cpu"))?;
         if softirq_count(cpu.preempt_count()) < SOFTIRQ_DISABLE_OFFSET {
             self.softirq.warn(BhWarning::BhEnableUnbalanced);
             return Err(IrqError::InvalidArgument("local_bh_enable without local_bh_disable"));

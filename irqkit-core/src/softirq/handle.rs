@@ -65,7 +65,8 @@ impl IrqSystem {
     /// `do_softirq`: runs pending softirqs now unless in interrupt context or with
     /// bottom halves disabled. Safe to call from task context at any time.
     pub fn do_softirq(&self) {
-        let Some(cpu) = self.this_cpu_opt() else { return };
+        let _pin = self.pin_cpu();
+        let Some(cpu) = self.raw_this_cpu() else { return };
         if cpu.in_interrupt() {
             return;
         }

@@ -59,7 +59,9 @@ impl IrqSystem {
     /// the usual loop and limits. Returns whether anything was pending. Must run on
     /// `cpu` in task context.
     pub fn ksoftirqd_run_once(&self, cpu: CpuId) -> Result<bool, IrqError> {
-        let state = self.this_cpu_opt().ok_or(IrqError::WrongContext("ksoftirqd off-cpu"))?;
+        // Unchecked: ksoftirqd/N is bound to its CPU, and a stray caller on another
+        // CPU is refused below.
+        let state = self.raw_this_cpu().ok_or(IrqError::WrongContext("ksoftirqd off-cpu"))?;
         if state.id() != cpu {
             return Err(IrqError::WrongContext("ksoftirqd_run_once on another cpu"));
         }

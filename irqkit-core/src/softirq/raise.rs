@@ -46,7 +46,8 @@ impl IrqSystem {
     /// it. From NMI the mask is left alone (an NMI must not replay interrupts).
     #[inline]
     pub fn raise_softirq(&self, vec: SoftirqVec) -> Result<(), IrqError> {
-        let cpu = self.this_cpu_opt().ok_or(IrqError::WrongContext("raise_softirq off-cpu"))?;
+        let _pin = self.pin_cpu();
+        let cpu = self.raw_this_cpu().ok_or(IrqError::WrongContext("raise_softirq off-cpu"))?;
         if cpu.in_nmi() {
             self.raise_from_nmi(cpu.id(), vec);
             return Ok(());

@@ -22,7 +22,9 @@ impl Tasklet {
     }
 
     fn schedule_on_list(&self, sys: &IrqSystem, vec: SoftirqVec) -> Result<bool, IrqError> {
-        let cpu = sys.this_cpu_opt().ok_or(IrqError::WrongContext("tasklet_schedule off-cpu"))?;
+        // Pinned until the mask is up (and through its restore, which may replay).
+        let _pin = sys.pin_cpu();
+        let cpu = sys.raw_this_cpu().ok_or(IrqError::WrongContext("tasklet_schedule off-cpu"))?;
         if !sched_claim(&self.0.get().state) {
             return Ok(false);
         }

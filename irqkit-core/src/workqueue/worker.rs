@@ -351,11 +351,16 @@ fn idle_spin(sys: &IrqSystem, pool: &Pool, w: &Worker, me: &crate::sched::Thread
         // (CPU hotplug rebinding the pool) moves a thread only at a wake-up here: a
         // worker no longer allowed on this CPU stops polling, so that it sleeps and
         // its next wake-up moves it; so does one left on an offline CPU (cpu_down
-        // leaves a thread preempted at interrupt exit running), from the 16th round.
+        // leaves a thread preempted at interrupt exit inside a per-CPU access
+        // running), from the 16th round.
         if i.is_multiple_of(16) {
-            let here = sys.this_cpu();
-            let misplaced = !me.allowed_on(here.id()) || (i > 0 && !here.online());
-            if here.need_resched() || misplaced {
+            let leave = {
+                let _pin = sys.pin_cpu();
+                let here = sys.raw_cpu();
+                let misplaced = !me.allowed_on(here.id()) || (i > 0 && !here.online());
+                here.need_resched() || misplaced
+            };
+            if leave {
                 return false;
             }
             if i > 0 {
