@@ -40,11 +40,13 @@ pub trait Platform: Send + Sync + 'static {
         None
     }
 
-    /// The per-thread marks of a per-CPU access in progress, for a platform that lets
-    /// a thread preempted at interrupt exit resume on another CPU outside one
-    /// (`cpu::pin`). `None` (the default): such a thread resumes on its CPU.
-    fn cpu_pin_ops(&self) -> Option<crate::cpu::CpuPinOps> {
-        None
+    /// True if a thread preempted at interrupt exit outside a per-CPU access
+    /// ([`crate::cpu::CpuPin`]) may resume on another CPU: the platform's own code
+    /// that finds the CPU while preemptible takes pins too. Honoured only in builds
+    /// with `std` (the pins are thread-locals). `false` (the default): such a
+    /// thread always resumes on its CPU.
+    fn moves_irq_preempted(&self) -> bool {
+        false
     }
 
     /// Monotonic time in nanoseconds since the machine started.

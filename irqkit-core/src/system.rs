@@ -2,7 +2,7 @@
 
 use alloc::sync::Arc;
 
-use crate::cpu::{CpuId, CpuMask, CpuPinOps, CpuState, IrqFlags, PerCpu, MAX_CPUS};
+use crate::cpu::{CpuId, CpuMask, CpuState, IrqFlags, PerCpu, MAX_CPUS};
 use crate::platform::Platform;
 use crate::sched::Scheduler;
 use crate::IrqError;
@@ -44,8 +44,8 @@ pub struct IrqSystem {
     platform: Arc<dyn Platform>,
     /// The platform's [`Platform::current_cpu_fn`], looked up once.
     cpu_fn: Option<fn() -> Option<CpuId>>,
-    /// The platform's [`Platform::cpu_pin_ops`], looked up once.
-    pin: Option<CpuPinOps>,
+    /// [`Platform::moves_irq_preempted`], where this build has the pins for it.
+    moves_irq_preempted: bool,
     cpus: PerCpu<CpuState>,
     config: SystemConfig,
     /// The kernel-thread scheduler.
@@ -84,7 +84,7 @@ impl IrqSystem {
         let wq = crate::workqueue::Workqueues::new(&config);
         Ok(Arc::new(IrqSystem {
             cpu_fn: platform.current_cpu_fn(),
-            pin: platform.cpu_pin_ops(),
+            moves_irq_preempted: crate::cpu::PIN_MARKS && platform.moves_irq_preempted(),
             platform,
             cpus,
             config,
@@ -98,10 +98,11 @@ impl IrqSystem {
         }))
     }
 
-    /// The platform's per-CPU access marks, if it has them (`cpu::pin`).
+    /// True if a thread preempted at interrupt exit outside a per-CPU access may
+    /// resume on another CPU (`cpu::pin`).
     #[inline]
-    pub(crate) fn pin_ops(&self) -> Option<&CpuPinOps> {
-        self.pin.as_ref()
+    pub(crate) fn moves_irq_preempted(&self) -> bool {
+        self.moves_irq_preempted
     }
 
     /// The platform this system runs on.

@@ -14,7 +14,7 @@
 //! The running thread is pushed off with a reschedule IPI: preempted at that
 //! interrupt's exit, it moves like any other (as Linux's stopper moves it), unless
 //! the interrupt hit one of irqkit's per-CPU accesses, which find the CPU and then
-//! use it (`irqkit_core::cpu::CpuPinOps`). Preempted there it must resume on that
+//! use it (`irqkit_core::cpu::CpuPin`). Preempted there it must resume on that
 //! CPU and moves at its next switch, which the next push brings; `cpu_down` waits
 //! for that only briefly, and the CPU's tasklets are taken over once it is dead.
 

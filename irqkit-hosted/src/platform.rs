@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use irqkit_core::cpu::{CpuPinOps, CpuState};
+use irqkit_core::cpu::CpuState;
 use irqkit_core::platform::ThreadBody;
 use irqkit_core::sched::{Policy, Thread, ThreadState};
 use irqkit_core::{CpuId, Ipi, IrqError, Platform};
@@ -136,12 +136,8 @@ impl Platform for HostPlatform {
 
     /// A thread preempted at interrupt exit outside a per-CPU access may resume on
     /// another CPU (as Linux's stopper moves it off a CPU going down).
-    fn cpu_pin_ops(&self) -> Option<CpuPinOps> {
-        Some(CpuPinOps {
-            enter: thread_ctx::pin_enter,
-            exit: thread_ctx::pin_exit,
-            held: thread_ctx::pin_held,
-        })
+    fn moves_irq_preempted(&self) -> bool {
+        true
     }
 
     fn now_ns(&self) -> u64 {

@@ -7,6 +7,8 @@
 
 use std::sync::Mutex;
 
+use irqkit_core::cpu::CpuPin;
+
 use crate::thread_ctx;
 
 struct Installed {
@@ -38,7 +40,7 @@ extern "C" fn on_signal(sig: libc::c_int, _info: *mut libc::siginfo_t, uctx: *mu
     }
     // Pinned until the interrupt entry, which finds its CPU again: a nested signal
     // must not move this thread between the CPU read and the deferral marks.
-    thread_ctx::pin_enter();
+    let mut pin = Some(CpuPin::new());
     if let (Some((sys, shared)), Some(cpu)) = (thread_ctx::machine(), thread_ctx::current_cpu()) {
         let cs = sys.cpu(cpu).expect("cpu exists");
         if sig == nmi_signal() {
@@ -57,12 +59,11 @@ extern "C" fn on_signal(sig: libc::c_int, _info: *mut libc::siginfo_t, uctx: *mu
         } else {
             // The interrupted code's own pin decides whether this entry's preemption
             // may move the thread.
-            thread_ctx::pin_exit();
+            drop(pin.take());
             shared.irq_entry(sys);
-            thread_ctx::pin_enter();
         }
     }
-    thread_ctx::pin_exit();
+    drop(pin);
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = errno };
 }

@@ -7,7 +7,7 @@
 use std::cell::Cell;
 use std::ptr;
 
-use irqkit_core::cpu::CpuState;
+use irqkit_core::cpu::{CpuPin, CpuState};
 use irqkit_core::{CpuId, IrqSystem};
 
 use crate::platform::HostThread;
@@ -21,7 +21,6 @@ thread_local! {
     static CPU: Cell<u32> = const { Cell::new(NO_CPU) };
     static CPU_STATE: Cell<*const CpuState> = const { Cell::new(ptr::null()) };
     static SIG_BLOCKED: Cell<bool> = const { Cell::new(false) };
-    static PIN: Cell<u32> = const { Cell::new(0) };
     static HOST: Cell<*const HostThread> = const { Cell::new(ptr::null()) };
 }
 
@@ -88,26 +87,6 @@ pub(crate) fn current_cpu() -> Option<CpuId> {
     (c != NO_CPU).then_some(CpuId(c))
 }
 
-/// Enters a per-CPU access on this thread (`irqkit_core::cpu::CpuPinOps::enter`): a
-/// preemption at interrupt exit until [`pin_exit`] leaves the thread on its CPU.
-/// One `%fs`-relative add, which a signal sees whole.
-#[inline]
-pub(crate) fn pin_enter() {
-    PIN.with(|c| c.set(c.get() + 1));
-}
-
-/// Leaves the access [`pin_enter`] began.
-#[inline]
-pub(crate) fn pin_exit() {
-    PIN.with(|c| c.set(c.get() - 1));
-}
-
-/// True while this thread is inside a per-CPU access.
-#[inline]
-pub(crate) fn pin_held() -> bool {
-    PIN.with(|c| c.get()) != 0
-}
-
 /// True if the interrupt signal is blocked on this thread by the deferral protocol.
 #[inline]
 pub(crate) fn sig_blocked() -> bool {
@@ -125,10 +104,10 @@ pub(crate) fn set_sig_blocked(v: bool) {
 #[inline]
 pub(crate) fn with_irqs_masked<R>(f: impl FnOnce() -> R) -> R {
     // Pinned from the CPU read through the replay, which runs on that CPU.
-    pin_enter();
+    let pin = CpuPin::new();
     let p = CPU_STATE.with(|c| c.get());
     if p.is_null() {
-        pin_exit();
+        drop(pin);
         return f();
     }
     // SAFETY: CPU_STATE points into the IrqSystem this thread keeps alive; it is only
@@ -142,6 +121,6 @@ pub(crate) fn with_irqs_masked<R>(f: impl FnOnce() -> R) -> R {
             shared.replay(sys, cs);
         }
     }
-    pin_exit();
+    drop(pin);
     r
 }

@@ -23,7 +23,8 @@ mod state;
 pub use context::{HardIrq, Nmi, SoftIrq, Task};
 pub use mask::{CpuMask, MAX_CPUS};
 pub use percpu::PerCpu;
-pub use pin::CpuPinOps;
+pub use pin::CpuPin;
+pub(crate) use pin::PIN_MARKS;
 pub(crate) use state::ANY_CPU;
 pub use state::{CpuState, IrqFlags};
 

@@ -171,7 +171,7 @@ impl IrqSystem {
         // next switch.
         let pinned_irq = irq_preempt && self.irq_preemption_pins();
         debug_assert!(
-            irq_preempt || self.pin_ops().is_none_or(|p| !(p.held)()),
+            irq_preempt || !self.moves_irq_preempted() || !crate::cpu::CpuPin::held(),
             "a switch other than interrupt-exit preemption inside a pinned per-CPU access"
         );
         let stays_here = cpu.online() && prev.allowed_on(cpu_id);
