@@ -32,9 +32,10 @@ std::thread_local! {
 }
 
 /// A per-CPU access in progress on the calling thread: until it drops, a preemption
-/// at interrupt exit leaves the thread on its CPU. Marks nest. A runtime takes one
-/// where its own code finds the CPU while preemptible (an interrupt prologue, a
-/// soft-mask helper); the core takes them in its primitives.
+/// at interrupt exit leaves the thread on its CPU. Marks nest; no other switch may
+/// happen inside one (debug builds check). A runtime takes one where its own code
+/// finds the CPU while preemptible (an interrupt prologue, a soft-mask helper); the
+/// core takes them in its primitives.
 #[must_use = "the access ends when the pin is dropped"]
 pub struct CpuPin(());
 
