@@ -129,6 +129,33 @@ fn a_thread_preempted_at_interrupt_exit_moves_when_its_affinity_drops_the_cpu() 
     common::wait_until("hog finished", || normal.state() == irqkit_core::sched::ThreadState::Dead);
 }
 
+// kernel/sched/core.c __set_cpus_allowed_ptr: a task running on a CPU its new mask
+// excludes is moved at once (by the stopper), not at its next sleep. The hog has
+// no preemption point and there is no tick: only set_cpus_allowed's reschedule IPI,
+// and the move at that interrupt's exit, can get it onto CPU 0.
+#[test]
+fn set_cpus_allowed_moves_a_running_thread_at_once() {
+    let m = Machine::new(MachineConfig { nr_cpus: 2, hz: 0, ..Default::default() }).unwrap();
+    let (on, release) = (Arc::new(AtomicU64::new(u64::MAX)), Arc::new(AtomicBool::new(false)));
+    let (o, rel, sys) = (on.clone(), release.clone(), m.sys().clone());
+    let hog = m
+        .spawn(KthreadSpec::bound("hog/1", CpuId(1)), move |_t| {
+            let me = sys.current_thread().unwrap();
+            me.set_affinity(Affinity::Unbound(CpuMask::first_n(2)));
+            while !rel.load(Ordering::SeqCst) {
+                o.store(u64::from(sys.current_cpu().unwrap().0), Ordering::SeqCst);
+                std::hint::spin_loop();
+            }
+        })
+        .unwrap();
+    common::wait_until("hog runs on cpu 1", || on.load(Ordering::SeqCst) == 1);
+    m.sys().set_cpus_allowed(&hog, Affinity::Unbound(CpuMask::single(CpuId(0))));
+    common::wait_until("hog runs on cpu 0", || on.load(Ordering::SeqCst) == 0);
+    assert_eq!(hog.cpu(), CpuId(0));
+    release.store(true, Ordering::SeqCst);
+    common::wait_until("hog finished", || hog.state() == irqkit_core::sched::ThreadState::Dead);
+}
+
 // The other side of the rule above: a thread preempted at interrupt exit inside a
 // per-CPU access resumes on its CPU. Here the access is the hog's
 // local_irq_restore, whose replay delivers the reschedule IPI that arrived while

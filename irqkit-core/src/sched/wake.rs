@@ -1,5 +1,5 @@
-//! Waking and placing threads: `wake_up_process`, CPU selection, migration of a
-//! queued thread after an affinity change, and the reschedule kick.
+//! Waking and placing threads: `wake_up_process`, CPU selection, migration after an
+//! affinity change (`set_cpus_allowed`), and the reschedule kick.
 
 use alloc::sync::Arc;
 
@@ -150,6 +150,31 @@ impl IrqSystem {
         self.local_irq_restore(flags);
         // Nowhere else to go (no allowed CPU online): it stayed where it was.
         moved && target != from
+    }
+
+    /// `set_cpus_allowed_ptr`: changes where `t` may run and moves it off a CPU the
+    /// new affinity excludes now: a queued thread to an allowed CPU's queue, the
+    /// running one by a reschedule interrupt there, whose exit preemption switches it
+    /// out to where a wake-up would put it (Linux's stopper does the same). A thread
+    /// preempted inside a per-CPU access, or on a platform that resumes threads
+    /// preempted at interrupt exit where they were, moves at its next switch.
+    pub fn set_cpus_allowed(&self, t: &Arc<Thread>, a: Affinity) {
+        t.set_affinity(a);
+        if self.migrate_queued_thread(t) {
+            return;
+        }
+        let flags = self.local_irq_save();
+        let cpu = t.cpu();
+        let here = self.current_cpu();
+        let push = t.on_cpu.load(Ordering::Acquire) && !t.allowed_on(cpu);
+        if push {
+            self.resched_cpu(cpu, here);
+        }
+        self.local_irq_restore(flags);
+        if push && here == Some(cpu) {
+            // The caller's own CPU (perhaps `t` itself): switch now.
+            self.preempt_check_resched();
+        }
     }
 
     /// Queues `t`, runnable and just switched out on `from`, on the CPU a wake-up
