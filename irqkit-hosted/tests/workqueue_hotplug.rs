@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use irqkit_core::sched::{Affinity, KthreadSpec, ThreadState};
@@ -120,6 +120,35 @@ fn per_cpu_work_runs_across_cpu_down_and_workers_rebind_on_cpu_up() {
 // kernel/smpboot.c: only per-CPU smpboot threads park with their CPU; the decision is
 // the thread's flag, not its name. A plain bound thread (even one named like
 // ksoftirqd) keeps the CPU online; ksoftirqd/1 itself does not.
+// kernel/workqueue.c rebind_workers: set_cpus_allowed_ptr moves each worker of a
+// pool whose CPU returns onto that CPU at once, one in the middle of a work too. The
+// work below spins without a preemption point on CPU 0 (the pool is disassociated
+// while CPU 1 is down); after cpu_up it must find itself on CPU 1 before it ends.
+#[test]
+fn a_running_worker_moves_back_onto_its_cpu_at_cpu_up() {
+    let m = machine();
+    let sys = m.sys().clone();
+    let wq = sys.alloc_workqueue("rebind", WQ_PERCPU, 0).unwrap();
+    m.cpu_down(CpuId(1)).unwrap();
+    let (on, gate) = (Arc::new(AtomicU32::new(u32::MAX)), Arc::new(AtomicBool::new(false)));
+    let _open = OpenOnDrop(gate.clone());
+    let (o, g) = (on.clone(), gate.clone());
+    let w = Work::new(move |sys, _w, _t| {
+        while !g.load(Ordering::SeqCst) {
+            o.store(sys.current_cpu().unwrap().0, Ordering::SeqCst);
+            std::hint::spin_loop();
+        }
+    });
+    assert_eq!(sys.queue_work_on(Some(CpuId(1)), &wq, &w), Ok(true));
+    common::wait_until("the work runs on CPU 0", || on.load(Ordering::SeqCst) == 0);
+    m.cpu_up(CpuId(1)).unwrap();
+    common::wait_until("the work runs on CPU 1", || on.load(Ordering::SeqCst) == 1);
+    gate.store(true, Ordering::SeqCst);
+    let (s2, w2) = (sys.clone(), w.clone());
+    m.run_on(CpuId(0), move |t| s2.flush_work(t, &w2)).unwrap().unwrap();
+    assert_eq!(sys.work_busy(&w), 0);
+}
+
 #[test]
 fn cpu_down_is_refused_by_a_bound_thread_whatever_its_name() {
     let m = machine();

@@ -80,11 +80,11 @@ fn worker_threads(sys: &IrqSystem, workers: &[Arc<Worker>]) -> Vec<Arc<Thread>> 
     sys.threads().into_iter().filter(|t| ids.contains(&t.id().0)).collect()
 }
 
-/// Sets each thread's affinity and moves it off a run queue it may no longer use.
+/// `set_cpus_allowed_ptr` for each thread: a queued one moves off a run queue it may
+/// no longer use, a running one is pushed off such a CPU at once.
 fn set_affinity_all(sys: &IrqSystem, threads: &[Arc<Thread>], a: Affinity) {
     for t in threads {
-        t.set_affinity(a);
-        sys.migrate_queued_thread(t);
+        sys.set_cpus_allowed(t, a);
     }
 }
 
