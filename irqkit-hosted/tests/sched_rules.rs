@@ -80,6 +80,22 @@ fn fifo_thread_that_wakes_preempts_a_normal_thread_at_the_next_interrupt_exit() 
     assert!(m.stats(CpuId(1)).unwrap().resched_ipis >= 1);
 }
 
+/// Wakes a FIFO thread bound to CPU 1 that spins until `leave` (the second flag) is
+/// set; the first flag tells that it runs.
+fn spawn_fifo_spinner(m: &Machine) -> (Arc<AtomicBool>, Arc<AtomicBool>) {
+    let (in_fifo, leave) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let (inf, lv) = (in_fifo.clone(), leave.clone());
+    let fifo = KthreadSpec::bound("rt/1", CpuId(1)).policy(Policy::Fifo(50));
+    m.spawn(fifo, move |_t| {
+        inf.store(true, Ordering::SeqCst);
+        while !lv.load(Ordering::SeqCst) {
+            std::hint::spin_loop();
+        }
+    })
+    .unwrap();
+    (in_fifo, leave)
+}
+
 // kernel/sched/core.c set_cpus_allowed_ptr: a task preempted on a CPU its new
 // affinity excludes moves to an allowed one (a queued task at once). irqkit's
 // per-CPU accesses find the CPU and then use it, so only a thread preempted at
@@ -109,16 +125,7 @@ fn a_thread_preempted_at_interrupt_exit_moves_when_its_affinity_drops_the_cpu() 
         })
         .unwrap();
     common::wait_until("hog running", || spinning.load(Ordering::SeqCst));
-    let (in_fifo, leave) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
-    let (inf, lv) = (in_fifo.clone(), leave.clone());
-    let fifo = KthreadSpec::bound("rt/1", CpuId(1)).policy(Policy::Fifo(50));
-    m.spawn(fifo, move |_t| {
-        inf.store(true, Ordering::SeqCst);
-        while !lv.load(Ordering::SeqCst) {
-            std::hint::spin_loop();
-        }
-    })
-    .unwrap();
+    let (in_fifo, leave) = spawn_fifo_spinner(&m);
     common::wait_until("fifo thread preempted the hog", || in_fifo.load(Ordering::SeqCst));
     assert!(!normal.pinned_by_irq_preemption(), "preempted outside a per-CPU access");
     normal.set_affinity(Affinity::Unbound(CpuMask::single(CpuId(0))));
@@ -188,16 +195,7 @@ fn a_thread_preempted_inside_a_per_cpu_access_resumes_on_its_cpu() {
         })
         .unwrap();
     common::wait_until("hog masked", || masked.load(Ordering::SeqCst));
-    let (in_fifo, leave) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
-    let (inf, lv) = (in_fifo.clone(), leave.clone());
-    let fifo = KthreadSpec::bound("rt/1", CpuId(1)).policy(Policy::Fifo(50));
-    m.spawn(fifo, move |_t| {
-        inf.store(true, Ordering::SeqCst);
-        while !lv.load(Ordering::SeqCst) {
-            std::hint::spin_loop();
-        }
-    })
-    .unwrap();
+    let (in_fifo, leave) = spawn_fifo_spinner(&m);
     // The wake-up's reschedule IPI is waiting behind the hog's mask.
     let cpu1 = m.sys().cpu(CpuId(1)).unwrap();
     common::wait_until("the IPI deferred", || cpu1.irq_deferred());
