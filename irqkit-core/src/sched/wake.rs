@@ -166,7 +166,10 @@ impl IrqSystem {
         let flags = self.local_irq_save();
         let cpu = t.cpu();
         let here = self.current_cpu();
-        let push = t.on_cpu.load(Ordering::Acquire) && !t.allowed_on(cpu);
+        // Under the run queue's lock, as a switch there sets `curr`: a thread picked
+        // after the move above found it still queued is seen running here.
+        let running = self.sched.rqs[cpu].lock().curr.as_ref().is_some_and(|c| Arc::ptr_eq(c, t));
+        let push = running && !t.allowed_on(cpu);
         if push {
             self.resched_cpu(cpu, here);
         }
