@@ -84,6 +84,15 @@ impl IrqSystem {
         CpuPin::new()
     }
 
+    /// Runs `f` on the caller's CPU state inside a pinned access, so that it sees one
+    /// CPU's state whole (a context query from preemptible code); `None` off the
+    /// machine.
+    #[inline]
+    pub(crate) fn with_this_cpu<R>(&self, f: impl FnOnce(&CpuState) -> R) -> Option<R> {
+        let _pin = self.pin_cpu();
+        self.raw_this_cpu().map(f)
+    }
+
     /// True if a thread preempted at interrupt exit now must resume on this CPU:
     /// always unless the platform moves such threads, else only inside an access.
     #[inline]

@@ -24,11 +24,7 @@ pub(crate) fn free_irq(
     task: Option<&Task>,
 ) -> Result<String, IrqError> {
     let irq = action.irq();
-    let in_interrupt = {
-        let _pin = sys.pin_cpu();
-        sys.raw_this_cpu().is_some_and(|c| c.in_interrupt())
-    };
-    if in_interrupt {
+    if sys.with_this_cpu(|c| c.in_interrupt()).unwrap_or(false) {
         sys.irq.log_line(sys, format!("Trying to free IRQ {irq} from IRQ context!"));
     }
     let desc = sys.irq_to_desc(irq)?;
@@ -68,10 +64,7 @@ pub(crate) fn free_irq(
     // Wait for a hard handler still running on another CPU (synchronize_hardirq).
     // From hard-irq context that handler may be our own caller: Linux deadlocks
     // there; irqkit logged the misuse above and does not wait.
-    let in_hardirq = {
-        let _pin = sys.pin_cpu();
-        sys.raw_this_cpu().is_some_and(|c| c.in_hardirq())
-    };
+    let in_hardirq = sys.with_this_cpu(|c| c.in_hardirq()).unwrap_or(false);
     while !in_hardirq && desc.in_progress() {
         spin_hint();
     }

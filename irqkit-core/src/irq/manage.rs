@@ -104,11 +104,7 @@ impl IrqSystem {
         flags: Flags,
         name: &str,
     ) -> Result<Registration, IrqError> {
-        let atomic = {
-            let _pin = self.pin_cpu();
-            self.raw_this_cpu().is_some_and(|cpu| cpu.in_atomic())
-        };
-        if atomic {
+        if self.with_this_cpu(|cpu| cpu.in_atomic()).unwrap_or(false) {
             return Err(IrqError::WrongContext("request_irq may sleep"));
         }
         if (flags.contains(Flags::SHARED) && flags.contains(Flags::NO_AUTOEN))

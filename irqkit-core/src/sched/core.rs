@@ -87,13 +87,10 @@ impl IrqSystem {
 
     /// Switches now if a reschedule is pending and the caller is preemptible.
     pub fn preempt_check_resched(&self) {
-        let resched = {
-            let _pin = self.pin_cpu();
-            self.raw_this_cpu().is_some_and(|cpu| {
-                cpu.need_resched() && cpu.preempt_count() == 0 && !cpu.irqs_disabled()
-            })
-        };
-        if resched {
+        let resched = self.with_this_cpu(|cpu| {
+            cpu.need_resched() && cpu.preempt_count() == 0 && !cpu.irqs_disabled()
+        });
+        if resched == Some(true) {
             self.preempt_schedule();
         }
     }

@@ -57,11 +57,7 @@ impl Tasklet {
     /// context: `WrongContext`, nothing changed. Killing a scheduled but disabled
     /// tasklet waits until someone enables it, as in Linux.
     pub fn kill(&self, sys: &IrqSystem, task: &Task) -> Result<(), IrqError> {
-        let in_interrupt = {
-            let _pin = sys.pin_cpu();
-            sys.raw_this_cpu().is_some_and(|c| c.in_interrupt())
-        };
-        if in_interrupt {
+        if sys.with_this_cpu(|c| c.in_interrupt()).unwrap_or(false) {
             sys.softirq.warn(BhWarning::TaskletKillFromInterrupt);
             return Err(IrqError::WrongContext("tasklet_kill from interrupt"));
         }

@@ -14,11 +14,8 @@ use crate::{IrqError, IrqSystem};
 pub(crate) fn current_item(sys: &IrqSystem) -> Option<Item> {
     // `current_wq_worker`: only a worker's own task context counts; a softirq that
     // interrupted a kworker (a BH work, say) is not that worker.
-    {
-        let _pin = sys.pin_cpu();
-        if !sys.raw_this_cpu()?.in_task() {
-            return None;
-        }
+    if !sys.with_this_cpu(|c| c.in_task())? {
+        return None;
     }
     let me = sys.current_thread()?;
     let w = sys.wq.workers.lock_irqsave(sys).get(&me.id()).cloned()?;

@@ -33,11 +33,7 @@ impl IrqSystem {
     /// from hard-irq or NMI context and from the work's own function.
     pub fn cancel_bh_work_sync(&self, work: &BhWork) -> Result<bool, IrqError> {
         let what = "cancel_work_sync of a BH work";
-        let hard = {
-            let _pin = self.pin_cpu();
-            self.raw_this_cpu().is_some_and(|c| c.in_hardirq() || c.in_nmi())
-        };
-        if hard {
+        if self.with_this_cpu(|c| c.in_hardirq() || c.in_nmi()).unwrap_or(false) {
             self.wq.log(self, format!("workqueue: {what} from hard-irq context"));
             return Err(IrqError::WrongContext("cancel_bh_work_sync from hard-irq context"));
         }

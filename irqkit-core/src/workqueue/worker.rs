@@ -354,13 +354,11 @@ fn idle_spin(sys: &IrqSystem, pool: &Pool, w: &Worker, me: &crate::sched::Thread
         // leaves a thread preempted at interrupt exit inside a per-CPU access
         // running), from the 16th round.
         if i.is_multiple_of(16) {
-            let leave = {
-                let _pin = sys.pin_cpu();
-                let here = sys.raw_cpu();
+            let leave = sys.with_this_cpu(|here| {
                 let misplaced = !me.allowed_on(here.id()) || (i > 0 && !here.online());
                 here.need_resched() || misplaced
-            };
-            if leave {
+            });
+            if leave != Some(false) {
                 return false;
             }
             if i > 0 {
